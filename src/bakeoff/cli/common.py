@@ -1,0 +1,38 @@
+"""What every subcommand shares: the stderr console and the user-error boundary."""
+
+from __future__ import annotations
+
+import functools
+import os
+import sys
+
+import typer
+from rich.console import Console
+
+from bakeoff.errors import BakeoffError
+
+console = Console(stderr=True)
+stdout = Console()
+
+
+def debug_enabled() -> bool:
+    return os.environ.get("BAKEOFF_DEBUG") == "1"
+
+
+def user_errors(command):
+    """Turn BakeoffError into a short message and exit code 2 (a traceback only with --debug)."""
+
+    @functools.wraps(command)
+    def wrapper(*args, **kwargs):
+        try:
+            return command(*args, **kwargs)
+        except BakeoffError as err:
+            if debug_enabled():
+                raise
+            console.print(f"[bold red]error:[/bold red] {err}", highlight=False, soft_wrap=True)
+            raise typer.Exit(2) from None
+        except KeyboardInterrupt:
+            console.print("\n[yellow]stopped.[/yellow] Finished trials are saved; run the same command again to resume.")
+            sys.exit(130)
+
+    return wrapper

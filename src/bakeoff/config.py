@@ -1,0 +1,270 @@
+"""The run spec: one frozen, typed tree that fully describes a bakeoff run.
+
+Users write it as YAML; `bakeoff validate` resolves it without loading a model. Field descriptions are
+the documentation (they show in `bakeoff validate --explain` and in errors), so keep them precise.
+"""
+
+from __future__ import annotations
+
+import difflib
+import hashlib
+import json
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from bakeoff.errors import ConfigError
+
+BASELINES = ("tfidf-logreg", "minilm-logreg")
+BUILTIN_TASKS = ("support-tickets",)
+
+
+class Spec(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class DataSpec(Spec):
+    path: Path = Field(description="Labeled examples: .csv, .jsonl, .parquet, or a `datasets` folder saved with save_to_disk.")
+    test_path: Path | None = Field(None, description="Optional test file (same format). Without it a test split is drawn from `path`.")
+    validation_path: Path | None = Field(None, description="Optional validation file. Without it a validation split is drawn from the training data.")
+    format: Literal["auto", "csv", "jsonl", "parquet", "hf-disk"] = Field("auto", description="File format; `auto` goes by the file extension (a folder is `hf-disk`).")
+    text_column: str = Field("text", description="Column holding the input text.")
+    label_column: str = Field("label", description="Column holding the class label.")
+    labels: list[str] | None = Field(None, description="Keep only these labels (e.g. a slice of a large intent set). Default: all.")
+    max_per_label: int | None = Field(None, ge=2, description="Keep at most this many examples per label from `path` (seeded), to bound run time.")
+
+
+class SplitSpec(Spec):
+    test_fraction: float = Field(0.25, gt=0, lt=1, description="Share of the data held out for test when no `test_path` is given.")
+    validation_fraction: float = Field(0.1, gt=0, lt=1, description="Share of the training pool held out for validation (early stopping) when no `validation_path` is given.")
+    seed: int = Field(0, description="Seed of the stratified splits.")
+
+
+class TaskSpec(Spec):
+    builtin: Literal["support-tickets"] | None = Field(None, description="A built-in task instead of `data`: `support-tickets` (generated, seeded).")
+    builtin_examples: int = Field(1200, ge=100, description="How many tickets the built-in generator makes (before splitting).")
+    data: DataSpec | None = Field(None, description="Your own labeled data.")
+    split: SplitSpec = Field(default_factory=SplitSpec)
+    instruction: str = Field("Classify the customer message into one category.", description="Instruction placed before each item in LLM prompts.")
+
+    @model_validator(mode="after")
+    def _one_source(self) -> TaskSpec:
+        if (self.builtin is None) == (self.data is None):
+            raise ValueError("give exactly one of `task.builtin` (e.g. support-tickets) or `task.data` (your file)")
+        return self
+
+
+class LoraSpec(Spec):
+    r: int = Field(16, ge=1, description="LoRA rank.")
+    alpha: float = Field(32, gt=0, description="LoRA scaling numerator (scale = alpha / r).")
+    dropout: float = Field(0.05, ge=0, lt=1, description="Dropout on the LoRA input.")
+    targets: Literal["attention", "all"] | list[str] = Field(
+        "all",
+        description="Which weights get adapters: `attention` (q/k/v/o), `all` (attention + MLP, and MoE experts), "
+        "or explicit module names. Chosen from the model's architecture.",
+    )
+
+
+class TrainingSpec(Spec):
+    epochs: int = Field(3, ge=1, description="Maximum passes over the training subset (early stopping may end sooner).")
+    learning_rate: float | None = Field(None, gt=0, description="Peak learning rate. Default: 2e-4 for LoRA/QLoRA, 2e-5 for full fine-tuning.")
+    batch_size: int = Field(8, ge=1, description="Examples per optimizer step.")
+    warmup_fraction: float = Field(0.06, ge=0, lt=1, description="Share of steps with linear warm-up; the rest decays linearly to 0.")
+    weight_decay: float = Field(0.0, ge=0, description="AdamW weight decay.")
+    max_prompt_tokens: int = Field(192, ge=16, description="Prompts longer than this are truncated from the left of the item text.")
+    max_validation_items: int = Field(100, ge=2, description="Validation items (stratified sample) whose loss is computed after each epoch.")
+    early_stopping_patience: int = Field(1, ge=0, description="Stop after this many epochs without a lower validation loss (0 = never stop early). The best epoch's weights are kept.")
+    gradient_checkpointing: bool = Field(False, description="Trade compute for activation memory.")
+    dtype: Literal["auto", "float32", "bfloat16"] = Field("auto", description="`auto`: bfloat16 on CUDA, float32 on CPU (bf16 is ~100x slower on CPUs without AVX-512 BF16).")
+    lora: LoraSpec = Field(default_factory=LoraSpec)
+
+
+class CandidateSpec(Spec):
+    name: str = Field(description="Unique name shown in results.")
+    model: str = Field(
+        description="A short name (smollm2-135m, gemma3-270m), a baseline (tfidf-logreg, minilm-logreg), "
+        "a Hugging Face id already in the local cache, a local model folder, or a .gguf file."
+    )
+    method: Literal["lora", "qlora", "full", "zero-shot", "fit"] | None = Field(
+        None, description="lora | qlora (GPU only) | full | zero-shot (no fine-tuning). Baselines: fit. Default: lora for LLMs, fit for baselines."
+    )
+    gguf_file: str | None = Field(None, description="GGUF file name inside a model folder, if the folder holds one.")
+    trust_remote_code: bool = Field(False, description="Run model code shipped with the checkpoint. Off unless you opt in for this candidate.")
+    allow_pickle: bool = Field(False, description="Allow pickle (.bin) weights. Off: only safetensors and GGUF load.")
+
+    @property
+    def is_baseline(self) -> bool:
+        return self.model in BASELINES
+
+    @property
+    def resolved_method(self) -> str:
+        if self.method is not None:
+            return self.method
+        return "fit" if self.is_baseline else "lora"
+
+    @model_validator(mode="after")
+    def _method_fits_kind(self) -> CandidateSpec:
+        if self.is_baseline and self.method not in (None, "fit"):
+            raise ValueError(f"`{self.model}` is a classical baseline: its method is `fit` (remove `method`)")
+        if not self.is_baseline and self.method == "fit":
+            raise ValueError("`fit` is for the classical baselines; LLMs take lora, qlora, full or zero-shot")
+        return self
+
+
+class GridSpec(Spec):
+    train_sizes: list[int] = Field([50, 200], min_length=1, description="Training-set sizes (nested, stratified subsets). Zero-shot candidates ignore them.")
+    seeds: list[int] = Field([0], min_length=1, description="Seeds; each (candidate, size) runs once per seed.")
+
+    @field_validator("train_sizes")
+    @classmethod
+    def _positive_sorted(cls, sizes: list[int]) -> list[int]:
+        if any(s < 2 for s in sizes):
+            raise ValueError("every training size must be at least 2")
+        if len(set(sizes)) != len(sizes):
+            raise ValueError("training sizes must be distinct")
+        return sorted(sizes)
+
+
+class EvaluationSpec(Spec):
+    batch_size: int = Field(16, ge=1, description="Items per scoring batch.")
+    bootstrap_samples: int = Field(1000, ge=100, description="Bootstrap resamples for confidence intervals.")
+    confidence: float = Field(0.95, gt=0.5, lt=1, description="Confidence level of the intervals.")
+    max_test_items: int | None = Field(None, ge=10, description="Score at most this many test items (stratified, seeded). Default: all.")
+    max_train_items: int = Field(200, ge=0, description="Also score up to this many training items, so memorization shows (train vs test).")
+
+
+class OutputSpec(Spec):
+    dir: Path | None = Field(None, description="Run folder. Default: runs/<name>.")
+
+
+class RunSpec(Spec):
+    name: str = Field(description="Run name; also the default folder under runs/.")
+    task: TaskSpec
+    candidates: list[CandidateSpec] = Field(min_length=1)
+    training: TrainingSpec = Field(default_factory=TrainingSpec)
+    grid: GridSpec = Field(default_factory=GridSpec)
+    evaluation: EvaluationSpec = Field(default_factory=EvaluationSpec)
+    output: OutputSpec = Field(default_factory=OutputSpec)
+
+    @field_validator("candidates")
+    @classmethod
+    def _unique_names(cls, candidates: list[CandidateSpec]) -> list[CandidateSpec]:
+        names = [c.name for c in candidates]
+        repeated = sorted({n for n in names if names.count(n) > 1})
+        if repeated:
+            raise ValueError(f"candidate names must be unique; repeated: {', '.join(repeated)}")
+        return candidates
+
+    @property
+    def run_dir(self) -> Path:
+        return self.output.dir if self.output.dir is not None else Path("runs") / self.name
+
+    def fingerprint(self) -> str:
+        """Hash of everything that determines results (not where they are written)."""
+        payload = self.model_dump(mode="json", exclude={"output"})
+        return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def apply_overrides(raw: dict[str, Any], overrides: list[str]) -> dict[str, Any]:
+    """Apply dotted `key=value` overrides (values parsed as YAML) to a raw config dict."""
+    for item in overrides:
+        if "=" not in item:
+            raise ConfigError(f"override `{item}` is not key=value (e.g. training.epochs=2)")
+        dotted, value_text = item.split("=", 1)
+        keys = dotted.strip().split(".")
+        node: Any = raw
+        for key in keys[:-1]:
+            if isinstance(node, list):
+                node = node[_list_index(node, key, dotted)]
+            else:
+                node = node.setdefault(key, {})
+        value = yaml.safe_load(value_text)
+        if isinstance(node, list):
+            node[_list_index(node, keys[-1], dotted)] = value
+        else:
+            node[keys[-1]] = value
+    return raw
+
+
+def _list_index(node: list, key: str, dotted: str) -> int:
+    if not key.isdigit() or int(key) >= len(node):
+        raise ConfigError(f"override `{dotted}`: `{key}` is not an index of a list of {len(node)}")
+    return int(key)
+
+
+def load_spec(path: Path, overrides: list[str] | None = None) -> RunSpec:
+    """Read, override and validate a YAML run spec; errors name the key and the fix."""
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError(f"config file not found: {path}") from None
+    except UnicodeDecodeError:
+        raise ConfigError(f"{path}: not UTF-8 text") from None
+    try:
+        raw = yaml.safe_load(text)
+    except yaml.YAMLError as err:
+        mark = getattr(err, "problem_mark", None)
+        where = f" line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        raise ConfigError(f"{path}:{where}: malformed YAML ({getattr(err, 'problem', err)})") from None
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{path}: expected a mapping of settings at the top level, got {type(raw).__name__}")
+    raw = apply_overrides(raw, overrides or [])
+    spec = spec_from_dict(raw, source=str(path))
+    return _resolve_paths(spec, Path(path).parent)
+
+
+def spec_from_dict(raw: dict[str, Any], source: str = "config") -> RunSpec:
+    try:
+        return RunSpec.model_validate(raw)
+    except ValidationError as err:
+        lines = [_explain(e) for e in err.errors()]
+        raise ConfigError(f"{source}: invalid config\n  " + "\n  ".join(lines)) from None
+
+
+def _explain(error: dict[str, Any]) -> str:
+    key = ".".join(str(part) for part in error["loc"]) or "(top level)"
+    if error["type"] == "extra_forbidden":
+        parent_model = _model_at(error["loc"][:-1])
+        field = str(error["loc"][-1])
+        known = list(parent_model.model_fields) if parent_model else []
+        close = difflib.get_close_matches(field, known, n=1)
+        hint = f"did you mean `{close[0]}`?" if close else f"known keys here: {', '.join(known)}"
+        return f"{key}: unknown key; {hint}"
+    message = error["msg"].removeprefix("Value error, ")
+    return f"{key}: {message}"
+
+
+def _model_at(loc: tuple) -> type[BaseModel] | None:
+    """The spec class that sits at a location of the tree (list indices skipped)."""
+    model: type[BaseModel] = RunSpec
+    for part in loc:
+        if isinstance(part, int):
+            continue
+        field = model.model_fields.get(str(part))
+        if field is None:
+            return None
+        annotation = field.annotation
+        for candidate in (annotation, *getattr(annotation, "__args__", ())):
+            inner = getattr(candidate, "__args__", (candidate,))
+            found = next((a for a in (candidate, *inner) if isinstance(a, type) and issubclass(a, BaseModel)), None)
+            if found:
+                model = found
+                break
+        else:
+            return None
+    return model
+
+
+def _resolve_paths(spec: RunSpec, base: Path) -> RunSpec:
+    """Data paths in a YAML file are relative to that file, so configs work from any folder."""
+    data = spec.task.data
+    if data is None:
+        return spec
+
+    def fix(p: Path | None) -> Path | None:
+        return p if p is None or p.is_absolute() else (base / p).resolve()
+
+    data = data.model_copy(update={"path": fix(data.path), "test_path": fix(data.test_path), "validation_path": fix(data.validation_path)})
+    return spec.model_copy(update={"task": spec.task.model_copy(update={"data": data})})

@@ -1,0 +1,86 @@
+"""Checks on task data before any model sees it: fatal problems raise, the rest is counted and reported."""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import asdict, dataclass
+
+import numpy as np
+from sklearn.feature_extraction.text import TfidfVectorizer
+from sklearn.neighbors import NearestNeighbors
+
+from bakeoff.data.tickets import Examples
+from bakeoff.errors import DataError
+
+NEAR_DUPLICATE_COSINE = 0.9  # char 3-5-gram TF-IDF cosine at or above which two texts count as near-duplicates
+
+
+@dataclass(frozen=True)
+class DataReport:
+    """What was found in the data; stored with the run and shown in the summary."""
+
+    train_examples: int
+    validation_examples: int
+    test_examples: int
+    labels: int
+    smallest_label_count: int
+    empty_texts_dropped: int
+    duplicate_train_texts: int
+    test_exact_in_train: int
+    test_near_duplicates_of_train: int
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
+def drop_empty(examples: Examples) -> tuple[Examples, int]:
+    keep = [i for i, t in enumerate(examples.texts) if t.strip()]
+    return examples.subset(keep), len(examples) - len(keep)
+
+
+def check_labels(examples: Examples, where: str) -> None:
+    """Refuse data a classifier cannot be trained or evaluated on; name the labels that fail."""
+    counts = Counter(examples.labels)
+    if len(counts) < 2:
+        raise DataError(f"{where}: every example has the label {next(iter(counts))!r}; a classifier needs at least 2 labels")
+    rare = sorted(label for label, n in counts.items() if n < 2)
+    if rare:
+        raise DataError(
+            f"{where}: {len(rare)} labels have fewer than 2 examples ({', '.join(map(repr, rare[:5]))}); "
+            "add examples, or drop them with `task.data.labels`"
+        )
+
+
+def check_test_labels(train: Examples, test: Examples) -> None:
+    unseen = sorted(set(test.labels) - set(train.labels))
+    if not set(test.labels) & set(train.labels):
+        raise DataError("the test file shares no labels with the training data; check `label_column` and the files")
+    if unseen:
+        raise DataError(f"the test data has labels never seen in training: {unseen[:5]}; remove them or add training examples")
+
+
+def near_duplicate_mask(reference: list[str], queries: list[str], threshold: float = NEAR_DUPLICATE_COSINE) -> np.ndarray:
+    """True for each query whose nearest reference text has char-n-gram cosine >= threshold."""
+    if not reference or not queries:
+        return np.zeros(len(queries), dtype=bool)
+    vectorizer = TfidfVectorizer(analyzer="char_wb", ngram_range=(3, 5), lowercase=True)
+    ref = vectorizer.fit_transform(reference)
+    qry = vectorizer.transform(queries)
+    distances, _ = NearestNeighbors(n_neighbors=1, metric="cosine").fit(ref).kneighbors(qry)
+    return (1.0 - distances[:, 0]) >= threshold
+
+
+def report(train: Examples, validation: Examples, test: Examples, empty_dropped: int) -> DataReport:
+    normalized_train = {t.strip().lower() for t in train.texts}
+    counts = Counter(train.labels)
+    return DataReport(
+        train_examples=len(train),
+        validation_examples=len(validation),
+        test_examples=len(test),
+        labels=len(counts),
+        smallest_label_count=min(counts.values()),
+        empty_texts_dropped=empty_dropped,
+        duplicate_train_texts=len(train) - len({t.strip().lower() for t in train.texts}),
+        test_exact_in_train=sum(t.strip().lower() in normalized_train for t in test.texts),
+        test_near_duplicates_of_train=int(near_duplicate_mask(train.texts, test.texts).sum()),
+    )

@@ -1,0 +1,89 @@
+"""Label scoring: P(label | prompt) for every label, from one prompt pass per item.
+
+For each item the prompt is run once with the KV cache kept; the first token of every label is read
+from the prompt's last position, and the remaining label tokens are run as short continuations on
+copies of that cache. Cost ~ prompt + sum of label tokens, not K x prompt. Items are length-sorted so
+padding stays small; logits are computed only at scored positions.
+"""
+
+from __future__ import annotations
+
+import copy
+
+import numpy as np
+import torch
+
+from bakeoff.models.prompt import EncodedItem
+from bakeoff.training.batches import left_pad
+
+LOGITS_BUDGET_BYTES = 256 * 2**20  # cap on one continuation pass's float32 logits
+
+
+@torch.no_grad()
+def label_log_probs(model, items: list[EncodedItem], label_ids: list[list[int]], pad_id: int,
+                    batch_size: int = 16, progress=None) -> np.ndarray:
+    """log P(label tokens | prompt), summed over each label's tokens: [items, labels] float64."""
+    model.eval()
+    device = next(model.parameters()).device
+    scores = np.zeros((len(items), len(label_ids)), dtype=np.float64)
+    order = sorted(range(len(items)), key=lambda i: len(items[i].prompt_ids))
+    for start in range(0, len(order), batch_size):
+        rows = order[start:start + batch_size]
+        scores[rows] = _score_batch(model, [items[i].prompt_ids for i in rows], label_ids, pad_id, device)
+        if progress is not None:
+            progress(len(rows))
+    return scores
+
+
+def _score_batch(model, prompts: list[list[int]], label_ids: list[list[int]], pad_id: int, device) -> np.ndarray:
+    ids, mask, positions = left_pad(prompts, pad_id)
+    ids, mask, positions = ids.to(device), mask.to(device), positions.to(device)
+    out = model(input_ids=ids, attention_mask=mask, position_ids=positions, use_cache=True, logits_to_keep=1)
+    first = torch.log_softmax(out.logits[:, -1].float(), dim=-1)  # [B, V]
+    firsts = torch.tensor([label[0] for label in label_ids], device=device)
+    total = first[:, firsts].double()  # [B, K]
+
+    longer = [k for k, label in enumerate(label_ids) if len(label) > 1]
+    if longer:
+        total[:, longer] += _continuations(model, out.cache, mask, [label_ids[k] for k in longer], pad_id)
+    return total.cpu().numpy()
+
+
+def _continuations(model, cache, prompt_mask: torch.Tensor, labels: list[list[int]], pad_id: int) -> torch.Tensor:
+    """Sum of log-probs of tokens 2.. of each label, given each prompt's cache: [B, len(labels)]."""
+    device = prompt_mask.device
+    batch = prompt_mask.shape[0]
+    width = max(len(label) for label in labels) - 1
+    vocab = model.config.get_text_config().vocab_size
+    per_chunk = max(1, LOGITS_BUDGET_BYTES // (batch * width * vocab * 4))
+    lengths = prompt_mask.sum(dim=1)  # [B] real prompt tokens
+    result = torch.zeros((batch, len(labels)), dtype=torch.float64, device=device)
+    for start in range(0, len(labels), per_chunk):
+        chunk = labels[start:start + per_chunk]
+        k = len(chunk)
+        feed = torch.full((k, width), pad_id, dtype=torch.long)
+        target = torch.full((k, width), pad_id, dtype=torch.long)
+        valid = torch.zeros((k, width), dtype=torch.bool)
+        for row, label in enumerate(chunk):
+            n = len(label) - 1
+            feed[row, :n] = torch.tensor(label[:-1])
+            target[row, :n] = torch.tensor(label[1:])
+            valid[row, :n] = True
+        feed, target, valid = feed.to(device).repeat(batch, 1), target.to(device).repeat(batch, 1), valid.to(device).repeat(batch, 1)
+        # Row b*k + j continues prompt b with label j. The cache is copied: the forward appends to it.
+        expanded = copy.deepcopy(cache)
+        expanded.batch_repeat_interleave(k)
+        attention = torch.cat([prompt_mask.repeat_interleave(k, dim=0), valid.long()], dim=1)
+        positions = lengths.repeat_interleave(k).unsqueeze(1) + torch.arange(width, device=device).unsqueeze(0)
+        out = model(input_ids=feed, attention_mask=attention, position_ids=positions, cache=expanded, use_cache=True)
+        log_probs = torch.log_softmax(out.logits.float(), dim=-1).gather(-1, target.unsqueeze(-1)).squeeze(-1)
+        summed = (log_probs.double() * valid).sum(dim=1).view(batch, k)
+        result[:, start:start + k] = summed
+    return result
+
+
+def probabilities(log_probs: np.ndarray) -> np.ndarray:
+    """Normalise label log-probs over the labels: [items, labels], rows sum to 1."""
+    shifted = log_probs - log_probs.max(axis=1, keepdims=True)
+    weights = np.exp(shifted)
+    return weights / weights.sum(axis=1, keepdims=True)

@@ -1,0 +1,145 @@
+"""Load a candidate's tokenizer and causal LM, offline, from a resolved ModelSource.
+
+GGUF weights are dequantized by transformers on load (~30 s for SmolLM2, ~100 s for Gemma-3 here), and a
+GGUF-loaded model refuses `save_pretrained`. So the first load converts: it rebuilds the model from its
+config without the GGUF quantization marker, copies the weights, and caches the result as safetensors
+keyed by the GGUF file's sha256. Later loads take seconds.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+
+import torch
+from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer, PreTrainedModel, PreTrainedTokenizerBase
+
+from bakeoff.errors import ModelError
+from bakeoff.models.sources import ModelSource, cache_root
+
+
+@dataclass(frozen=True)
+class LoadOptions:
+    """How to load: device, dtype and the two safety switches."""
+
+    device: str = "cpu"
+    dtype: torch.dtype = torch.float32
+    trust_remote_code: bool = False
+    allow_pickle: bool = False
+    load_in_4bit: bool = False
+
+
+@lru_cache(maxsize=16)
+def _file_sha256(path: str) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 22), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def converted_folder(source: ModelSource) -> Path:
+    """Folder of safetensors weights for a GGUF source, converting (once) if needed."""
+    gguf_path = Path(source.location) / str(source.gguf_file)
+    try:
+        key = _file_sha256(str(gguf_path))[:16]
+    except OSError as err:
+        raise ModelError(f"cannot read GGUF file {gguf_path}: {err.strerror}") from None
+    target = cache_root() / "converted" / f"{gguf_path.stem}-{key}"
+    if (target / "config.json").is_file():
+        return target
+    _convert_gguf(source, target)
+    return target
+
+
+def _convert_gguf(source: ModelSource, target: Path) -> None:
+    from rich.console import Console
+
+    Console(stderr=True).print(f"[dim]converting {source.gguf_file} to safetensors once (cached in {target.parent}) ...[/dim]")
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(source.location, gguf_file=source.gguf_file)
+        gguf_model = AutoModelForCausalLM.from_pretrained(source.location, gguf_file=source.gguf_file, dtype=torch.float32)
+    except Exception as err:  # gguf parse errors come in many types (ValueError, struct.error, KeyError ...)
+        raise ModelError(f"cannot load GGUF {source.gguf_file} from {source.location}: {err} (is the file complete?)") from None
+    config = gguf_model.config
+    if hasattr(config, "quantization_config"):
+        del config.quantization_config
+    with torch.device("meta"):
+        fresh = AutoModelForCausalLM.from_config(config, dtype=torch.float32)
+    fresh.load_state_dict(gguf_model.state_dict(), assign=True)
+    fresh.tie_weights()
+    partial = target.with_name(target.name + f".partial-{os.getpid()}")
+    shutil.rmtree(partial, ignore_errors=True)
+    fresh.save_pretrained(partial, safe_serialization=True)
+    tokenizer.save_pretrained(partial)
+    # Rename is atomic: a killed conversion leaves only a .partial folder, never a half-written cache.
+    partial.rename(target)
+
+
+def model_folder(source: ModelSource) -> str:
+    """A path or hub id that `from_pretrained` can load without network."""
+    return str(converted_folder(source)) if source.kind == "gguf" else source.location
+
+
+def load_tokenizer(source: ModelSource, options: LoadOptions) -> PreTrainedTokenizerBase:
+    where = model_folder(source)
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(where, trust_remote_code=options.trust_remote_code, local_files_only=True)
+    except (OSError, ValueError) as err:
+        raise ModelError(_not_loadable(source, "tokenizer", err)) from None
+    if tokenizer.pad_token_id is None:
+        # Padding positions are always masked out, so any existing token id serves as the pad id.
+        tokenizer.pad_token = tokenizer.eos_token
+    return tokenizer
+
+
+def load_model(source: ModelSource, options: LoadOptions) -> PreTrainedModel:
+    where = model_folder(source)
+    quantization = None
+    if options.load_in_4bit:
+        from transformers import BitsAndBytesConfig
+
+        quantization = BitsAndBytesConfig(
+            load_in_4bit=True, bnb_4bit_quant_type="nf4", bnb_4bit_compute_dtype=torch.bfloat16, bnb_4bit_use_double_quant=True
+        )
+    try:
+        model = AutoModelForCausalLM.from_pretrained(
+            where,
+            dtype=options.dtype,
+            trust_remote_code=options.trust_remote_code,
+            local_files_only=True,
+            use_safetensors=None if options.allow_pickle else True,
+            quantization_config=quantization,
+            device_map={"": options.device} if options.load_in_4bit else None,
+        )
+    except (OSError, ValueError, RuntimeError) as err:
+        raise ModelError(_not_loadable(source, "model", err)) from None
+    if not options.load_in_4bit:
+        model.to(options.device)
+    return model
+
+
+def load_config(source: ModelSource, trust_remote_code: bool = False):
+    """The model's config only (no weights): for introspection and validation."""
+    try:
+        return AutoConfig.from_pretrained(model_folder(source), trust_remote_code=trust_remote_code, local_files_only=True)
+    except (OSError, ValueError) as err:
+        raise ModelError(_not_loadable(source, "config", err)) from None
+
+
+def _not_loadable(source: ModelSource, what: str, err: Exception) -> str:
+    first_line = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+    if source.kind == "hub":
+        return (
+            f"cannot load the {what} of `{source.location}` offline: it is not in the local Hugging Face cache. "
+            f"Download it where there is network (`hf download {source.location}`) or point `model` at a local folder. ({first_line})"
+        )
+    if "trust_remote_code" in str(err):
+        return f"{source.description} needs its own code: set `trust_remote_code: true` on this candidate if you trust it"
+    if "safetensors" in str(err).lower() and "pickle" not in first_line.lower():
+        return f"cannot load the {what} from {source.description}: {first_line} (pickle .bin weights need `allow_pickle: true`)"
+    return f"cannot load the {what} from {source.description}: {first_line}"

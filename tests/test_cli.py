@@ -1,0 +1,137 @@
+"""The real CLI end to end on a BANKING77 slice, resume after kill -9, and clear errors for bad input."""
+
+import json
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import yaml
+
+ENV = os.environ | {"HF_HUB_OFFLINE": "1", "PYTHONUNBUFFERED": "1", "COLUMNS": "200"}
+
+
+def bakeoff(*args, timeout=600):
+    return subprocess.run([sys.executable, "-m", "bakeoff.cli", *map(str, args)], capture_output=True, text=True,
+                          env=ENV, timeout=timeout)
+
+
+def banking_config(tmp_path, banking77, tiny_folder, **training):
+    config = {
+        "name": "banking-e2e",
+        "task": {
+            "data": {"path": str(banking77 / "train.csv"), "test_path": str(banking77 / "test.csv"),
+                     "label_column": "category", "max_per_label": 24,
+                     "labels": ["card_arrival", "lost_or_stolen_card", "exchange_rate", "change_pin", "top_up_failed",
+                                "declined_transfer", "pending_card_payment", "card_not_working", "atm_support", "age_limit"]},
+            "split": {"validation_fraction": 0.15},
+        },
+        "candidates": [
+            {"name": "tfidf", "model": "tfidf-logreg"},
+            {"name": "minilm", "model": "minilm-logreg"},
+            {"name": "tiny zero-shot", "model": str(tiny_folder), "method": "zero-shot"},
+            {"name": "tiny lora", "model": str(tiny_folder), "method": "lora"},
+        ],
+        "training": {"epochs": 2, "batch_size": 8, "learning_rate": 5e-3, "max_validation_items": 20, **training},
+        "grid": {"train_sizes": [30, 100]},
+        "evaluation": {"max_test_items": 100, "max_train_items": 30, "bootstrap_samples": 200},
+        "output": {"dir": str(tmp_path / "run")},
+    }
+    path = tmp_path / "banking.yaml"
+    path.write_text(yaml.safe_dump(config))
+    return path
+
+
+def test_run_on_banking77_stores_consistent_numbers_and_resumes(tmp_path, banking77, tiny_folder):
+    config = banking_config(tmp_path, banking77, tiny_folder)
+    assert bakeoff("validate", config).returncode == 0
+
+    first = bakeoff("run", config)
+    assert first.returncode == 0, first.stderr[-3000:]
+    assert "7 trials run, 0 already done" in first.stderr
+    assert "tfidf" in first.stdout and "tiny lora" in first.stdout
+
+    run = tmp_path / "run"
+    results = json.loads((run / "results.json").read_text())
+    assert results["schema"] == "bakeoff.results/1" and results["run"]["labels"][0] == "age_limit"
+    trials = {t["trial_id"]: t for t in results["trials"]}
+    assert len(trials) == 7 and all(t["status"] == "done" for t in trials.values())
+    for trial_id, trial in trials.items():
+        saved = np.load(run / "trials" / trial_id.replace("/", "__") / "predictions.npz")
+        test = trial["result"]["metrics"]["test"]
+        assert test["items"] == 100 == len(saved["y_true"])
+        assert test["accuracy"] == pytest.approx(float((saved["probs"].argmax(1) == saved["y_true"]).mean()))
+        assert test["accuracy_ci"][0] <= test["accuracy"] <= test["accuracy_ci"][1]
+        np.testing.assert_allclose(saved["probs"].sum(1), 1.0, atol=1e-6)
+    # Real baselines on real data are far above chance (10%); a random-weight LLM is not.
+    assert trials["tfidf/n100/s0"]["result"]["metrics"]["test"]["accuracy"] > 0.6
+    assert trials["minilm/n100/s0"]["result"]["metrics"]["test"]["accuracy"] > 0.6
+    assert trials["tfidf/n100/s0"]["result"]["metrics"]["train"]["accuracy"] >= trials["tfidf/n100/s0"]["result"]["metrics"]["test"]["accuracy"]
+    lora = trials["tiny lora/n100/s0"]["result"]
+    assert lora["training"]["steps"] > 0 and lora["timings"]["train_tokens_per_s"] > 0
+    assert (run / "trials" / "tiny lora__n100__s0" / "adapter" / "adapter_model.safetensors").is_file()
+    assert trials["tiny zero-shot/n0/s0"]["result"]["training"] is None
+    summary = (run / "summary.md").read_text()
+    assert "| tfidf | fit | 100 |" in summary and "best test macro-F1" in summary
+
+    again = bakeoff("run", config)
+    assert again.returncode == 0 and "0 trials run, 7 already done" in again.stderr
+
+
+def test_kill_9_mid_run_then_resume_keeps_finished_trials(tmp_path, banking77, tiny_folder):
+    config = banking_config(tmp_path, banking77, tiny_folder, epochs=12)
+    database = tmp_path / "run" / "results.sqlite"
+    process = subprocess.Popen([sys.executable, "-m", "bakeoff.cli", "run", str(config)], env=ENV,
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.time() + 300
+    done_before = []
+    while time.time() < deadline and process.poll() is None:
+        if database.exists():
+            with sqlite3.connect(database) as db:
+                rows = db.execute("SELECT trial_id, finished_at FROM trials WHERE status='done'").fetchall()
+                running = db.execute("SELECT count(*) FROM trials WHERE status='running' AND candidate LIKE 'tiny%'").fetchone()[0]
+            if len(rows) >= 4 and running:  # baselines done, an LLM trial in flight
+                done_before = rows
+                process.send_signal(signal.SIGKILL)
+                break
+        time.sleep(0.05)
+    process.wait(timeout=60)
+    assert process.returncode == -signal.SIGKILL, "the run finished before it could be killed"
+
+    resumed = bakeoff("run", config)
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    with sqlite3.connect(database) as db:
+        assert db.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+        after = dict(db.execute("SELECT trial_id, finished_at FROM trials").fetchall())
+        attempts = dict(db.execute("SELECT trial_id, attempts FROM trials").fetchall())
+        statuses = {s for (s,) in db.execute("SELECT status FROM trials")}
+    assert statuses == {"done"} and len(after) == 7
+    for trial_id, finished_at in done_before:
+        assert after[trial_id] == finished_at and attempts[trial_id] == 1, f"{trial_id} was recomputed"
+    assert max(attempts.values()) == 2, "the trial killed mid-way was restarted"
+
+
+@pytest.mark.parametrize("yaml_text, message", [
+    ("name: [oops\n", "malformed YAML"),
+    ("name: x\ntask: {builtin: support-tickets}\ncandidates: [{name: a, model: tfidf-logreg}]\ntraining: {epoch: 3}\n",
+     "training.epoch: unknown key; did you mean `epochs`"),
+    ("name: x\ntask: {builtin: support-tickets}\ncandidates: [{name: a, model: ./no/such/model}]\n", "model path not found"),
+    ("name: x\ntask: {builtin: support-tickets}\ncandidates: [{name: a, model: some-org/not-cached-model}]\n",
+     "nor in the local Hugging Face cache"),
+    ("name: x\ntask: {builtin: support-tickets}\ncandidates: [{name: a, model: smollm2-135m, method: qlora}]\n",
+     "QLoRA needs a CUDA GPU"),
+    ("name: x\ntask: {data: {path: missing.csv}}\ncandidates: [{name: a, model: tfidf-logreg}]\n", "data file not found"),
+    ("name: x\ntask: {builtin: support-tickets}\ncandidates: [{name: a, model: tfidf-logreg}]\noutput: {dir: /dev/null/run}\n",
+     "cannot write to the run folder"),
+])
+def test_user_errors_exit_2_with_one_clear_message(tmp_path, yaml_text, message):
+    config = tmp_path / "c.yaml"
+    config.write_text(yaml_text)
+    result = bakeoff("run", config)
+    assert result.returncode == 2, result.stderr[-2000:]
+    assert message in " ".join(result.stderr.split()) and "Traceback" not in result.stderr

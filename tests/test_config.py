@@ -1,0 +1,90 @@
+"""The run spec: every shipped YAML validates; mistakes name the key and the fix."""
+
+from pathlib import Path
+
+import pytest
+
+from bakeoff.cli.demo import demo_config_path
+from bakeoff.config import RunSpec, apply_overrides, load_spec, spec_from_dict
+from bakeoff.errors import ConfigError
+
+REPO = Path(__file__).resolve().parents[1]
+MINIMAL = {"name": "t", "task": {"builtin": "support-tickets"}, "candidates": [{"name": "tfidf", "model": "tfidf-logreg"}]}
+
+
+@pytest.mark.parametrize("path", sorted((REPO / "configs").glob("*.yaml")) + [demo_config_path()], ids=lambda p: p.name)
+def test_shipped_configs_validate(path):
+    spec = load_spec(path)
+    assert isinstance(spec, RunSpec) and spec.candidates
+
+
+def test_unknown_key_is_an_error_with_a_suggestion():
+    raw = MINIMAL | {"training": {"epoch": 2}}
+    with pytest.raises(ConfigError, match=r"training\.epoch: unknown key; did you mean `epochs`"):
+        spec_from_dict(raw)
+
+
+def test_wrong_type_names_the_key():
+    raw = MINIMAL | {"grid": {"train_sizes": ["many"]}}
+    with pytest.raises(ConfigError, match=r"grid\.train_sizes\.0"):
+        spec_from_dict(raw)
+
+
+def test_task_needs_exactly_one_source():
+    with pytest.raises(ConfigError, match="exactly one of `task.builtin`"):
+        spec_from_dict(MINIMAL | {"task": {}})
+
+
+def test_baselines_take_no_training_method_and_llms_no_fit():
+    with pytest.raises(ConfigError, match="classical baseline"):
+        spec_from_dict(MINIMAL | {"candidates": [{"name": "x", "model": "tfidf-logreg", "method": "lora"}]})
+    with pytest.raises(ConfigError, match="`fit` is for the classical baselines"):
+        spec_from_dict(MINIMAL | {"candidates": [{"name": "x", "model": "smollm2-135m", "method": "fit"}]})
+
+
+def test_candidate_names_must_be_unique():
+    twice = [{"name": "a", "model": "tfidf-logreg"}, {"name": "a", "model": "minilm-logreg"}]
+    with pytest.raises(ConfigError, match="repeated: a"):
+        spec_from_dict(MINIMAL | {"candidates": twice})
+
+
+def test_spec_is_frozen_and_defaults_resolve():
+    spec = spec_from_dict(MINIMAL)
+    with pytest.raises(Exception):
+        spec.name = "other"
+    assert spec.candidates[0].resolved_method == "fit"
+    assert spec.run_dir == Path("runs/t")
+
+
+def test_overrides_reach_nested_keys_and_list_items():
+    raw = apply_overrides({"candidates": [{"name": "a"}], "training": {}},
+                          ["training.epochs=2", "grid.train_sizes=[10, 20]", "candidates.0.method=full"])
+    assert raw["training"]["epochs"] == 2 and raw["grid"]["train_sizes"] == [10, 20]
+    assert raw["candidates"][0]["method"] == "full"
+    with pytest.raises(ConfigError, match="not key=value"):
+        apply_overrides({}, ["training.epochs"])
+    with pytest.raises(ConfigError, match="not an index"):
+        apply_overrides({"candidates": []}, ["candidates.3.method=full"])
+
+
+def test_fingerprint_ignores_output_folder_but_not_settings():
+    a = spec_from_dict(MINIMAL)
+    assert a.fingerprint() == spec_from_dict(MINIMAL | {"output": {"dir": "/elsewhere"}}).fingerprint()
+    assert a.fingerprint() != spec_from_dict(MINIMAL | {"training": {"epochs": 1}}).fingerprint()
+
+
+def test_malformed_yaml_and_non_mapping(tmp_path):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("name: [unclosed\n")
+    with pytest.raises(ConfigError, match="malformed YAML"):
+        load_spec(bad)
+    bad.write_text("- just\n- a list\n")
+    with pytest.raises(ConfigError, match="expected a mapping"):
+        load_spec(bad)
+
+
+def test_data_paths_are_relative_to_the_config_file(tmp_path):
+    (tmp_path / "cfg").mkdir()
+    config = tmp_path / "cfg" / "run.yaml"
+    config.write_text("name: r\ntask: {data: {path: ../data.csv}}\ncandidates: [{name: t, model: tfidf-logreg}]\n")
+    assert load_spec(config).task.data.path == (tmp_path / "data.csv").resolve()

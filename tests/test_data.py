@@ -1,0 +1,141 @@
+"""Loading, validation, splits and the built-in task."""
+
+import json
+from collections import Counter
+
+import pandas as pd
+import pytest
+
+from bakeoff.config import DataSpec, SplitSpec, TaskSpec
+from bakeoff.data.load import keep_labels, load_examples
+from bakeoff.data.splits import nested_subsets, stratified_split
+from bakeoff.data.task import prepare_task
+from bakeoff.data.ticket_templates import CATEGORIES
+from bakeoff.data.tickets import Examples, generate_out_of_scope, generate_tickets
+from bakeoff.data.validate import near_duplicate_mask
+from bakeoff.errors import DataError
+
+ROWS = [{"text": f"message number {i} about {lab}", "label": lab} for i in range(12) for lab in ("a", "b", "c")]
+
+
+@pytest.mark.parametrize("fmt", ["csv", "jsonl", "parquet", "hf-disk"])
+def test_every_format_loads_the_same_examples(tmp_path, fmt):
+    frame = pd.DataFrame(ROWS).rename(columns={"text": "body", "label": "intent"})
+    path = tmp_path / f"data.{fmt}"
+    if fmt == "csv":
+        frame.to_csv(path, index=False)
+    elif fmt == "jsonl":
+        path.write_text("\n".join(json.dumps(r) for r in frame.to_dict("records")))
+    elif fmt == "parquet":
+        frame.to_parquet(path)
+    else:
+        from datasets import Dataset
+
+        Dataset.from_pandas(frame).save_to_disk(str(path))
+    examples = load_examples(path, DataSpec(path=path, text_column="body", label_column="intent"))
+    assert examples.texts == [r["text"] for r in ROWS] and examples.labels == [r["label"] for r in ROWS]
+
+
+def _csv(tmp_path, text):
+    path = tmp_path / "d.csv"
+    path.write_bytes(text if isinstance(text, bytes) else text.encode())
+    return path
+
+
+@pytest.mark.parametrize("content, message", [
+    ("", "empty"),
+    ("text,label\n", "no rows"),
+    ("body,label\nhi,a\n", "no column 'text'"),
+    ("text,label\nhi,a\nyo,\n", "empty or NaN label"),
+    (b"text,label\n\xff\xfe bad,a\n", "not UTF-8"),
+])
+def test_bad_files_get_a_clear_error(tmp_path, content, message):
+    path = _csv(tmp_path, content)
+    with pytest.raises(DataError, match=message):
+        load_examples(path, DataSpec(path=path))
+
+
+def _task(tmp_path, rows, **data):
+    path = tmp_path / "t.csv"
+    pd.DataFrame(rows).to_csv(path, index=False)
+    return TaskSpec(data=DataSpec(path=path, **data))
+
+
+def test_label_with_one_example_and_single_class_are_refused(tmp_path):
+    with pytest.raises(DataError, match="fewer than 2 examples.*'lonely'"):
+        prepare_task(_task(tmp_path, ROWS + [{"text": "x", "label": "lonely"}]))
+    with pytest.raises(DataError, match="every example has the label 'a'"):
+        prepare_task(_task(tmp_path, [r for r in ROWS if r["label"] == "a"]))
+
+
+def test_test_file_sharing_no_labels_is_refused(tmp_path):
+    test = tmp_path / "test.csv"
+    pd.DataFrame([{"text": "q", "label": "zzz"}] * 3).to_csv(test, index=False)
+    with pytest.raises(DataError, match="shares no labels"):
+        prepare_task(_task(tmp_path, ROWS, test_path=test))
+
+
+def test_report_counts_empty_texts_and_duplicates(tmp_path):
+    rows = ROWS + [{"text": "", "label": "a"}] + [{"text": "message number 0 about a", "label": "a"}]
+    task = prepare_task(_task(tmp_path, rows))
+    assert task.report.empty_texts_dropped == 1
+    assert task.labels == ["a", "b", "c"]
+    assert task.report.train_examples + task.report.validation_examples + task.report.test_examples == len(rows) - 1
+
+
+def test_near_duplicates_are_found():
+    mask = near_duplicate_mask(["I was charged twice for my order 1234", "where is my parcel"],
+                               ["I was charged twice for my order 1235", "please cancel my plan"])
+    assert mask.tolist() == [True, False]
+
+
+def test_splits_are_stratified_and_seeded():
+    data = generate_tickets(400, seed=1)
+    rest, held = stratified_split(data, 0.25, seed=5, what="test")
+    again, _ = stratified_split(data, 0.25, seed=5, what="test")
+    assert rest.texts == again.texts and len(held) == 100
+    assert set(Counter(held.labels).values()) == {10}
+
+
+def test_nested_subsets_are_contained_and_stratified():
+    labels = [lab for lab in "abcdefghij" for _ in range(30)]
+    subsets = nested_subsets(labels, [10, 50, 200], seed=3)
+    assert set(subsets[10]) < set(subsets[50]) < set(subsets[200])
+    assert len({labels[i] for i in subsets[10]}) == 10, "the smallest subset already covers every label"
+    counts = Counter(labels[i] for i in subsets[50])
+    assert max(counts.values()) - min(counts.values()) <= 2
+    assert nested_subsets(labels, [50], seed=3)[50] == subsets[50]
+    with pytest.raises(DataError, match="train_sizes"):
+        nested_subsets(labels, [1000], seed=0)
+
+
+def test_keep_labels_and_cap_per_label():
+    data = Examples([r["text"] for r in ROWS], [r["label"] for r in ROWS])
+    kept = keep_labels(data, ["a", "b"], max_per_label=5, seed=0)
+    assert Counter(kept.labels) == {"a": 5, "b": 5}
+    with pytest.raises(DataError, match="absent"):
+        keep_labels(data, ["nope"], None, 0)
+
+
+def test_builtin_tickets_are_deterministic_varied_and_not_trivial():
+    a, b = generate_tickets(600, seed=0), generate_tickets(600, seed=0)
+    assert a.texts == b.texts and a.texts != generate_tickets(600, seed=1).texts
+    assert len(set(a.labels)) >= 8 and len(CATEGORIES) >= 8
+    assert len(set(a.texts)) > 0.97 * len(a)
+    assert any(t.islower() for t in a.texts) and any("$" in t or "€" in t or "£" in t for t in a.texts)
+    seen = {p for c in CATEGORIES.values() for p in c["seen"]}
+    held = {p for c in CATEGORIES.values() for p in c["held_out"]}
+    assert not seen & held
+    oos = generate_out_of_scope(50, seed=0)
+    assert len(oos) == 50 and not set(oos) & set(a.texts)
+
+
+def test_builtin_task_defeats_a_keyword_baseline():
+    """The task must be hard: TF-IDF + logistic regression stays below 100% even with 1,200 examples."""
+    from bakeoff.baselines.classical import BaselineClassifier
+    from bakeoff.runners.trials import label_ids_of
+
+    task = prepare_task(TaskSpec(builtin="support-tickets", builtin_examples=1600, split=SplitSpec(test_fraction=0.25)))
+    model = BaselineClassifier("tfidf-logreg", len(task.labels), seed=0).fit(task.train_pool.texts, label_ids_of(task.train_pool, task.labels))
+    accuracy = (model.predict_proba(task.test.texts).argmax(1) == label_ids_of(task.test, task.labels)).mean()
+    assert 0.6 < accuracy < 0.99

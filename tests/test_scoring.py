@@ -1,0 +1,76 @@
+"""Label scoring with a shared prompt KV cache must equal the naive full-sequence computation."""
+
+import numpy as np
+import pytest
+import torch
+
+from bakeoff.evaluation.score import label_log_probs, probabilities
+from bakeoff.models.prompt import PromptEncoder, PromptFormat
+from tiny import ARCHITECTURES, tiny_model, tiny_tokenizer
+
+LABELS = ["billing", "refund", "refund_status", "account_access", "shipping"]
+TEXTS = [
+    "I was charged twice for my Pro plan.",
+    "Where is my refund? It has been two weeks since I sent the blender back, please check order 1234.",
+    "cant log in",
+    "Hi, my package never arrived. Thanks!",
+    "Please cancel.",
+]
+
+
+def naive_log_probs(model, prompts, label_ids):
+    """Reference: one full forward pass per (item, label), summing the label tokens' log-probs."""
+    out = np.zeros((len(prompts), len(label_ids)))
+    with torch.no_grad():
+        for i, prompt in enumerate(prompts):
+            for k, label in enumerate(label_ids):
+                ids = torch.tensor([prompt + label])
+                log_probs = torch.log_softmax(model(input_ids=ids).logits[0].double(), dim=-1)
+                out[i, k] = sum(log_probs[len(prompt) - 1 + j, token].item() for j, token in enumerate(label))
+    return out
+
+
+@pytest.mark.parametrize("arch", list(ARCHITECTURES))
+@pytest.mark.parametrize("chat", [True, False])
+def test_cached_scoring_equals_naive(arch, chat):
+    tokenizer = tiny_tokenizer(chat)
+    model = tiny_model(arch, len(tokenizer))
+    encoder = PromptEncoder(tokenizer, PromptFormat("Classify the message.", LABELS, show_label_list=not chat))
+    items = encoder.encode(TEXTS)
+    assert len({len(i.prompt_ids) for i in items}) > 1, "prompts of different lengths exercise the padding"
+    assert any(len(label) > 2 for label in encoder.label_ids), "multi-token labels exercise the continuation path"
+    fast = label_log_probs(model, items, encoder.label_ids, tokenizer.pad_token_id, batch_size=3)
+    slow = naive_log_probs(model, [i.prompt_ids for i in items], encoder.label_ids)
+    np.testing.assert_allclose(fast, slow, atol=2e-4)
+
+
+def test_label_chunking_does_not_change_scores(monkeypatch):
+    tokenizer = tiny_tokenizer()
+    model = tiny_model("llama", len(tokenizer))
+    encoder = PromptEncoder(tokenizer, PromptFormat("Classify.", LABELS, show_label_list=False))
+    items = encoder.encode(TEXTS)
+    whole = label_log_probs(model, items, encoder.label_ids, tokenizer.pad_token_id)
+    monkeypatch.setattr("bakeoff.evaluation.score.LOGITS_BUDGET_BYTES", 1)  # one label per continuation pass
+    chunked = label_log_probs(model, items, encoder.label_ids, tokenizer.pad_token_id)
+    np.testing.assert_allclose(whole, chunked, atol=1e-6)
+
+
+def test_probabilities_normalise_over_labels():
+    probs = probabilities(np.log(np.array([[0.2, 0.2], [0.01, 0.03]])))
+    np.testing.assert_allclose(probs, [[0.5, 0.5], [0.25, 0.75]])
+
+
+def test_prompt_truncates_long_items_at_the_end():
+    tokenizer = tiny_tokenizer()
+    encoder = PromptEncoder(tokenizer, PromptFormat("Classify.", LABELS, show_label_list=False, max_prompt_tokens=40))
+    long_text = "I was charged twice. " + "More details follow here. " * 50
+    ids = encoder.prompt_ids(long_text)
+    assert len(ids) <= 40
+    assert "charged" in tokenizer.decode(ids), "the opening of the item (its request) is kept"
+
+
+def test_zero_shot_prompt_lists_the_labels_and_fine_tuned_prompt_does_not():
+    tokenizer = tiny_tokenizer()
+    zero = tokenizer.decode(PromptEncoder(tokenizer, PromptFormat("Classify.", LABELS, True)).prompt_ids("hi"))
+    tuned = tokenizer.decode(PromptEncoder(tokenizer, PromptFormat("Classify.", LABELS, False)).prompt_ids("hi"))
+    assert "account access" in zero and "account access" not in tuned

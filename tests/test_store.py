@@ -1,0 +1,29 @@
+"""The results store: resumable, refuses a different config, survives reopening."""
+
+import pytest
+
+from bakeoff.errors import BakeoffError
+from bakeoff.store import ResultStore
+
+
+def test_trial_lifecycle_and_resume(tmp_path):
+    store = ResultStore.for_run(tmp_path, "fp1", {"spec": {"name": "x"}})
+    store.start("a/n10/s0", "a", "lora", 10, 0)
+    store.finish("a/n10/s0", {"metrics": {"test": {"accuracy": 0.5}}})
+    store.start("b/n10/s0", "b", "lora", 10, 0)  # left running, as after a crash
+    store.close()
+
+    reopened = ResultStore.for_run(tmp_path, "fp1", {"spec": {"name": "x"}})
+    assert reopened.status("a/n10/s0") == "done" and reopened.status("b/n10/s0") == "running"
+    reopened.start("b/n10/s0", "b", "lora", 10, 0)
+    reopened.fail("b/n10/s0", "loss became nan")
+    trials = {t["trial_id"]: t for t in reopened.trials()}
+    assert trials["b/n10/s0"]["attempts"] == 2 and trials["b/n10/s0"]["error"] == "loss became nan"
+    assert trials["a/n10/s0"]["result"]["metrics"]["test"]["accuracy"] == 0.5
+    assert reopened.metadata()["spec"] == {"name": "x"} and reopened.integrity_ok()
+
+
+def test_a_different_config_cannot_write_into_the_run_folder(tmp_path):
+    ResultStore.for_run(tmp_path, "fp1", {}).close()
+    with pytest.raises(BakeoffError, match="different config"):
+        ResultStore.for_run(tmp_path, "fp2", {})
