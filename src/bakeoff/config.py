@@ -133,6 +133,7 @@ class EvaluationSpec(Spec):
     confidence: float = Field(0.95, gt=0.5, lt=1, description="Confidence level of the intervals.")
     max_test_items: int | None = Field(None, ge=10, description="Score at most this many test items (stratified, seeded). Default: all.")
     max_train_items: int = Field(200, ge=0, description="Also score up to this many training items, so memorization shows (train vs test).")
+    latency_repeats: int = Field(12, ge=3, description="Items scored one at a time (after 2 warm-up calls) for batch-1 latency p50/p95/p99.")
 
 
 class OutputSpec(Spec):

@@ -58,13 +58,22 @@ def rows(trials: list[dict]) -> list[dict[str, str]]:
     return out
 
 
+TERMINAL_COLUMNS = {  # summary.md has every column; the terminal gets the ones that decide
+    "candidate": "candidate", "method": "method", "train n": "n", "test acc % [95% CI]": "test acc % [95% CI]",
+    "test macro-F1 % [95% CI]": "macro-F1 % [95% CI]", "train acc %": "train acc", "fine-tune s": "tune s",
+    "infer items/s": "items/s", "peak MB": "peak MB",
+}
+
+
 def terminal_table(title: str, trials: list[dict]) -> Table:
-    table_rows = rows(trials)
-    table = Table(title=title, show_lines=False)
-    for column in (table_rows[0] if table_rows else {"candidate": ""}):
-        table.add_column(column, justify="left" if column in ("candidate", "method", "status") else "right")
-    for row in table_rows:
-        table.add_row(*row.values())
+    table = Table(title=title, show_lines=False, pad_edge=False)
+    for header in TERMINAL_COLUMNS.values():
+        table.add_column(header, justify="left" if header in ("candidate", "method") else "right", overflow="fold")
+    for trial, row in zip(trials, rows(trials)):
+        if trial["status"] != "done":
+            table.add_row(row["candidate"], row["method"], row["train n"], f"[red]{row['status']}[/red]", *[""] * 5)
+            continue
+        table.add_row(*(row[key] for key in TERMINAL_COLUMNS))
     return table
 
 

@@ -18,6 +18,11 @@ from bakeoff.config import RunSpec
 from bakeoff.data.splits import stratified_sample
 from bakeoff.data.task import TaskData
 from bakeoff.data.tickets import Examples
+from bakeoff.efficiency.compare import measured_vs_estimated
+from bakeoff.efficiency.estimate import Workload
+from bakeoff.efficiency.hardware import this_machine
+from bakeoff.efficiency.introspect import introspect
+from bakeoff.efficiency.latency import measure_scoring
 from bakeoff.efficiency.measure import PeakMemory, Stopwatch
 from bakeoff.errors import BakeoffError
 from bakeoff.evaluation.metrics import quality
@@ -93,6 +98,8 @@ def run_baseline_trial(trial: Trial, ctx: TrialContext, train_subset: Examples) 
             model = BaselineClassifier(trial.candidate.model, len(labels), trial.seed, embedder)
             model.fit(train_subset.texts, label_ids_of(train_subset, labels))
         metrics, timings, probs, y_true = _evaluate(ctx, trial, lambda ex: model.predict_proba(ex.texts), train_subset)
+        timings.update(measure_scoring(lambda texts, size: model.predict_proba(texts), ctx.task.test.texts[:64],
+                                       repeats=ctx.spec.evaluation.latency_repeats))
     _save_predictions(ctx.run_dir / "trials" / trial.folder_name, probs, y_true)
     timings.update({"fine_tune_s": fit_watch.seconds, "train_tokens_per_s": None, "peak_memory_mb": memory.peak_mb})
     return {"metrics": metrics, "timings": timings, "training": None, "model": {"kind": "baseline", "name": trial.candidate.model}}
@@ -138,15 +145,37 @@ def run_llm_trial(trial: Trial, ctx: TrialContext, train_subset: Examples) -> di
             return probabilities(scores)
 
         metrics, timings, probs, y_true = _evaluate(ctx, trial, predict, train_subset if method != "zero-shot" else None)
+        test_items = encoder.encode(ctx.task.test.texts[:64], ctx.task.test.labels[:64])
+        serving = measure_scoring(
+            lambda batch_items, size: label_log_probs(model, batch_items, encoder.label_ids, tokenizer.pad_token_id, size),
+            test_items, repeats=spec.evaluation.latency_repeats,
+        )
     _save_predictions(trial_dir, probs, y_true)
+    architecture = introspect(model.config)
+    workload = Workload(
+        method=method if method != "zero-shot" else "lora", train_examples=max(trial.train_size, 1),
+        epochs=training["epochs_run"] if training else 1,
+        prompt_tokens=round(sum(len(i.prompt_ids) for i in test_items) / len(test_items)),
+        label_tokens=round(sum(map(len, encoder.label_ids)) / len(encoder.label_ids)), num_labels=len(encoder.label_ids),
+        batch_size=spec.training.batch_size, lora_rank=spec.training.lora.r,
+        lora_targets=spec.training.lora.targets if isinstance(spec.training.lora.targets, str) else "all",
+        gradient_checkpointing=spec.training.gradient_checkpointing,
+    )
+    hardware = this_machine(ctx.device)
+    efficiency = measured_vs_estimated(
+        architecture, workload, hardware, training["step_time_s"] / training["steps"] if training and training["steps"] else None,
+        serving.get("latency_ms_p50"),
+    ) if hardware else None
+    timings.update(serving)
     timings.update({
         "load_s": load_watch.seconds,
         "fine_tune_s": training["wall_s"] if training else 0.0,
         "train_tokens_per_s": outcome.train_tokens_per_s if training else None,
         "peak_memory_mb": memory.peak_mb,
     })
-    architecture = {"model_type": model.config.model_type, "source": source.description, "device": ctx.device, "dtype": str(options.dtype)}
-    return {"metrics": metrics, "timings": timings, "training": training, "model": {"kind": "llm", **architecture}}
+    model_info = {"kind": "llm", "source": source.description, "device": ctx.device, "dtype": str(options.dtype),
+                  "architecture": architecture.as_dict()}
+    return {"metrics": metrics, "timings": timings, "training": training, "model": model_info, "efficiency": efficiency}
 
 
 def _save_weights(model, method: str, trial_dir: Path) -> None:

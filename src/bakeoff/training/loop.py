@@ -33,12 +33,13 @@ class TrainResult:
     stopped_early: bool = False
     train_loss_per_epoch: list[float] = field(default_factory=list)
     validation_loss_per_epoch: list[float] = field(default_factory=list)
-    wall_s: float = 0.0
+    wall_s: float = 0.0  # whole loop, validation passes included
+    step_time_s: float = 0.0  # optimizer steps only (forward, backward, update)
     train_tokens: int = 0  # real (non-pad) tokens processed, all epochs
 
     @property
     def train_tokens_per_s(self) -> float:
-        return self.train_tokens / self.wall_s if self.wall_s else 0.0
+        return self.train_tokens / self.step_time_s if self.step_time_s else 0.0
 
 
 @dataclass(frozen=True)
@@ -70,6 +71,7 @@ def train(model, inputs: LoopInputs, spec: TrainingSpec, accelerator: Accelerato
         model.train()
         epoch_loss, epoch_targets = 0.0, 0
         for batch_items in bucketed_batches(inputs.train, spec.batch_size, seed=inputs.seed * 1000 + epoch):
+            step_started = time.perf_counter()
             batch = collate(batch_items, inputs.label_ids, inputs.pad_id).to(accelerator.device)
             loss, targets = label_loss(model, batch)
             if not torch.isfinite(loss):
@@ -81,6 +83,7 @@ def train(model, inputs: LoopInputs, spec: TrainingSpec, accelerator: Accelerato
             optimizer.step()
             scheduler.step()
             optimizer.zero_grad(set_to_none=True)
+            result.step_time_s += time.perf_counter() - step_started
             result.steps += 1
             result.train_tokens += batch.real_tokens
             epoch_loss += loss.item() * targets

@@ -1,0 +1,91 @@
+"""`bakeoff estimate MODEL ...`: architecture facts, fine-tune cost and serving capacity, from configs alone."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import typer
+from rich.table import Table
+
+from bakeoff.cli.common import console, stdout, user_errors
+
+
+def estimate_rows(models: list[str], gpu_key: str, workload, sla_p95_ms: float, load: float, usd_per_hour: float | None) -> list[dict]:
+    """One record per model: architecture, fine-tune estimate, inference estimate, capacity plan."""
+    from bakeoff.efficiency import capacity, estimate
+    from bakeoff.efficiency.catalog import architecture_of
+    from bakeoff.efficiency.hardware import gpu
+
+    hardware = gpu(gpu_key, usd_per_hour)
+    records = []
+    for name in models:
+        arch = architecture_of(name)
+        tune = estimate.fine_tune(arch, workload, hardware)
+        serve = estimate.inference(arch, workload, hardware)
+        plan = capacity.plan(serve, load, sla_p95_ms, hardware.memory_gb, hardware.usd_per_hour)
+        records.append({"model": name, "architecture": arch.as_dict(), "hardware": hardware.as_dict(),
+                        "fine_tune": estimate.as_dict(tune), "inference": estimate.as_dict(serve), "capacity": plan.as_dict()})
+    return records
+
+
+def _table(records: list[dict], workload, sla: float, load: float) -> Table:
+    hardware = records[0]["hardware"]
+    table = Table(title=f"estimates on {hardware['name']} (${hardware['usd_per_hour']:.2f}/h): {workload.method}, "
+                        f"{workload.train_examples} examples x {workload.epochs} epochs; serve {load:g} items/s at p95 <= {sla:g} ms")
+    for column in ("model", "type", "params total/active", "KV KB/token", "tune mem GB", "tune time", "tune $",
+                   "latency b=1 ms", "items/s/GPU", "$/1k items", "GPUs for SLA", "$/month"):
+        table.add_column(column, justify="left" if column in ("model", "type") else "right")
+    for r in records:
+        arch, tune, serve, plan = r["architecture"], r["fine_tune"], r["inference"], r["capacity"]
+        kind = f"MoE {arch['num_experts']}x, top-{arch['experts_per_token']}" if arch["is_moe"] else "dense"
+        table.add_row(
+            r["model"], kind, f"{arch['params_total'] / 1e9:.2f}B / {arch['params_active'] / 1e9:.2f}B",
+            f"{arch['kv_cache_bytes_per_token']['bfloat16'] / 1024:.0f}",
+            f"{tune['memory_gb']['total']:.1f}" + (f" ({tune['gpus_needed']} GPUs)" if tune["gpus_needed"] > 1 else ""),
+            f"{tune['time_s'] / 60:.1f} min", f"{tune['cost_usd']:.2f}", f"{serve['latency_ms_by_batch'][1]:.1f}",
+            f"{serve['items_per_s_at_best']:.0f}", f"{serve['cost_usd_per_1k_items']:.4f}",
+            str(plan["gpus"]) if plan["meets_sla"] else "SLA not met", f"{plan['usd_per_month']:,.0f}" if plan["meets_sla"] else "-",
+        )
+    return table
+
+
+@user_errors
+def estimate_command(
+    models: list[str] = typer.Argument(..., help="Catalog names (see --list), local model folders, or cached hub ids."),
+    gpu: str = typer.Option("a10g", help="GPU to estimate for (see --list)."),
+    method: str = typer.Option("lora", help="lora | qlora | full"),
+    train_examples: int = typer.Option(500, help="Training examples."),
+    epochs: int = typer.Option(3, help="Epochs."),
+    prompt_tokens: int = typer.Option(64, help="Mean prompt length in tokens."),
+    num_labels: int = typer.Option(10, help="Number of labels scored per item."),
+    sla_p95_ms: float = typer.Option(200.0, help="p95 latency SLA for serving, ms."),
+    load: float = typer.Option(50.0, help="Serving load, items per second."),
+    usd_per_hour: float = typer.Option(None, help="Override the GPU's $/hour."),
+    train_utilisation: float = typer.Option(0.35, help="Share of peak FLOP/s a fine-tune sustains."),
+    as_json: bool = typer.Option(False, "--json", help="Print JSON instead of a table."),
+    out: Path = typer.Option(None, help="Also write the JSON here."),
+) -> None:
+    """Estimate fine-tune time/$/memory and serving latency/$/GPUs for each MODEL, from configs alone
+    (no weights, no network). Dense vs MoE is read from each config, not assumed."""
+    from bakeoff.efficiency.estimate import Workload
+    from bakeoff.efficiency.hardware import price_provenance
+
+    if method not in ("lora", "qlora", "full"):
+        from bakeoff.errors import BakeoffError
+
+        raise BakeoffError(f"--method must be lora, qlora or full, not {method!r}")
+    workload = Workload(method=method, train_examples=train_examples, epochs=epochs, prompt_tokens=prompt_tokens,
+                        num_labels=num_labels, train_utilisation=train_utilisation)
+    records = estimate_rows(models, gpu, workload, sla_p95_ms, load, usd_per_hour)
+    payload = {"workload": workload.__dict__, "sla_p95_ms": sla_p95_ms, "load_items_per_s": load,
+               "prices": price_provenance(), "estimates": records}
+    if out:
+        out.write_text(json.dumps(payload, indent=1))
+    if as_json:
+        stdout.print_json(json.dumps(payload))
+        return
+    stdout.print(_table(records, workload, sla_p95_ms, load))
+    console.print(f"[dim]Estimates, not measurements: utilisation {train_utilisation:.0%} for training, "
+                  f"{workload.inference_utilisation:.0%} for inference; prices: {price_provenance()}. "
+                  f"Capacity assumptions: {records[0]['capacity']['assumptions']}.[/dim]")

@@ -1,0 +1,42 @@
+"""Inference latency and throughput of a scoring function, measured the way a service would see them.
+
+Batch-1 latency: each of `repeats` items scored alone, after `warmup` untimed calls (first calls pay for
+allocation and kernel selection); p50/p95/p99 over the repeats, all repeats recorded. Throughput: the
+same sample scored at each batch size; the best batch is the one with the most items per second.
+"""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+
+
+def measure_scoring(score, items: list, repeats: int = 12, warmup: int = 2, batch_sizes=(4, 32)) -> dict:
+    """`score(items, batch_size)` scores a list of items; returns latency percentiles and throughput."""
+    if not items:
+        return {}
+    for item in items[:warmup]:
+        score([item], 1)
+    latencies_ms = []
+    for i in range(repeats):
+        item = items[(warmup + i) % len(items)]
+        started = time.perf_counter()
+        score([item], 1)
+        latencies_ms.append(1000 * (time.perf_counter() - started))
+    sample = items[: max(batch_sizes)]
+    throughput = {1: 1000 / float(np.mean(latencies_ms))}
+    for batch in batch_sizes:
+        started = time.perf_counter()
+        score(sample, batch)
+        throughput[batch] = len(sample) / (time.perf_counter() - started)
+    best = max(throughput, key=throughput.get)
+    return {
+        "latency_ms_p50": float(np.percentile(latencies_ms, 50)),
+        "latency_ms_p95": float(np.percentile(latencies_ms, 95)),
+        "latency_ms_p99": float(np.percentile(latencies_ms, 99)),
+        "latency_ms_repeats": latencies_ms,
+        "items_per_s_by_batch": {str(k): v for k, v in throughput.items()},
+        "best_batch": int(best),
+        "items_per_s_at_best": float(throughput[best]),
+    }
