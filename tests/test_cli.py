@@ -28,7 +28,8 @@ def banking_config(tmp_path, banking77, tiny_folder, **training):
             "data": {"path": str(banking77 / "train.csv"), "test_path": str(banking77 / "test.csv"),
                      "label_column": "category", "max_per_label": 24,
                      "labels": ["card_arrival", "lost_or_stolen_card", "exchange_rate", "change_pin", "top_up_failed",
-                                "declined_transfer", "pending_card_payment", "card_not_working", "atm_support", "age_limit"]},
+                                "declined_transfer", "pending_card_payment", "card_not_working", "atm_support", "age_limit"],
+                "out_of_scope_labels": ["apple_pay_or_google_pay", "country_support"]},
             "split": {"validation_fraction": 0.15},
         },
         "candidates": [
@@ -39,7 +40,9 @@ def banking_config(tmp_path, banking77, tiny_folder, **training):
         ],
         "training": {"epochs": 2, "batch_size": 8, "learning_rate": 5e-3, "max_validation_items": 20, **training},
         "grid": {"train_sizes": [30, 100]},
-        "evaluation": {"max_test_items": 100, "max_train_items": 30, "bootstrap_samples": 200},
+        "evaluation": {"max_test_items": 100, "max_train_items": 30, "bootstrap_samples": 200, "max_perturbed_items": 40,
+                       "max_validation_items": 30, "max_out_of_scope_items": 60,
+                       "perturbations": [{"name": "typos", "params": {"rate": 0.1}}, {"name": "lowercase"}, {"name": "truncate"}]},
         "output": {"dir": str(tmp_path / "run")},
     }
     path = tmp_path / "banking.yaml"
@@ -76,6 +79,21 @@ def test_run_on_banking77_stores_consistent_numbers_and_resumes(tmp_path, bankin
     assert lora["training"]["steps"] > 0 and lora["timings"]["train_tokens_per_s"] > 0
     assert (run / "trials" / "tiny lora__n100__s0" / "adapter" / "adapter_model.safetensors").is_file()
     assert trials["tiny zero-shot/n0/s0"]["result"]["training"] is None
+    # Beyond accuracy: every trial stores robustness, calibration and out-of-scope numbers; baselines behave sanely.
+    for trial in trials.values():
+        m = trial["result"]["metrics"]
+        assert set(m["robustness"]["perturbations"]) == {"typos", "lowercase", "truncate"}
+        assert m["out_of_scope"]["items_out_of_scope"] == 30 and "threshold" in m["out_of_scope"]
+        assert 0 <= m["calibration"]["ece"] <= 1 and m["calibration"]["temperature"] > 0
+        assert m["test_clean"]["items"] <= m["test"]["items"]
+    tfidf = trials["tfidf/n100/s0"]["result"]["metrics"]
+    assert tfidf["robustness"]["perturbations"]["truncate"]["accuracy"] < tfidf["robustness"]["clean"]["accuracy"]
+    assert tfidf["out_of_scope"]["mean_confidence_out_of_scope"] < tfidf["out_of_scope"]["mean_confidence_in_scope"]
+    assert tfidf["out_of_scope"]["by_score"]["max_prob"]["auroc"] > 0.6
+    analysis = results["run"]["analysis"]
+    assert set(analysis["learning_curves"]) == {"tfidf", "minilm", "tiny lora"}
+    assert {(c["a"], c["b"]) for c in analysis["paired_comparisons"] if c["train_size"] == 100} == {
+        ("minilm", "tfidf"), ("minilm", "tiny lora"), ("tfidf", "tiny lora")}
     summary = (run / "summary.md").read_text()
     assert "| tfidf | fit | 100 |" in summary and "best test macro-F1" in summary
 

@@ -133,7 +133,7 @@ def test_builtin_tickets_are_deterministic_varied_and_not_trivial():
 def test_builtin_task_defeats_a_keyword_baseline():
     """The task must be hard: TF-IDF + logistic regression stays below 100% even with 1,200 examples."""
     from bakeoff.baselines.classical import BaselineClassifier
-    from bakeoff.runners.trials import label_ids_of
+    from bakeoff.evaluation.suite import label_ids_of
 
     task = prepare_task(TaskSpec(builtin="support-tickets", builtin_examples=1600, split=SplitSpec(test_fraction=0.25)))
     model = BaselineClassifier("tfidf-logreg", len(task.labels), seed=0).fit(task.train_pool.texts, label_ids_of(task.train_pool, task.labels))

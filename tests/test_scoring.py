@@ -74,3 +74,17 @@ def test_zero_shot_prompt_lists_the_labels_and_fine_tuned_prompt_does_not():
     zero = tokenizer.decode(PromptEncoder(tokenizer, PromptFormat("Classify.", LABELS, True)).prompt_ids("hi"))
     tuned = tokenizer.decode(PromptEncoder(tokenizer, PromptFormat("Classify.", LABELS, False)).prompt_ids("hi"))
     assert "account access" in zero and "account access" not in tuned
+
+
+def test_first_token_fast_path_scores_only_first_tokens():
+    tokenizer = tiny_tokenizer()
+    model = tiny_model("llama", len(tokenizer))
+    labels = ["billing", "shipping", "refund_status"]
+    encoder = PromptEncoder(tokenizer, PromptFormat("Classify.", labels, show_label_list=False))
+    assert len({ids[0] for ids in encoder.label_ids}) == 3
+    items = encoder.encode(TEXTS)
+    fast = label_log_probs(model, items, encoder.label_ids, tokenizer.pad_token_id, first_token_only=True)
+    first_only = naive_log_probs(model, [i.prompt_ids for i in items], [ids[:1] for ids in encoder.label_ids])
+    np.testing.assert_allclose(fast, first_only, atol=2e-4)
+    with pytest.raises(ValueError, match="distinct"):
+        label_log_probs(model, items, [[5, 6], [5, 7]], tokenizer.pad_token_id, first_token_only=True)

@@ -34,6 +34,8 @@ class DataSpec(Spec):
     label_column: str = Field("label", description="Column holding the class label.")
     labels: list[str] | None = Field(None, description="Keep only these labels (e.g. a slice of a large intent set). Default: all.")
     max_per_label: int | None = Field(None, ge=2, description="Keep at most this many examples per label from `path` (seeded), to bound run time.")
+    out_of_scope_labels: list[str] | None = Field(None, description="Labels whose items are out of scope: never trained on, used to test abstention (e.g. `oos`, or intents held out on purpose).")
+    out_of_scope_path: Path | None = Field(None, description="A file of out-of-scope items (text column only needed), same format as `path`.")
 
 
 class SplitSpec(Spec):
@@ -127,13 +129,42 @@ class GridSpec(Spec):
         return sorted(sizes)
 
 
+class PerturbationSpec(Spec):
+    name: str = Field(description="A registered perturbation (typos, drop_double, lowercase, uppercase, punctuation, whitespace, "
+                                  "contractions, synonyms, padding, entities, truncate) or `paraphrase` (built-in task only).")
+    params: dict[str, float | int | str] = Field(default_factory=dict, description="Keyword parameters, e.g. {rate: 0.05} for typos.")
+
+
+DEFAULT_PERTURBATIONS = ("typos", "lowercase", "padding", "entities", "synonyms", "truncate", "paraphrase")
+
+
 class EvaluationSpec(Spec):
     batch_size: int = Field(16, ge=1, description="Items per scoring batch.")
+    scoring: Literal["full", "auto", "first-token"] = Field(
+        "full", description="LLM label scoring: `full` sums the log-probs of every label token (exact); `first-token` scores only "
+        "the first token (labels must start with distinct tokens); `auto` uses first-token for fine-tuned candidates when "
+        "possible and full otherwise (zero-shot models are never sure of the rest of a label).")
     bootstrap_samples: int = Field(1000, ge=100, description="Bootstrap resamples for confidence intervals.")
     confidence: float = Field(0.95, gt=0.5, lt=1, description="Confidence level of the intervals.")
     max_test_items: int | None = Field(None, ge=10, description="Score at most this many test items (stratified, seeded). Default: all.")
     max_train_items: int = Field(200, ge=0, description="Also score up to this many training items, so memorization shows (train vs test).")
     latency_repeats: int = Field(12, ge=3, description="Items scored one at a time (after 2 warm-up calls) for batch-1 latency p50/p95/p99.")
+    perturbations: list[PerturbationSpec] | None = Field(
+        None, description=f"Perturbed copies of the test set to score. Default: {', '.join(DEFAULT_PERTURBATIONS)} (paraphrase only on the built-in task). [] for none.")
+    plugins: list[str] = Field(default_factory=list, description="Python modules to import first; they may @register perturbations.")
+    max_perturbed_items: int = Field(100, ge=10, description="Test items (stratified) perturbed per perturbation.")
+    max_validation_items: int = Field(100, ge=10, description="Validation items scored to fit temperature scaling and the abstention threshold.")
+    max_out_of_scope_items: int = Field(200, ge=4, description="Out-of-scope items scored (split half validation, half test).")
+    calibration_bins: int = Field(15, ge=2, description="Equal-width confidence bins for ECE and the reliability diagram.")
+    memorization_train_accuracy: float = Field(0.98, gt=0, le=1, description="Train accuracy at or above which a candidate counts as near-perfect on what it saw.")
+    memorization_drop: float = Field(0.10, gt=0, lt=1, description="Accuracy drop from train to perturbed held-out items that flags memorization.")
+    appetite_share_of_best: float = Field(0.9, gt=0, le=1, description="Report examples needed to reach this share of a candidate's best macro-F1.")
+    appetite_target_macro_f1: float | None = Field(None, gt=0, le=1, description="Also report examples needed to reach this absolute macro-F1.")
+
+    def resolved_perturbations(self, builtin_task: bool) -> list[PerturbationSpec]:
+        if self.perturbations is not None:
+            return self.perturbations
+        return [PerturbationSpec(name=n) for n in DEFAULT_PERTURBATIONS if n != "paraphrase" or builtin_task]
 
 
 class OutputSpec(Spec):
@@ -148,6 +179,13 @@ class RunSpec(Spec):
     grid: GridSpec = Field(default_factory=GridSpec)
     evaluation: EvaluationSpec = Field(default_factory=EvaluationSpec)
     output: OutputSpec = Field(default_factory=OutputSpec)
+
+    @model_validator(mode="after")
+    def _paraphrase_needs_builtin(self) -> RunSpec:
+        names = [p.name for p in self.evaluation.perturbations or []]
+        if "paraphrase" in names and self.task.builtin is None:
+            raise ValueError("evaluation.perturbations: `paraphrase` needs held-out phrasings, which only the built-in task has")
+        return self
 
     @field_validator("candidates")
     @classmethod
@@ -267,5 +305,6 @@ def _resolve_paths(spec: RunSpec, base: Path) -> RunSpec:
     def fix(p: Path | None) -> Path | None:
         return p if p is None or p.is_absolute() else (base / p).resolve()
 
-    data = data.model_copy(update={"path": fix(data.path), "test_path": fix(data.test_path), "validation_path": fix(data.validation_path)})
+    data = data.model_copy(update={"path": fix(data.path), "test_path": fix(data.test_path), "validation_path": fix(data.validation_path),
+                                   "out_of_scope_path": fix(data.out_of_scope_path)})
     return spec.model_copy(update={"task": spec.task.model_copy(update={"data": data})})

@@ -64,6 +64,9 @@ class ResultStore:
                     store.db.execute("INSERT OR REPLACE INTO run VALUES (?, ?)", (key, json.dumps(value)))
         return store
 
+    def set_meta(self, key: str, value) -> None:
+        self.db.execute("INSERT OR REPLACE INTO run VALUES (?, ?)", (key, json.dumps(value)))
+
     def get_meta(self, key: str):
         row = self.db.execute("SELECT value FROM run WHERE key = ?", (key,)).fetchone()
         if row is None:

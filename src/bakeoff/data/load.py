@@ -73,6 +73,14 @@ def table_to_examples(frame: pd.DataFrame, spec: DataSpec, path: Path) -> Exampl
     return Examples(texts, labels.astype(str).str.strip().tolist())
 
 
+def load_texts(path: Path, spec: DataSpec) -> list[str]:
+    """Texts only (out-of-scope files need no label column)."""
+    frame = read_table(path, spec.format)
+    if spec.text_column not in frame.columns:
+        raise DataError(f"{path}: no column {spec.text_column!r}; columns are {list(frame.columns)}. Set `task.data.text_column`.")
+    return [t for t in frame[spec.text_column].fillna("").astype(str) if t.strip()]
+
+
 def load_examples(path: Path, spec: DataSpec) -> Examples:
     return table_to_examples(read_table(path, spec.format), spec, path)
 

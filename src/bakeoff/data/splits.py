@@ -51,8 +51,12 @@ def nested_subsets(labels: list[str], sizes: list[int], seed: int) -> dict[int, 
     return {size: sorted(order[:size]) for size in sizes}
 
 
+def stratified_indices(labels: list[str], n: int | None, seed: int) -> list[int]:
+    """Indices of at most n items, stratified by label (all of them when n is None or large enough)."""
+    if n is None or n >= len(labels):
+        return list(range(len(labels)))
+    return sorted(nested_order(labels, seed)[:n])
+
+
 def stratified_sample(examples: Examples, n: int | None, seed: int) -> Examples:
-    """At most n items, stratified by label (all of them when n is None or large enough)."""
-    if n is None or n >= len(examples):
-        return examples
-    return examples.subset(sorted(nested_order(examples.labels, seed)[:n]))
+    return examples.subset(stratified_indices(examples.labels, n, seed))

@@ -179,7 +179,7 @@ CATEGORIES: dict[str, dict[str, list[str]]] = {
             "Getting started question: how do I register the {device} to my account?",
         ],
     },
-    "account_changes": {
+    "profile_update": {
         "seen": [
             "Please update the email on my account to {name_lower}@example.com.",
             "I'd like to upgrade from {plan} to the next plan up.",

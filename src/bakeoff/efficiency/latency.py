@@ -12,7 +12,7 @@ import time
 import numpy as np
 
 
-def measure_scoring(score, items: list, repeats: int = 12, warmup: int = 2, batch_sizes=(4, 32)) -> dict:
+def measure_scoring(score, items: list, repeats: int = 12, warmup: int = 2, batch_sizes=(4, 16)) -> dict:
     """`score(items, batch_size)` scores a list of items; returns latency percentiles and throughput."""
     if not items:
         return {}

@@ -19,32 +19,43 @@ from bakeoff.training.batches import left_pad
 LOGITS_BUDGET_BYTES = 256 * 2**20  # cap on one continuation pass's float32 logits
 
 
+def distinct_first_tokens(label_ids: list[list[int]]) -> bool:
+    return len({label[0] for label in label_ids}) == len(label_ids)
+
+
 @torch.no_grad()
 def label_log_probs(model, items: list[EncodedItem], label_ids: list[list[int]], pad_id: int,
-                    batch_size: int = 16, progress=None) -> np.ndarray:
-    """log P(label tokens | prompt), summed over each label's tokens: [items, labels] float64."""
+                    batch_size: int = 16, progress=None, first_token_only: bool = False) -> np.ndarray:
+    """log P(label tokens | prompt), summed over each label's tokens: [items, labels] float64.
+
+    `first_token_only`: score only each label's first token (labels must start with distinct tokens).
+    One prompt pass per batch and no continuation pass; for a model fine-tuned on these labels the
+    remaining tokens are near-certain once the first is chosen, so the ranking and probabilities match.
+    """
+    if first_token_only and not distinct_first_tokens(label_ids):
+        raise ValueError("first-token scoring needs labels that start with distinct tokens")
     model.eval()
     device = next(model.parameters()).device
     scores = np.zeros((len(items), len(label_ids)), dtype=np.float64)
     order = sorted(range(len(items)), key=lambda i: len(items[i].prompt_ids))
     for start in range(0, len(order), batch_size):
         rows = order[start:start + batch_size]
-        scores[rows] = _score_batch(model, [items[i].prompt_ids for i in rows], label_ids, pad_id, device)
+        scores[rows] = _score_batch(model, [items[i].prompt_ids for i in rows], label_ids, pad_id, device, first_token_only)
         if progress is not None:
             progress(len(rows))
     return scores
 
 
-def _score_batch(model, prompts: list[list[int]], label_ids: list[list[int]], pad_id: int, device) -> np.ndarray:
+def _score_batch(model, prompts: list[list[int]], label_ids: list[list[int]], pad_id: int, device, first_token_only: bool) -> np.ndarray:
     ids, mask, positions = left_pad(prompts, pad_id)
     ids, mask, positions = ids.to(device), mask.to(device), positions.to(device)
-    out = model(input_ids=ids, attention_mask=mask, position_ids=positions, use_cache=True, logits_to_keep=1)
+    out = model(input_ids=ids, attention_mask=mask, position_ids=positions, use_cache=not first_token_only, logits_to_keep=1)
     first = torch.log_softmax(out.logits[:, -1].float(), dim=-1)  # [B, V]
     firsts = torch.tensor([label[0] for label in label_ids], device=device)
     total = first[:, firsts].double()  # [B, K]
 
     longer = [k for k, label in enumerate(label_ids) if len(label) > 1]
-    if longer:
+    if longer and not first_token_only:
         total[:, longer] += _continuations(model, out.cache, mask, [label_ids[k] for k in longer], pad_id)
     return total.cpu().numpy()
 

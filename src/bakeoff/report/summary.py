@@ -77,6 +77,85 @@ def terminal_table(title: str, trials: list[dict]) -> Table:
     return table
 
 
+def robustness_table(trials: list[dict]) -> Table:
+    table = Table(title="generalization, out-of-scope, calibration", pad_edge=False)
+    table_rows = robustness_rows(trials)
+    for header in (table_rows[0] if table_rows else {"candidate": ""}):
+        table.add_column(header, justify="left" if header == "candidate" else "right", overflow="fold")
+    for row in table_rows:
+        table.add_row(*row.values())
+    return table
+
+
+def _get(record: dict | None, *keys):
+    for key in keys:
+        if not isinstance(record, dict) or key not in record or record[key] is None:
+            return None
+        record = record[key]
+    return record
+
+
+def robustness_rows(trials: list[dict]) -> list[dict[str, str]]:
+    """Beyond accuracy, one row per finished trial: generalization, out-of-scope, calibration."""
+    out = []
+    for trial in trials:
+        metrics = _get(trial, "result", "metrics")
+        if trial["status"] != "done" or not metrics:
+            continue
+        robustness = metrics.get("robustness") or {}
+        oos = metrics.get("out_of_scope") or {}
+        calibration = metrics.get("calibration") or {}
+        flag = _get(metrics, "memorization", "flag")
+        out.append({
+            "candidate": trial["candidate"], "train n": str(trial["train_size"]),
+            "train acc": _pct(_get(metrics, "train", "accuracy")),
+            "test acc": _pct(_get(metrics, "test", "accuracy")),
+            "clean test acc": _pct(_get(metrics, "test_clean", "accuracy")),
+            "perturbed acc (worst)": "-" if robustness.get("mean_perturbed_accuracy") is None else
+                f"{_pct(robustness['mean_perturbed_accuracy'])} ({robustness.get('worst_perturbation')} "
+                f"{_pct(robustness['perturbations'][robustness['worst_perturbation']]['accuracy'])})",
+            "paraphrase acc": _pct(_get(robustness, "paraphrase", "accuracy")),
+            "OOS AUROC": _number(_get(oos, "by_score", "max_prob", "auroc"), 3),
+            "OOS conf. wrong %": _pct(oos.get("confidently_wrong_rate")),
+            "abstain %": _pct(_get(oos, "threshold", "abstention_rate")),
+            "ECE -> scaled": "-" if calibration.get("ece") is None else
+                f"{calibration['ece']:.3f} -> {_number(_get(calibration, 'after_scaling', 'ece'), 3)}",
+            "memorized?": f"YES (gap {_pct(_get(metrics, 'memorization', 'gap'))})" if flag else ("no" if flag is not None else "-"),
+        })
+    return out
+
+
+def appetite_lines(analysis: dict | None) -> list[str]:
+    lines = []
+    for name, report in sorted((analysis or {}).get("learning_curves", {}).items()):
+        curve = ", ".join(f"{r['train_size']}: {100 * r['macro_f1']:.1f}" for r in report["curve"])
+        share = report["to_share_of_best"]
+        needed = f"{share['examples']} examples ({share['how']})" if share["examples"] else share["how"]
+        line = f"{name}: macro-F1 by size {curve}; {100 * share['share']:.0f}% of its best needs {needed}"
+        if "to_target" in report:
+            target = report["to_target"]
+            line += f"; macro-F1 {100 * target['target']:.0f}% needs " + (f"{target['examples']} ({target['how']})" if target["examples"] else target["how"])
+        lines.append(line + ".")
+    return lines
+
+
+def comparison_lines(analysis: dict | None, limit: int = 12) -> list[str]:
+    lines = []
+    for c in (analysis or {}).get("paired_comparisons", [])[:limit]:
+        low, high = c["macro_f1"]["ci"]
+        verdict = "tie (CI includes 0)" if c["tie"] else (f"{c['a']} better" if c["macro_f1"]["difference"] > 0 else f"{c['b']} better")
+        lines.append(f"n={c['train_size']} seed {c['seed']}: {c['a']} - {c['b']} macro-F1 {100 * c['macro_f1']['difference']:+.1f} pts "
+                     f"[{100 * low:+.1f}, {100 * high:+.1f}], McNemar p={c['mcnemar']['p_value']:.3g}: {verdict}")
+    return lines
+
+
+def _markdown_table(table_rows: list[dict[str, str]]) -> list[str]:
+    if not table_rows:
+        return []
+    header = list(table_rows[0])
+    return ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)] + ["| " + " | ".join(r.values()) + " |" for r in table_rows] + [""]
+
+
 def best_per_size(trials: list[dict]) -> list[str]:
     """Plain sentences: the best test macro-F1 at each training size (seed means)."""
     by_size: dict[int, dict[str, list[float]]] = {}
@@ -106,14 +185,22 @@ def markdown(run_name: str, meta: dict, trials: list[dict]) -> str:
             "",
         ]
     lines += [f"Device: {meta.get('device')}; bakeoff {meta.get('versions', {}).get('bakeoff')}, git {meta.get('git_sha') or 'n/a'}.", ""]
-    if table_rows:
-        header = list(table_rows[0])
-        lines += ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-        lines += ["| " + " | ".join(row.values()) + " |" for row in table_rows]
-        lines.append("")
+    lines += ["## Quality", ""] + _markdown_table(table_rows)
     lines += [f"- {line}" for line in best_per_size(trials)]
     lines += ["", "Accuracy and macro-F1 are percentages on the held-out test set, with percentile-bootstrap 95% intervals; "
-              "`train acc` is on (up to 200 of) the examples the candidate was trained on: a large train/test gap is memorization."]
+              "`train acc` is on (up to 200 of) the examples the candidate was trained on: a large train/test gap is memorization.", ""]
+    lines += ["## Generalization, out-of-scope items, calibration", ""] + _markdown_table(robustness_rows(trials))
+    lines += ["`clean test acc`: test items that are neither exact nor near duplicates of training items. `perturbed acc`: mean over "
+              "perturbations of the test subset (worst in brackets). `paraphrase acc`: built-in tickets in phrasings never used in "
+              "training. `OOS AUROC`: out-of-scope detection from max probability. `conf. wrong`: out-of-scope items given a label "
+              "with p >= 0.9. `abstain`: share of test + out-of-scope items refused at the validation-chosen threshold. `ECE`: expected "
+              "calibration error (15 bins) before and after temperature scaling. `memorized?`: near-perfect on training items, "
+              "materially worse on perturbed held-out ones.", ""]
+    analysis = meta.get("analysis")
+    if appetite_lines(analysis):
+        lines += ["## Data appetite", ""] + [f"- {line}" for line in appetite_lines(analysis)] + [""]
+    if comparison_lines(analysis, limit=100):
+        lines += ["## Paired comparisons (same test items)", ""] + [f"- {line}" for line in comparison_lines(analysis, limit=100)] + [""]
     return "\n".join(lines) + "\n"
 
 

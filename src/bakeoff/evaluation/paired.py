@@ -1,0 +1,41 @@
+"""Is candidate A really better than B? Paired tests on the same test items.
+
+Paired bootstrap on macro-F1: resample items, recompute both candidates' macro-F1 on the same resample,
+report the difference's CI and the share of resamples where B >= A (a one-sided p-value). McNemar's
+exact test on accuracy: of the items exactly one of them gets right, is the split unlike 50/50?
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from scipy.stats import binomtest
+
+from bakeoff.evaluation.metrics import macro_f1
+
+
+def mcnemar(y_true: np.ndarray, pred_a: np.ndarray, pred_b: np.ndarray) -> dict:
+    a_right, b_right = pred_a == y_true, pred_b == y_true
+    only_a, only_b = int(np.sum(a_right & ~b_right)), int(np.sum(~a_right & b_right))
+    p_value = 1.0 if only_a + only_b == 0 else float(binomtest(only_a, only_a + only_b, 0.5).pvalue)
+    return {"only_a_correct": only_a, "only_b_correct": only_b, "p_value": p_value}
+
+
+def paired_bootstrap_macro_f1(y_true: np.ndarray, pred_a: np.ndarray, pred_b: np.ndarray, n_labels: int,
+                              n_resamples: int = 1000, confidence: float = 0.95, seed: int = 0) -> dict:
+    rng = np.random.default_rng(seed)
+    observed = macro_f1(y_true, pred_a, n_labels) - macro_f1(y_true, pred_b, n_labels)
+    diffs = np.empty(n_resamples)
+    for i in range(n_resamples):
+        idx = rng.integers(0, len(y_true), len(y_true))
+        diffs[i] = macro_f1(y_true[idx], pred_a[idx], n_labels) - macro_f1(y_true[idx], pred_b[idx], n_labels)
+    tail = (1 - confidence) / 2
+    return {"difference": float(observed), "ci": [float(np.quantile(diffs, tail)), float(np.quantile(diffs, 1 - tail))],
+            "p_b_at_least_a": float(np.mean(diffs <= 0))}
+
+
+def compare(y_true: np.ndarray, probs_a: np.ndarray, probs_b: np.ndarray, n_resamples: int = 1000, confidence: float = 0.95,
+            seed: int = 0) -> dict:
+    pred_a, pred_b = probs_a.argmax(axis=1), probs_b.argmax(axis=1)
+    boot = paired_bootstrap_macro_f1(y_true, pred_a, pred_b, probs_a.shape[1], n_resamples, confidence, seed)
+    return {"macro_f1": boot, "mcnemar": mcnemar(y_true, pred_a, pred_b),
+            "tie": bool(boot["ci"][0] <= 0 <= boot["ci"][1])}

@@ -1,0 +1,148 @@
+"""Everything measured about one fitted candidate, from one `predict` function, LLMs and baselines alike.
+
+`predict(texts) -> (probs [N, K], raw [N, K])`: probabilities over labels, and the raw label scores they
+came from (LLM label log-likelihoods, or logistic-regression logits). From it:
+- quality on test (and on its de-duplicated "clean" subset), and on the training subset;
+- calibration before and after temperature scaling (fitted on validation);
+- robustness: each perturbation scored on the same stratified test subset, drop from clean with a
+  paired bootstrap CI; the built-in task's held-out phrasings scored as a separate set;
+- out-of-scope detection and abstention (threshold chosen on validation);
+- the memorization flag: near-perfect on training items, materially worse on perturbed held-out ones.
+"""
+
+from __future__ import annotations
+
+import random
+import time
+from dataclasses import dataclass
+from typing import Callable
+
+import numpy as np
+
+from bakeoff.config import EvaluationSpec
+from bakeoff.data.splits import stratified_indices
+from bakeoff.data.task import TaskData
+from bakeoff.data.tickets import Examples
+from bakeoff.evaluation import perturb
+from bakeoff.evaluation.calibration import calibration_report
+from bakeoff.evaluation.metrics import quality
+from bakeoff.evaluation.ood import ood_report
+from bakeoff.evaluation.paired import compare
+
+Predict = Callable[[list[str]], tuple[np.ndarray, np.ndarray]]
+
+
+@dataclass
+class SuiteOutput:
+    metrics: dict
+    test_probs: np.ndarray
+    test_raw: np.ndarray
+    test_true: np.ndarray
+    inference_s: float  # scoring time of the main test set
+    test_items: int
+
+
+def label_ids_of(examples: Examples, labels: list[str]) -> np.ndarray:
+    index = {label: i for i, label in enumerate(labels)}
+    return np.array([index[label] for label in examples.labels], dtype=np.int64)
+
+
+def out_of_scope_split(task: TaskData, limit: int, seed: int) -> tuple[list[str], list[str]]:
+    """(validation, test) halves of at most `limit` out-of-scope items, seeded."""
+    items = list(task.out_of_scope)
+    random.Random(seed).shuffle(items)
+    items = items[:limit]
+    half = len(items) // 2
+    return items[:half], items[half:]
+
+
+def run_suite(predict: Predict, task: TaskData, spec: EvaluationSpec, train_subset: Examples | None, seed: int,
+              builtin_task: bool) -> SuiteOutput:
+    labels = task.labels
+    stats = (spec.bootstrap_samples, spec.confidence, seed)
+    test_index = stratified_indices(task.test.labels, spec.max_test_items, seed=0)
+    test = task.test.subset(test_index)
+    y_test = label_ids_of(test, labels)
+    started = time.perf_counter()
+    test_probs, test_raw = predict(test.texts)
+    inference_s = time.perf_counter() - started
+    metrics: dict = {"test": quality(y_test, test_probs, labels, *stats)}
+
+    clean = np.array([not task.test_near_duplicate[i] for i in test_index])
+    if clean.any() and not clean.all():
+        metrics["test_clean"] = quality(y_test[clean], test_probs[clean], labels, *stats) | {"removed_near_duplicates": int((~clean).sum())}
+    else:
+        metrics["test_clean"] = metrics["test"] | {"removed_near_duplicates": int((~clean).sum())}
+
+    if train_subset is not None and len(train_subset) and spec.max_train_items > 0:
+        seen = train_subset.subset(stratified_indices(train_subset.labels, spec.max_train_items, seed=0))
+        metrics["train"] = quality(label_ids_of(seen, labels), predict(seen.texts)[0], labels, *stats)
+
+    validation = task.validation.subset(stratified_indices(task.validation.labels, spec.max_validation_items, seed=0))
+    y_val = label_ids_of(validation, labels)
+    val_probs, val_raw = predict(validation.texts)
+    metrics["calibration"] = calibration_report(y_test, test_raw, y_val, val_raw, spec.calibration_bins)
+
+    metrics["robustness"] = _robustness(predict, task, spec, test, test_probs, y_test, seed, builtin_task)
+
+    oos_val, oos_test = out_of_scope_split(task, spec.max_out_of_scope_items, seed=0)
+    if oos_test:
+        oos_test_probs, oos_test_raw = predict(oos_test)
+        oos_val_probs = predict(oos_val)[0] if oos_val else None
+        metrics["out_of_scope"] = ood_report(y_test, test_probs, test_raw, oos_test_probs, oos_test_raw, val_probs, oos_val_probs)
+
+    metrics["memorization"] = _memorization(metrics, spec)
+    return SuiteOutput(metrics, test_probs, test_raw, y_test, inference_s, len(test))
+
+
+def _robustness(predict: Predict, task: TaskData, spec: EvaluationSpec, test: Examples, test_probs: np.ndarray,
+                y_test: np.ndarray, seed: int, builtin_task: bool) -> dict:
+    subset = stratified_indices(test.labels, spec.max_perturbed_items, seed=1)
+    texts = [test.texts[i] for i in subset]
+    y_sub, clean_probs = y_test[subset], test_probs[subset]
+    stats = (spec.bootstrap_samples, spec.confidence, seed)
+    clean_quality = quality(y_sub, clean_probs, task.labels, *stats)
+    report: dict = {"items": len(subset), "clean": {"accuracy": clean_quality["accuracy"], "macro_f1": clean_quality["macro_f1"]},
+                    "perturbations": {}}
+    for item in spec.resolved_perturbations(builtin_task):
+        if item.name == "paraphrase":
+            if task.paraphrases is None:
+                continue
+            para = task.paraphrases.subset(stratified_indices(task.paraphrases.labels, spec.max_perturbed_items, seed=1))
+            probs = predict(para.texts)[0]
+            result = quality(label_ids_of(para, task.labels), probs, task.labels, *stats)
+            report["paraphrase"] = {
+                "accuracy": result["accuracy"], "accuracy_ci": result["accuracy_ci"], "macro_f1": result["macro_f1"],
+                "macro_f1_ci": result["macro_f1_ci"], "items": result["items"],
+                "accuracy_drop": clean_quality["accuracy"] - result["accuracy"],
+                "note": "new tickets in phrasings never used in training (not paired with test items)",
+            }
+            continue
+        perturbed = perturb.apply(item.name, dict(item.params), texts, seed)
+        probs = predict(perturbed)[0]
+        result = quality(y_sub, probs, task.labels, *stats)
+        paired = compare(y_sub, clean_probs, probs, spec.bootstrap_samples, spec.confidence, seed)
+        report["perturbations"][item.name] = {
+            "params": dict(item.params), "accuracy": result["accuracy"], "accuracy_ci": result["accuracy_ci"],
+            "macro_f1": result["macro_f1"], "macro_f1_ci": result["macro_f1_ci"],
+            "accuracy_drop": clean_quality["accuracy"] - result["accuracy"],
+            "macro_f1_drop": paired["macro_f1"]["difference"], "macro_f1_drop_ci": paired["macro_f1"]["ci"],
+            "mcnemar_p": paired["mcnemar"]["p_value"],
+            "changed_texts": int(sum(a != b for a, b in zip(texts, perturbed))),
+        }
+    drops = [p["accuracy"] for p in report["perturbations"].values()]
+    report["mean_perturbed_accuracy"] = float(np.mean(drops)) if drops else None
+    report["worst_perturbation"] = min(report["perturbations"], key=lambda k: report["perturbations"][k]["accuracy"]) if drops else None
+    return report
+
+
+def _memorization(metrics: dict, spec: EvaluationSpec) -> dict:
+    train = metrics.get("train", {}).get("accuracy")
+    test = metrics["test"]["accuracy"]
+    perturbed = metrics["robustness"].get("mean_perturbed_accuracy")
+    held_out = [v for v in (perturbed, metrics["robustness"].get("paraphrase", {}).get("accuracy")) if v is not None]
+    worst_held_out = min(held_out) if held_out else test
+    flagged = train is not None and train >= spec.memorization_train_accuracy and train - worst_held_out >= spec.memorization_drop
+    return {"train_accuracy": train, "test_accuracy": test, "perturbed_accuracy": perturbed,
+            "worst_held_out_accuracy": worst_held_out, "gap": None if train is None else train - worst_held_out,
+            "flag": bool(flagged)}
