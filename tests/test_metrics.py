@@ -40,3 +40,15 @@ def test_bootstrap_interval_brackets_the_estimate_and_is_seeded():
 
 def test_macro_f1_counts_labels_never_predicted():
     assert macro_f1(np.array([0, 1]), np.array([0, 0]), 3) == pytest.approx((2 / 3 + 0 + 0) / 3)
+
+
+def test_batched_macro_f1_equals_sklearn_on_every_resample():
+    rng = np.random.default_rng(4)
+    y_true = rng.integers(0, 5, (30, 40))
+    y_pred = np.where(rng.random((30, 40)) < 0.6, y_true, rng.integers(0, 5, (30, 40)))
+    from bakeoff.evaluation.metrics import macro_f1_batched
+
+    batched = macro_f1_batched(y_true, y_pred, 6)  # label 5 never occurs: counts as F1 0, as in sklearn
+    assert batched.shape == (30,)
+    for row in range(30):
+        assert batched[row] == pytest.approx(macro_f1(y_true[row], y_pred[row], 6))

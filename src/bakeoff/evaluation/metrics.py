@@ -15,12 +15,35 @@ def macro_f1(y_true: np.ndarray, y_pred: np.ndarray, n_labels: int) -> float:
     return float(f1_score(y_true, y_pred, labels=np.arange(n_labels), average="macro", zero_division=0))
 
 
+def macro_f1_batched(y_true: np.ndarray, y_pred: np.ndarray, n_labels: int) -> np.ndarray:
+    """Macro-F1 along the last axis, for any leading (resample) axes; same definition as sklearn's
+    `f1_score(average="macro", zero_division=0)` over all n_labels. Vectorised with bincount because the
+    bootstrap calls it ~1000 times per metric, and sklearn's ~1 ms per call made evaluation slow."""
+    t = np.asarray(y_true)
+    p = np.asarray(y_pred)
+    lead = t.shape[:-1]
+    rows = int(np.prod(lead)) if lead else 1
+    t, p = t.reshape(rows, -1), p.reshape(rows, -1)
+    offset = (np.arange(rows) * n_labels)[:, None]
+    size = rows * n_labels
+    tp = np.bincount((offset + t)[t == p], minlength=size)
+    true_count = np.bincount((offset + t).ravel(), minlength=size)
+    pred_count = np.bincount((offset + p).ravel(), minlength=size)
+    denominator = true_count + pred_count
+    f1 = np.divide(2 * tp, denominator, out=np.zeros(size), where=denominator > 0)
+    return f1.reshape(rows, n_labels).mean(axis=1).reshape(lead)
+
+
+def _accuracy_batched(y_true: np.ndarray, y_pred: np.ndarray, axis: int = -1) -> np.ndarray:
+    return np.mean(y_true == y_pred, axis=axis)
+
+
 def _interval(statistic, y_true: np.ndarray, y_pred: np.ndarray, n_resamples: int, confidence: float, seed: int) -> list[float]:
     if len(y_true) < 2:
         value = float(statistic(y_true, y_pred))
         return [value, value]
     res = bootstrap(
-        (y_true, y_pred), statistic, paired=True, vectorized=False, n_resamples=n_resamples,
+        (y_true, y_pred), statistic, paired=True, vectorized=True, n_resamples=n_resamples,
         confidence_level=confidence, method="percentile", rng=np.random.default_rng(seed),
     )
     low, high = res.confidence_interval
@@ -37,9 +60,9 @@ def quality(y_true: np.ndarray, probs: np.ndarray, labels: list[str], n_resample
     return {
         "items": int(len(y_true)),
         "accuracy": float(np.mean(y_true == y_pred)),
-        "accuracy_ci": _interval(lambda t, p: np.mean(t == p), y_true, y_pred, n_resamples, confidence, seed),
+        "accuracy_ci": _interval(_accuracy_batched, y_true, y_pred, n_resamples, confidence, seed),
         "macro_f1": macro_f1(y_true, y_pred, k),
-        "macro_f1_ci": _interval(lambda t, p: macro_f1(t, p, k), y_true, y_pred, n_resamples, confidence, seed),
+        "macro_f1_ci": _interval(lambda t, p, axis=-1: macro_f1_batched(t, p, k), y_true, y_pred, n_resamples, confidence, seed),
         "mean_true_label_prob": float(np.mean(probs[np.arange(len(y_true)), y_true])),
         "per_class": {
             label: {"precision": float(precision[i]), "recall": float(recall[i]), "f1": float(f1[i]), "support": int(support[i])}

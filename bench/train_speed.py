@@ -1,0 +1,128 @@
+"""Training speed: bakeoff's LoRA loop vs the naive recipe, same model, data, LoRA config and threads.
+
+    python bench/train_speed.py [--examples 96] [--epochs 2] [--out bench/results/train_speed.json]
+
+Naive (reference only, lives here): HF `Trainer` + PEFT LoRA, default collation (pad to the longest in
+the batch), loss from full-vocab logits at every position (prompt positions masked with -100).
+bakeoff: length-bucketed batches, left padding, LM head only on label positions (`training/loop.py`).
+Reports real (non-pad) tokens/s, the ratio, final loss, peak RSS, and useful FLOP/s (4 x N per real
+token, N = matmul parameters: everything but the embedding lookup, LM head included) over the fp32
+matmul peak measured in this same run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from pathlib import Path
+
+import torch
+from accelerate import Accelerator
+from rich.console import Console
+from rich.table import Table
+
+from bakeoff.config import LoraSpec, TrainingSpec
+from bakeoff.data.tickets import generate_tickets
+from bakeoff.efficiency.hardware import measure_cpu
+from bakeoff.efficiency.introspect import introspect
+from bakeoff.efficiency.measure import PeakMemory
+from bakeoff.models.load import LoadOptions, load_model, load_tokenizer
+from bakeoff.models.prompt import PromptEncoder, PromptFormat
+from bakeoff.models.sources import resolve_source
+from bakeoff.training.lora import apply_lora
+from bakeoff.training.loop import LoopInputs, train
+
+BATCH, LR, SEED = 8, 1e-3, 0
+LORA = LoraSpec(r=16, alpha=32, dropout=0.05, targets="all")
+
+
+def naive(model, tokenizer, items, label_ids, epochs: int) -> dict:
+    """HF Trainer with default padding collation and full logits."""
+    from datasets import Dataset
+    from transformers import DataCollatorForSeq2Seq, Trainer, TrainingArguments
+
+    rows = [{"input_ids": i.prompt_ids + label_ids[i.label_index],
+             "labels": [-100] * len(i.prompt_ids) + label_ids[i.label_index]} for i in items]
+    dataset = Dataset.from_list(rows)
+    losses = []
+
+    class Recorder(Trainer):
+        def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
+            loss = super().compute_loss(model, inputs, return_outputs, num_items_in_batch)
+            losses.append(float(loss.detach()) if not return_outputs else float(loss[0].detach()))
+            return loss
+
+    args = TrainingArguments(output_dir="/tmp/bakeoff-bench-naive", per_device_train_batch_size=BATCH, num_train_epochs=epochs,
+                             learning_rate=LR, lr_scheduler_type="linear", warmup_ratio=0.06, logging_strategy="no",
+                             save_strategy="no", report_to=[], use_cpu=True, seed=SEED, data_seed=SEED, dataloader_num_workers=0)
+    trainer = Recorder(model=model, args=args, train_dataset=dataset, data_collator=DataCollatorForSeq2Seq(tokenizer, padding="longest"))
+    started = time.perf_counter()
+    trainer.train()
+    seconds = time.perf_counter() - started
+    tokens = sum(len(r["input_ids"]) for r in rows) * epochs
+    return {"seconds": seconds, "real_tokens": tokens, "steps": len(losses), "final_loss": sum(losses[-4:]) / 4}
+
+
+def ours(model, items, validation, label_ids, pad_id, epochs: int) -> dict:
+    losses = []
+    spec = TrainingSpec(epochs=epochs, batch_size=BATCH, learning_rate=LR, early_stopping_patience=0)
+    result = train(model, LoopInputs(items, validation, label_ids, pad_id, LR, SEED), spec, Accelerator(cpu=True), on_step=losses.append)
+    return {"seconds": result.step_time_s, "real_tokens": result.train_tokens, "steps": result.steps, "final_loss": sum(losses[-4:]) / 4}
+
+
+def run(examples: int, epochs: int, out: Path) -> dict:
+    console = Console()
+    peak = measure_cpu()
+    source = resolve_source("smollm2-135m")
+    tokenizer = load_tokenizer(source, LoadOptions())
+    data = generate_tickets(examples + 8, seed=5)
+    encoder = PromptEncoder(tokenizer, PromptFormat("Classify the customer message into one category.", sorted(set(data.labels)), False))
+    items = encoder.encode(data.texts, data.labels)
+    arch = introspect(load_model(source, LoadOptions()).config)
+    matmul_params = arch.params_active - arch.params_embedding + (0 if arch.params_lm_head else arch.params_lm_head_compute)
+    results = {}
+    for name in ("naive", "bakeoff"):
+        torch.manual_seed(SEED)
+        model = apply_lora(load_model(source, LoadOptions()), LORA, SEED)
+        with PeakMemory("cpu") as memory:
+            if name == "naive":
+                measured = naive(model, tokenizer, items[:examples], encoder.label_ids, epochs)
+            else:
+                measured = ours(model, items[:examples], items[examples:], encoder.label_ids, tokenizer.pad_token_id, epochs)
+        measured["tokens_per_s"] = measured["real_tokens"] / measured["seconds"]
+        measured["useful_gflops"] = 4 * matmul_params * measured["tokens_per_s"] / 1e9
+        measured["share_of_peak"] = measured["useful_gflops"] / peak["matmul_gflops"]
+        measured["peak_rss_mb"] = memory.peak_mb
+        results[name] = measured
+        del model
+    ratio = results["bakeoff"]["tokens_per_s"] / results["naive"]["tokens_per_s"]
+    loss_gap = abs(results["bakeoff"]["final_loss"] - results["naive"]["final_loss"]) / results["naive"]["final_loss"]
+    targets = {"speed ratio >= 2x": ratio >= 2, "final loss within 5%": loss_gap <= 0.05,
+               "bakeoff >= 50% of matmul peak": results["bakeoff"]["share_of_peak"] >= 0.5}
+    table = Table(title=f"SmolLM2-135M LoRA r16 all-linear, batch {BATCH}, {examples} tickets x {epochs} epochs, fp32, "
+                        f"{peak['threads']} threads; matmul peak {peak['matmul_gflops']:.0f} GFLOP/s")
+    for column in ("method", "steps", "real tok/s", "useful GFLOP/s", "% of peak", "final loss", "peak RSS MB"):
+        table.add_column(column, justify="left" if column == "method" else "right")
+    for name, r in results.items():
+        table.add_row(name, str(r["steps"]), f"{r['tokens_per_s']:.0f}", f"{r['useful_gflops']:.1f}", f"{100 * r['share_of_peak']:.0f}%",
+                      f"{r['final_loss']:.3f}", f"{r['peak_rss_mb']:.0f}")
+    console.print(table)
+    console.print(f"speed ratio {ratio:.2f}x; final-loss gap {100 * loss_gap:.1f}%")
+    for target, ok in targets.items():
+        console.print(f"  {'pass ' if ok else 'SHORT'} {target}")
+    payload = {"date": time.strftime("%Y-%m-%d"), "cpu": peak, "matmul_params": matmul_params, "examples": examples, "epochs": epochs,
+               "results": results, "speed_ratio": ratio, "final_loss_gap": loss_gap, "targets": targets}
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(payload, indent=1))
+    console.print(f"wrote {out}")
+    return payload
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--examples", type=int, default=96)
+    parser.add_argument("--epochs", type=int, default=2)
+    parser.add_argument("--out", type=Path, default=Path("bench/results/train_speed.json"))
+    args = parser.parse_args()
+    run(args.examples, args.epochs, args.out)
