@@ -44,6 +44,20 @@ def test_cached_scoring_equals_naive(arch, chat):
     np.testing.assert_allclose(fast, slow, atol=2e-4)
 
 
+def test_shared_prefix_path_is_taken_and_matches_the_plain_path(monkeypatch):
+    tokenizer = tiny_tokenizer()
+    model = tiny_model("llama", len(tokenizer))
+    encoder = PromptEncoder(tokenizer, PromptFormat("Classify the message.", LABELS, show_label_list=True))
+    items = encoder.encode(TEXTS)
+    from bakeoff.evaluation.score import shared_prefix_length
+
+    assert shared_prefix_length([i.prompt_ids for i in items]) >= 20, "system turn + label list are shared"
+    with_prefix = label_log_probs(model, items, encoder.label_ids, tokenizer.pad_token_id, batch_size=2)
+    monkeypatch.setattr("bakeoff.evaluation.score.MIN_SHARED_PREFIX", 10**6)
+    without = label_log_probs(model, items, encoder.label_ids, tokenizer.pad_token_id, batch_size=2)
+    np.testing.assert_allclose(with_prefix, without, atol=1e-4)
+
+
 def test_label_chunking_does_not_change_scores(monkeypatch):
     tokenizer = tiny_tokenizer()
     model = tiny_model("llama", len(tokenizer))

@@ -32,6 +32,7 @@ class DataSpec(Spec):
     format: Literal["auto", "csv", "jsonl", "parquet", "hf-disk"] = Field("auto", description="File format; `auto` goes by the file extension (a folder is `hf-disk`).")
     text_column: str = Field("text", description="Column holding the input text.")
     label_column: str = Field("label", description="Column holding the class label.")
+    id_column: str | None = Field(None, description="Optional column of unique item ids; duplicates are an error.")
     labels: list[str] | None = Field(None, description="Keep only these labels (e.g. a slice of a large intent set). Default: all.")
     max_per_label: int | None = Field(None, ge=2, description="Keep at most this many examples per label from `path` (seeded), to bound run time.")
     out_of_scope_labels: list[str] | None = Field(None, description="Labels whose items are out of scope: never trained on, used to test abstention (e.g. `oos`, or intents held out on purpose).")
@@ -84,7 +85,7 @@ class TrainingSpec(Spec):
 
 
 class CandidateSpec(Spec):
-    name: str = Field(description="Unique name shown in results.")
+    name: str = Field(description="Unique name shown in results (letters, digits, spaces and . _ - + only: it names a folder).")
     model: str = Field(
         description="A short name (smollm2-135m, gemma3-270m), a baseline (tfidf-logreg, minilm-logreg), "
         "a Hugging Face id already in the local cache, a local model folder, or a .gguf file."
@@ -95,6 +96,14 @@ class CandidateSpec(Spec):
     gguf_file: str | None = Field(None, description="GGUF file name inside a model folder, if the folder holds one.")
     trust_remote_code: bool = Field(False, description="Run model code shipped with the checkpoint. Off unless you opt in for this candidate.")
     allow_pickle: bool = Field(False, description="Allow pickle (.bin) weights. Off: only safetensors and GGUF load.")
+
+    @field_validator("name")
+    @classmethod
+    def _safe_name(cls, name: str) -> str:
+        # The name becomes part of a folder under the run folder: no separators, no hidden or parent paths.
+        if not name.strip() or name.startswith(".") or any(not (c.isalnum() or c in " ._-+") for c in name):
+            raise ValueError(f"{name!r}: use letters, digits, spaces and . _ - + (not starting with a dot)")
+        return name
 
     @property
     def is_baseline(self) -> bool:
@@ -139,7 +148,7 @@ DEFAULT_PERTURBATIONS = ("typos", "lowercase", "padding", "entities", "synonyms"
 
 
 class EvaluationSpec(Spec):
-    batch_size: int = Field(16, ge=1, description="Items per scoring batch.")
+    batch_size: int | Literal["auto"] = Field(16, description="Items per scoring batch, or `auto`: measure throughput at 4/8/16/32 on a test sample first and use the fastest.")
     scoring: Literal["full", "auto", "first-token"] = Field(
         "full", description="LLM label scoring: `full` sums the log-probs of every label token (exact); `first-token` scores only "
         "the first token (labels must start with distinct tokens); `auto` uses first-token for fine-tuned candidates when "

@@ -69,6 +69,13 @@ def table_to_examples(frame: pd.DataFrame, spec: DataSpec, path: Path) -> Exampl
     if blank.any():
         rows = [int(i) + 2 for i in frame.index[blank][:5]]  # +2: header line and 1-based lines
         raise DataError(f"{path}: {int(blank.sum())} rows have an empty or NaN label (file lines {rows}...); fill or drop them")
+    if spec.id_column is not None:
+        if spec.id_column not in frame.columns:
+            raise DataError(f"{path}: no id column {spec.id_column!r}; columns are {list(frame.columns)}")
+        ids = frame[spec.id_column].astype(str)
+        repeated = ids[ids.duplicated(keep=False)]
+        if len(repeated):
+            raise DataError(f"{path}: {repeated.nunique()} ids occur more than once (e.g. {repeated.iloc[0]!r}); ids must be unique")
     texts = frame[spec.text_column].fillna("").astype(str).tolist()
     return Examples(texts, labels.astype(str).str.strip().tolist())
 

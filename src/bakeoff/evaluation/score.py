@@ -4,6 +4,10 @@ For each item the prompt is run once with the KV cache kept; the first token of 
 from the prompt's last position, and the remaining label tokens are run as short continuations on
 copies of that cache. Cost ~ prompt + sum of label tokens, not K x prompt. Items are length-sorted so
 padding stays small; logits are computed only at scored positions.
+
+All prompts of a run begin with the same tokens (chat-template system turn, instruction, and for
+zero-shot the label list: often more than half the prompt). That shared prefix is run once, and its
+cache is copied under every batch, so each item pays only for its own suffix.
 """
 
 from __future__ import annotations
@@ -17,6 +21,7 @@ from bakeoff.models.prompt import EncodedItem
 from bakeoff.training.batches import left_pad
 
 LOGITS_BUDGET_BYTES = 256 * 2**20  # cap on one continuation pass's float32 logits
+MIN_SHARED_PREFIX = 8  # shorter shared prefixes are not worth a separate pass
 
 
 def distinct_first_tokens(label_ids: list[list[int]]) -> bool:
@@ -37,19 +42,53 @@ def label_log_probs(model, items: list[EncodedItem], label_ids: list[list[int]],
     model.eval()
     device = next(model.parameters()).device
     scores = np.zeros((len(items), len(label_ids)), dtype=np.float64)
+    if not items:
+        return scores
+    shared = shared_prefix_length([item.prompt_ids for item in items])
+    prefix = None
+    # Sliding-window attention counts its window in cache slots: padding between the prefix and a suffix
+    # would shrink the window, so share a prefix only when whole sequences fit inside the window.
+    window = getattr(model.config.get_text_config(), "sliding_window", None)
+    longest = max(len(item.prompt_ids) for item in items) + max(map(len, label_ids))
+    if shared >= MIN_SHARED_PREFIX and (window is None or longest <= window):
+        ids = torch.tensor([items[0].prompt_ids[:shared]], device=device)
+        prefix = model(input_ids=ids, use_cache=True, logits_to_keep=1).cache
+    else:
+        shared = 0
     order = sorted(range(len(items)), key=lambda i: len(items[i].prompt_ids))
     for start in range(0, len(order), batch_size):
         rows = order[start:start + batch_size]
-        scores[rows] = _score_batch(model, [items[i].prompt_ids for i in rows], label_ids, pad_id, device, first_token_only)
+        suffixes = [items[i].prompt_ids[shared:] for i in rows]
+        scores[rows] = _score_batch(model, suffixes, label_ids, pad_id, device, first_token_only, prefix, shared)
         if progress is not None:
             progress(len(rows))
     return scores
 
 
-def _score_batch(model, prompts: list[list[int]], label_ids: list[list[int]], pad_id: int, device, first_token_only: bool) -> np.ndarray:
+def shared_prefix_length(prompts: list[list[int]]) -> int:
+    """Tokens every prompt starts with, leaving each prompt at least one token of its own."""
+    first = prompts[0]
+    limit = min(len(p) for p in prompts) - 1
+    length = 0
+    while length < limit and all(p[length] == first[length] for p in prompts):
+        length += 1
+    return length
+
+
+def _score_batch(model, prompts: list[list[int]], label_ids: list[list[int]], pad_id: int, device, first_token_only: bool,
+                 prefix=None, prefix_length: int = 0) -> np.ndarray:
+    """Score a batch of prompts (or of prompt suffixes after a shared prefix whose cache is given)."""
     ids, mask, positions = left_pad(prompts, pad_id)
     ids, mask, positions = ids.to(device), mask.to(device), positions.to(device)
-    out = model(input_ids=ids, attention_mask=mask, position_ids=positions, use_cache=not first_token_only, logits_to_keep=1)
+    cache = None
+    if prefix is not None:
+        # Row layout: [shared prefix | left padding | suffix]; the mask hides the padding, positions continue the prefix.
+        cache = copy.deepcopy(prefix)
+        cache.batch_repeat_interleave(len(prompts))
+        mask = torch.cat([torch.ones((len(prompts), prefix_length), dtype=mask.dtype, device=device), mask], dim=1)
+        positions = positions + prefix_length
+    out = model(input_ids=ids, attention_mask=mask, position_ids=positions, cache=cache, use_cache=not first_token_only or prefix is not None,
+                logits_to_keep=1)
     first = torch.log_softmax(out.logits[:, -1].float(), dim=-1)  # [B, V]
     firsts = torch.tensor([label[0] for label in label_ids], device=device)
     total = first[:, firsts].double()  # [B, K]

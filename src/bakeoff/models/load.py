@@ -89,8 +89,10 @@ def load_tokenizer(source: ModelSource, options: LoadOptions) -> PreTrainedToken
     where = model_folder(source)
     try:
         tokenizer = AutoTokenizer.from_pretrained(where, trust_remote_code=options.trust_remote_code, local_files_only=True)
-    except (OSError, ValueError) as err:
+    except Exception as err:  # missing or corrupt tokenizer files surface as OSError, ValueError, JSON or Rust errors
         raise ModelError(_not_loadable(source, "tokenizer", err)) from None
+    if isinstance(tokenizer, bool) or not hasattr(tokenizer, "encode"):
+        raise ModelError(f"no usable tokenizer in {source.description}")
     if tokenizer.pad_token_id is None:
         # Padding positions are always masked out, so any existing token id serves as the pad id.
         tokenizer.pad_token = tokenizer.eos_token
@@ -116,7 +118,7 @@ def load_model(source: ModelSource, options: LoadOptions) -> PreTrainedModel:
             quantization_config=quantization,
             device_map={"": options.device} if options.load_in_4bit else None,
         )
-    except (OSError, ValueError, RuntimeError) as err:
+    except Exception as err:  # truncated/corrupt weights raise SafetensorError, OSError, RuntimeError ... depending on where
         raise ModelError(_not_loadable(source, "model", err)) from None
     if not options.load_in_4bit:
         model.to(options.device)

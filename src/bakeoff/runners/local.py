@@ -7,6 +7,7 @@ loss, out of memory) is stored as failed with its reason and the run goes on wit
 
 from __future__ import annotations
 
+import errno
 import subprocess
 import sys
 from dataclasses import dataclass
@@ -150,6 +151,12 @@ def _run_one(trial: Trial, ctx: TrialContext, subset, store: ResultStore, progre
         reason = "out of memory; try a smaller `training.batch_size`, `training.gradient_checkpointing: true`, or QLoRA on GPU"
         store.fail(trial.trial_id, reason)
         return reason
+    except OSError as err:
+        if err.errno in (errno.ENOSPC, errno.EDQUOT):
+            # The trial stays `running`, so a re-run redoes it; finished trials and the store are untouched.
+            raise BakeoffError(f"disk full while {trial.trial_id} was writing ({err.filename or ctx.run_dir}); "
+                               "free some space and run the same command again to resume") from None
+        raise
     finally:
         progress.remove_task(steps)
         progress.remove_task(scoring)

@@ -119,18 +119,23 @@ def run_llm_trial(trial: Trial, ctx: TrialContext, train_subset: Examples) -> di
         def score(items, batch_size):
             return label_log_probs(model, items, encoder.label_ids, tokenizer.pad_token_id, batch_size, ctx.on_scored, first_token)
 
+        latency_items = encoder.encode(ctx.task.test.texts[:LATENCY_SAMPLE])
+        auto_batch = spec.evaluation.batch_size == "auto"
+        serving = measure_scoring(score, latency_items, repeats=spec.evaluation.latency_repeats,
+                                  batch_sizes=(4, 8, 16, 32) if auto_batch else (4, 16))
+        batch_size = serving["best_batch"] if auto_batch else spec.evaluation.batch_size
+
         def predict(texts: list[str]) -> tuple[np.ndarray, np.ndarray]:
-            log_likelihoods = score(encoder.encode(texts), spec.evaluation.batch_size)
+            log_likelihoods = score(encoder.encode(texts), batch_size)
             return probabilities(log_likelihoods), log_likelihoods
 
         output = _evaluate(ctx, trial, predict, train_subset if method != "zero-shot" else None)
-        latency_items = encoder.encode(ctx.task.test.texts[:LATENCY_SAMPLE])
-        serving = measure_scoring(score, latency_items, repeats=spec.evaluation.latency_repeats)
     timings = _timings(output) | serving | {
         "load_s": load_watch.seconds,
         "fine_tune_s": training["wall_s"] if training else 0.0,
         "train_tokens_per_s": training["train_tokens"] / training["step_time_s"] if training and training["step_time_s"] else None,
         "peak_memory_mb": memory.peak_mb,
+        "scoring_batch_size": batch_size,
     }
     architecture = introspect(model.config)
     model_info = {"kind": "llm", "source": source.description, "device": ctx.device, "dtype": str(options.dtype),

@@ -1,0 +1,192 @@
+"""Faults and bad inputs: clear errors, failed trials kept as failed, determinism, nothing stored damaged."""
+
+import errno
+import os
+import shutil
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import yaml
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from bakeoff.config import DataSpec, spec_from_dict
+from bakeoff.data.load import load_examples
+from bakeoff.errors import BakeoffError, ConfigError, DataError, ModelError
+from bakeoff.evaluation import perturb
+from bakeoff.models.load import LoadOptions, load_model, load_tokenizer
+from bakeoff.models.sources import resolve_source
+from bakeoff.runners.local import run_spec
+
+ENV = os.environ | {"HF_HUB_OFFLINE": "1", "PYTHONUNBUFFERED": "1"}
+
+
+def small_spec(tmp_path, tiny_folder, **overrides):
+    raw = {
+        "name": "small",
+        "task": {"builtin": "support-tickets", "builtin_examples": 200},
+        "candidates": [{"name": "tfidf", "model": "tfidf-logreg"}, {"name": "tiny", "model": str(tiny_folder), "method": "lora"}],
+        "training": {"epochs": 1, "batch_size": 8, "learning_rate": 5e-3, "max_validation_items": 10},
+        "grid": {"train_sizes": [20]},
+        "evaluation": {"max_test_items": 30, "max_train_items": 10, "bootstrap_samples": 100, "max_perturbed_items": 10,
+                       "max_validation_items": 10, "max_out_of_scope_items": 10, "latency_repeats": 3,
+                       "perturbations": [{"name": "typos"}, {"name": "paraphrase"}]},
+        "output": {"dir": str(tmp_path / "run")},
+    }
+    for key, value in overrides.items():
+        section, _, field = key.partition(".")
+        raw[section][field] = value
+    return spec_from_dict(raw)
+
+
+def _metrics_only(store):
+    return {t["trial_id"]: t["result"]["metrics"] for t in store.trials()}
+
+
+def test_same_config_and_seed_give_identical_metrics(tmp_path, tiny_folder):
+    first = run_spec(small_spec(tmp_path / "a", tiny_folder))
+    second = run_spec(small_spec(tmp_path / "b", tiny_folder))
+    assert _metrics_only(first.store) == _metrics_only(second.store)
+    for name in ("tfidf__n20__s0", "tiny__n20__s0"):
+        a = np.load(tmp_path / "a" / "run" / "trials" / name / "predictions.npz")
+        b = np.load(tmp_path / "b" / "run" / "trials" / name / "predictions.npz")
+        assert np.array_equal(a["probs"], b["probs"])
+
+
+def test_diverging_trial_is_stored_as_failed_and_the_run_goes_on(tmp_path, tiny_folder):
+    outcome = run_spec(small_spec(tmp_path, tiny_folder, **{"training.learning_rate": 1e12, "training.warmup_fraction": 0.0}))
+    trials = {t["trial_id"]: t for t in outcome.store.trials()}
+    assert trials["tfidf/n20/s0"]["status"] == "done"
+    assert trials["tiny/n20/s0"]["status"] == "failed" and "learning_rate" in trials["tiny/n20/s0"]["error"]
+    assert outcome.failed == 1
+    from bakeoff.report.summary import markdown
+
+    assert "failed: loss became" in markdown("small", outcome.store.metadata(), outcome.store.trials())
+
+
+def test_disk_full_while_saving_is_a_clear_error_and_damages_nothing(tmp_path, tiny_folder, monkeypatch):
+    spec = small_spec(tmp_path, tiny_folder)
+    calls = {"n": 0}
+    real = np.savez_compressed
+
+    def full_on_second_save(*args, **kwargs):
+        calls["n"] += 1
+        if calls["n"] == 2:
+            raise OSError(errno.ENOSPC, "No space left on device", "predictions.partial.npz")
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr("bakeoff.runners.trials.np.savez_compressed", full_on_second_save)
+    with pytest.raises(BakeoffError, match="disk full"):
+        run_spec(spec)
+    monkeypatch.setattr("bakeoff.runners.trials.np.savez_compressed", real)
+    db = tmp_path / "run" / "results.sqlite"
+    with sqlite3.connect(db) as conn:
+        assert conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+        done = dict(conn.execute("SELECT trial_id, finished_at FROM trials WHERE status='done'").fetchall())
+    assert list(done) == ["tfidf/n20/s0"]
+    resumed = run_spec(spec)
+    assert resumed.skipped == 1 and resumed.ran == 1
+    assert {t["status"] for t in resumed.store.trials()} == {"done"}
+
+
+def test_ctrl_c_stops_cleanly_and_says_how_to_resume(tmp_path, tiny_folder):
+    spec = small_spec(tmp_path, tiny_folder, **{"training.epochs": 30})
+    config = tmp_path / "c.yaml"
+    config.write_text(yaml.safe_dump(spec.model_dump(mode="json")))
+    process = subprocess.Popen([sys.executable, "-m", "bakeoff.cli", "run", str(config)], env=ENV, stdout=subprocess.PIPE,
+                               stderr=subprocess.PIPE, text=True)
+    db = tmp_path / "run" / "results.sqlite"
+    deadline = time.time() + 120
+    while time.time() < deadline and process.poll() is None:
+        if db.exists():
+            with sqlite3.connect(db) as conn:
+                if conn.execute("SELECT count(*) FROM trials WHERE candidate='tiny' AND status='running'").fetchone()[0]:
+                    break
+        time.sleep(0.05)
+    process.send_signal(signal.SIGINT)
+    _, stderr = process.communicate(timeout=120)
+    assert process.returncode == 130
+    assert "run the same command again to resume" in " ".join(stderr.split()) and "Traceback" not in stderr
+
+
+@pytest.mark.parametrize("damage", ["truncate weights", "garbage weights", "no tokenizer", "pickle only"])
+def test_damaged_model_folders_get_a_model_error(tmp_path, tiny_folder, damage):
+    folder = tmp_path / "model"
+    shutil.copytree(tiny_folder, folder)
+    weights = folder / "model.safetensors"
+    if damage == "truncate weights":
+        weights.write_bytes(weights.read_bytes()[:1000])
+    elif damage == "garbage weights":
+        weights.write_bytes(b"\x00" * 64)
+    elif damage == "no tokenizer":
+        for name in ("tokenizer.json", "tokenizer_config.json"):
+            (folder / name).unlink()
+    else:
+        import torch
+        from transformers import AutoModelForCausalLM
+
+        model = AutoModelForCausalLM.from_pretrained(folder)
+        weights.unlink()
+        torch.save(model.state_dict(), folder / "pytorch_model.bin")
+    source = resolve_source(str(folder))
+    with pytest.raises(ModelError) as caught:
+        load_tokenizer(source, LoadOptions())
+        load_model(source, LoadOptions())
+    if damage == "pickle only":
+        assert "allow_pickle" in str(caught.value)
+
+
+def test_truncated_gguf_is_a_model_error(tmp_path):
+    broken = tmp_path / "broken.gguf"
+    broken.write_bytes(b"GGUF" + b"\x00" * 100)
+    with pytest.raises(ModelError, match="GGUF"):
+        load_tokenizer(resolve_source(str(broken)), LoadOptions())
+
+
+def test_candidate_names_cannot_escape_the_run_folder():
+    base = {"name": "x", "task": {"builtin": "support-tickets"}}
+    for bad in ("../../etc", "a/b", ".hidden", "tab\tname"):
+        with pytest.raises(ConfigError, match="letters, digits"):
+            spec_from_dict(base | {"candidates": [{"name": bad, "model": "tfidf-logreg"}]})
+
+
+def test_duplicate_ids_are_refused(tmp_path):
+    path = tmp_path / "d.csv"
+    pd.DataFrame({"id": [1, 2, 2, 3], "text": list("abcd"), "label": list("xxyy")}).to_csv(path, index=False)
+    with pytest.raises(DataError, match="ids occur more than once"):
+        load_examples(path, DataSpec(path=path, id_column="id"))
+
+
+def test_no_secret_reaches_the_run_folder(tmp_path, tiny_folder, monkeypatch):
+    token = "hf_SECRETtoken1234567890"
+    monkeypatch.setenv("HF_TOKEN", token)
+    run_spec(small_spec(tmp_path, tiny_folder))
+    for path in (tmp_path / "run").rglob("*"):
+        if path.is_file():
+            assert token.encode() not in path.read_bytes(), f"token leaked into {path}"
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(st.binary(max_size=400))
+def test_fuzzed_csv_files_load_or_raise_a_data_error(tmp_path, content):
+    path = tmp_path / "fuzz.csv"
+    path.write_bytes(b"text,label\n" + content)
+    try:
+        examples = load_examples(path, DataSpec(path=path))
+    except DataError:
+        return
+    assert len(examples.texts) == len(examples.labels) and all(isinstance(t, str) for t in examples.texts)
+
+
+@settings(max_examples=80, deadline=None)
+@given(st.text(max_size=200), st.sampled_from(sorted(perturb.REGISTRY)), st.integers(0, 2**16))
+def test_fuzzed_perturbations_return_text_deterministically(text, name, seed):
+    once = perturb.apply(name, {}, [text], seed)
+    assert once == perturb.apply(name, {}, [text], seed) and isinstance(once[0], str)
