@@ -94,8 +94,14 @@ def test_run_on_banking77_stores_consistent_numbers_and_resumes(tmp_path, bankin
     assert set(analysis["learning_curves"]) == {"tfidf", "minilm", "tiny lora"}
     assert {(c["a"], c["b"]) for c in analysis["paired_comparisons"] if c["train_size"] == 100} == {
         ("minilm", "tfidf"), ("minilm", "tiny lora"), ("tfidf", "tiny lora")}
+    estimates = analysis["gpu_estimates"]
+    assert {e["hardware"]["key"] for e in estimates} == {"l4", "a10g", "a100-80gb", "h100"} and len(estimates) == 4
+    assert estimates[0]["architecture"]["params_total"] == lora["model"]["architecture"]["params_total"]
+    assert lora["efficiency"]["measured_step_s"] > 0 and lora["efficiency"]["estimated_step_s"] > 0
+    assert lora["timings"]["latency_ms_p50"] <= lora["timings"]["latency_ms_p95"] <= lora["timings"]["latency_ms_p99"]
     summary = (run / "summary.md").read_text()
     assert "| tfidf | fit | 100 |" in summary and "best test macro-F1" in summary
+    assert "## Estimated on GPUs (not measured)" in summary and "## Speed and memory, measured here" in summary
 
     again = bakeoff("run", config)
     assert again.returncode == 0 and "0 trials run, 7 already done" in again.stderr

@@ -89,3 +89,17 @@ def test_non_finite_loss_stops_with_a_reason():
     model = prepare_for_method(tiny_model("llama", len(tokenizer)), "lora", LoraSpec(r=4), 0, False)
     with pytest.raises(TrainingDiverged, match="learning_rate"):
         train(model, _inputs(tokenizer, lr=1e9), TrainingSpec(epochs=3, batch_size=8, warmup_fraction=0), Accelerator(cpu=True))
+
+
+def test_lm_head_never_sees_more_than_the_label_positions():
+    """No [batch, seq, vocab] logits tensor: the LM head gets only the positions the loss needs."""
+    tokenizer = tiny_tokenizer()
+    model = tiny_model("llama", len(tokenizer))
+    inputs = _inputs(tokenizer)
+    batch = collate(inputs.train[:6], inputs.label_ids, inputs.pad_id)
+    seen = []
+    handle = model.lm_head.register_forward_hook(lambda module, args, out: seen.append(tuple(out.shape)))
+    label_loss(model, batch)
+    handle.remove()
+    assert seen == [(6, batch.target_ids.shape[1] + 1, len(tokenizer))]
+    assert batch.input_ids.shape[1] > 3 * seen[0][1], "the sequence is much longer than the scored window"

@@ -176,6 +176,15 @@ class EvaluationSpec(Spec):
         return [PerturbationSpec(name=n) for n in DEFAULT_PERTURBATIONS if n != "paraphrase" or builtin_task]
 
 
+class EfficiencySpec(Spec):
+    gpus: list[str] = Field(["l4", "a10g", "a100-80gb", "h100"], description="GPUs (catalog keys) to estimate each LLM candidate's fine-tune and serving cost on.")
+    method: Literal["lora", "qlora", "full"] = Field("lora", description="Fine-tuning method assumed for the GPU estimates.")
+    train_examples: int | None = Field(None, ge=1, description="Training examples assumed for the GPU estimates. Default: the grid's largest size.")
+    sla_p95_ms: float = Field(200.0, gt=0, description="p95 latency SLA for the capacity plan, ms.")
+    load_items_per_s: float = Field(50.0, gt=0, description="Serving load for the capacity plan, items per second.")
+    usd_per_hour: dict[str, float] = Field(default_factory=dict, description="Override catalog prices per GPU, e.g. {a10g: 0.75}.")
+
+
 class OutputSpec(Spec):
     dir: Path | None = Field(None, description="Run folder. Default: runs/<name>.")
 
@@ -187,6 +196,7 @@ class RunSpec(Spec):
     training: TrainingSpec = Field(default_factory=TrainingSpec)
     grid: GridSpec = Field(default_factory=GridSpec)
     evaluation: EvaluationSpec = Field(default_factory=EvaluationSpec)
+    efficiency: EfficiencySpec = Field(default_factory=EfficiencySpec)
     output: OutputSpec = Field(default_factory=OutputSpec)
 
     @model_validator(mode="after")

@@ -11,24 +11,6 @@ from rich.table import Table
 from bakeoff.cli.common import console, stdout, user_errors
 
 
-def estimate_rows(models: list[str], gpu_key: str, workload, sla_p95_ms: float, load: float, usd_per_hour: float | None) -> list[dict]:
-    """One record per model: architecture, fine-tune estimate, inference estimate, capacity plan."""
-    from bakeoff.efficiency import capacity, estimate
-    from bakeoff.efficiency.catalog import architecture_of
-    from bakeoff.efficiency.hardware import gpu
-
-    hardware = gpu(gpu_key, usd_per_hour)
-    records = []
-    for name in models:
-        arch = architecture_of(name)
-        tune = estimate.fine_tune(arch, workload, hardware)
-        serve = estimate.inference(arch, workload, hardware)
-        plan = capacity.plan(serve, load, sla_p95_ms, hardware.memory_gb, hardware.usd_per_hour)
-        records.append({"model": name, "architecture": arch.as_dict(), "hardware": hardware.as_dict(),
-                        "fine_tune": estimate.as_dict(tune), "inference": estimate.as_dict(serve), "capacity": plan.as_dict()})
-    return records
-
-
 def _table(records: list[dict], workload, sla: float, load: float) -> Table:
     hardware = records[0]["hardware"]
     table = Table(title=f"estimates on {hardware['name']} (${hardware['usd_per_hour']:.2f}/h): {workload.method}, "
@@ -70,6 +52,7 @@ def estimate_command(
     (no weights, no network). Dense vs MoE is read from each config, not assumed."""
     from bakeoff.efficiency.estimate import Workload
     from bakeoff.efficiency.hardware import price_provenance
+    from bakeoff.efficiency.plan import estimate_records
 
     if method not in ("lora", "qlora", "full"):
         from bakeoff.errors import BakeoffError
@@ -77,7 +60,7 @@ def estimate_command(
         raise BakeoffError(f"--method must be lora, qlora or full, not {method!r}")
     workload = Workload(method=method, train_examples=train_examples, epochs=epochs, prompt_tokens=prompt_tokens,
                         num_labels=num_labels, train_utilisation=train_utilisation)
-    records = estimate_rows(models, gpu, workload, sla_p95_ms, load, usd_per_hour)
+    records = estimate_records(models, gpu, workload, sla_p95_ms, load, usd_per_hour)
     payload = {"workload": workload.__dict__, "sla_p95_ms": sla_p95_ms, "load_items_per_s": load,
                "prices": price_provenance(), "estimates": records}
     if out:

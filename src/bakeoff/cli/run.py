@@ -19,7 +19,7 @@ def execute(spec: RunSpec) -> None:
 
     outcome = run_spec(spec, console)
     trials = outcome.store.trials()
-    outcome.store.set_meta("analysis", analyse(trials, outcome.run_dir, spec.evaluation.model_dump(mode="json")))
+    outcome.store.set_meta("analysis", analyse(trials, outcome.run_dir, spec.model_dump(mode="json")))
     meta = outcome.store.metadata()
     md_path, json_path = write_summary(outcome.run_dir, spec.name, meta, trials)
     stdout.print(terminal_table(f"bakeoff: {spec.name}", trials))

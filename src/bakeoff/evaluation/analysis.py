@@ -41,8 +41,34 @@ def paired_comparisons(trials: list[dict], run_dir: Path, n_resamples: int, conf
     return out
 
 
-def analyse(trials: list[dict], run_dir: Path, spec_evaluation: dict) -> dict:
+def analyse(trials: list[dict], run_dir: Path, spec: dict) -> dict:
+    """Everything computed across trials; `spec` is the run spec as JSON."""
+    evaluation = spec["evaluation"]
     return {
-        "learning_curves": learning_curves(trials, spec_evaluation["appetite_share_of_best"], spec_evaluation.get("appetite_target_macro_f1")),
-        "paired_comparisons": paired_comparisons(trials, run_dir, spec_evaluation["bootstrap_samples"], spec_evaluation["confidence"]),
+        "learning_curves": learning_curves(trials, evaluation["appetite_share_of_best"], evaluation.get("appetite_target_macro_f1")),
+        "paired_comparisons": paired_comparisons(trials, run_dir, evaluation["bootstrap_samples"], evaluation["confidence"]),
+        "gpu_estimates": gpu_estimates(trials, spec["efficiency"], spec["grid"]["train_sizes"], spec["training"]["epochs"]),
     }
+
+
+def gpu_estimates(trials: list[dict], efficiency: dict, train_sizes: list[int], epochs: int) -> list[dict]:
+    """For each LLM candidate of the run, estimates on each GPU of `efficiency.gpus` (architecture as measured)."""
+    from bakeoff.efficiency.estimate import Workload
+    from bakeoff.efficiency.introspect import Architecture
+    from bakeoff.efficiency.plan import estimate_record
+
+    seen: dict[str, tuple[dict, dict]] = {}
+    for trial in trials:
+        result = trial.get("result") or {}
+        model = result.get("model") or {}
+        if trial["status"] == "done" and model.get("kind") == "llm" and result.get("efficiency"):
+            seen.setdefault(result.get("model_name") or trial["candidate"], (model["architecture"], result["efficiency"]["workload"]))
+    records = []
+    for name, (arch, measured_workload) in seen.items():
+        workload = Workload(method=efficiency["method"], train_examples=efficiency.get("train_examples") or max(train_sizes), epochs=epochs,
+                            prompt_tokens=measured_workload["prompt_tokens"], label_tokens=measured_workload["label_tokens"],
+                            num_labels=measured_workload["num_labels"])
+        for gpu_key in efficiency["gpus"]:
+            records.append(estimate_record(name, Architecture(**arch), gpu_key, workload, efficiency["sla_p95_ms"],
+                                           efficiency["load_items_per_s"], efficiency["usd_per_hour"].get(gpu_key)))
+    return records

@@ -137,12 +137,13 @@ def _robustness(predict: Predict, task: TaskData, spec: EvaluationSpec, test: Ex
 
 
 def _memorization(metrics: dict, spec: EvaluationSpec) -> dict:
+    """Near-perfect on seen items, materially worse on perturbed held-out ones (perturbed test items; the
+    paraphrase set is reported beside it but is a different distribution, so it does not set the flag)."""
     train = metrics.get("train", {}).get("accuracy")
     test = metrics["test"]["accuracy"]
     perturbed = metrics["robustness"].get("mean_perturbed_accuracy")
-    held_out = [v for v in (perturbed, metrics["robustness"].get("paraphrase", {}).get("accuracy")) if v is not None]
-    worst_held_out = min(held_out) if held_out else test
-    flagged = train is not None and train >= spec.memorization_train_accuracy and train - worst_held_out >= spec.memorization_drop
+    held_out = perturbed if perturbed is not None else test
+    flagged = train is not None and train >= spec.memorization_train_accuracy and train - held_out >= spec.memorization_drop
     return {"train_accuracy": train, "test_accuracy": test, "perturbed_accuracy": perturbed,
-            "worst_held_out_accuracy": worst_held_out, "gap": None if train is None else train - worst_held_out,
-            "flag": bool(flagged)}
+            "paraphrase_accuracy": metrics["robustness"].get("paraphrase", {}).get("accuracy"),
+            "gap": None if train is None else train - held_out, "flag": bool(flagged)}

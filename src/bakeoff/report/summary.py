@@ -125,6 +125,45 @@ def robustness_rows(trials: list[dict]) -> list[dict[str, str]]:
     return out
 
 
+def efficiency_rows(trials: list[dict]) -> list[dict[str, str]]:
+    """Measured next to estimated on the hardware the run used, per LLM trial, plus serving latency."""
+    out = []
+    for trial in trials:
+        result = trial.get("result") or {}
+        timings, efficiency = result.get("timings") or {}, result.get("efficiency")
+        if trial["status"] != "done" or not timings.get("latency_ms_p50"):
+            continue
+        out.append({
+            "candidate": trial["candidate"], "train n": str(trial["train_size"]),
+            "step s meas / est": "-" if not efficiency or not efficiency.get("measured_step_s") else
+                f"{efficiency['measured_step_s']:.2f} / {efficiency['estimated_step_s']:.2f} (x{efficiency['step_ratio_measured_over_estimated']:.2f})",
+            "latency b=1 ms p50/p95/p99": f"{timings['latency_ms_p50']:.1f} / {timings['latency_ms_p95']:.1f} / {timings['latency_ms_p99']:.1f}",
+            "latency est ms": "-" if not efficiency else
+                f"{efficiency['estimated_latency_ms_b1']:.1f} (x{efficiency['latency_ratio_measured_over_estimated']:.2f})",
+            "best batch items/s": f"{timings['items_per_s_at_best']:.1f} (b={timings['best_batch']})",
+            "peak MB": _number(timings.get("peak_memory_mb"), 0),
+        })
+    return out
+
+
+def _batch1(latency_by_batch: dict) -> float:
+    return latency_by_batch[1] if 1 in latency_by_batch else latency_by_batch["1"]  # JSON turns int keys into strings
+
+
+def gpu_estimate_rows(analysis: dict | None) -> list[dict[str, str]]:
+    out = []
+    for record in (analysis or {}).get("gpu_estimates", []):
+        arch, tune, serve, plan, hw = record["architecture"], record["fine_tune"], record["inference"], record["capacity"], record["hardware"]
+        out.append({
+            "model": record["model"], "GPU": hw["key"], "type": f"MoE {arch['num_experts']}x top-{arch['experts_per_token']}" if arch["is_moe"] else "dense",
+            "params": f"{arch['params_total'] / 1e9:.2f}B", "tune min": f"{tune['time_s'] / 60:.2f}", "tune $": f"{tune['cost_usd']:.3f}",
+            "tune GB": f"{tune['memory_gb']['total']:.1f}", "latency b=1 ms": f"{_batch1(serve['latency_ms_by_batch']):.1f}",
+            "$/1k items": f"{serve['cost_usd_per_1k_items']:.5f}",
+            "GPUs for SLA": str(plan["gpus"]) if plan["meets_sla"] else "not met", "$/month": f"{plan['usd_per_month']:,.0f}" if plan["meets_sla"] else "-",
+        })
+    return out
+
+
 def appetite_lines(analysis: dict | None) -> list[str]:
     lines = []
     for name, report in sorted((analysis or {}).get("learning_curves", {}).items()):
@@ -197,6 +236,16 @@ def markdown(run_name: str, meta: dict, trials: list[dict]) -> str:
               "calibration error (15 bins) before and after temperature scaling. `memorized?`: near-perfect on training items, "
               "materially worse on perturbed held-out ones.", ""]
     analysis = meta.get("analysis")
+    if efficiency_rows(trials):
+        lines += ["## Speed and memory, measured here (and the estimator's view of it)", ""] + _markdown_table(efficiency_rows(trials))
+        lines += ["Measured on this run's hardware; `est` is bakeoff's estimate for the same hardware from the architecture alone "
+                  "(x = measured / estimated). Latency: one item at a time, after warm-up.", ""]
+    if gpu_estimate_rows(analysis):
+        spec_eff = (meta.get("spec") or {}).get("efficiency", {})
+        lines += ["## Estimated on GPUs (not measured)", ""] + _markdown_table(gpu_estimate_rows(analysis))
+        lines += [f"Estimates for {spec_eff.get('method', 'lora')} fine-tuning and label-scoring inference, serving "
+                  f"{spec_eff.get('load_items_per_s')} items/s at p95 <= {spec_eff.get('sla_p95_ms')} ms; formulas and assumptions "
+                  "in `bakeoff/efficiency/estimate.py`, prices indicative (2026-11).", ""]
     if appetite_lines(analysis):
         lines += ["## Data appetite", ""] + [f"- {line}" for line in appetite_lines(analysis)] + [""]
     if comparison_lines(analysis, limit=100):

@@ -23,6 +23,7 @@ from bakeoff.config import RunSpec
 from bakeoff.data.splits import nested_subsets
 from bakeoff.data.task import TaskData, prepare_task
 from bakeoff.errors import BakeoffError
+from bakeoff.efficiency.hardware import gpu
 from bakeoff.evaluation import perturb
 from bakeoff.models.sources import resolve_source
 from bakeoff.runners.grid import Trial, expand_grid
@@ -64,6 +65,8 @@ def git_sha() -> str | None:
 def preflight(spec: RunSpec, device: str) -> None:
     """Fail in seconds on what would otherwise fail hours in."""
     perturb.load_plugins(spec.evaluation.plugins)
+    for key in spec.efficiency.gpus:
+        gpu(key)  # unknown GPU names fail now, with a suggestion
     for item in spec.evaluation.resolved_perturbations(spec.task.builtin is not None):
         if item.name != "paraphrase":
             perturb.apply(item.name, dict(item.params), ["Probe text 123, from Maria on March 3 for $5."], seed=0)
