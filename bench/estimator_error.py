@@ -12,9 +12,7 @@ ratio measured / estimated. A ratio of 3 means the code reaches a third of the r
 from __future__ import annotations
 
 import argparse
-import json
 import statistics
-import time
 from pathlib import Path
 
 import torch
@@ -35,6 +33,7 @@ from bakeoff.models.prompt import PromptEncoder, PromptFormat
 from bakeoff.models.sources import resolve_source
 from bakeoff.training.lora import prepare_for_method
 from bakeoff.training.loop import LoopInputs, train
+from report import write_json
 
 BATCH = 8
 
@@ -94,12 +93,8 @@ def run(out: Path) -> dict:
                       f"{r['step_ratio']:.2f}", f"{r['measured_latency_ms_b1']:.1f}", f"{r['estimated_latency_ms_b1']:.1f}",
                       f"{r['latency_ratio']:.2f}", f"{r['useful_train_gflops']:.1f} ({100 * r['share_of_matmul_peak']:.0f}%)")
     console.print(table)
-    payload = {"date": time.strftime("%Y-%m-%d"), "cpu": peak, "batch_size": BATCH, "prompt_tokens": prompt_tokens,
-               "label_tokens": label_tokens, "rows": rows}
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(payload, indent=1))
-    console.print(f"wrote {out}")
-    return payload
+    return write_json(console, out, {"cpu": peak, "batch_size": BATCH, "prompt_tokens": prompt_tokens,
+                                     "label_tokens": label_tokens, "rows": rows})
 
 
 if __name__ == "__main__":

@@ -7,13 +7,14 @@ Naive (reference only, lives here): `model.generate` at batch 1, greedy, then th
 text: (a) with the chat template's default prompt (user turn = instruction + ticket; SmolLM2's template
 adds its default system prompt), and (b) with bakeoff's own prompt. bakeoff: label scoring with a shared
 prompt KV cache (`full`), and the first-token fast path, each at the best of several batch sizes.
-Useful FLOP/s = 2 x N per processed token (N = matmul parameters) over the matmul peak of this run.
+Useful FLOP/s = 2 x N per prompt token of every item (N = matmul parameters) over the matmul peak of
+this run. bakeoff computes the prompt prefix shared by all items once, so its useful FLOP/s counts work
+it skipped and can approach or pass 100%: read it as "equivalent per-item work per second".
 """
 
 from __future__ import annotations
 
 import argparse
-import json
 import time
 from pathlib import Path
 
@@ -33,6 +34,7 @@ from bakeoff.models.prompt import PromptEncoder, PromptFormat
 from bakeoff.models.sources import resolve_source
 from bakeoff.training.lora import apply_lora
 from bakeoff.training.loop import LoopInputs, train
+from report import print_targets, write_json
 
 INSTRUCTION = "Classify the customer message into one category."
 BATCHES = (4, 16, 32)
@@ -90,6 +92,7 @@ def run(n_train: int, n_test: int, out: Path) -> dict:
     train(model, LoopInputs(train_items, val_items, encoder.label_ids, tokenizer.pad_token_id, 1e-3, 0),
           TrainingSpec(epochs=2, batch_size=4, learning_rate=1e-3, early_stopping_patience=0), Accelerator(cpu=True))
     model.eval()
+    model.merge_adapter()  # as bakeoff does after saving the adapter; the naive runs use the same merged model
     arch = introspect(model.config)
     matmul_params = arch.params_active - arch.params_embedding + (0 if arch.params_lm_head else arch.params_lm_head_compute)
     max_new = max(map(len, encoder.label_ids)) + 1
@@ -127,14 +130,8 @@ def run(n_train: int, n_test: int, out: Path) -> dict:
                       f"{100 * r['share_of_peak']:.0f}%")
     console.print(table)
     console.print(f"fastest bakeoff method ({fastest}) is {ratio:.1f}x naive generate")
-    for target, ok in targets.items():
-        console.print(f"  {'pass ' if ok else 'SHORT'} {target}")
-    payload = {"date": time.strftime("%Y-%m-%d"), "cpu": peak, "matmul_params": matmul_params, "rows": rows, "speed_ratio": ratio,
-               "targets": targets}
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(payload, indent=1))
-    console.print(f"wrote {out}")
-    return payload
+    print_targets(console, targets)
+    return write_json(console, out, {"cpu": peak, "matmul_params": matmul_params, "rows": rows, "speed_ratio": ratio, "targets": targets})
 
 
 if __name__ == "__main__":

@@ -13,7 +13,6 @@ matmul peak measured in this same run.
 from __future__ import annotations
 
 import argparse
-import json
 import time
 from pathlib import Path
 
@@ -32,6 +31,7 @@ from bakeoff.models.prompt import PromptEncoder, PromptFormat
 from bakeoff.models.sources import resolve_source
 from bakeoff.training.lora import apply_lora
 from bakeoff.training.loop import LoopInputs, train
+from report import print_targets, write_json
 
 BATCH, LR, SEED = 8, 1e-3, 0
 LORA = LoraSpec(r=16, alpha=32, dropout=0.05, targets="all")
@@ -53,8 +53,9 @@ def naive(model, tokenizer, items, label_ids, epochs: int) -> dict:
             losses.append(float(loss.detach()) if not return_outputs else float(loss[0].detach()))
             return loss
 
+    warmup = int(0.06 * -(-len(rows) // BATCH) * epochs)  # same warm-up as bakeoff's loop (transformers 5 has no warmup_ratio)
     args = TrainingArguments(output_dir="/tmp/bakeoff-bench-naive", per_device_train_batch_size=BATCH, num_train_epochs=epochs,
-                             learning_rate=LR, lr_scheduler_type="linear", warmup_ratio=0.06, logging_strategy="no",
+                             learning_rate=LR, lr_scheduler_type="linear", warmup_steps=warmup, logging_strategy="no",
                              save_strategy="no", report_to=[], use_cpu=True, seed=SEED, data_seed=SEED, dataloader_num_workers=0)
     trainer = Recorder(model=model, args=args, train_dataset=dataset, data_collator=DataCollatorForSeq2Seq(tokenizer, padding="longest"))
     started = time.perf_counter()
@@ -109,14 +110,9 @@ def run(examples: int, epochs: int, out: Path) -> dict:
                       f"{r['final_loss']:.3f}", f"{r['peak_rss_mb']:.0f}")
     console.print(table)
     console.print(f"speed ratio {ratio:.2f}x; final-loss gap {100 * loss_gap:.1f}%")
-    for target, ok in targets.items():
-        console.print(f"  {'pass ' if ok else 'SHORT'} {target}")
-    payload = {"date": time.strftime("%Y-%m-%d"), "cpu": peak, "matmul_params": matmul_params, "examples": examples, "epochs": epochs,
-               "results": results, "speed_ratio": ratio, "final_loss_gap": loss_gap, "targets": targets}
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(payload, indent=1))
-    console.print(f"wrote {out}")
-    return payload
+    print_targets(console, targets)
+    return write_json(console, out, {"cpu": peak, "matmul_params": matmul_params, "examples": examples, "epochs": epochs,
+                                     "results": results, "speed_ratio": ratio, "final_loss_gap": loss_gap, "targets": targets})
 
 
 if __name__ == "__main__":

@@ -7,7 +7,6 @@ import sqlite3
 import subprocess
 import sys
 import time
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -103,41 +102,82 @@ def test_run_on_banking77_stores_consistent_numbers_and_resumes(tmp_path, bankin
     assert "| tfidf | fit | 100 |" in summary and "best test macro-F1" in summary
     assert "## Estimated on GPUs (not measured)" in summary and "## Speed and memory, measured here" in summary
 
+    # The report and the recommendation: written by `run`, rebuilt from the store by `report`, re-decided by `recommend`.
+    html = (run / "report.html").read_text()
+    assert "Recommendation" in html and "tfidf" in html and html.count("<svg") >= 4
+    assert results["recommendation"]["choice"] in {"tfidf", "minilm", "tiny zero-shot", "tiny lora"}
+    assert "Recommendation:" in first.stdout
+    (run / "report.html").unlink()
+    rebuilt = bakeoff("report", run)
+    assert rebuilt.returncode == 0 and (run / "report.html").is_file() and "Recommendation:" in rebuilt.stdout
+    floor = bakeoff("recommend", run, "min_macro_f1=0.999")
+    assert floor.returncode == 0 and "No candidate meets every constraint" in floor.stdout
+    answers = "\n".join(["narrow", "", "", "", "a10g", "", "", "", "", "30", "0.2", ""]) + "\n"
+    asked = subprocess.run([sys.executable, "-m", "bakeoff.cli", "recommend", str(run), "--interactive"], input=answers,
+                           capture_output=True, text=True, env=ENV, timeout=120)
+    assert asked.returncode == 0, asked.stderr[-2000:]
+    decided = json.loads((run / "results.json").read_text())["recommendation"]
+    assert decided["answers"]["labeled_examples"] == 30 and decided["answers"]["out_of_scope_share"] == 0.2
+    assert bakeoff("recommend", run, "sla_p95_ms=-5").returncode == 2
+
     again = bakeoff("run", config)
     assert again.returncode == 0 and "0 trials run, 7 already done" in again.stderr
 
 
-def test_kill_9_mid_run_then_resume_keeps_finished_trials(tmp_path, banking77, tiny_folder):
-    config = banking_config(tmp_path, banking77, tiny_folder, epochs=12)
-    database = tmp_path / "run" / "results.sqlite"
+def _trial_rows(database):
+    with sqlite3.connect(database) as db:
+        return {row[0]: row[1:] for row in db.execute("SELECT trial_id, status, attempts, finished_at, result FROM trials")}
+
+
+def _kill_point_reached(point, run, started):
+    database = run / "results.sqlite"
+    if point == "data prep":
+        return time.time() - started > 2.5  # still importing or preparing data: no store yet
+    if not database.exists():
+        return False
+    rows = _trial_rows(database)
+    running_llm = [t for t, r in rows.items() if t.startswith("tiny lora") and r[0] == "running"]
+    if point == "mid-training":
+        return bool(running_llm) and sum(r[0] == "done" for r in rows.values()) >= 4
+    if point == "mid-evaluation":
+        return any((run / "trials" / t.replace("/", "__") / "adapter").exists() for t in running_llm)
+    if point == "writing results":
+        return len(rows) == 7 and all(r[0] == "done" for r in rows.values()) and not (run / "results.json").exists()
+    raise ValueError(point)
+
+
+@pytest.fixture(scope="module")
+def uninterrupted(tmp_path_factory, banking77, tiny_folder):
+    folder = tmp_path_factory.mktemp("reference")
+    assert bakeoff("run", banking_config(folder, banking77, tiny_folder, epochs=6)).returncode == 0
+    return {t: json.loads(r[3])["metrics"] for t, r in _trial_rows(folder / "run" / "results.sqlite").items()}
+
+
+@pytest.mark.parametrize("point", ["data prep", "mid-training", "mid-evaluation", "writing results"])
+def test_kill_9_then_resume_keeps_finished_trials_and_equals_an_uninterrupted_run(tmp_path, banking77, tiny_folder, point, uninterrupted):
+    config = banking_config(tmp_path, banking77, tiny_folder, epochs=6)
+    run = tmp_path / "run"
     process = subprocess.Popen([sys.executable, "-m", "bakeoff.cli", "run", str(config)], env=ENV,
                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    deadline = time.time() + 300
-    done_before = []
-    while time.time() < deadline and process.poll() is None:
-        if database.exists():
-            with sqlite3.connect(database) as db:
-                rows = db.execute("SELECT trial_id, finished_at FROM trials WHERE status='done'").fetchall()
-                running = db.execute("SELECT count(*) FROM trials WHERE status='running' AND candidate LIKE 'tiny%'").fetchone()[0]
-            if len(rows) >= 4 and running:  # baselines done, an LLM trial in flight
-                done_before = rows
-                process.send_signal(signal.SIGKILL)
-                break
-        time.sleep(0.05)
+    started, deadline = time.time(), time.time() + 300
+    while time.time() < deadline and process.poll() is None and not _kill_point_reached(point, run, started):
+        time.sleep(0.01)
+    process.send_signal(signal.SIGKILL)
     process.wait(timeout=60)
-    assert process.returncode == -signal.SIGKILL, "the run finished before it could be killed"
+    assert process.returncode == -signal.SIGKILL, f"the run finished before reaching '{point}'"
+    before = _trial_rows(run / "results.sqlite") if (run / "results.sqlite").exists() else {}
+    done_before = {t: r for t, r in before.items() if r[0] == "done"}
 
     resumed = bakeoff("run", config)
     assert resumed.returncode == 0, resumed.stderr[-3000:]
-    with sqlite3.connect(database) as db:
+    after = _trial_rows(run / "results.sqlite")
+    with sqlite3.connect(run / "results.sqlite") as db:
         assert db.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
-        after = dict(db.execute("SELECT trial_id, finished_at FROM trials").fetchall())
-        attempts = dict(db.execute("SELECT trial_id, attempts FROM trials").fetchall())
-        statuses = {s for (s,) in db.execute("SELECT status FROM trials")}
-    assert statuses == {"done"} and len(after) == 7
-    for trial_id, finished_at in done_before:
-        assert after[trial_id] == finished_at and attempts[trial_id] == 1, f"{trial_id} was recomputed"
-    assert max(attempts.values()) == 2, "the trial killed mid-way was restarted"
+    assert len(after) == 7 and {r[0] for r in after.values()} == {"done"}
+    for trial_id, row in done_before.items():
+        assert after[trial_id][1:3] == row[1:3], f"{trial_id} was recomputed"
+    assert {t: json.loads(r[3])["metrics"] for t, r in after.items()} == uninterrupted
+    assert json.loads((run / "results.json").read_text())["schema"] == "bakeoff.results/1"
 
 
 @pytest.mark.parametrize("yaml_text, message", [

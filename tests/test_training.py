@@ -1,5 +1,6 @@
 """LoRA and full fine-tuning on tiny real architectures: what should change changes, what should not does not."""
 
+import numpy as np
 import pytest
 import torch
 from accelerate import Accelerator
@@ -103,3 +104,18 @@ def test_lm_head_never_sees_more_than_the_label_positions():
     handle.remove()
     assert seen == [(6, batch.target_ids.shape[1] + 1, len(tokenizer))]
     assert batch.input_ids.shape[1] > 3 * seen[0][1], "the sequence is much longer than the scored window"
+
+
+@pytest.mark.parametrize("arch", ["llama", "mixtral"])
+def test_merged_lora_scores_like_the_unmerged_adapter(arch):
+    from bakeoff.evaluation.score import label_log_probs
+    from bakeoff.runners.trials import merge_for_inference
+
+    tokenizer = tiny_tokenizer()
+    model = prepare_for_method(tiny_model(arch, len(tokenizer)), "lora", LoraSpec(r=8, alpha=16), 0, False)
+    inputs = _inputs(tokenizer, lr=2e-2)
+    train(model, inputs, TrainingSpec(epochs=2, batch_size=4, early_stopping_patience=0), Accelerator(cpu=True))
+    before = label_log_probs(model, inputs.validation, inputs.label_ids, inputs.pad_id)
+    assert merge_for_inference(model)
+    after = label_log_probs(model, inputs.validation, inputs.label_ids, inputs.pad_id)
+    np.testing.assert_allclose(before, after, atol=1e-4)

@@ -185,6 +185,25 @@ class EfficiencySpec(Spec):
     usd_per_hour: dict[str, float] = Field(default_factory=dict, description="Override catalog prices per GPU, e.g. {a10g: 0.75}.")
 
 
+class DecisionSpec(Spec):
+    """The four questions behind a recommendation (and two thresholds). Unset means "no constraint"."""
+
+    task_specificity: Literal["narrow", "open-ended"] = Field(
+        "narrow", description="narrow: classification/extraction with a fixed answer space (label scoring applies); open-ended: generation.")
+    max_fine_tune_usd: float | None = Field(None, gt=0, description="Budget for one fine-tune, $.")
+    max_usd_per_1k_items: float | None = Field(None, gt=0, description="Budget per 1,000 items served, $.")
+    max_usd_per_month: float | None = Field(None, gt=0, description="Serving budget per month at the target load, $.")
+    gpu: str = Field("a10g", description="GPU the team will deploy on (catalog key; must be in `efficiency.gpus`).")
+    max_gpus: int | None = Field(None, ge=1, description="GPUs available for serving.")
+    sla_p95_ms: float | None = Field(None, gt=0, description="p95 latency SLA, ms.")
+    load_items_per_s: float | None = Field(None, gt=0, description="Target load, items/s (default: efficiency.load_items_per_s).")
+    memory_limit_gb: float | None = Field(None, gt=0, description="Memory per GPU the model may use, GB.")
+    labeled_examples: int | None = Field(None, ge=1, description="Labeled examples the team has (quality is read from the learning curve there). Default: the grid's largest size.")
+    out_of_scope_share: float = Field(0.0, ge=0, le=1, description="Share of production traffic expected to be out of scope.")
+    min_macro_f1: float | None = Field(None, gt=0, le=1, description="Minimum acceptable macro-F1.")
+    cpu_usd_per_hour: float = Field(0.10, ge=0, description="$ per hour of the CPU box that serves classical baselines.")
+
+
 class OutputSpec(Spec):
     dir: Path | None = Field(None, description="Run folder. Default: runs/<name>.")
 
@@ -197,7 +216,14 @@ class RunSpec(Spec):
     grid: GridSpec = Field(default_factory=GridSpec)
     evaluation: EvaluationSpec = Field(default_factory=EvaluationSpec)
     efficiency: EfficiencySpec = Field(default_factory=EfficiencySpec)
+    decision: DecisionSpec = Field(default_factory=DecisionSpec)
     output: OutputSpec = Field(default_factory=OutputSpec)
+
+    @model_validator(mode="after")
+    def _decision_gpu_is_estimated(self) -> RunSpec:
+        if self.decision.gpu not in self.efficiency.gpus:
+            raise ValueError(f"decision.gpu `{self.decision.gpu}` must be one of efficiency.gpus {self.efficiency.gpus} (add it there)")
+        return self
 
     @model_validator(mode="after")
     def _paraphrase_needs_builtin(self) -> RunSpec:
@@ -220,8 +246,9 @@ class RunSpec(Spec):
         return self.output.dir if self.output.dir is not None else Path("runs") / self.name
 
     def fingerprint(self) -> str:
-        """Hash of everything that determines results (not where they are written)."""
-        payload = self.model_dump(mode="json", exclude={"output"})
+        """Hash of everything that determines trial results: not where they are written, nor the post-hoc
+        GPU estimates and decision questions (changing those re-decides; it does not invalidate trials)."""
+        payload = self.model_dump(mode="json", exclude={"output", "efficiency", "decision"})
         return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:16]
 
 

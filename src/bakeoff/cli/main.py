@@ -6,7 +6,7 @@ import os
 
 import typer
 
-from bakeoff.cli import demo, estimate, run, validate
+from bakeoff.cli import demo, estimate, report, run, validate
 
 app = typer.Typer(no_args_is_help=True, add_completion=False, help=__doc__, pretty_exceptions_enable=False)
 
@@ -35,3 +35,5 @@ app.command("run")(run.run_command)
 app.command("validate")(validate.validate_command)
 app.command("demo")(demo.demo_command)
 app.command("estimate")(estimate.estimate_command)
+app.command("report")(report.report_command)
+app.command("recommend")(report.recommend_command)

@@ -11,24 +11,26 @@ from bakeoff.config import RunSpec, load_spec
 
 
 def execute(spec: RunSpec) -> None:
-    """Run the grid, then write and print the summary. Shared by `run` and `demo`."""
-    from bakeoff.report.summary import appetite_lines, comparison_lines, robustness_table, terminal_table, write_summary
+    """Run the grid, then write the summary, results and report, and print the recommendation.
+    Shared by `run` and `demo`."""
+    from bakeoff.report.build import build
+    from bakeoff.report.summary import appetite_lines, robustness_table, terminal_table
     from bakeoff.runners.local import run_spec
 
-    from bakeoff.evaluation.analysis import analyse
-
     outcome = run_spec(spec, console)
-    trials = outcome.store.trials()
-    outcome.store.set_meta("analysis", analyse(trials, outcome.run_dir, spec.model_dump(mode="json")))
-    meta = outcome.store.metadata()
-    md_path, json_path = write_summary(outcome.run_dir, spec.name, meta, trials)
+    # The decision and GPU-estimate sections may differ from the first run's (they do not change trials).
+    outcome.store.set_meta("spec", spec.model_dump(mode="json"))
+    results, recommendation, paths = build(outcome.run_dir)
+    trials = results["trials"]
     stdout.print(terminal_table(f"bakeoff: {spec.name}", trials))
     stdout.print(robustness_table(trials))
-    for line in appetite_lines(meta.get("analysis")):
+    for line in appetite_lines(results["run"].get("analysis")):
         stdout.print(f"data appetite: {line}")
+    if recommendation:
+        stdout.print(f"\n{recommendation['rationale']}", highlight=False)
     console.print(
         f"{outcome.ran} trials run, {outcome.skipped} already done (skipped), {outcome.failed} failed. "
-        f"Summary: {md_path}  Results: {json_path}"
+        f"Report: {paths[2]}  Summary: {paths[0]}  Results: {paths[1]}"
     )
     if outcome.failed:
         raise typer.Exit(1)

@@ -14,11 +14,13 @@ from dataclasses import asdict, dataclass, replace
 from functools import lru_cache
 from importlib.resources import files
 
-import torch
 import yaml
 
 from bakeoff.errors import BakeoffError
 from bakeoff.models.sources import cache_root
+
+# torch is imported only where this machine is measured: the GPU catalog and prices are used by the
+# decision engine and reports, which must run without torch.
 
 
 @dataclass(frozen=True)
@@ -66,6 +68,8 @@ def gpu_keys() -> list[str]:
 
 def measure_cpu(size: int = 1024, repeats: int = 5) -> dict:
     """Best-of-N fp32 matmul GFLOP/s and memory-copy GB/s on this machine, with the current threads."""
+    import torch
+
     a, b = torch.randn(size, size), torch.randn(size, size)
     torch.mm(a, b)  # warm-up
     best = min(_timed(lambda: torch.mm(a, b)) for _ in range(repeats))
@@ -86,6 +90,8 @@ def _timed(fn) -> float:
 
 def local_cpu(refresh: bool = False) -> Hardware:
     """This machine's CPU as Hardware, measured once and cached under the bakeoff cache."""
+    import torch
+
     threads = torch.get_num_threads()
     path = cache_root() / "machine" / f"cpu-{platform.node()}-{threads}threads.json"
     if path.is_file() and not refresh:
@@ -110,6 +116,8 @@ def _total_memory_gb() -> float:
 
 def this_machine(device: str) -> Hardware | None:
     """The hardware a trial runs on: the measured local CPU, or the catalog GPU matching the CUDA device."""
+    import torch
+
     if not device.startswith("cuda"):
         return local_cpu()
     name = torch.cuda.get_device_name().lower()

@@ -10,8 +10,10 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 
-import torch
-from transformers import AutoModelForCausalLM, PretrainedConfig
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # the Architecture record is used by torch-free code (decision, report); introspect() needs both
+    from transformers import PretrainedConfig
 
 KV_DTYPE_BYTES = {"float32": 4, "bfloat16": 2, "float16": 2, "int8": 1, "int4": 0.5}
 _EXPERT_COUNT_KEYS = ("num_local_experts", "num_experts", "n_routed_experts", "moe_num_experts")
@@ -55,7 +57,7 @@ class Architecture:
         return asdict(self)
 
 
-def _first(config: PretrainedConfig, keys: tuple[str, ...], default=0):
+def _first(config: "PretrainedConfig", keys: tuple[str, ...], default=0):
     for key in keys:
         value = getattr(config, key, None)
         if value:
@@ -81,8 +83,11 @@ def _role(name: str) -> str:
     return "other"
 
 
-def introspect(config: PretrainedConfig) -> Architecture:
+def introspect(config: "PretrainedConfig") -> Architecture:
     """Count parameters by role from the config alone (meta-device instantiation)."""
+    import torch
+    from transformers import AutoModelForCausalLM
+
     text = config.get_text_config()
     with torch.device("meta"):
         model = AutoModelForCausalLM.from_config(config)

@@ -28,7 +28,7 @@ def distinct_first_tokens(label_ids: list[list[int]]) -> bool:
     return len({label[0] for label in label_ids}) == len(label_ids)
 
 
-@torch.no_grad()
+@torch.inference_mode()
 def label_log_probs(model, items: list[EncodedItem], label_ids: list[list[int]], pad_id: int,
                     batch_size: int = 16, progress=None, first_token_only: bool = False) -> np.ndarray:
     """log P(label tokens | prompt), summed over each label's tokens: [items, labels] float64.

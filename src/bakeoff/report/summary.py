@@ -1,6 +1,8 @@
 """Render stored results: a terminal table, summary.md and results.json. Pure: no torch, no models.
 
 results.json schema (`bakeoff.results/1`):
+  recommendation: choice, reason, excluded {candidate: reason}, ranking, pareto, tie, no_llm_needed,
+           evidence (per candidate), answers (the decision questions used), sensitivity, rationale
   run:     spec, versions, git_sha, device, created, labels, data_report (what the store's run table holds)
   trials:  one record per trial: trial_id, candidate, model_name, method, train_size, seed, status,
            error (failed only), metrics.test / metrics.train (accuracy, accuracy_ci, macro_f1,
@@ -212,9 +214,11 @@ def best_per_size(trials: list[dict]) -> list[str]:
     return lines
 
 
-def markdown(run_name: str, meta: dict, trials: list[dict]) -> str:
+def markdown(run_name: str, meta: dict, trials: list[dict], recommendation: dict | None = None) -> str:
     table_rows = rows(trials)
     lines = [f"# bakeoff run: {run_name}", ""]
+    if recommendation:
+        lines += ["## Recommendation", "", recommendation["rationale"], ""]
     report = meta.get("data_report") or {}
     if report:
         lines += [
@@ -259,10 +263,11 @@ def _write_atomic(path: Path, text: str) -> None:
     os.replace(partial, path)
 
 
-def write_summary(run_dir: Path, run_name: str, meta: dict, trials: list[dict]) -> tuple[Path, Path]:
+def write_summary(run_dir: Path, run_name: str, meta: dict, trials: list[dict], recommendation: dict | None = None) -> tuple[Path, Path]:
     """Write summary.md and results.json into the run folder; returns their paths."""
     run_dir = Path(run_dir)
     md_path, json_path = run_dir / "summary.md", run_dir / "results.json"
-    _write_atomic(md_path, markdown(run_name, meta, trials))
-    _write_atomic(json_path, json.dumps({"schema": SCHEMA, "run": meta, "trials": trials}, indent=1))
+    _write_atomic(md_path, markdown(run_name, meta, trials, recommendation))
+    payload = {"schema": SCHEMA, "run": meta, "trials": trials, "recommendation": recommendation}
+    _write_atomic(json_path, json.dumps(payload, indent=1))
     return md_path, json_path

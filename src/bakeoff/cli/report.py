@@ -1,0 +1,85 @@
+"""`bakeoff report RUN_DIR` and `bakeoff recommend RUN_DIR`: rebuild outputs and decide, from stored results only."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+import yaml
+
+from bakeoff.cli.common import console, stdout, user_errors
+from bakeoff.errors import ConfigError
+
+QUESTIONS = [  # (key, prompt, parser); empty answer = no constraint
+    ("task_specificity", "Task: narrow (classification/extraction) or open-ended (generation)?", str),
+    ("max_fine_tune_usd", "Budget for one fine-tune, $ (empty: none)", float),
+    ("max_usd_per_1k_items", "Budget per 1,000 items served, $ (empty: none)", float),
+    ("max_usd_per_month", "Serving budget per month, $ (empty: none)", float),
+    ("gpu", "GPU you will deploy on (e.g. a10g, l4, a100-80gb, h100)", str),
+    ("max_gpus", "GPUs available for serving (empty: no limit)", int),
+    ("sla_p95_ms", "p95 latency SLA, ms (empty: none)", float),
+    ("load_items_per_s", "Load, items per second (empty: the run's setting)", float),
+    ("memory_limit_gb", "Memory per GPU, GB (empty: no limit)", float),
+    ("labeled_examples", "Labeled examples you have or can get (empty: the grid's largest size)", int),
+    ("out_of_scope_share", "Share of traffic out of scope, 0-1", float),
+    ("min_macro_f1", "Minimum acceptable macro-F1, 0-1 (empty: none)", float),
+]
+
+
+def _parse_answers(pairs: list[str]) -> dict:
+    answers = {}
+    for pair in pairs:
+        if "=" not in pair:
+            raise ConfigError(f"`{pair}` is not key=value (e.g. sla_p95_ms=200)")
+        key, value = pair.split("=", 1)
+        answers[key.removeprefix("decision.")] = yaml.safe_load(value)
+    return answers
+
+
+def _validate(answers: dict, current: dict) -> dict:
+    from bakeoff.config import DecisionSpec
+    from pydantic import ValidationError
+
+    try:
+        return DecisionSpec.model_validate(current | answers).model_dump()
+    except ValidationError as err:
+        raise ConfigError("decision answers: " + "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in err.errors())) from None
+
+
+@user_errors
+def report_command(run_dir: Path = typer.Argument(..., help="A run folder (holds results.sqlite).")) -> None:
+    """Rebuild summary.md, results.json and report.html from a run's stored results (no models, no torch)."""
+    from bakeoff.report.build import build
+
+    _, recommendation, paths = build(run_dir)
+    if recommendation:
+        stdout.print(recommendation["rationale"], highlight=False)
+    console.print("wrote " + "  ".join(map(str, paths)))
+
+
+@user_errors
+def recommend_command(
+    run_dir: Path = typer.Argument(..., help="A run folder."),
+    answers: list[str] = typer.Argument(None, help="Decision answers as key=value, e.g. sla_p95_ms=100 out_of_scope_share=0.2."),
+    interactive: bool = typer.Option(False, "--interactive", "-i", help="Ask the questions one by one."),
+) -> None:
+    """Recommend a candidate for your constraints (budget, SLA, GPU, data, out-of-scope share), from stored results."""
+    from bakeoff.report.build import build, load_results
+
+    current = (load_results(run_dir, refresh_analysis=False)["run"].get("spec") or {}).get("decision") or {}
+    given = _parse_answers(answers or [])
+    if interactive:
+        for key, prompt, parser in QUESTIONS:
+            default = given.get(key, current.get(key))
+            reply = typer.prompt(prompt, default="" if default is None else str(default), show_default=default is not None)
+            if str(reply).strip() == "":
+                given[key] = None
+            else:
+                try:
+                    given[key] = parser(reply)
+                except ValueError:
+                    raise ConfigError(f"{key}: {reply!r} is not a {parser.__name__}") from None
+    decision = _validate(given, current)
+    _, recommendation, paths = build(run_dir, decision)
+    stdout.print(recommendation["rationale"] if recommendation else "no finished trials to decide from", highlight=False)
+    console.print("wrote " + "  ".join(map(str, paths)))

@@ -1,0 +1,174 @@
+"""The recommendation: which candidate to fine-tune, why, and what would change the answer.
+
+Pure functions over stored results (no torch). Steps:
+1. Hard constraints exclude candidates, each with the number that failed (quality floor at the team's
+   data size, fine-tune budget, $ per 1k items, $ per month, SLA, GPU count, memory).
+2. The rest are ranked by a weighted score whose weights come from the answers: quality always; the
+   robustness and out-of-scope terms weigh more as the expected out-of-scope share grows; cost and latency
+   weigh more when a budget or an SLA is given. The Pareto frontier (quality up, cost and p95 down) is
+   reported beside it.
+3. Ties: when the top two are within statistical noise (their macro-F1 intervals overlap), it is a tie
+   and the cheaper one wins, said as such. When a classical baseline ties with the best LLM, the answer
+   is "no LLM needed".
+4. Sensitivity: the decision is re-run with other answers (out-of-scope share, data size, budget, SLA),
+   and every change that flips it is reported ("if more than 15% of traffic is out of scope: B").
+"""
+
+from __future__ import annotations
+
+import math
+
+from bakeoff.decision.evidence import Evidence, gather
+
+
+def _exclusion(e: Evidence, d: dict) -> str | None:
+    """The first hard constraint `e` fails, stated with its number, or None."""
+    if d.get("min_macro_f1") is not None and e.macro_f1 < d["min_macro_f1"]:
+        return f"macro-F1 {100 * e.macro_f1:.1f}% ({e.quality_note}) is below the floor {100 * d['min_macro_f1']:.0f}%"
+    if d.get("max_fine_tune_usd") is not None and e.fine_tune_usd > d["max_fine_tune_usd"]:
+        return f"fine-tune ${e.fine_tune_usd:.2f} exceeds the budget ${d['max_fine_tune_usd']:.2f}"
+    if d.get("sla_p95_ms") is not None and not e.meets_sla:
+        return f"p95 {e.p95_ms:.0f} ms cannot meet the {d['sla_p95_ms']:.0f} ms SLA ({e.latency_source})"
+    if d.get("max_usd_per_1k_items") is not None and e.usd_per_1k_items > d["max_usd_per_1k_items"]:
+        return f"${e.usd_per_1k_items:.4f} per 1k items exceeds ${d['max_usd_per_1k_items']:.4f}"
+    if d.get("max_usd_per_month") is not None and (e.usd_per_month or math.inf) > d["max_usd_per_month"]:
+        return f"${e.usd_per_month or math.inf:,.0f} per month exceeds ${d['max_usd_per_month']:,.0f}"
+    if d.get("max_gpus") is not None and e.gpus > d["max_gpus"]:
+        return f"needs {e.gpus} GPUs for the load, {d['max_gpus']} available"
+    if d.get("memory_limit_gb") is not None and e.memory_gb > d["memory_limit_gb"]:
+        return f"fine-tuning needs {e.memory_gb:.1f} GB, limit {d['memory_limit_gb']:.0f} GB"
+    return None
+
+
+def weights(d: dict) -> dict[str, float]:
+    """Score weights from the answers. Quality terms are in [0, 1]; cost and latency are charged per factor
+    of ten over the cheapest / fastest candidate, so 10x the cost weighs like `cost` points of macro-F1."""
+    share = d.get("out_of_scope_share", 0.0)
+    budget = any(d.get(k) is not None for k in ("max_fine_tune_usd", "max_usd_per_1k_items", "max_usd_per_month"))
+    return {"quality": 1.0, "robustness": 0.3 + share, "out_of_scope": 0.1 + 3.0 * share, "calibration": 0.1,
+            "cost": 0.1 if budget else 0.05, "latency": 0.1 if d.get("sla_p95_ms") is not None else 0.03}
+
+
+def score(e: Evidence, pool: list[Evidence], w: dict[str, float]) -> float:
+    """Higher is better."""
+    cheapest = max(1.0, min(x.usd_per_month or 0.0 for x in pool))  # floors: $1/month, 1 ms
+    fastest = max(1.0, min(x.p95_ms or 0.0 for x in pool))
+    return (w["quality"] * e.macro_f1
+            + w["robustness"] * (e.perturbed_accuracy if e.perturbed_accuracy is not None else e.macro_f1)
+            + w["out_of_scope"] * (e.oos_auroc if e.oos_auroc is not None else 0.5)
+            - w["calibration"] * (e.ece_scaled or 0.0)
+            - w["cost"] * math.log10(max(1.0, e.usd_per_month or 0.0) / cheapest)
+            - w["latency"] * math.log10(max(1.0, e.p95_ms or 0.0) / fastest))
+
+
+def pareto(pool: list[Evidence]) -> list[str]:
+    """Candidates no other beats on quality, $ per month and p95 at once."""
+    def dominates(a: Evidence, b: Evidence) -> bool:
+        ka = (-a.macro_f1, a.usd_per_month or 0.0, a.p95_ms or 0.0)
+        kb = (-b.macro_f1, b.usd_per_month or 0.0, b.p95_ms or 0.0)
+        return all(x <= y for x, y in zip(ka, kb)) and ka != kb
+    return [e.candidate for e in pool if not any(dominates(o, e) for o in pool)]
+
+
+def _tied(a: Evidence, b: Evidence) -> bool:
+    return a.macro_f1_ci[0] <= b.macro_f1_ci[1] and b.macro_f1_ci[0] <= a.macro_f1_ci[1]
+
+
+def decide(evidence: list[Evidence], d: dict) -> dict:
+    """The choice and its reasons, for one set of answers."""
+    excluded = {e.candidate: reason for e in evidence if (reason := _exclusion(e, d))}
+    pool = [e for e in evidence if e.candidate not in excluded]
+    if not pool:
+        return {"choice": None, "excluded": excluded, "ranking": [], "pareto": [], "tie": None, "no_llm_needed": False,
+                "reason": "no candidate meets every constraint"}
+    w = weights(d)
+    ranked = sorted(pool, key=lambda e: score(e, pool, w), reverse=True)
+    choice, tie, reason = ranked[0], None, "highest weighted score"
+    if len(ranked) > 1 and _tied(ranked[0], ranked[1]):
+        cheaper = min(ranked[:2], key=lambda e: (e.usd_per_month or 0.0, e.fine_tune_usd))
+        tie = [ranked[0].candidate, ranked[1].candidate]
+        choice, reason = cheaper, "tie within noise with the runner-up, broken by cost"
+    llms = [e for e in pool if e.kind == "llm"]
+    baselines = [e for e in pool if e.kind == "baseline"]
+    no_llm = False
+    if llms and baselines:
+        best_llm = max(llms, key=lambda e: e.macro_f1)
+        best_baseline = max(baselines, key=lambda e: e.macro_f1)
+        if best_baseline.macro_f1 >= best_llm.macro_f1 or _tied(best_baseline, best_llm):
+            no_llm, choice = True, best_baseline
+            reason = (f"a classical baseline is within noise of the best LLM ({best_llm.candidate}): no LLM needed"
+                      if best_baseline.macro_f1 < best_llm.macro_f1 else "a classical baseline scores at least as well as every LLM")
+    return {"choice": choice.candidate, "excluded": excluded, "ranking": [(e.candidate, round(score(e, pool, w), 4)) for e in ranked],
+            "pareto": pareto(pool), "tie": tie, "no_llm_needed": no_llm, "reason": reason, "weights": w}
+
+
+def _what_if(results: dict, d: dict, default_size: int, default_load: float, base_choice: str | None) -> list[str]:
+    """Answers that would flip the choice, tried one at a time."""
+    flips = []
+    sizes = sorted({t["train_size"] for t in results["trials"] if t["train_size"]})
+    trials = [("out_of_scope_share", v, f"if {100 * v:.0f}% of traffic is out of scope") for v in (0.0, 0.05, 0.15, 0.3, 0.5)]
+    trials += [("labeled_examples", n, f"with {n} labeled examples") for n in sizes]
+    for key, label in (("max_usd_per_month", "a monthly budget of ${:,.0f}"), ("sla_p95_ms", "a p95 SLA of {:.0f} ms")):
+        current = d.get(key)
+        for factor in (0.25, 0.5, 2.0, 4.0):
+            if current is not None:
+                trials.append((key, current * factor, "with " + label.format(current * factor)))
+    for key, value, sentence in trials:
+        if d.get(key) == value:
+            continue
+        alternative = decide(gather(results, d | {key: value}, default_size, default_load), d | {key: value})["choice"]
+        if alternative != base_choice:
+            flips.append(f"{sentence}: {alternative or 'no candidate qualifies'}")
+    return flips
+
+
+def recommend(results: dict) -> dict:
+    """The recommendation for the run's `decision` answers, with evidence, rationale and sensitivity."""
+    spec = results["run"]["spec"]
+    d = dict(spec.get("decision") or {})
+    default_size = max(spec["grid"]["train_sizes"])
+    default_load = spec["efficiency"]["load_items_per_s"]
+    evidence = gather(results, d, default_size, default_load)
+    outcome = decide(evidence, d)
+    outcome["evidence"] = [e.as_dict() for e in evidence]
+    outcome["answers"] = d | {"labeled_examples": d.get("labeled_examples") or default_size,
+                              "load_items_per_s": d.get("load_items_per_s") or default_load}
+    outcome["sensitivity"] = _what_if(results, d, default_size, default_load, outcome["choice"])
+    outcome["rationale"] = rationale(outcome, {e.candidate: e for e in evidence})
+    return outcome
+
+
+def rationale(outcome: dict, evidence: dict[str, Evidence]) -> str:
+    """A short paragraph built from the numbers."""
+    answers = outcome["answers"]
+    if outcome["choice"] is None:
+        reasons = "; ".join(f"{c}: {r}" for c, r in outcome["excluded"].items())
+        return f"No candidate meets every constraint ({reasons}). Relax a constraint or add candidates."
+    e = evidence[outcome["choice"]]
+    low, high = e.macro_f1_ci
+    parts = [
+        f"Recommendation: {'no LLM needed, use ' if outcome['no_llm_needed'] else 'fine-tune '}{e.candidate}.",
+        f"At {answers['labeled_examples']} labeled examples it reaches macro-F1 {100 * e.macro_f1:.1f}% "
+        f"[{100 * low:.1f}, {100 * high:.1f}] ({e.quality_note})",
+    ]
+    if e.perturbed_accuracy is not None:
+        parts[-1] += f", {100 * e.perturbed_accuracy:.1f}% on perturbed inputs"
+    if e.oos_auroc is not None:
+        parts[-1] += f", out-of-scope AUROC {e.oos_auroc:.2f}"
+    parts[-1] += "."
+    cost = f"Serving {answers['load_items_per_s']:g} items/s costs ~${e.usd_per_month:,.0f}/month" if e.usd_per_month is not None else "Serving cost n/a"
+    parts.append(f"{cost} ({e.usd_per_1k_items:.4f} $/1k items, p95 {e.p95_ms:.0f} ms, {e.latency_source}); fine-tune ${e.fine_tune_usd:.2f}.")
+    parts.append(f"Why: {outcome['reason']}.")
+    if outcome["excluded"]:
+        parts.append("Excluded: " + "; ".join(f"{c} ({r})" for c, r in outcome["excluded"].items()) + ".")
+    if outcome["sensitivity"]:
+        parts.append("What would change the answer: " + "; ".join(outcome["sensitivity"][:4]) + ".")
+    return " ".join(parts)
+
+
+def with_answers(results: dict, answers: dict) -> dict:
+    """The same results with other decision answers (for `bakeoff recommend key=value` and what-ifs)."""
+    spec = dict(results["run"]["spec"])
+    spec["decision"] = dict(spec.get("decision") or {}) | answers
+    return results | {"run": results["run"] | {"spec": spec}}
+

@@ -1,0 +1,139 @@
+"""The evidence for each candidate, read from stored results only (no torch): what the decision weighs.
+
+Quality is read at the team's data size from the candidate's learning curve (interpolated between
+measured sizes; outside the measured range the nearest measured size is used and flagged), not from the
+largest run. Cost and latency: LLMs from the run's estimates for the team's GPU; classical baselines from
+what was measured here on CPU (they serve on a CPU box at `decision.cpu_usd_per_hour`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+
+@dataclass(frozen=True)
+class Evidence:
+    candidate: str
+    kind: str  # "llm" | "baseline"
+    zero_shot: bool
+    macro_f1: float  # at the team's data size
+    macro_f1_ci: tuple[float, float]
+    quality_note: str  # how the number was read off the curve
+    trial_size: int  # the measured size whose robustness / out-of-scope numbers are used
+    perturbed_accuracy: float | None
+    paraphrase_accuracy: float | None
+    oos_auroc: float | None
+    confidently_wrong_rate: float | None
+    ece_scaled: float | None
+    fine_tune_usd: float
+    usd_per_1k_items: float
+    usd_per_month: float | None  # at the target load; None when the SLA cannot be met
+    p95_ms: float | None  # serving p95 at the planned batch (LLM: estimated on the GPU; baseline: measured here)
+    gpus: int  # for serving (0 for CPU baselines)
+    memory_gb: float  # fine-tuning memory (LLM) or 0
+    meets_sla: bool
+    latency_source: str
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
+def _interpolate(curve: list[dict], size: int) -> tuple[float, tuple[float, float], str]:
+    sizes = [r["train_size"] for r in curve]
+    if size <= sizes[0]:
+        r = curve[0]
+        note = f"measured at {sizes[0]}" + (f" (below: you have {size}, fewer than the smallest measured)" if size < sizes[0] else "")
+        return r["macro_f1"], tuple(r["ci"]), note
+    if size >= sizes[-1]:
+        r = curve[-1]
+        note = f"measured at {sizes[-1]}" + (f" (you have {size}: more data may do better)" if size > sizes[-1] else "")
+        return r["macro_f1"], tuple(r["ci"]), note
+    for lo, hi in zip(curve, curve[1:]):
+        if lo["train_size"] <= size <= hi["train_size"]:
+            t = (size - lo["train_size"]) / (hi["train_size"] - lo["train_size"])
+            mix = lambda a, b: a + t * (b - a)  # noqa: E731
+            ci = (mix(lo["ci"][0], hi["ci"][0]), mix(lo["ci"][1], hi["ci"][1]))
+            return mix(lo["macro_f1"], hi["macro_f1"]), ci, f"interpolated between {lo['train_size']} and {hi['train_size']}"
+    raise AssertionError("unreachable")
+
+
+def _nearest_trial(trials: list[dict], size: int) -> dict:
+    below = [t for t in trials if t["train_size"] <= size]
+    return max(below, key=lambda t: t["train_size"]) if below else min(trials, key=lambda t: t["train_size"])
+
+
+def gather(results: dict, decision: dict, default_size: int, default_load: float) -> list[Evidence]:
+    """One Evidence per candidate with at least one finished trial."""
+    analysis = results["run"].get("analysis") or {}
+    curves = analysis.get("learning_curves", {})
+    estimates = {(e["model"], e["hardware"]["key"]): e for e in analysis.get("gpu_estimates", [])}
+    size = decision.get("labeled_examples") or default_size
+    load = decision.get("load_items_per_s") or default_load
+    by_candidate: dict[str, list[dict]] = {}
+    for trial in results["trials"]:
+        if trial["status"] == "done" and trial.get("result"):
+            by_candidate.setdefault(trial["candidate"], []).append(trial)
+    out = []
+    for name, trials in by_candidate.items():
+        first = trials[0]["result"]
+        kind = first["model"]["kind"]
+        zero_shot = trials[0]["method"] == "zero-shot"
+        if zero_shot:
+            test = first["metrics"]["test"]
+            f1, ci, note = test["macro_f1"], tuple(test["macro_f1_ci"]), "zero-shot: needs no labeled data"
+        else:
+            f1, ci, note = _interpolate(curves[name]["curve"], size)
+        trial = trials[0] if zero_shot else _nearest_trial(trials, size)
+        metrics = trial["result"]["metrics"]
+        robustness, oos = metrics.get("robustness", {}), metrics.get("out_of_scope", {})
+        common = dict(
+            candidate=name, kind=kind, zero_shot=zero_shot, macro_f1=f1, macro_f1_ci=ci, quality_note=note, trial_size=trial["train_size"],
+            perturbed_accuracy=robustness.get("mean_perturbed_accuracy"),
+            paraphrase_accuracy=(robustness.get("paraphrase") or {}).get("accuracy"),
+            oos_auroc=((oos.get("by_score") or {}).get("max_prob") or {}).get("auroc"),
+            confidently_wrong_rate=oos.get("confidently_wrong_rate"),
+            ece_scaled=((metrics.get("calibration") or {}).get("after_scaling") or {}).get("ece"),
+        )
+        if kind == "llm":
+            record = estimates.get((trial["result"].get("model_name") or name, decision["gpu"]))
+            if record is None:
+                continue  # no estimate for this GPU: the engine reports it as not assessable
+            out.append(Evidence(**common, **_llm_costs(record, decision, size, load)))
+        else:
+            out.append(Evidence(**common, **_baseline_costs(trial["result"]["timings"], decision, load)))
+    return out
+
+
+def _llm_costs(record: dict, decision: dict, size: int, load: float) -> dict:
+    """Costs on the team's GPU: fine-tune $ scaled to their example count, serving from the latency estimates."""
+    tune, serve, plan = record["fine_tune"], record["inference"], record["capacity"]
+    assumed_examples = max(1, record["workload"]["train_examples"])
+    latencies = {int(b): ms for b, ms in serve["latency_ms_by_batch"].items()}
+    sla = decision.get("sla_p95_ms")
+    # The capacity plan's rule: p95 <= 2 x batch service time; take the most efficient batch that meets the SLA.
+    feasible = [b for b, ms in latencies.items() if sla is None or 2 * ms <= sla]
+    batch = max(feasible, key=lambda b: b / latencies[b]) if feasible else 1
+    items_per_s_per_replica = batch / (latencies[batch] / 1000)
+    replicas = max(1, -(-load // (items_per_s_per_replica * 0.7)))
+    usd_hour = record["hardware"]["usd_per_hour"]
+    gpus = int(replicas) * plan["gpus_per_replica"]
+    return dict(
+        fine_tune_usd=tune["cost_usd"] * size / assumed_examples,
+        usd_per_1k_items=usd_hour * plan["gpus_per_replica"] / 3600 / items_per_s_per_replica * 1000,
+        usd_per_month=gpus * usd_hour * 730 if feasible else None,
+        p95_ms=2 * latencies[batch], gpus=gpus if feasible else 0,
+        memory_gb=tune["memory_gb"]["total"], meets_sla=bool(feasible),
+        latency_source=f"estimated on {record['hardware']['name']} (batch {batch})",
+    )
+
+
+def _baseline_costs(timings: dict, decision: dict, load: float) -> dict:
+    items_per_s = timings.get("items_per_s_at_best") or timings.get("inference_items_per_s") or 1.0
+    p95 = timings.get("latency_ms_p95") or 0.0
+    boxes = max(1, -(-load // (items_per_s * 0.7)))
+    sla = decision.get("sla_p95_ms")
+    return dict(
+        fine_tune_usd=0.0, usd_per_1k_items=decision["cpu_usd_per_hour"] / 3600 / items_per_s * 1000,
+        usd_per_month=int(boxes) * decision["cpu_usd_per_hour"] * 730, p95_ms=p95, gpus=0, memory_gb=0.0,
+        meets_sla=sla is None or p95 <= sla, latency_source="measured on this run's CPU (batch 1)",
+    )

@@ -1,0 +1,72 @@
+"""The decision engine on recorded results: answers move the recommendation the expected way, with reasons."""
+
+import sys
+
+from bakeoff.decision.engine import recommend, with_answers
+from decision_fixture import results
+
+
+def test_decision_and_report_layers_do_not_import_torch():
+    import subprocess
+
+    code = "import sys, bakeoff.decision.engine, bakeoff.report.summary, bakeoff.report.html; print('torch' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert out.stdout.strip() == "False", out.stderr
+
+
+def test_default_answers_pick_the_best_quality_with_its_numbers():
+    outcome = recommend(results())
+    assert outcome["choice"] == "big-llm"
+    assert "macro-F1 93.0%" in outcome["rationale"] and "fine-tune big-llm" in outcome["rationale"]
+
+
+def test_a_tight_monthly_budget_excludes_the_expensive_model_and_says_by_how_much():
+    outcome = recommend(with_answers(results(), {"max_usd_per_month": 1000}))
+    assert outcome["choice"] == "small-llm"
+    assert "per month exceeds $1,000" in outcome["excluded"]["big-llm"]
+
+
+def test_a_tight_sla_excludes_the_slow_model():
+    outcome = recommend(with_answers(results(), {"sla_p95_ms": 50}))
+    assert outcome["choice"] == "small-llm" and "SLA" in outcome["excluded"]["big-llm"]
+
+
+def test_little_data_favours_the_fast_learner():
+    outcome = recommend(with_answers(results(), {"labeled_examples": 50}))
+    assert outcome["choice"] == "small-llm"
+    evidence = {e["candidate"]: e for e in outcome["evidence"]}
+    assert evidence["big-llm"]["macro_f1"] == 0.60 and "measured at 50" in evidence["big-llm"]["quality_note"]
+    middle = recommend(with_answers(results(), {"labeled_examples": 125}))
+    mid = {e["candidate"]: e for e in middle["evidence"]}["big-llm"]
+    assert abs(mid["macro_f1"] - (0.60 + 0.5 * 0.33)) < 1e-9 and "interpolated" in mid["quality_note"]
+
+
+def test_a_high_out_of_scope_share_favours_the_model_that_abstains():
+    assert recommend(results())["choice"] == "big-llm"
+    outcome = recommend(with_answers(results(), {"out_of_scope_share": 0.3}))
+    assert outcome["choice"] == "small-llm"
+    assert any(s.startswith("if 30% of traffic is out of scope: small-llm") for s in recommend(results())["sensitivity"])
+
+
+def test_quality_floor_can_exclude_everyone():
+    outcome = recommend(with_answers(results(), {"min_macro_f1": 0.99}))
+    assert outcome["choice"] is None and "No candidate meets every constraint" in outcome["rationale"]
+    assert "below the floor 99%" in outcome["excluded"]["tfidf"]
+
+
+def test_no_llm_needed_when_a_baseline_is_within_noise():
+    data = results()
+    for trial in data["trials"]:
+        if trial["candidate"] == "tfidf" and trial["train_size"] == 200:
+            trial["result"]["metrics"]["test"].update(macro_f1=0.92, macro_f1_ci=[0.89, 0.95])
+    data["run"]["analysis"]["learning_curves"]["tfidf"]["curve"][1].update(macro_f1=0.92, ci=[0.89, 0.95])
+    outcome = recommend(data)
+    assert outcome["choice"] == "tfidf" and outcome["no_llm_needed"]
+    assert "no LLM needed" in outcome["rationale"]
+
+
+def test_ties_are_broken_by_cost():
+    data = results()
+    data["run"]["analysis"]["learning_curves"]["small-llm"]["curve"][1].update(macro_f1=0.92, ci=[0.88, 0.95])
+    outcome = recommend(data)
+    assert outcome["tie"] and outcome["choice"] == "small-llm" and "broken by cost" in outcome["reason"]
