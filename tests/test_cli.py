@@ -135,7 +135,10 @@ def _kill_point_reached(point, run, started):
         return time.time() - started > 2.5  # still importing or preparing data: no store yet
     if not database.exists():
         return False
-    rows = _trial_rows(database)
+    try:
+        rows = _trial_rows(database)
+    except sqlite3.OperationalError:  # the file exists but its tables are being created
+        return False
     running_llm = [t for t, r in rows.items() if t.startswith("tiny lora") and r[0] == "running"]
     if point == "mid-training":
         return bool(running_llm) and sum(r[0] == "done" for r in rows.values()) >= 4

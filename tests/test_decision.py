@@ -70,3 +70,10 @@ def test_ties_are_broken_by_cost():
     data["run"]["analysis"]["learning_curves"]["small-llm"]["curve"][1].update(macro_f1=0.92, ci=[0.88, 0.95])
     outcome = recommend(data)
     assert outcome["tie"] and outcome["choice"] == "small-llm" and "broken by cost" in outcome["reason"]
+
+
+def test_results_written_before_the_decision_section_existed_still_decide():
+    data = results()
+    del data["run"]["spec"]["decision"], data["run"]["spec"]["efficiency"]
+    data["run"]["analysis"]["gpu_estimates"] = []  # and no GPU estimates: LLMs cannot be costed, baselines can
+    assert recommend(data)["choice"] == "tfidf"

@@ -46,7 +46,7 @@ def weights(d: dict) -> dict[str, float]:
     share = d.get("out_of_scope_share", 0.0)
     budget = any(d.get(k) is not None for k in ("max_fine_tune_usd", "max_usd_per_1k_items", "max_usd_per_month"))
     return {"quality": 1.0, "robustness": 0.3 + share, "out_of_scope": 0.1 + 3.0 * share, "calibration": 0.1,
-            "cost": 0.1 if budget else 0.05, "latency": 0.1 if d.get("sla_p95_ms") is not None else 0.03}
+            "cost": 0.1 if budget else 0.05, "latency": 0.1 if d.get("sla_p95_ms") is not None else 0.0}
 
 
 def score(e: Evidence, pool: list[Evidence], w: dict[str, float]) -> float:
@@ -124,10 +124,13 @@ def _what_if(results: dict, d: dict, default_size: int, default_load: float, bas
 
 def recommend(results: dict) -> dict:
     """The recommendation for the run's `decision` answers, with evidence, rationale and sensitivity."""
+    from bakeoff.config import DecisionSpec, EfficiencySpec  # pydantic only: still no torch
+
     spec = results["run"]["spec"]
-    d = dict(spec.get("decision") or {})
+    # Validated with defaults, so run folders written before a setting existed still rebuild.
+    d = DecisionSpec.model_validate(spec.get("decision") or {}).model_dump()
     default_size = max(spec["grid"]["train_sizes"])
-    default_load = spec["efficiency"]["load_items_per_s"]
+    default_load = EfficiencySpec.model_validate(spec.get("efficiency") or {}).load_items_per_s
     evidence = gather(results, d, default_size, default_load)
     outcome = decide(evidence, d)
     outcome["evidence"] = [e.as_dict() for e in evidence]
@@ -146,8 +149,16 @@ def rationale(outcome: dict, evidence: dict[str, Evidence]) -> str:
         return f"No candidate meets every constraint ({reasons}). Relax a constraint or add candidates."
     e = evidence[outcome["choice"]]
     low, high = e.macro_f1_ci
+    if outcome["no_llm_needed"]:
+        verb = "no LLM needed, use "
+    elif e.kind == "baseline":
+        verb = "use the classical baseline "
+    elif e.zero_shot:
+        verb = "use zero-shot "
+    else:
+        verb = "fine-tune "
     parts = [
-        f"Recommendation: {'no LLM needed, use ' if outcome['no_llm_needed'] else 'fine-tune '}{e.candidate}.",
+        f"Recommendation: {verb}{e.candidate}.",
         f"At {answers['labeled_examples']} labeled examples it reaches macro-F1 {100 * e.macro_f1:.1f}% "
         f"[{100 * low:.1f}, {100 * high:.1f}] ({e.quality_note})",
     ]

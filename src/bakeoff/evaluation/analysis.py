@@ -43,11 +43,15 @@ def paired_comparisons(trials: list[dict], run_dir: Path, n_resamples: int, conf
 
 def analyse(trials: list[dict], run_dir: Path, spec: dict) -> dict:
     """Everything computed across trials; `spec` is the run spec as JSON."""
-    evaluation = spec["evaluation"]
+    from bakeoff.config import EfficiencySpec, EvaluationSpec
+
+    # Validated with defaults, so run folders written before a setting existed still rebuild.
+    evaluation = EvaluationSpec.model_validate(spec.get("evaluation") or {}).model_dump(mode="json")
+    efficiency = EfficiencySpec.model_validate(spec.get("efficiency") or {}).model_dump(mode="json")
     return {
         "learning_curves": learning_curves(trials, evaluation["appetite_share_of_best"], evaluation.get("appetite_target_macro_f1")),
         "paired_comparisons": paired_comparisons(trials, run_dir, evaluation["bootstrap_samples"], evaluation["confidence"]),
-        "gpu_estimates": gpu_estimates(trials, spec["efficiency"], spec["grid"]["train_sizes"], spec["training"]["epochs"]),
+        "gpu_estimates": gpu_estimates(trials, efficiency, spec["grid"]["train_sizes"], spec["training"]["epochs"]),
     }
 
 

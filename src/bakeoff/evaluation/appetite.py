@@ -10,8 +10,10 @@ largest measured size we extrapolate along the fitted curve only up to 2x that s
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
-from scipy.optimize import curve_fit
+from scipy.optimize import OptimizeWarning, curve_fit
 
 EXTRAPOLATION_LIMIT = 2.0  # at most this many times the largest measured size
 
@@ -42,8 +44,10 @@ def fit(curve: list[dict]) -> dict | None:
     sizes = np.array([r["train_size"] for r in curve], dtype=float)
     values = np.array([r["macro_f1"] for r in curve])
     try:
-        params, _ = curve_fit(_power_law, sizes, values, p0=(min(1.0, values.max() + 0.05), 1.0, 0.5),
-                              bounds=([0, 0, 0.01], [1.0, 100.0, 3.0]), maxfev=20000)
+        with warnings.catch_warnings():  # 3 points for 3 parameters: no covariance, which we do not use
+            warnings.simplefilter("ignore", OptimizeWarning)
+            params, _ = curve_fit(_power_law, sizes, values, p0=(min(1.0, values.max() + 0.05), 1.0, 0.5),
+                                  bounds=([0, 0, 0.01], [1.0, 100.0, 3.0]), maxfev=20000)
     except (RuntimeError, ValueError):
         return None
     a, b, c = (float(p) for p in params)
