@@ -68,6 +68,7 @@ def test_no_llm_needed_when_a_baseline_is_within_noise():
 def test_ties_are_broken_by_cost():
     data = results()
     data["run"]["analysis"]["learning_curves"]["small-llm"]["curve"][1].update(macro_f1=0.92, ci=[0.88, 0.95])
+    data["run"]["analysis"]["paired_comparisons"][0]["tie"] = True  # the paired bootstrap agrees: within noise
     outcome = recommend(data)
     assert outcome["tie"] and outcome["choice"] == "small-llm" and "broken by cost" in outcome["reason"]
 
@@ -77,3 +78,14 @@ def test_results_written_before_the_decision_section_existed_still_decide():
     del data["run"]["spec"]["decision"], data["run"]["spec"]["efficiency"]
     data["run"]["analysis"]["gpu_estimates"] = []  # and no GPU estimates: LLMs cannot be costed, baselines can
     assert recommend(data)["choice"] == "tfidf"
+
+
+def test_the_paired_test_decides_ties_when_it_applies():
+    data = results()
+    data["run"]["analysis"]["learning_curves"]["small-llm"]["curve"][1].update(macro_f1=0.92, ci=[0.88, 0.95])
+    data["run"]["analysis"]["paired_comparisons"] = []
+    assert recommend(data)["tie"]  # intervals overlap and there is no paired test
+    data["run"]["analysis"]["paired_comparisons"] = results()["run"]["analysis"]["paired_comparisons"]
+    assert not data["run"]["analysis"]["paired_comparisons"][0]["tie"]  # the paired bootstrap at n=200: a real difference
+    decided = recommend(data)
+    assert decided["tie"] is None and decided["reason"] == "highest weighted score"

@@ -189,3 +189,33 @@ def test_fuzzed_csv_files_load_or_raise_a_data_error(tmp_path, content):
 def test_fuzzed_perturbations_return_text_deterministically(text, name, seed):
     once = perturb.apply(name, {}, [text], seed)
     assert once == perturb.apply(name, {}, [text], seed) and isinstance(once[0], str)
+
+
+def test_out_of_memory_marks_the_trial_failed_with_a_hint_and_the_run_goes_on(tmp_path, tiny_folder, monkeypatch):
+    import torch
+
+    def no_memory(*args, **kwargs):
+        raise torch.OutOfMemoryError("CUDA out of memory (simulated)")
+
+    monkeypatch.setattr("bakeoff.training.loop.label_loss", no_memory)
+    outcome = run_spec(small_spec(tmp_path, tiny_folder))
+    trials = {t["trial_id"]: t for t in outcome.store.trials()}
+    assert trials["tfidf/n20/s0"]["status"] == "done"
+    assert trials["tiny/n20/s0"]["status"] == "failed" and "gradient_checkpointing" in trials["tiny/n20/s0"]["error"]
+
+
+def test_remote_code_is_not_run_without_the_candidates_opt_in(tmp_path, tiny_folder):
+    import json
+
+    folder = tmp_path / "remote"
+    shutil.copytree(tiny_folder, folder)
+    config = json.loads((folder / "config.json").read_text())
+    config["auto_map"] = {"AutoConfig": "configuration_evil.EvilConfig", "AutoModelForCausalLM": "modeling_evil.EvilModel"}
+    config["model_type"] = "evil-llama"  # unknown to transformers: only the checkpoint's own code could load it
+    (folder / "config.json").write_text(json.dumps(config))
+    marker = tmp_path / "executed"
+    (folder / "configuration_evil.py").write_text(f"open({str(marker)!r}, 'w').write('ran')\nfrom transformers import LlamaConfig as EvilConfig\n")
+    (folder / "modeling_evil.py").write_text("from transformers import LlamaForCausalLM as EvilModel\n")
+    with pytest.raises(ModelError, match="trust_remote_code"):
+        load_model(resolve_source(str(folder)), LoadOptions())
+    assert not marker.exists(), "the checkpoint's code ran without opt-in"

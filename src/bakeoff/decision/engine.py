@@ -7,8 +7,8 @@ Pure functions over stored results (no torch). Steps:
    robustness and out-of-scope terms weigh more as the expected out-of-scope share grows; cost and latency
    weigh more when a budget or an SLA is given. The Pareto frontier (quality up, cost and p95 down) is
    reported beside it.
-3. Ties: when the top two are within statistical noise (their macro-F1 intervals overlap), it is a tie
-   and the cheaper one wins, said as such. When a classical baseline ties with the best LLM, the answer
+3. Ties: when the top two are within statistical noise (the paired bootstrap on the same test items, or
+   overlapping macro-F1 intervals where no paired test applies), it is a tie and the cheaper one wins. When a classical baseline ties with the best LLM, the answer
    is "no LLM needed".
 4. Sensitivity: the decision is re-run with other answers (out-of-scope share, data size, budget, SLA),
    and every change that flips it is reported ("if more than 15% of traffic is out of scope: B").
@@ -70,11 +70,16 @@ def pareto(pool: list[Evidence]) -> list[str]:
     return [e.candidate for e in pool if not any(dominates(o, e) for o in pool)]
 
 
-def _tied(a: Evidence, b: Evidence) -> bool:
+def _tied(a: Evidence, b: Evidence, comparisons: list[dict] | None = None) -> bool:
+    """Within noise: the paired bootstrap on the same test items when both were compared at the trial size
+    used (its CI for the macro-F1 difference includes 0); otherwise, overlapping macro-F1 intervals."""
+    for c in comparisons or []:
+        if {c["a"], c["b"]} == {a.candidate, b.candidate} and c["train_size"] == a.trial_size == b.trial_size:
+            return bool(c["tie"])
     return a.macro_f1_ci[0] <= b.macro_f1_ci[1] and b.macro_f1_ci[0] <= a.macro_f1_ci[1]
 
 
-def decide(evidence: list[Evidence], d: dict) -> dict:
+def decide(evidence: list[Evidence], d: dict, comparisons: list[dict] | None = None) -> dict:
     """The choice and its reasons, for one set of answers."""
     excluded = {e.candidate: reason for e in evidence if (reason := _exclusion(e, d))}
     pool = [e for e in evidence if e.candidate not in excluded]
@@ -84,7 +89,7 @@ def decide(evidence: list[Evidence], d: dict) -> dict:
     w = weights(d)
     ranked = sorted(pool, key=lambda e: score(e, pool, w), reverse=True)
     choice, tie, reason = ranked[0], None, "highest weighted score"
-    if len(ranked) > 1 and _tied(ranked[0], ranked[1]):
+    if len(ranked) > 1 and _tied(ranked[0], ranked[1], comparisons):
         cheaper = min(ranked[:2], key=lambda e: (e.usd_per_month or 0.0, e.fine_tune_usd))
         tie = [ranked[0].candidate, ranked[1].candidate]
         choice, reason = cheaper, "tie within noise with the runner-up, broken by cost"
@@ -94,7 +99,7 @@ def decide(evidence: list[Evidence], d: dict) -> dict:
     if llms and baselines:
         best_llm = max(llms, key=lambda e: e.macro_f1)
         best_baseline = max(baselines, key=lambda e: e.macro_f1)
-        if best_baseline.macro_f1 >= best_llm.macro_f1 or _tied(best_baseline, best_llm):
+        if best_baseline.macro_f1 >= best_llm.macro_f1 or _tied(best_baseline, best_llm, comparisons):
             no_llm, choice = True, best_baseline
             reason = (f"a classical baseline is within noise of the best LLM ({best_llm.candidate}): no LLM needed"
                       if best_baseline.macro_f1 < best_llm.macro_f1 else "a classical baseline scores at least as well as every LLM")
@@ -116,7 +121,8 @@ def _what_if(results: dict, d: dict, default_size: int, default_load: float, bas
     for key, value, sentence in trials:
         if d.get(key) == value:
             continue
-        alternative = decide(gather(results, d | {key: value}, default_size, default_load), d | {key: value})["choice"]
+        comparisons = (results["run"].get("analysis") or {}).get("paired_comparisons")
+        alternative = decide(gather(results, d | {key: value}, default_size, default_load), d | {key: value}, comparisons)["choice"]
         if alternative != base_choice:
             flips.append(f"{sentence}: {alternative or 'no candidate qualifies'}")
     return flips
@@ -132,7 +138,7 @@ def recommend(results: dict) -> dict:
     default_size = max(spec["grid"]["train_sizes"])
     default_load = EfficiencySpec.model_validate(spec.get("efficiency") or {}).load_items_per_s
     evidence = gather(results, d, default_size, default_load)
-    outcome = decide(evidence, d)
+    outcome = decide(evidence, d, (results["run"].get("analysis") or {}).get("paired_comparisons"))
     outcome["evidence"] = [e.as_dict() for e in evidence]
     outcome["answers"] = d | {"labeled_examples": d.get("labeled_examples") or default_size,
                               "load_items_per_s": d.get("load_items_per_s") or default_load}

@@ -75,13 +75,15 @@ def label_loss(model, batch: LabelBatch) -> tuple[torch.Tensor, int]:
     return (losses * batch.target_mask).sum() / max(count, 1), count
 
 
-def bucketed_batches(items: list[EncodedItem], batch_size: int, seed: int, shuffle: bool = True) -> list[list[EncodedItem]]:
-    """Batches of similar length: shuffle, sort inside windows of BUCKET_BATCHES batches, shuffle batches."""
+def bucketed_batches(items: list[EncodedItem], batch_size: int, seed: int, shuffle: bool = True,
+                     bucket: bool = True) -> list[list[EncodedItem]]:
+    """Batches of similar length: shuffle, sort inside windows of BUCKET_BATCHES batches, shuffle batches.
+    `bucket=False`: plain shuffled batches (each still sorted inside, which changes nothing but padding order)."""
     rng = random.Random(seed)
     order = list(range(len(items)))
     if shuffle:
         rng.shuffle(order)
-    window = batch_size * BUCKET_BATCHES
+    window = batch_size * (BUCKET_BATCHES if bucket else 1)
     batches = []
     for start in range(0, len(order), window):
         chunk = sorted(order[start:start + window], key=lambda i: len(items[i].prompt_ids))
