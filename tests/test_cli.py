@@ -202,3 +202,13 @@ def test_user_errors_exit_2_with_one_clear_message(tmp_path, yaml_text, message)
     result = bakeoff("run", config)
     assert result.returncode == 2, result.stderr[-2000:]
     assert message in " ".join(result.stderr.split()) and "Traceback" not in result.stderr
+
+
+def test_debug_shows_the_traceback_that_is_otherwise_hidden(tmp_path):
+    config = tmp_path / "c.yaml"
+    config.write_text("name: [oops\n")
+    plain = bakeoff("run", config)
+    debug = subprocess.run([sys.executable, "-m", "bakeoff.cli", "--debug", "run", str(config)], capture_output=True, text=True,
+                           env=ENV, timeout=120)
+    assert plain.returncode == 2 and "Traceback" not in plain.stderr
+    assert debug.returncode != 0 and "Traceback" in debug.stderr and "ConfigError" in debug.stderr
