@@ -40,9 +40,12 @@ def _trial(candidate, kind, size, f1, ci, oos_auroc, perturbed, items_per_s=50.0
 
 def _estimate(model, usd_hour, latency_b1, latency_b16, tune_usd, memory_gb):
     return {"model": model, "hardware": {"key": "a10g", "name": "NVIDIA A10G (AWS)", "usd_per_hour": usd_hour},
-            "workload": {"train_examples": 200}, "architecture": {"is_moe": False, "params_total": 1e9, "num_experts": 0, "experts_per_token": 0},
-            "fine_tune": {"cost_usd": tune_usd, "tokens": 200 * 3 * 64, "time_s": 600, "memory_gb": {"total": memory_gb}},
-            "inference": {"latency_ms_by_batch": {"1": latency_b1, "16": latency_b16}, "cost_usd_per_1k_items": 0.01},
+            "workload": {"train_examples": 200},
+            "architecture": {"is_moe": False, "params_total": 1e9, "params_active": 1e9, "num_experts": 0, "experts_per_token": 0,
+                             "kv_cache_bytes_per_token": {"bfloat16": 65536}},
+            "fine_tune": {"cost_usd": tune_usd, "tokens": 200 * 3 * 64, "time_s": 600, "memory_gb": {"total": memory_gb}, "gpus_needed": 1},
+            "inference": {"latency_ms_by_batch": {"1": latency_b1, "16": latency_b16}, "cost_usd_per_1k_items": 0.01,
+                          "items_per_s_at_best": 16 / latency_b16 * 1000},
             "capacity": {"gpus_per_replica": 1, "meets_sla": True, "gpus": 1, "usd_per_month": 700}}
 
 

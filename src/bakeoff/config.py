@@ -18,7 +18,6 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from bakeoff.errors import ConfigError
 
 BASELINES = ("tfidf-logreg", "minilm-logreg")
-BUILTIN_TASKS = ("support-tickets",)
 
 
 class Spec(BaseModel):

@@ -12,23 +12,17 @@ from bakeoff.cli.common import console, stdout, user_errors
 
 
 def _table(records: list[dict], workload, sla: float, load: float) -> Table:
+    from bakeoff.report.summary import estimate_row
+
     hardware = records[0]["hardware"]
     table = Table(title=f"estimates on {hardware['name']} (${hardware['usd_per_hour']:.2f}/h): {workload.method}, "
                         f"{workload.train_examples} examples x {workload.epochs} epochs; serve {load:g} items/s at p95 <= {sla:g} ms")
-    for column in ("model", "type", "params total/active", "KV KB/token", "tune mem GB", "tune time", "tune $",
-                   "latency b=1 ms", "items/s/GPU", "$/1k items", "GPUs for SLA", "$/month"):
-        table.add_column(column, justify="left" if column in ("model", "type") else "right")
-    for r in records:
-        arch, tune, serve, plan = r["architecture"], r["fine_tune"], r["inference"], r["capacity"]
-        kind = f"MoE {arch['num_experts']}x, top-{arch['experts_per_token']}" if arch["is_moe"] else "dense"
-        table.add_row(
-            r["model"], kind, f"{arch['params_total'] / 1e9:.2f}B / {arch['params_active'] / 1e9:.2f}B",
-            f"{arch['kv_cache_bytes_per_token']['bfloat16'] / 1024:.0f}",
-            f"{tune['memory_gb']['total']:.1f}" + (f" ({tune['gpus_needed']} GPUs)" if tune["gpus_needed"] > 1 else ""),
-            f"{tune['time_s'] / 60:.1f} min", f"{tune['cost_usd']:.2f}", f"{serve['latency_ms_by_batch'][1]:.1f}",
-            f"{serve['items_per_s_at_best']:.0f}", f"{serve['cost_usd_per_1k_items']:.4f}",
-            str(plan["gpus"]) if plan["meets_sla"] else "SLA not met", f"{plan['usd_per_month']:,.0f}" if plan["meets_sla"] else "-",
-        )
+    rows = [estimate_row(r) for r in records]
+    for column in rows[0]:
+        if column != "GPU":  # one GPU per table: it is in the title
+            table.add_column(column, justify="left" if column in ("model", "type") else "right")
+    for row in rows:
+        table.add_row(*(value for column, value in row.items() if column != "GPU"))
     return table
 
 

@@ -152,18 +152,25 @@ def _batch1(latency_by_batch: dict) -> float:
     return latency_by_batch[1] if 1 in latency_by_batch else latency_by_batch["1"]  # JSON turns int keys into strings
 
 
+def estimate_row(record: dict) -> dict[str, str]:
+    """One estimate record (efficiency.plan) as display cells: `bakeoff estimate` and the reports share it."""
+    arch, tune, serve, plan, hw = record["architecture"], record["fine_tune"], record["inference"], record["capacity"], record["hardware"]
+    return {
+        "model": record["model"], "GPU": hw["key"],
+        "type": f"MoE {arch['num_experts']}x, top-{arch['experts_per_token']}" if arch["is_moe"] else "dense",
+        "params total/active": f"{arch['params_total'] / 1e9:.2f}B / {arch['params_active'] / 1e9:.2f}B",
+        "KV KB/token": f"{arch['kv_cache_bytes_per_token']['bfloat16'] / 1024:.0f}",
+        "tune mem GB": f"{tune['memory_gb']['total']:.1f}" + (f" ({tune['gpus_needed']} GPUs)" if tune["gpus_needed"] > 1 else ""),
+        "tune time": f"{tune['time_s'] / 60:.1f} min", "tune $": f"{tune['cost_usd']:.2f}",
+        "latency b=1 ms": f"{_batch1(serve['latency_ms_by_batch']):.1f}", "items/s/GPU": f"{serve['items_per_s_at_best']:.0f}",
+        "$/1k items": f"{serve['cost_usd_per_1k_items']:.4f}",
+        "GPUs for SLA": str(plan["gpus"]) if plan["meets_sla"] else "SLA not met",
+        "$/month": f"{plan['usd_per_month']:,.0f}" if plan["meets_sla"] else "-",
+    }
+
+
 def gpu_estimate_rows(analysis: dict | None) -> list[dict[str, str]]:
-    out = []
-    for record in (analysis or {}).get("gpu_estimates", []):
-        arch, tune, serve, plan, hw = record["architecture"], record["fine_tune"], record["inference"], record["capacity"], record["hardware"]
-        out.append({
-            "model": record["model"], "GPU": hw["key"], "type": f"MoE {arch['num_experts']}x top-{arch['experts_per_token']}" if arch["is_moe"] else "dense",
-            "params": f"{arch['params_total'] / 1e9:.2f}B", "tune min": f"{tune['time_s'] / 60:.2f}", "tune $": f"{tune['cost_usd']:.3f}",
-            "tune GB": f"{tune['memory_gb']['total']:.1f}", "latency b=1 ms": f"{_batch1(serve['latency_ms_by_batch']):.1f}",
-            "$/1k items": f"{serve['cost_usd_per_1k_items']:.5f}",
-            "GPUs for SLA": str(plan["gpus"]) if plan["meets_sla"] else "not met", "$/month": f"{plan['usd_per_month']:,.0f}" if plan["meets_sla"] else "-",
-        })
-    return out
+    return [estimate_row(record) for record in (analysis or {}).get("gpu_estimates", [])]
 
 
 def appetite_lines(analysis: dict | None) -> list[str]:
