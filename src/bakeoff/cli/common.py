@@ -10,6 +10,7 @@ import typer
 from rich.console import Console
 
 from bakeoff.errors import BakeoffError
+from bakeoff.runners.interrupt import RunInterrupted
 
 console = Console(stderr=True)
 _probe = Console()
@@ -33,7 +34,7 @@ def user_errors(command):
                 raise
             console.print(f"[bold red]error:[/bold red] {err}", highlight=False, soft_wrap=True)
             raise typer.Exit(2) from None
-        except KeyboardInterrupt:
+        except (RunInterrupted, KeyboardInterrupt):
             console.print("\n[yellow]stopped.[/yellow] Finished trials are saved; run the same command again to resume.")
             sys.exit(130)
 

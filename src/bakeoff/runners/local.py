@@ -27,6 +27,7 @@ from bakeoff.efficiency.hardware import gpu
 from bakeoff.evaluation import perturb
 from bakeoff.models.sources import resolve_source
 from bakeoff.runners.grid import Trial, expand_grid
+from bakeoff.runners.interrupt import StopRequest, stop_on_interrupt
 from bakeoff.runners.trials import TrialContext, default_device, run_baseline_trial, run_llm_trial
 from bakeoff.store import ResultStore
 from bakeoff.training.loop import TrainingDiverged
@@ -119,15 +120,16 @@ def run_spec(spec: RunSpec, console: Console | None = None) -> RunOutcome:
     ctx = TrialContext(spec=spec, task=task, run_dir=run_dir, device=device)
     ran = skipped = failed = 0
     columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), TimeRemainingColumn())
-    with Progress(*columns, console=console, transient=False) as progress:
+    with stop_on_interrupt(console) as stop, Progress(*columns, console=console, transient=False) as progress:
         overall = progress.add_task("trials", total=len(trials))
         for trial in trials:
+            stop.check()
             if store.status(trial.trial_id) == "done":
                 skipped += 1
                 progress.advance(overall)
                 continue
             subset = task.train_pool.subset(subsets[trial.seed][trial.train_size]) if trial.train_size else task.train_pool.subset([])
-            error = _run_one(trial, ctx, subset, store, progress)
+            error = _run_one(trial, ctx, subset, store, progress, stop)
             ran += 1
             if error:
                 failed += 1
@@ -136,14 +138,22 @@ def run_spec(spec: RunSpec, console: Console | None = None) -> RunOutcome:
     return RunOutcome(run_dir, task, store, ran, skipped, failed)
 
 
-def _run_one(trial: Trial, ctx: TrialContext, subset, store: ResultStore, progress: Progress) -> str | None:
+def _run_one(trial: Trial, ctx: TrialContext, subset, store: ResultStore, progress: Progress, stop: StopRequest) -> str | None:
     """Run a trial and store its outcome; returns the failure reason, or None."""
     store.start(trial.trial_id, trial.candidate.name, trial.method, trial.train_size, trial.seed)
     label = f"  {trial.trial_id}"
     steps = progress.add_task(f"{label} train", total=None, visible=trial.method not in ("zero-shot", "fit"))
     scoring = progress.add_task(f"{label} score", total=None, visible=not trial.candidate.is_baseline)
-    ctx.on_step = lambda loss: progress.update(steps, advance=1, description=f"{label} train loss {loss:.3f}")
-    ctx.on_scored = lambda n: progress.advance(scoring, n)
+
+    def on_step(loss: float) -> None:
+        progress.update(steps, advance=1, description=f"{label} train loss {loss:.3f}")
+        stop.check()
+
+    def on_scored(n: int) -> None:
+        progress.advance(scoring, n)
+        stop.check()
+
+    ctx.on_step, ctx.on_scored = on_step, on_scored
     try:
         runner = run_baseline_trial if trial.candidate.is_baseline else run_llm_trial
         result = runner(trial, ctx, subset)
