@@ -10,7 +10,7 @@ from pathlib import Path
 import torch
 from tokenizers import Tokenizer, models, pre_tokenizers, trainers, decoders
 from transformers import (
-    LlamaConfig, LlamaForCausalLM, MistralConfig, MistralForCausalLM, MixtralConfig, MixtralForCausalLM,
+    Gemma3ForCausalLM, Gemma3TextConfig, LlamaConfig, LlamaForCausalLM, MistralConfig, MistralForCausalLM, MixtralConfig, MixtralForCausalLM,
     PreTrainedTokenizerFast, Qwen2Config, Qwen2ForCausalLM,
 )
 
@@ -32,6 +32,9 @@ ARCHITECTURES = {
     "mistral": (MistralConfig, MistralForCausalLM, {"sliding_window": 16}),
     "mixtral": (MixtralConfig, MixtralForCausalLM, {"num_local_experts": 4, "num_experts_per_tok": 2}),
     "qwen2": (Qwen2Config, Qwen2ForCausalLM, {}),
+    # Gemma-3 as in the demo: interleaved sliding/full attention layers, explicit head_dim, tied embeddings.
+    "gemma3": (Gemma3TextConfig, Gemma3ForCausalLM, {"head_dim": 8, "sliding_window": 512,
+                                                      "layer_types": ["sliding_attention", "full_attention"]}),
 }
 
 

@@ -75,8 +75,9 @@ class TrainingSpec(Spec):
     batch_size: int = Field(8, ge=1, description="Examples per optimizer step.")
     warmup_fraction: float = Field(0.06, ge=0, lt=1, description="Share of steps with linear warm-up; the rest decays linearly to 0.")
     weight_decay: float = Field(0.0, ge=0, description="AdamW weight decay.")
-    length_bucketing: bool = Field(False, description="Batch examples of similar length (less padding, ~30% faster here). Off by default: "
-                                   "when length correlates with the label, bucketed batches hold few labels and the model learns worse.")
+    packing: bool = Field(True, description="Run each batch as rows of [shared prompt prefix | item | item ...] with a mask that keeps "
+                          "items apart: no padding, the prefix computed once; exactly the padded batch's loss and gradients. "
+                          "Used where exact (SDPA/eager attention, sequences inside any sliding window); false: left-padded batches.")
     max_grad_norm: float | None = Field(1.0, gt=0, description="Clip the gradient norm to this (HF Trainer's default); null: no clipping.")
     max_prompt_tokens: int = Field(192, ge=16, description="Prompts longer than this are truncated from the left of the item text.")
     max_validation_items: int = Field(100, ge=2, description="Validation items (stratified sample) whose loss is computed after each epoch.")

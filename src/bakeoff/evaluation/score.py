@@ -19,6 +19,7 @@ import torch
 
 from bakeoff.models.prompt import EncodedItem
 from bakeoff.training.batches import left_pad
+from bakeoff.training.packing import shared_prefix_length
 
 LOGITS_BUDGET_BYTES = 256 * 2**20  # cap on one continuation pass's float32 logits
 MIN_SHARED_PREFIX = 8  # shorter shared prefixes are not worth a separate pass
@@ -63,16 +64,6 @@ def label_log_probs(model, items: list[EncodedItem], label_ids: list[list[int]],
         if progress is not None:
             progress(len(rows))
     return scores
-
-
-def shared_prefix_length(prompts: list[list[int]]) -> int:
-    """Tokens every prompt starts with, leaving each prompt at least one token of its own."""
-    first = prompts[0]
-    limit = min(len(p) for p in prompts) - 1
-    length = 0
-    while length < limit and all(p[length] == first[length] for p in prompts):
-        length += 1
-    return length
 
 
 def _score_batch(model, prompts: list[list[int]], label_ids: list[list[int]], pad_id: int, device, first_token_only: bool,

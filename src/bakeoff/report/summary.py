@@ -7,7 +7,8 @@ results.json schema (`bakeoff.results/1`):
   trials:  one record per trial: trial_id, candidate, model_name, method, train_size, seed, status,
            error (failed only), metrics.test / metrics.train (accuracy, accuracy_ci, macro_f1,
            macro_f1_ci, per_class, confusion, items), timings (fine_tune_s, train_tokens_per_s,
-           inference_items_per_s, peak_memory_mb, ...), training (loss history, steps, trainable_params)
+           inference_items_per_s, peak_memory_mb, ...), training (loss history, steps, trainable_params,
+           train_tokens / computed_tokens: real tokens of the batches vs tokens actually run, packed)
 """
 
 from __future__ import annotations

@@ -1,4 +1,7 @@
-"""Batches for the label-token loss: length-bucketed, left-padded, LM head only on label positions.
+"""Padded batches for the label-token loss: left-padded, LM head only on label positions.
+
+Used where packed batches (`training/packing.py`) are not exact: flash/flex attention, or sequences
+longer than a sliding window.
 
 Left padding puts every sequence's label tokens at the end, so `logits_to_keep = longest label + 1`
 computes LM-head logits only where the loss needs them. The full [batch, seq, vocab] logits tensor is
@@ -15,9 +18,6 @@ import torch
 
 from bakeoff.models.prompt import EncodedItem
 
-BUCKET_BATCHES = 8  # sort by length within windows of this many batches: near-zero padding, still shuffled
-
-
 @dataclass
 class LabelBatch:
     input_ids: torch.Tensor  # [B, T] left-padded prompt + label tokens
@@ -26,6 +26,13 @@ class LabelBatch:
     target_ids: torch.Tensor  # [B, L] the last L tokens of input_ids (L = longest label)
     target_mask: torch.Tensor  # [B, L] True where the target is a real label token
     real_tokens: int  # non-pad tokens in the batch (for tokens/s)
+
+    @property
+    def computed_tokens(self) -> int:
+        return self.input_ids.numel()
+
+    def loss(self, model) -> tuple[torch.Tensor, int]:
+        return label_loss(model, self)
 
     @property
     def logits_to_keep(self) -> int:
@@ -75,19 +82,15 @@ def label_loss(model, batch: LabelBatch) -> tuple[torch.Tensor, int]:
     return (losses * batch.target_mask).sum() / max(count, 1), count
 
 
-def bucketed_batches(items: list[EncodedItem], batch_size: int, seed: int, shuffle: bool = True,
-                     bucket: bool = True) -> list[list[EncodedItem]]:
-    """Batches of similar length: shuffle, sort inside windows of BUCKET_BATCHES batches, shuffle batches.
-    `bucket=False`: plain shuffled batches (each still sorted inside, which changes nothing but padding order)."""
-    rng = random.Random(seed)
+def batches(items: list[EncodedItem], batch_size: int, seed: int, shuffle: bool = True) -> list[list[EncodedItem]]:
+    """Shuffled batches for training; for evaluation (`shuffle=False`), batches of similar length (less padding).
+
+    Training batches are not grouped by length: when length correlates with the label (it often does),
+    length-grouped batches hold few labels, and in bench/train_speed.py the held-out loss ended 32% worse.
+    Packing (`training/packing.py`) removes the padding instead."""
     order = list(range(len(items)))
     if shuffle:
-        rng.shuffle(order)
-    window = batch_size * (BUCKET_BATCHES if bucket else 1)
-    batches = []
-    for start in range(0, len(order), window):
-        chunk = sorted(order[start:start + window], key=lambda i: len(items[i].prompt_ids))
-        batches.extend(chunk[i:i + batch_size] for i in range(0, len(chunk), batch_size))
-    if shuffle:
-        rng.shuffle(batches)
-    return [[items[i] for i in batch] for batch in batches]
+        random.Random(seed).shuffle(order)
+    else:
+        order.sort(key=lambda i: len(items[i].prompt_ids))
+    return [[items[i] for i in order[start:start + batch_size]] for start in range(0, len(order), batch_size)]

@@ -18,7 +18,8 @@ from transformers import get_linear_schedule_with_warmup
 from bakeoff.config import TrainingSpec
 from bakeoff.errors import BakeoffError
 from bakeoff.models.prompt import EncodedItem
-from bakeoff.training.batches import bucketed_batches, collate, label_loss
+from bakeoff.training.batches import batches
+from bakeoff.training.packing import batch_builder
 
 
 class TrainingDiverged(BakeoffError):
@@ -35,7 +36,9 @@ class TrainResult:
     validation_loss_per_epoch: list[float] = field(default_factory=list)
     wall_s: float = 0.0  # whole loop, validation passes included
     step_time_s: float = 0.0  # optimizer steps only (forward, backward, update)
-    train_tokens: int = 0  # real (non-pad) tokens processed, all epochs
+    train_tokens: int = 0  # real tokens of the training batches (prompt + label per item), all epochs
+    computed_tokens: int = 0  # tokens actually run: the shared prefix once per packed row, no padding
+    packed: bool = False  # packed batches (else left-padded ones)
 
     @property
     def train_tokens_per_s(self) -> float:
@@ -58,22 +61,25 @@ def train(model, inputs: LoopInputs, spec: TrainingSpec, accelerator: Accelerato
     """Fine-tune `model` in place (its trainable parameters); returns the loss history and throughput."""
     torch.manual_seed(inputs.seed)
     trainable = [p for p in model.parameters() if p.requires_grad]
-    optimizer = torch.optim.AdamW(trainable, lr=inputs.learning_rate, weight_decay=spec.weight_decay)
+    # Fused AdamW (CPU and CUDA): one kernel for all adapter tensors, ~2.5x faster steps than the per-tensor loop.
+    optimizer = torch.optim.AdamW(trainable, lr=inputs.learning_rate, weight_decay=spec.weight_decay,
+                                  fused=all(p.device.type in ("cpu", "cuda") and p.is_floating_point() for p in trainable))
     steps_per_epoch = math.ceil(len(inputs.train) / spec.batch_size)
     total_steps = steps_per_epoch * spec.epochs
     scheduler = get_linear_schedule_with_warmup(optimizer, int(spec.warmup_fraction * total_steps), total_steps)
     model, optimizer = accelerator.prepare(model, optimizer)
 
-    result = TrainResult()
+    make_batch, packed = batch_builder(model, inputs.train + inputs.validation, inputs.label_ids, inputs.pad_id, spec.packing)
+    result = TrainResult(packed=packed)
     best_loss, best_state, stale_epochs = math.inf, None, 0
     started = time.perf_counter()
     for epoch in range(spec.epochs):
         model.train()
         epoch_loss, epoch_targets = 0.0, 0
-        for batch_items in bucketed_batches(inputs.train, spec.batch_size, seed=inputs.seed * 1000 + epoch, bucket=spec.length_bucketing):
+        for batch_items in batches(inputs.train, spec.batch_size, seed=inputs.seed * 1000 + epoch):
             step_started = time.perf_counter()
-            batch = collate(batch_items, inputs.label_ids, inputs.pad_id).to(accelerator.device)
-            loss, targets = label_loss(model, batch)
+            batch = make_batch(batch_items).to(accelerator.device)
+            loss, targets = batch.loss(model)
             if not torch.isfinite(loss):
                 raise TrainingDiverged(
                     f"loss became {loss.item()} at step {result.steps + 1}; lower `training.learning_rate`"
@@ -90,13 +96,14 @@ def train(model, inputs: LoopInputs, spec: TrainingSpec, accelerator: Accelerato
             result.step_time_s += time.perf_counter() - step_started
             result.steps += 1
             result.train_tokens += batch.real_tokens
+            result.computed_tokens += batch.computed_tokens
             epoch_loss += loss.item() * targets
             epoch_targets += targets
             if on_step is not None:
                 on_step(loss.item())
         result.epochs_run = epoch + 1
         result.train_loss_per_epoch.append(epoch_loss / max(epoch_targets, 1))
-        validation_loss = evaluate_loss(model, inputs, spec.batch_size, accelerator.device)
+        validation_loss = evaluate_loss(model, inputs, spec.batch_size, accelerator.device, make_batch)
         result.validation_loss_per_epoch.append(validation_loss)
         if validation_loss < best_loss - 1e-4:
             best_loss, stale_epochs, result.best_epoch = validation_loss, 0, epoch + 1
@@ -117,13 +124,15 @@ def train(model, inputs: LoopInputs, spec: TrainingSpec, accelerator: Accelerato
 
 
 @torch.no_grad()
-def evaluate_loss(model, inputs: LoopInputs, batch_size: int, device) -> float:
-    """Mean label-token cross-entropy on the validation items."""
+def evaluate_loss(model, inputs: LoopInputs, batch_size: int, device, make_batch=None) -> float:
+    """Mean label-token cross-entropy on the validation items (packed batches when `make_batch` packs)."""
     model.eval()
+    if make_batch is None:
+        make_batch, _ = batch_builder(model, inputs.validation, inputs.label_ids, inputs.pad_id, packing=True)
     total, count = 0.0, 0
-    for batch_items in bucketed_batches(inputs.validation, batch_size, seed=0, shuffle=False):
-        batch = collate(batch_items, inputs.label_ids, inputs.pad_id).to(device)
-        loss, targets = label_loss(model, batch)
+    for batch_items in batches(inputs.validation, batch_size, seed=0, shuffle=False):
+        batch = make_batch(batch_items).to(device)
+        loss, targets = batch.loss(model)
         total += loss.item() * targets
         count += targets
     model.train()

@@ -1,0 +1,96 @@
+"""Packed batches (shared prefix once, no padding) compute exactly what padded batches compute."""
+
+import pytest
+import torch
+
+from bakeoff.config import LoraSpec
+from bakeoff.data.tickets import generate_tickets
+from bakeoff.models.prompt import PromptEncoder, PromptFormat
+from bakeoff.training.batches import collate, label_loss
+from bakeoff.training.lora import prepare_for_method
+from bakeoff.training.packing import pack, packed_label_loss, packing_supported, shared_prefix_length
+from tiny import ARCHITECTURES, tiny_model, tiny_tokenizer
+
+
+def _items(tokenizer, n=8):
+    data = generate_tickets(n, seed=11)
+    encoder = PromptEncoder(tokenizer, PromptFormat("Classify the customer message.", sorted(set(data.labels)), False))
+    return encoder.encode(data.texts, data.labels), encoder.label_ids
+
+
+def _lora_model(arch, tokenizer):
+    model = prepare_for_method(tiny_model(arch, len(tokenizer)), "lora", LoraSpec(r=4, alpha=8), seed=0, gradient_checkpointing=False)
+    # Non-zero B matrices, so the adapters change activations (and the prefix's gradients matter).
+    with torch.no_grad():
+        for name, param in model.named_parameters():
+            if "lora_B" in name:
+                param.normal_(0, 0.1)
+    model.train()
+    for module in model.modules():  # dropout off: the two passes must see the same function
+        if isinstance(module, torch.nn.Dropout):
+            module.p = 0.0
+    return model
+
+
+def _loss_and_grads(model, loss_fn, batch):
+    model.zero_grad()
+    loss, count = loss_fn(model, batch)
+    loss.backward()
+    return loss.detach(), count, {n: p.grad.clone() for n, p in model.named_parameters() if p.requires_grad}
+
+
+@pytest.mark.parametrize("arch", [a for a in ARCHITECTURES if a != "mistral"])
+@pytest.mark.parametrize("rows", [1, 3])
+def test_packed_loss_and_gradients_equal_the_padded_batch(arch, rows):
+    tokenizer = tiny_tokenizer()
+    items, label_ids = _items(tokenizer)
+    model = _lora_model(arch, tokenizer)
+    assert packing_supported(model, items, label_ids)
+    total = sum(len(i.prompt_ids) + len(label_ids[i.label_index]) for i in items)
+    packed = pack(items, label_ids, tokenizer.pad_token_id, torch.float32, max_row_tokens=total if rows == 1 else total // 3)
+    padded = collate(items, label_ids, tokenizer.pad_token_id)
+    assert packed.input_ids.shape[0] >= rows
+    loss_p, count_p, grads_p = _loss_and_grads(model, packed_label_loss, packed)
+    loss_r, count_r, grads_r = _loss_and_grads(model, label_loss, padded)
+    assert count_p == count_r
+    torch.testing.assert_close(loss_p, loss_r, atol=1e-5, rtol=1e-5)
+    assert grads_p.keys() == grads_r.keys() and grads_p
+    for name in grads_p:
+        torch.testing.assert_close(grads_p[name], grads_r[name], atol=1e-5, rtol=1e-4, msg=name)
+
+
+def test_packing_computes_no_padding_and_the_prefix_once_per_row():
+    tokenizer = tiny_tokenizer()
+    items, label_ids = _items(tokenizer)
+    prefix = shared_prefix_length([item.prompt_ids for item in items])
+    assert prefix >= 5, "chat turn + instruction are shared"
+    packed = pack(items, label_ids, tokenizer.pad_token_id, torch.float32, max_row_tokens=4096)
+    sequences = [item.prompt_ids + label_ids[item.label_index] for item in items]
+    assert packed.input_ids.shape == (1, prefix + sum(len(s) - prefix for s in sequences))
+    assert packed.computed_tokens == packed.input_ids.numel()
+    assert packed.real_tokens == sum(map(len, sequences))
+    padded = collate(items, label_ids, tokenizer.pad_token_id)
+    assert packed.computed_tokens < 0.8 * padded.input_ids.numel()
+
+
+def test_lm_head_sees_only_label_predicting_positions_when_packed():
+    tokenizer = tiny_tokenizer()
+    items, label_ids = _items(tokenizer)
+    model = tiny_model("llama", len(tokenizer))
+    packed = pack(items, label_ids, tokenizer.pad_token_id, torch.float32, max_row_tokens=128)
+    seen = []
+    handle = model.lm_head.register_forward_hook(lambda module, args, out: seen.append(tuple(out.shape)))
+    packed_label_loss(model, packed)
+    handle.remove()
+    assert seen == [(sum(len(label_ids[i.label_index]) for i in items), len(tokenizer))]
+
+
+def test_packing_is_refused_where_it_would_change_results():
+    tokenizer = tiny_tokenizer()
+    items, label_ids = _items(tokenizer)
+    mistral = tiny_model("mistral", len(tokenizer))  # sliding window of 16 tokens: the prompts are longer
+    assert not packing_supported(mistral, items, label_ids)
+    llama = tiny_model("llama", len(tokenizer))
+    llama.config._attn_implementation = "flash_attention_2"
+    assert not packing_supported(llama, items, label_ids)
+
