@@ -33,6 +33,7 @@ from bakeoff.models.prompt import PromptEncoder, PromptFormat
 from bakeoff.models.sources import resolve_source
 from bakeoff.training.lora import prepare_for_method
 from bakeoff.training.loop import LoopInputs, train
+from bakeoff.training.packing import shared_prefix_length
 from report import write_json
 
 BATCH = 8
@@ -73,6 +74,7 @@ def run(out: Path) -> dict:
         serving = measure_scoring(lambda batch, size: label_log_probs(lora, batch, encoder.label_ids, tokenizer.pad_token_id, size),
                                   items[56:], repeats=12, batch_sizes=(8,))
         workload = estimate.Workload(method="lora", train_examples=48, epochs=1, prompt_tokens=round(prompt_tokens),
+                                     shared_prefix_tokens=shared_prefix_length([i.prompt_ids for i in items]) if result.packed else 0,
                                      label_tokens=round(label_tokens), num_labels=len(labels), batch_size=BATCH)
         tune = estimate.fine_tune(arch, workload, cpu)
         serve = estimate.inference(arch, workload, cpu, batch_sizes=(1,))

@@ -26,6 +26,10 @@ def test_lora_is_4n_and_full_is_6n_per_token():
     assert lora.flops_per_token == pytest.approx(4 * body + 3 * attention + 3 * head)
     assert lora.tokens == 500 * 3 * 64
     assert lora.time_s == pytest.approx(lora.total_flops / (A100.peak_tflops * 1e12 * 0.35))
+    # Packed training runs a 16-token shared prefix once per batch of 8, not once per example.
+    packed = estimate.fine_tune(arch, estimate.Workload(prompt_tokens=62, label_tokens=2, shared_prefix_tokens=16, batch_size=8), A100)
+    assert packed.tokens == 500 * 3 * (64 - 16 * 7 / 8)
+    assert packed.flops_per_token == lora.flops_per_token
 
 
 def test_memory_qlora_below_lora_below_full_and_checkpointing_saves_activations():

@@ -39,6 +39,7 @@ class Workload:
     train_examples: int = 500
     epochs: int = 3
     prompt_tokens: int = 64  # mean prompt length
+    shared_prefix_tokens: int = 0  # prompt tokens every example starts with; packed training runs them once per batch
     label_tokens: int = 3  # mean label continuation length (words + end marker)
     num_labels: int = 10
     batch_size: int = 8
@@ -101,7 +102,9 @@ def fine_tune(arch: Architecture, workload: Workload, hardware: Hardware) -> Fin
     per_token = matmul_factor * body_params(arch) + 3 * attention + 3 * head
     if workload.gradient_checkpointing:
         per_token += forward
-    tokens = workload.train_examples * workload.epochs * seq
+    # Packed batches (training/packing.py) compute the shared prefix once per batch instead of once per example.
+    run_per_example = seq - workload.shared_prefix_tokens * (1 - 1 / max(workload.batch_size, 1))
+    tokens = round(workload.train_examples * workload.epochs * run_per_example)
     total = per_token * tokens
     sustained = hardware.peak_tflops * 1e12 * (1.0 if hardware.measured else workload.train_utilisation)
     steps = math.ceil(workload.train_examples / workload.batch_size) * workload.epochs

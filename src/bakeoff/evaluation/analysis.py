@@ -71,6 +71,7 @@ def gpu_estimates(trials: list[dict], efficiency: dict, train_sizes: list[int], 
     for name, (arch, measured_workload) in seen.items():
         workload = Workload(method=efficiency["method"], train_examples=efficiency.get("train_examples") or max(train_sizes), epochs=epochs,
                             prompt_tokens=measured_workload["prompt_tokens"], label_tokens=measured_workload["label_tokens"],
+                            shared_prefix_tokens=measured_workload.get("shared_prefix_tokens", 0),
                             num_labels=measured_workload["num_labels"])
         for gpu_key in efficiency["gpus"]:
             records.append(estimate_record(name, Architecture(**arch), gpu_key, workload, efficiency["sla_p95_ms"],

@@ -35,6 +35,7 @@ from bakeoff.models.sources import resolve_source
 from bakeoff.runners.grid import Trial
 from bakeoff.training.lora import prepare_for_method, trainable_summary
 from bakeoff.training.loop import LoopInputs, train
+from bakeoff.training.packing import shared_prefix_length
 
 DEFAULT_LEARNING_RATE = {"lora": 2e-4, "qlora": 2e-4, "full": 2e-5}
 LATENCY_SAMPLE = 64  # test items used for the latency / throughput measurement
@@ -195,6 +196,7 @@ def _efficiency(architecture, trial, ctx, encoder, latency_items, training, serv
         method=trial.method if trial.method != "zero-shot" else "lora", train_examples=max(trial.train_size, 1),
         epochs=training["epochs_run"] if training else 1,
         prompt_tokens=round(sum(len(i.prompt_ids) for i in latency_items) / len(latency_items)),
+        shared_prefix_tokens=shared_prefix_length([i.prompt_ids for i in latency_items]) if training and training.get("packed") else 0,
         label_tokens=round(sum(map(len, encoder.label_ids)) / len(encoder.label_ids)), num_labels=len(encoder.label_ids),
         batch_size=spec.training.batch_size, lora_rank=lora.r, lora_targets=lora.targets if isinstance(lora.targets, str) else "all",
         gradient_checkpointing=spec.training.gradient_checkpointing,
