@@ -92,3 +92,25 @@ def test_estimate_cli_offline_table_and_json(tmp_path):
     assert verdicts == {"mistral-7b": False, "llama-3-8b": False, "mixtral-8x7b": True}
     bad = subprocess.run([sys.executable, "-m", "bakeoff.cli", "estimate", "mistral-7b", "--gpu", "a100"], capture_output=True, text=True, timeout=120)
     assert bad.returncode == 2 and "did you mean" in bad.stderr
+
+
+@pytest.mark.parametrize("device_name, memory_gb, key", [
+    ("NVIDIA A100-SXM4-80GB", 85.1, "a100-80gb"),
+    ("NVIDIA A100-SXM4-40GB", 42.4, "a100-40gb"),
+    ("NVIDIA H100 80GB HBM3", 85.0, "h100"),
+    ("NVIDIA H200", 150.0, "h200"),
+    ("NVIDIA L40S", 48.3, "l40s"),
+    ("NVIDIA L4", 24.2, "l4"),
+    ("NVIDIA A10G", 24.1, "a10g"),
+    ("Tesla T4", 15.8, "t4"),
+])
+def test_a_cuda_device_is_costed_as_its_catalog_gpu(device_name, memory_gb, key):
+    from bakeoff.efficiency.hardware import match_gpu
+
+    assert match_gpu(device_name, memory_gb).key == key
+
+
+def test_an_unknown_cuda_device_has_no_catalog_entry():
+    from bakeoff.efficiency.hardware import match_gpu
+
+    assert match_gpu("NVIDIA RTX 4090", 25.4) is None

@@ -120,9 +120,17 @@ def this_machine(device: str) -> Hardware | None:
 
     if not device.startswith("cuda"):
         return local_cpu()
-    name = torch.cuda.get_device_name().lower()
-    for key in sorted(gpu_keys(), key=len, reverse=True):
-        token = key.split("-")[0]
-        if token in name.replace(" ", "").lower():
-            return gpu(key)
-    return None
+    properties = torch.cuda.get_device_properties(torch.device(device))
+    return match_gpu(properties.name, properties.total_memory / 1e9)
+
+
+def match_gpu(device_name: str, memory_gb: float) -> Hardware | None:
+    """The catalog GPU whose family appears in the device name; between sizes of one family (A100 40/80 GB),
+    the one whose memory is nearest the device's."""
+    name = device_name.replace(" ", "").lower()
+    longest_first = sorted(gpu_keys(), key=len, reverse=True)
+    family = next((key.split("-")[0] for key in longest_first if key.split("-")[0] in name), None)
+    if family is None:
+        return None
+    sizes = [gpu(key) for key in gpu_keys() if key.split("-")[0] == family]
+    return min(sizes, key=lambda hardware: abs(hardware.memory_gb - memory_gb))
