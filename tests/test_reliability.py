@@ -211,7 +211,7 @@ def test_out_of_memory_marks_the_trial_failed_with_a_hint_and_the_run_goes_on(tm
     def no_memory(*args, **kwargs):
         raise torch.OutOfMemoryError("CUDA out of memory (simulated)")
 
-    monkeypatch.setattr("bakeoff.training.loop.label_loss", no_memory)
+    monkeypatch.setattr("bakeoff.training.packing.packed_label_loss", no_memory)  # the tiny Llama trains packed
     outcome = run_spec(small_spec(tmp_path, tiny_folder))
     trials = {t["trial_id"]: t for t in outcome.store.trials()}
     assert trials["tfidf/n20/s0"]["status"] == "done"
