@@ -30,5 +30,6 @@ def test_bf16_lora_training_and_scoring_on_cuda(tiny_folder):
     result = train(model, LoopInputs(items[:32], items[32:], encoder.label_ids, tokenizer.pad_token_id, 1e-3, 0),
                    TrainingSpec(epochs=1, batch_size=8), Accelerator())
     assert result.steps == 4 and torch.isfinite(torch.tensor(result.train_loss_per_epoch)).all()
+    assert result.packed == (model.config._attn_implementation == "sdpa")  # packed rows with a bf16 mask under SDPA
     scores = label_log_probs(model, items[32:], encoder.label_ids, tokenizer.pad_token_id)
     assert scores.shape == (8, len(encoder.label_ids))

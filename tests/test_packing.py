@@ -94,3 +94,16 @@ def test_packing_is_refused_where_it_would_change_results():
     llama.config._attn_implementation = "flash_attention_2"
     assert not packing_supported(llama, items, label_ids)
 
+
+
+def test_packed_batches_in_bfloat16_match_padded_ones():
+    """The GPU path: the additive mask takes the model's dtype (bf16 here; run on CPU, tiny model)."""
+    tokenizer = tiny_tokenizer()
+    items, label_ids = _items(tokenizer)
+    model = tiny_model("llama", len(tokenizer)).to(torch.bfloat16)
+    packed = pack(items, label_ids, tokenizer.pad_token_id, model.dtype)
+    assert packed.attention_mask.dtype == torch.bfloat16
+    with torch.no_grad():
+        loss_p, _ = packed_label_loss(model, packed)
+        loss_r, _ = label_loss(model, collate(items, label_ids, tokenizer.pad_token_id))
+    torch.testing.assert_close(loss_p, loss_r, atol=0.05, rtol=0.02)
