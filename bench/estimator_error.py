@@ -29,11 +29,10 @@ from bakeoff.efficiency.introspect import introspect
 from bakeoff.efficiency.latency import measure_scoring
 from bakeoff.evaluation.score import label_log_probs
 from bakeoff.models.load import LoadOptions, load_model, load_tokenizer
-from bakeoff.models.prompt import PromptEncoder, PromptFormat
+from bakeoff.models.prompt import PromptEncoder, PromptFormat, shared_prefix_length
 from bakeoff.models.sources import resolve_source
 from bakeoff.training.lora import prepare_for_method
 from bakeoff.training.loop import LoopInputs, train
-from bakeoff.training.packing import shared_prefix_length
 from report import write_json
 
 BATCH = 8

@@ -5,10 +5,10 @@ import torch
 
 from bakeoff.config import LoraSpec
 from bakeoff.data.tickets import generate_tickets
-from bakeoff.models.prompt import PromptEncoder, PromptFormat
+from bakeoff.models.prompt import PromptEncoder, PromptFormat, shared_prefix_length
 from bakeoff.training.batches import collate, label_loss
 from bakeoff.training.lora import prepare_for_method
-from bakeoff.training.packing import pack, packed_label_loss, packing_supported, shared_prefix_length
+from bakeoff.training.packing import pack, packed_label_loss, packing_supported
 from tiny import ARCHITECTURES, tiny_model, tiny_tokenizer
 
 

@@ -49,7 +49,7 @@ def test_shared_prefix_path_is_taken_and_matches_the_plain_path(monkeypatch):
     model = tiny_model("llama", len(tokenizer))
     encoder = PromptEncoder(tokenizer, PromptFormat("Classify the message.", LABELS, show_label_list=True))
     items = encoder.encode(TEXTS)
-    from bakeoff.training.packing import shared_prefix_length
+    from bakeoff.models.prompt import shared_prefix_length
 
     assert shared_prefix_length([i.prompt_ids for i in items]) >= 20, "system turn + label list are shared"
     with_prefix = label_log_probs(model, items, encoder.label_ids, tokenizer.pad_token_id, batch_size=2)

@@ -17,9 +17,8 @@ import copy
 import numpy as np
 import torch
 
-from bakeoff.models.prompt import EncodedItem
+from bakeoff.models.prompt import EncodedItem, shared_prefix_length
 from bakeoff.training.batches import left_pad
-from bakeoff.training.packing import shared_prefix_length
 
 LOGITS_BUDGET_BYTES = 256 * 2**20  # cap on one continuation pass's float32 logits
 MIN_SHARED_PREFIX = 8  # shorter shared prefixes are not worth a separate pass

@@ -84,3 +84,13 @@ class PromptEncoder:
             EncodedItem(self.prompt_ids(text), index[labels[i]] if labels is not None else -1)
             for i, text in enumerate(texts)
         ]
+
+
+def shared_prefix_length(prompts: list[list[int]]) -> int:
+    """Tokens every prompt starts with, leaving each prompt at least one token of its own."""
+    first = prompts[0]
+    limit = min(len(p) for p in prompts) - 1
+    length = 0
+    while length < limit and all(p[length] == first[length] for p in prompts):
+        length += 1
+    return length

@@ -30,12 +30,11 @@ from bakeoff.errors import BakeoffError
 from bakeoff.evaluation.score import distinct_first_tokens, label_log_probs, probabilities
 from bakeoff.evaluation.suite import SuiteOutput, label_ids_of, run_suite
 from bakeoff.models.load import LoadOptions, load_model, load_tokenizer
-from bakeoff.models.prompt import PromptEncoder, PromptFormat
+from bakeoff.models.prompt import PromptEncoder, PromptFormat, shared_prefix_length
 from bakeoff.models.sources import resolve_source
 from bakeoff.runners.grid import Trial
 from bakeoff.training.lora import prepare_for_method, trainable_summary
 from bakeoff.training.loop import LoopInputs, train
-from bakeoff.training.packing import shared_prefix_length
 
 DEFAULT_LEARNING_RATE = {"lora": 2e-4, "qlora": 2e-4, "full": 2e-5}
 LATENCY_SAMPLE = 64  # test items used for the latency / throughput measurement

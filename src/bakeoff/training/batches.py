@@ -85,9 +85,9 @@ def label_loss(model, batch: LabelBatch) -> tuple[torch.Tensor, int]:
 def batches(items: list[EncodedItem], batch_size: int, seed: int, shuffle: bool = True) -> list[list[EncodedItem]]:
     """Shuffled batches for training; for evaluation (`shuffle=False`), batches of similar length (less padding).
 
-    Training batches are not grouped by length: when length correlates with the label (it often does),
-    length-grouped batches hold few labels, and in bench/train_speed.py the held-out loss ended 32% worse.
-    Packing (`training/packing.py`) removes the padding instead."""
+    Training batches are not grouped by length: when length correlates with the label (it does on the
+    built-in tickets), length-grouped batches hold few labels each. Packing (`training/packing.py`)
+    removes the padding without grouping."""
     order = list(range(len(items)))
     if shuffle:
         random.Random(seed).shuffle(order)

@@ -61,7 +61,7 @@ def train(model, inputs: LoopInputs, spec: TrainingSpec, accelerator: Accelerato
     """Fine-tune `model` in place (its trainable parameters); returns the loss history and throughput."""
     torch.manual_seed(inputs.seed)
     trainable = [p for p in model.parameters() if p.requires_grad]
-    # Fused AdamW (CPU and CUDA): one kernel for all adapter tensors, ~2.5x faster steps than the per-tensor loop.
+    # Fused AdamW (CPU and CUDA): one kernel for all adapter tensors; SmolLM2's 420 adapter tensors: 6 ms vs 16 ms a step here.
     optimizer = torch.optim.AdamW(trainable, lr=inputs.learning_rate, weight_decay=spec.weight_decay,
                                   fused=all(p.device.type in ("cpu", "cuda") and p.is_floating_point() for p in trainable))
     steps_per_epoch = math.ceil(len(inputs.train) / spec.batch_size)

@@ -25,7 +25,7 @@ from dataclasses import dataclass
 
 import torch
 
-from bakeoff.models.prompt import EncodedItem
+from bakeoff.models.prompt import EncodedItem, shared_prefix_length
 from bakeoff.training.batches import collate
 
 MAX_ROW_TOKENS = 512
@@ -48,16 +48,6 @@ class PackedBatch:
 
     def loss(self, model) -> tuple[torch.Tensor, int]:
         return packed_label_loss(model, self)
-
-
-def shared_prefix_length(prompts: list[list[int]]) -> int:
-    """Tokens every prompt starts with, leaving each prompt at least one token of its own."""
-    first = prompts[0]
-    limit = min(len(p) for p in prompts) - 1
-    length = 0
-    while length < limit and all(p[length] == first[length] for p in prompts):
-        length += 1
-    return length
 
 
 def packing_supported(model, items: list[EncodedItem], label_ids: list[list[int]]) -> bool:
