@@ -29,7 +29,7 @@ from bakeoff.efficiency.introspect import introspect
 from bakeoff.efficiency.latency import measure_scoring
 from bakeoff.evaluation.score import label_log_probs
 from bakeoff.models.load import LoadOptions, load_model, load_tokenizer
-from bakeoff.models.prompt import PromptEncoder, PromptFormat, shared_prefix_length
+from bakeoff.models.prompt import PromptEncoder, PromptFormat, prompt_style, shared_prefix_length
 from bakeoff.models.sources import resolve_source
 from bakeoff.training.lora import prepare_for_method
 from bakeoff.training.loop import LoopInputs, train
@@ -59,7 +59,8 @@ def run(out: Path) -> dict:
     tokenizer = load_tokenizer(resolve_source("smollm2-135m"), LoadOptions())
     data = generate_tickets(80, seed=11)
     labels = sorted(set(data.labels))
-    encoder = PromptEncoder(tokenizer, PromptFormat("Classify the customer message into one category.", labels, False))
+    encoder = PromptEncoder(tokenizer, PromptFormat("Classify the customer message into one category.", labels, False,
+                                                    style=prompt_style("auto", fine_tuned=True)))
     items = encoder.encode(data.texts, data.labels)
     prompt_tokens = statistics.mean(len(i.prompt_ids) for i in items)
     label_tokens = statistics.mean(len(ids) for ids in encoder.label_ids)

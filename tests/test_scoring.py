@@ -5,7 +5,7 @@ import pytest
 import torch
 
 from bakeoff.evaluation.score import label_log_probs, probabilities
-from bakeoff.models.prompt import PromptEncoder, PromptFormat
+from bakeoff.models.prompt import PromptEncoder, PromptFormat, prompt_style
 from tiny import ARCHITECTURES, tiny_model, tiny_tokenizer
 
 LABELS = ["billing", "refund", "refund_status", "account_access", "shipping"]
@@ -88,6 +88,20 @@ def test_zero_shot_prompt_lists_the_labels_and_fine_tuned_prompt_does_not():
     zero = tokenizer.decode(PromptEncoder(tokenizer, PromptFormat("Classify.", LABELS, True)).prompt_ids("hi"))
     tuned = tokenizer.decode(PromptEncoder(tokenizer, PromptFormat("Classify.", LABELS, False)).prompt_ids("hi"))
     assert "account access" in zero and "account access" not in tuned
+
+
+def test_plain_style_is_shorter_than_the_chat_template_and_auto_picks_it_for_fine_tuning():
+    tokenizer = tiny_tokenizer()
+    chat = PromptEncoder(tokenizer, PromptFormat("Classify.", LABELS, False, style="chat"))
+    plain = PromptEncoder(tokenizer, PromptFormat("Classify.", LABELS, False, style="plain"))
+    text = "my card has not arrived"
+    assert plain.tokenizer.decode(plain.prompt_ids(text)).endswith("Message: my card has not arrived\nCategory:")
+    assert len(plain.prompt_ids(text)) < len(chat.prompt_ids(text))
+    assert tokenizer.decode(plain.label_ids[LABELS.index("account_access")]) == " account access\n"
+    assert tokenizer.decode(chat.label_ids[0]).endswith(tokenizer.eos_token)
+    assert prompt_style("auto", fine_tuned=True) == "plain"
+    assert prompt_style("auto", fine_tuned=False) == "chat"
+    assert prompt_style("chat", fine_tuned=True) == "chat"
 
 
 def test_first_token_fast_path_scores_only_first_tokens():

@@ -50,6 +50,11 @@ class TaskSpec(Spec):
     data: DataSpec | None = Field(None, description="Your own labeled data.")
     split: SplitSpec = Field(default_factory=SplitSpec)
     instruction: str = Field("Classify the customer message into one category.", description="Instruction placed before each item in LLM prompts.")
+    prompt_style: Literal["auto", "chat", "plain"] = Field(
+        "auto",
+        description="LLM prompt form. `plain`: instruction, `Message:` item, `Category:` (fewest tokens per item); `chat`: the "
+        "tokenizer's chat template. `auto`: plain for fine-tuned models (they learn the format), chat for zero-shot.",
+    )
 
     @model_validator(mode="after")
     def _one_source(self) -> TaskSpec:

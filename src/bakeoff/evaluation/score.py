@@ -5,8 +5,8 @@ from the prompt's last position, and the remaining label tokens are run as short
 copies of that cache. Cost ~ prompt + sum of label tokens, not K x prompt. Items are length-sorted so
 padding stays small; logits are computed only at scored positions.
 
-All prompts of a run begin with the same tokens (chat-template system turn, instruction, and for
-zero-shot the label list: often more than half the prompt). That shared prefix is run once, and its
+All prompts of a run begin with the same tokens (instruction, chat-template system turn if any, and
+for zero-shot the label list: often more than half the prompt). That shared prefix is run once, and its
 cache is copied under every batch, so each item pays only for its own suffix.
 """
 

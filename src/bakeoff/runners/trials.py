@@ -30,7 +30,7 @@ from bakeoff.errors import BakeoffError
 from bakeoff.evaluation.score import distinct_first_tokens, label_log_probs, probabilities
 from bakeoff.evaluation.suite import SuiteOutput, label_ids_of, run_suite
 from bakeoff.models.load import LoadOptions, load_model, load_tokenizer
-from bakeoff.models.prompt import PromptEncoder, PromptFormat, shared_prefix_length
+from bakeoff.models.prompt import PromptEncoder, PromptFormat, prompt_style, shared_prefix_length
 from bakeoff.models.sources import resolve_source
 from bakeoff.runners.grid import Trial
 from bakeoff.training.lora import prepare_for_method, trainable_summary
@@ -107,8 +107,10 @@ def run_llm_trial(trial: Trial, ctx: TrialContext, train_subset: Examples) -> di
         with Stopwatch() as load_watch:
             tokenizer = load_tokenizer(source, options)
             model = load_model(source, options)
-        encoder = PromptEncoder(tokenizer, PromptFormat(spec.task.instruction, ctx.task.labels, show_label_list=method == "zero-shot",
-                                                        max_prompt_tokens=spec.training.max_prompt_tokens))
+        fmt = PromptFormat(spec.task.instruction, ctx.task.labels, show_label_list=method == "zero-shot",
+                           max_prompt_tokens=spec.training.max_prompt_tokens,
+                           style=prompt_style(spec.task.prompt_style, fine_tuned=method != "zero-shot"))
+        encoder = PromptEncoder(tokenizer, fmt)
         training = None
         if method != "zero-shot":
             model, training = _fine_tune(model, method, encoder, tokenizer, trial, ctx, train_subset)
