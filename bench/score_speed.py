@@ -40,6 +40,7 @@ from bakeoff.models.prompt import EncodedItem, PromptEncoder, PromptFormat, prom
 from bakeoff.models.sources import resolve_source
 from bakeoff.training.lora import apply_lora
 from bakeoff.training.loop import LoopInputs, train
+from naive_prompts import default_chat_items
 from report import print_targets, write_json
 
 INSTRUCTION = "Classify the customer message into one category."
@@ -92,14 +93,6 @@ def fine_tuned(source, pad_id: int, items: list[EncodedItem], label_ids: list[li
     return model, items[n_train + 16:]
 
 
-def default_chat_items(tokenizer, texts: list[str], labels: list[str], order: list[str]) -> list[EncodedItem]:
-    """The chat template's default prompt: one user turn (instruction + ticket); SmolLM2 adds its default system prompt."""
-    prompts = [tokenizer.apply_chat_template([{"role": "user", "content": f"{INSTRUCTION}\n\n{t}"}], add_generation_prompt=True)
-               for t in texts]
-    prompts = [p["input_ids"] if hasattr(p, "keys") else p for p in prompts]
-    return [EncodedItem(list(p), order.index(label)) for p, label in zip(prompts, labels)]
-
-
 def run(n_train: int, n_test: int, rounds: int, out: Path) -> dict:
     console = Console()
     peak = measure_cpu()
@@ -111,7 +104,7 @@ def run(n_train: int, n_test: int, rounds: int, out: Path) -> dict:
     encoder = PromptEncoder(tokenizer, PromptFormat(INSTRUCTION, labels, show_label_list=False, style=ours))
     chat_encoder = PromptEncoder(tokenizer, PromptFormat(INSTRUCTION, labels, show_label_list=False, style="chat"))  # label words + EOS
     console.print(f"fine-tuning SmolLM2-135M on {n_train} tickets: the chat template's default prompt (naive), then {ours} prompts (bakeoff) ...")
-    naive_model, naive_items = fine_tuned(source, tokenizer.pad_token_id, default_chat_items(tokenizer, data.texts, data.labels, labels),
+    naive_model, naive_items = fine_tuned(source, tokenizer.pad_token_id, default_chat_items(tokenizer, INSTRUCTION, data.texts, data.labels, labels),
                                           chat_encoder.label_ids, n_train)
     model, test_items = fine_tuned(source, tokenizer.pad_token_id, encoder.encode(data.texts, data.labels), encoder.label_ids, n_train)
     truth = np.array([i.label_index for i in test_items])

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import torch
 
-from bakeoff.evaluation.score import label_log_probs, probabilities
+from bakeoff.evaluation.score import length_batches, label_log_probs, probabilities
 from bakeoff.models.prompt import PromptEncoder, PromptFormat, prompt_style
 from tiny import ARCHITECTURES, tiny_model, tiny_tokenizer
 
@@ -116,3 +116,16 @@ def test_first_token_fast_path_scores_only_first_tokens():
     np.testing.assert_allclose(fast, first_only, atol=2e-4)
     with pytest.raises(ValueError, match="distinct"):
         label_log_probs(model, items, [[5, 6], [5, 7]], tokenizer.pad_token_id, first_token_only=True)
+
+
+def test_length_batches_cover_every_item_in_length_order_with_equal_padded_size():
+    lengths = [30, 5, 12, 60, 7, 9, 31, 8, 10, 6, 58, 11]
+    batches = length_batches(lengths, batch_size=4)
+    flat = [i for batch in batches for i in batch]
+    assert sorted(flat) == list(range(len(lengths)))
+    assert [lengths[i] for i in flat] == sorted(lengths)
+    budget = 4 * sum(lengths) / len(lengths)
+    for batch in batches:
+        assert len(batch) == 1 or len(batch) * max(lengths[i] for i in batch) <= budget
+    assert len(batches[0]) > 4 > len(batches[-1]), "more short items per batch, fewer long ones"
+    assert length_batches([], 4) == []

@@ -2,8 +2,9 @@
 
 For each item the prompt is run once with the KV cache kept; the first token of every label is read
 from the prompt's last position, and the remaining label tokens are run as short continuations on
-copies of that cache. Cost ~ prompt + sum of label tokens, not K x prompt. Items are length-sorted so
-padding stays small; logits are computed only at scored positions.
+copies of that cache. Cost ~ prompt + sum of label tokens, not K x prompt. Items are length-sorted and
+batched by padded size (`length_batches`), so padding stays small; logits are computed only at scored
+positions.
 
 All prompts of a run begin with the same tokens (instruction, chat-template system turn if any, and
 for zero-shot the label list: often more than half the prompt). That shared prefix is run once, and its
@@ -55,14 +56,29 @@ def label_log_probs(model, items: list[EncodedItem], label_ids: list[list[int]],
         prefix = model(input_ids=ids, use_cache=True, logits_to_keep=1).cache
     else:
         shared = 0
-    order = sorted(range(len(items)), key=lambda i: len(items[i].prompt_ids))
-    for start in range(0, len(order), batch_size):
-        rows = order[start:start + batch_size]
+    lengths = [len(item.prompt_ids) - shared for item in items]
+    for rows in length_batches(lengths, batch_size):
         suffixes = [items[i].prompt_ids[shared:] for i in rows]
         scores[rows] = _score_batch(model, suffixes, label_ids, pad_id, device, first_token_only, prefix, shared)
         if progress is not None:
             progress(len(rows))
     return scores
+
+
+def length_batches(lengths: list[int], batch_size: int) -> list[list[int]]:
+    """Item indices in length order, cut into batches of about equal padded size: `batch_size` items of
+    average length, more of the short ones, fewer of the long ones. Equal-volume batches keep padding
+    small and each batch's activations a similar size (2-core CPU, SmolLM2, 96 tickets, 4 interleaved
+    rounds: 23.7 items/s against 23.2 for fixed batches of 8)."""
+    order = sorted(range(len(lengths)), key=lambda i: lengths[i])
+    budget = batch_size * sum(lengths) / max(len(lengths), 1)
+    batches, batch = [], []
+    for i in order:  # ascending, so the newcomer is the batch's longest
+        if batch and (len(batch) + 1) * lengths[i] > budget:
+            batches.append(batch)
+            batch = []
+        batch.append(i)
+    return batches + [batch] if batch else batches
 
 
 def _score_batch(model, prompts: list[list[int]], label_ids: list[list[int]], pad_id: int, device, first_token_only: bool,
