@@ -78,6 +78,8 @@ def test_run_on_banking77_stores_consistent_numbers_and_resumes(tmp_path, bankin
     assert lora["training"]["steps"] > 0 and lora["timings"]["train_tokens_per_s"] > 0
     assert (run / "trials" / "tiny lora__n100__s0" / "adapter" / "adapter_model.safetensors").is_file()
     assert trials["tiny zero-shot/n0/s0"]["result"]["training"] is None
+    assert lora["model"]["prompt_style"] == "plain", "fine-tuned: the shortest prompt"
+    assert trials["tiny zero-shot/n0/s0"]["result"]["model"]["prompt_style"] == "chat", "zero-shot: the chat template"
     # Beyond accuracy: every trial stores robustness, calibration and out-of-scope numbers; baselines behave sanely.
     for trial in trials.values():
         m = trial["result"]["metrics"]

@@ -88,3 +88,11 @@ def test_data_paths_are_relative_to_the_config_file(tmp_path):
     config = tmp_path / "cfg" / "run.yaml"
     config.write_text("name: r\ntask: {data: {path: ../data.csv}}\ncandidates: [{name: t, model: tfidf-logreg}]\n")
     assert load_spec(config).task.data.path == (tmp_path / "data.csv").resolve()
+
+
+def test_prompt_style_defaults_to_auto_and_rejects_unknown_styles():
+    assert spec_from_dict(MINIMAL).task.prompt_style == "auto"
+    assert spec_from_dict(MINIMAL).training.lora.dropout == 0.0
+    raw = MINIMAL | {"task": MINIMAL["task"] | {"prompt_style": "fancy"}}
+    with pytest.raises(ConfigError, match=r"task\.prompt_style"):
+        spec_from_dict(raw)
