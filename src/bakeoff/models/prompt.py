@@ -5,7 +5,7 @@ A classification item becomes `prompt ids` + `label ids`. Two prompt styles:
   label continuation is the label's words + EOS. An instruct model answers zero-shot in this form.
 - `plain`: "{instruction}\nMessage: {item}\nCategory:", label continuation " {words}\n". Each item adds
   only its text and ~3 tokens, against ~5 for the chat turn markers (`<|im_end|>`, assistant header):
-  ~9% fewer tokens per ticket for SmolLM2, and its scoring ~8% faster.
+  for SmolLM2 on the built-in tickets, 30 tokens per ticket after the shared prefix instead of 33.
 The end marker makes labels that are prefixes of one another ("refund" / "refund status") distinct.
 
 Fine-tuned models get the shortest prompt that works: plain style, no label list (they learn the
