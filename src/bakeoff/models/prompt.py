@@ -55,6 +55,11 @@ class PromptEncoder:
             tokenizer(f"{lead}{word}{end}", add_special_tokens=False)["input_ids"] for word in fmt.label_words
         ]
 
+    @property
+    def style(self) -> str:
+        """The prompt style in effect: `chat` only when asked for and the tokenizer has a template."""
+        return "chat" if self.uses_chat_template else "plain"
+
     def _instruction(self) -> str:
         if not self.fmt.show_label_list:
             return self.fmt.instruction

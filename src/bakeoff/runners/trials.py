@@ -143,7 +143,7 @@ def run_llm_trial(trial: Trial, ctx: TrialContext, train_subset: Examples) -> di
     architecture = introspect(model.config)
     model_info = {"kind": "llm", "source": source.description, "device": ctx.device, "dtype": str(options.dtype),
                   "architecture": architecture.as_dict(), "scoring": "first-token" if first_token else "full",
-                  "prompt_style": "chat" if encoder.uses_chat_template else "plain"}
+                  "prompt_style": encoder.style}
     efficiency = _efficiency(architecture, trial, ctx, encoder, latency_items, training, serving)
     return {"metrics": output.metrics, "timings": timings, "training": training, "model": model_info, "efficiency": efficiency}
 
