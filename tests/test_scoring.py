@@ -129,3 +129,26 @@ def test_length_batches_cover_every_item_in_length_order_with_equal_padded_size(
         assert len(batch) == 1 or len(batch) * max(lengths[i] for i in batch) <= budget
     assert len(batches[0]) > 4 > len(batches[-1]), "more short items per batch, fewer long ones"
     assert length_batches([], 4) == []
+
+
+@pytest.mark.parametrize("first_token", [True, False])
+def test_lm_head_gets_contiguous_rows_while_scoring(first_token):
+    """`logits_to_keep` slices are strided views; the LM head must see a contiguous copy (one GEMM, not a GEMV per
+    item), and the hook doing it must be gone afterwards."""
+    tokenizer = tiny_tokenizer(False)
+    model = tiny_model("llama", len(tokenizer))
+    labels = ["billing", "shipping", "refund_status"] if first_token else LABELS  # first token: distinct first tokens
+    encoder = PromptEncoder(tokenizer, PromptFormat("Classify the message.", labels, False, style="plain"))
+    head = model.get_output_embeddings()
+    seen = []
+    head.register_forward_hook(lambda module, args, output: seen.append((args[0].shape[0], args[0].is_contiguous())))
+    scores = label_log_probs(model, encoder.encode(TEXTS), encoder.label_ids, tokenizer.pad_token_id, batch_size=4,
+                             first_token_only=first_token)
+    assert any(rows > 1 for rows, _ in seen), "batched passes went through the head"
+    assert all(contiguous for _, contiguous in seen)
+    assert not head._forward_pre_hooks
+    prompts = [item.prompt_ids for item in encoder.encode(TEXTS)]
+    expected = naive_log_probs(model, prompts, encoder.label_ids)
+    if first_token:
+        expected = naive_log_probs(model, prompts, [label[:1] for label in encoder.label_ids])
+    np.testing.assert_allclose(scores, expected, atol=1e-4)

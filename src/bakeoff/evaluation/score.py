@@ -18,6 +18,7 @@ import copy
 import numpy as np
 import torch
 
+from bakeoff.models.lm_head import contiguous_lm_head
 from bakeoff.models.prompt import EncodedItem, shared_prefix_length
 from bakeoff.training.batches import left_pad
 
@@ -40,6 +41,12 @@ def label_log_probs(model, items: list[EncodedItem], label_ids: list[list[int]],
     """
     if first_token_only and not distinct_first_tokens(label_ids):
         raise ValueError("first-token scoring needs labels that start with distinct tokens")
+    with contiguous_lm_head(model):
+        return _label_log_probs(model, items, label_ids, pad_id, batch_size, progress, first_token_only)
+
+
+def _label_log_probs(model, items: list[EncodedItem], label_ids: list[list[int]], pad_id: int, batch_size: int, progress,
+                     first_token_only: bool) -> np.ndarray:
     model.eval()
     device = next(model.parameters()).device
     scores = np.zeros((len(items), len(label_ids)), dtype=np.float64)

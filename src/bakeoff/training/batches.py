@@ -16,6 +16,7 @@ from dataclasses import dataclass
 
 import torch
 
+from bakeoff.models.lm_head import contiguous_lm_head
 from bakeoff.models.prompt import EncodedItem
 
 @dataclass
@@ -68,13 +69,14 @@ def collate(items: list[EncodedItem], label_ids: list[list[int]], pad_id: int) -
 
 def label_loss(model, batch: LabelBatch) -> tuple[torch.Tensor, int]:
     """Mean cross-entropy over real label tokens, and how many there were."""
-    out = model(
-        input_ids=batch.input_ids,
-        attention_mask=batch.attention_mask,
-        position_ids=batch.position_ids,
-        logits_to_keep=batch.logits_to_keep,
-        use_cache=False,
-    )
+    with contiguous_lm_head(model):
+        out = model(
+            input_ids=batch.input_ids,
+            attention_mask=batch.attention_mask,
+            position_ids=batch.position_ids,
+            logits_to_keep=batch.logits_to_keep,
+            use_cache=False,
+        )
     # logits[:, j] predicts the token after position j: drop the last one, align with the targets.
     logits = out.logits[:, :-1].float()
     losses = torch.nn.functional.cross_entropy(logits.transpose(1, 2), batch.target_ids, reduction="none")
