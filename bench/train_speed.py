@@ -16,7 +16,8 @@ training-loss curves are compared step by step too. (2) The recipe: the naive wa
 chat template's default form (68 tokens per ticket against 42), so the table gives tickets/s, the unit
 in which a user waits; its loss is over other label tokens and is not compared.
 Final loss = label-token loss of each trained model on the same 40 held-out tickets (mean and spread
-over seeds). Useful FLOP/s = 4 x N per real token (N = matmul parameters: everything but the embedding
+over seeds). Held-out accuracy = the same tickets classified by each trained model with its own
+prompt (label scoring, argmax): the quality check that also holds across the two prompts. Useful FLOP/s = 4 x N per real token (N = matmul parameters: everything but the embedding
 lookup, LM head included) over the fp32 matmul peak measured in this same run. Every method first runs
 once untimed on 2 batches, so no method pays the process's first-call costs.
 """
@@ -28,6 +29,7 @@ import statistics
 import time
 from pathlib import Path
 
+import numpy as np
 import torch
 from accelerate import Accelerator
 from rich.console import Console
@@ -38,6 +40,7 @@ from bakeoff.data.tickets import generate_tickets
 from bakeoff.efficiency.hardware import measure_cpu
 from bakeoff.efficiency.introspect import introspect
 from bakeoff.efficiency.measure import PeakMemory
+from bakeoff.evaluation.score import label_log_probs
 from bakeoff.models.load import LoadOptions, load_model, load_tokenizer
 from bakeoff.models.prompt import PromptEncoder, PromptFormat, prompt_style
 from bakeoff.models.sources import resolve_source
@@ -109,6 +112,12 @@ def held_out_loss(model, items, label_ids, pad_id) -> float:
     return evaluate_loss(model, LoopInputs([], items, label_ids, pad_id, LR, 0), BATCH, "cpu")
 
 
+def held_out_accuracy(model, items, label_ids, pad_id) -> float:
+    """Share of held-out items whose highest-scoring label (all label tokens) is the true one."""
+    scores = label_log_probs(model, items, label_ids, pad_id, batch_size=16)
+    return float(np.mean(scores.argmax(axis=1) == np.array([i.label_index for i in items])))
+
+
 def run(examples: int, epochs: int, seeds: int, padded_seeds: int, recipe_seeds: int, out: Path) -> dict:
     console = Console()
     peak = measure_cpu()
@@ -146,10 +155,13 @@ def run(examples: int, epochs: int, seeds: int, padded_seeds: int, recipe_seeds:
             # The recipe's loss is over other label tokens (words + EOS after its own prompt): not comparable, not shown.
             measured["final_loss"] = (None if name == RECIPE else
                                       held_out_loss(model, items[examples + 8:], encoder.label_ids, tokenizer.pad_token_id))
+            own_items, own_labels = (chat_items, chat_label_ids) if name == RECIPE else (items, encoder.label_ids)
+            measured["held_out_accuracy"] = held_out_accuracy(model, own_items[examples + 8:], own_labels, tokenizer.pad_token_id)
             measured["examples"] = examples * epochs
             measured["peak_rss_mb"] = memory.peak_mb
             console.print(f"seed {seed} {name}: {measured['real_tokens'] / measured['seconds']:.0f} tok/s, "
-                          f"{measured['examples'] / measured['seconds']:.2f} tickets/s, held-out loss {measured['final_loss'] or float('nan'):.3f}")
+                          f"{measured['examples'] / measured['seconds']:.2f} tickets/s, held-out loss {measured['final_loss'] or float('nan'):.3f}, "
+                          f"accuracy {100 * measured['held_out_accuracy']:.1f}%")
             runs[name].append(measured)
             del model
     results = {name: _summary(per_seed, matmul_params, peak["matmul_gflops"]) for name, per_seed in runs.items() if per_seed}
@@ -159,16 +171,18 @@ def run(examples: int, epochs: int, seeds: int, padded_seeds: int, recipe_seeds:
     targets = {"tokens/s >= 2x naive, same prompt (the training loop alone)": ratio >= 2,
                "tickets/s >= 2x the naive recipe (loop and prompt)": recipe_ratio >= 2,
                "held-out loss (mean over seeds) within 5%": loss_gap <= 0.05,
+               "held-out accuracy not below the naive recipe's (mean over seeds)":
+                   results["bakeoff"]["held_out_accuracy"] >= results[RECIPE]["held_out_accuracy"] - 1e-9,
                "bakeoff >= 50% of matmul peak": results["bakeoff"]["share_of_peak"] >= 0.5}
     table = Table(title=f"SmolLM2-135M LoRA r16 all-linear, batch {BATCH}, {examples} tickets x {epochs} epochs x {seeds} seeds, fp32, "
                         f"{peak['threads']} threads; matmul peak {peak['matmul_gflops']:.0f} GFLOP/s")
     for column in ("method", "tokens/ticket", "real tok/s", "tickets/s", "computed tokens", "useful GFLOP/s", "% of peak",
-                   "held-out loss (sd)", "peak RSS MB"):
+                   "held-out loss (sd)", "held-out acc", "peak RSS MB"):
         table.add_column(column, justify="left" if column == "method" else "right")
     for name, r in results.items():
         loss = "n/a" if r["final_loss"] is None else f"{r['final_loss']:.3f} ({r['final_loss_sd']:.3f})"
         table.add_row(name, f"{r['tokens_per_example']:.1f}", f"{r['tokens_per_s']:.0f}", f"{r['examples_per_s']:.2f}", f"{r['computed_tokens']:,}",
-                      f"{r['useful_gflops']:.1f}", f"{100 * r['share_of_peak']:.0f}%", loss, f"{r['peak_rss_mb']:.0f}")
+                      f"{r['useful_gflops']:.1f}", f"{100 * r['share_of_peak']:.0f}%", loss, f"{100 * r['held_out_accuracy']:.1f}%", f"{r['peak_rss_mb']:.0f}")
     console.print(table)
     gaps = [(b["final_loss"] - n["final_loss"]) / n["final_loss"] for n, b in zip(runs["naive"], runs["bakeoff"])]
     step_gaps = [abs(b - n) / n for nr, br in zip(runs["naive"], runs["bakeoff"]) for n, b in zip(nr["step_losses"], br["step_losses"])]
@@ -195,6 +209,7 @@ def _summary(per_seed: list[dict], matmul_params: int, peak_gflops: float) -> di
             "tokens_per_example": tokens / examples, "computed_tokens": computed, "useful_gflops": useful,
             "share_of_peak": useful / peak_gflops, "final_loss": statistics.mean(losses) if losses else None,
             "final_loss_sd": statistics.stdev(losses) if len(losses) > 1 else 0.0,
+            "held_out_accuracy": statistics.mean(r["held_out_accuracy"] for r in per_seed),
             "peak_rss_mb": max(r["peak_rss_mb"] for r in per_seed)}
 
 
