@@ -17,8 +17,9 @@ chat template's default form (68 tokens per ticket against 42), so the table giv
 in which a user waits; its loss is over other label tokens and is not compared.
 Final loss = label-token loss of each trained model on the same 40 held-out tickets (mean and spread
 over seeds). Held-out accuracy = the same tickets classified by each trained model with its own
-prompt (label scoring, argmax): the quality check that also holds across the two prompts. Useful FLOP/s = 4 x N per real token (N = matmul parameters: everything but the embedding
-lookup, LM head included) over the fp32 matmul peak measured in this same run. Every method first runs
+prompt (label scoring, argmax): the quality check that also holds across the two prompts. Useful
+FLOP/s = 4 x N per real token (N = matmul parameters: everything but the embedding lookup, LM head
+included) over the fp32 matmul peak measured in this same run. Every method first runs
 once untimed on 2 batches, so no method pays the process's first-call costs.
 """
 

@@ -14,6 +14,8 @@ from contextlib import contextmanager
 
 
 def _contiguous_input(module, args):
+    if not args:  # called with keyword arguments only: leave it as it is
+        return None
     hidden, *rest = args
     return (hidden.contiguous(), *rest)
 
