@@ -140,15 +140,12 @@ def test_lm_head_gets_contiguous_rows_while_scoring(first_token):
     labels = ["billing", "shipping", "refund_status"] if first_token else LABELS  # first token: distinct first tokens
     encoder = PromptEncoder(tokenizer, PromptFormat("Classify the message.", labels, False, style="plain"))
     head = model.get_output_embeddings()
+    items = encoder.encode(TEXTS)
     seen = []
     head.register_forward_hook(lambda module, args, output: seen.append((args[0].shape[0], args[0].is_contiguous())))
-    scores = label_log_probs(model, encoder.encode(TEXTS), encoder.label_ids, tokenizer.pad_token_id, batch_size=4,
-                             first_token_only=first_token)
+    scores = label_log_probs(model, items, encoder.label_ids, tokenizer.pad_token_id, batch_size=4, first_token_only=first_token)
     assert any(rows > 1 for rows, _ in seen), "batched passes went through the head"
     assert all(contiguous for _, contiguous in seen)
     assert not head._forward_pre_hooks
-    prompts = [item.prompt_ids for item in encoder.encode(TEXTS)]
-    expected = naive_log_probs(model, prompts, encoder.label_ids)
-    if first_token:
-        expected = naive_log_probs(model, prompts, [label[:1] for label in encoder.label_ids])
-    np.testing.assert_allclose(scores, expected, atol=1e-4)
+    scored = [label[:1] for label in encoder.label_ids] if first_token else encoder.label_ids
+    np.testing.assert_allclose(scores, naive_log_probs(model, [item.prompt_ids for item in items], scored), atol=1e-4)

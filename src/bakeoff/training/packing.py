@@ -12,8 +12,8 @@ items run one by one after the prefix (the prefix's activations and their gradie
 the prefix is computed once per row and no pad token is ever computed. Long batches are split into
 several rows of at most `max_row_tokens`, balanced by length, each with its own copy of the prefix,
 so attention (quadratic in the row) stays a small share of the work: 10-13% of a SmolLM2 step with 8
-items per row (torch profiler). (Attention computed per item instead, by gathering each item's queries and keys, was
-no faster end to end in an A/B test: the gathers cost what the masked-out scores did.)
+items per row (torch profiler). (Attention computed per item instead, by gathering each item's queries
+and keys, was no faster end to end in an A/B test: the gathers cost what the masked-out scores did.)
 
 Logits are computed only at the positions that predict label tokens (`logits_to_keep` as a boolean
 mask), never as a full [rows, tokens, vocab] tensor.
