@@ -59,14 +59,15 @@ def test_packed_loss_and_gradients_equal_the_padded_batch(arch, rows):
         torch.testing.assert_close(grads_p[name], grads_r[name], atol=1e-5, rtol=1e-4, msg=name)
 
 
-def test_packing_computes_no_padding_and_the_prefix_once_per_row():
+def test_packing_computes_no_padding_the_prefix_once_per_row_and_no_final_label_token():
     tokenizer = tiny_tokenizer()
     items, label_ids = _items(tokenizer)
     prefix = shared_prefix_length([item.prompt_ids for item in items])
     assert prefix >= 5, "chat turn + instruction are shared"
     packed = pack(items, label_ids, tokenizer.pad_token_id, torch.float32, max_row_tokens=4096)
     sequences = [item.prompt_ids + label_ids[item.label_index] for item in items]
-    assert packed.input_ids.shape == (1, prefix + sum(len(s) - prefix for s in sequences))
+    # Each item runs its own prompt tokens and all its label tokens but the last (which is only a target).
+    assert packed.input_ids.shape == (1, prefix + sum(len(s) - prefix - 1 for s in sequences))
     assert packed.computed_tokens == packed.input_ids.numel()
     assert packed.real_tokens == sum(map(len, sequences))
     padded = collate(items, label_ids, tokenizer.pad_token_id)

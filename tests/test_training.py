@@ -119,3 +119,41 @@ def test_merged_lora_scores_like_the_unmerged_adapter(arch):
     assert merge_for_inference(model)
     after = label_log_probs(model, inputs.validation, inputs.label_ids, inputs.pad_id)
     np.testing.assert_allclose(before, after, atol=1e-4)
+
+
+@pytest.mark.parametrize("arch,dtype", [("llama", torch.float32), ("mixtral", torch.float32), ("llama", torch.bfloat16)])
+def test_fused_lora_forward_gives_peft_loss_and_gradients_and_is_removed_after(arch, dtype):
+    from unittest import mock
+
+    from bakeoff.training.fused_lora import AddmmLora, fused_lora_forward
+    from bakeoff.training.packing import pack
+
+    tokenizer = tiny_tokenizer()
+    # In bf16, PEFT keeps the adapters in fp32: the fused sum must follow its dtype promotion.
+    model = prepare_for_method(tiny_model(arch, len(tokenizer)).to(dtype), "lora", LoraSpec(r=4, alpha=8), 0, False)
+    inputs = _inputs(tokenizer)
+    # Non-zero B (PEFT starts it at 0), so the LoRA term and its scaling matter.
+    with torch.no_grad():
+        for name, param in model.named_parameters():
+            if "lora_B" in name:
+                param.normal_(0, 0.1)
+    batch = pack(inputs.train[:6], inputs.label_ids, inputs.pad_id, dtype)
+
+    def loss_and_grads():
+        loss, _ = batch.loss(model)
+        loss.backward()
+        grads = {n: p.grad.clone() for n, p in model.named_parameters() if p.requires_grad}
+        model.zero_grad(set_to_none=True)
+        return loss.detach(), grads
+
+    loss_peft, grads_peft = loss_and_grads()
+    with mock.patch.object(AddmmLora, "forward", wraps=AddmmLora.forward) as fused, fused_lora_forward(model) as switched:
+        loss_fused, grads_fused = loss_and_grads()
+    linears = [m for n, m in model.named_modules() if n.endswith(("q_proj", "v_proj")) and hasattr(m, "lora_variant")]
+    assert switched >= len(linears) > 0 and fused.call_count == switched, "every plain LoRA Linear ran the fused forward"
+    assert all(not m.lora_variant for m in linears), "the variant is gone after the block"
+    tolerance = {"atol": 1e-6, "rtol": 1e-5} if dtype == torch.float32 else {"atol": 2e-2, "rtol": 2e-2}
+    torch.testing.assert_close(loss_fused, loss_peft, **tolerance)
+    assert grads_fused.keys() == grads_peft.keys()
+    for name in grads_peft:
+        torch.testing.assert_close(grads_fused[name], grads_peft[name], **tolerance, msg=name)
