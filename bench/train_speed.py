@@ -4,8 +4,9 @@
 
 Naive (reference only, lives here): HF `Trainer` + PEFT LoRA, default collation (pad to the longest in
 the batch), loss from full-vocab logits at every position (prompt positions masked with -100).
-bakeoff: packed batches (shared prompt prefix once per row, no padding; `training/packing.py`) and the
-LM head only on label positions (`training/loop.py`); also shown with packing off (left-padded batches,
+bakeoff: packed batches (shared prompt prefix once per row, no padding, no final label token;
+`training/packing.py`), the LM head only on label positions, and LoRA's sum inside addmm
+(`training/fused_lora.py`); also shown with packing off (left-padded batches,
 for the first `--padded-seeds` seeds: its loss equals packing's by construction, tested in tests/test_packing.py).
 
 Two comparisons. (1) The loop alone: naive and bakeoff train on the same prompts (bakeoff's plain
