@@ -1,5 +1,8 @@
 """Packed batches (shared prefix once, no padding) compute exactly what padded batches compute."""
 
+import contextlib
+from unittest import mock
+
 import pytest
 import torch
 
@@ -7,6 +10,7 @@ from bakeoff.config import LoraSpec
 from bakeoff.data.tickets import generate_tickets
 from bakeoff.models.prompt import PromptEncoder, PromptFormat, shared_prefix_length
 from bakeoff.training.batches import collate, label_loss
+from bakeoff.training.grouped_attention import group_spans, grouped_attention, uses_grouped_attention
 from bakeoff.training.lora import prepare_for_method
 from bakeoff.training.packing import pack, packed_label_loss, packing_supported
 from tiny import ARCHITECTURES, tiny_model, tiny_tokenizer
@@ -41,7 +45,8 @@ def _loss_and_grads(model, loss_fn, batch):
 
 @pytest.mark.parametrize("arch", [a for a in ARCHITECTURES if a != "mistral"])
 @pytest.mark.parametrize("rows", [1, 3])
-def test_packed_loss_and_gradients_equal_the_padded_batch(arch, rows):
+@pytest.mark.parametrize("grouped", [False, True], ids=["row-mask", "grouped"])
+def test_packed_loss_and_gradients_equal_the_padded_batch(arch, rows, grouped):
     tokenizer = tiny_tokenizer()
     items, label_ids = _items(tokenizer)
     model = _lora_model(arch, tokenizer)
@@ -50,8 +55,12 @@ def test_packed_loss_and_gradients_equal_the_padded_batch(arch, rows):
     packed = pack(items, label_ids, tokenizer.pad_token_id, torch.float32, max_row_tokens=total if rows == 1 else total // 3)
     padded = collate(items, label_ids, tokenizer.pad_token_id)
     assert packed.input_ids.shape[0] >= rows
-    loss_p, count_p, grads_p = _loss_and_grads(model, packed_label_loss, packed)
-    loss_r, count_r, grads_r = _loss_and_grads(model, label_loss, padded)
+    with grouped_attention(model) if grouped else contextlib.nullcontext(False) as switched:
+        assert switched == grouped and uses_grouped_attention(model) == grouped
+        loss_p, count_p, grads_p = _loss_and_grads(model, packed_label_loss, packed)
+        # Padded batches under the grouped implementation fall back to SDPA over their 2-D mask.
+        loss_r, count_r, grads_r = _loss_and_grads(model, label_loss, padded)
+    assert not uses_grouped_attention(model)
     assert count_p == count_r
     torch.testing.assert_close(loss_p, loss_r, atol=1e-5, rtol=1e-5)
     assert grads_p.keys() == grads_r.keys() and grads_p
@@ -108,3 +117,47 @@ def test_packed_batches_in_bfloat16_match_padded_ones():
         loss_p, _ = packed_label_loss(model, packed)
         loss_r, _ = label_loss(model, collate(items, label_ids, tokenizer.pad_token_id))
     torch.testing.assert_close(loss_p, loss_r, atol=0.05, rtol=0.02)
+
+
+def test_grouped_attention_scores_each_group_against_the_prefix_and_itself_only():
+    tokenizer = tiny_tokenizer()
+    items, label_ids = _items(tokenizer, n=12)
+    model = _lora_model("llama", tokenizer)
+    packed = pack(items, label_ids, tokenizer.pad_token_id, torch.float32, max_row_tokens=4096)
+    prefix, width = shared_prefix_length([item.prompt_ids for item in items]), packed.input_ids.shape[1]
+    spans = [(a, b) for a, b, _ in packed.groups.rows[0]]
+    assert len(spans) > 1 and spans[0][0] == 0 and spans[-1][1] == width, "groups tile the row"
+    assert all(b0 == a1 for (_, b0), (a1, _) in zip(spans, spans[1:]))
+    sdpa = torch.nn.functional.scaled_dot_product_attention
+    with grouped_attention(model), mock.patch.object(torch.nn.functional, "scaled_dot_product_attention", wraps=sdpa) as spy:
+        packed_label_loss(model, packed)
+    layers = model.config.num_hidden_layers
+    assert spy.call_count == layers * len(spans)
+    keys = [call.args[1].shape[2] for call in spy.call_args_list[:len(spans)]]
+    assert keys == [spans[0][1]] + [prefix + b - a for a, b in spans[1:]]
+    assert max(keys) < width, "no call scores the whole row"
+
+
+def test_group_spans_join_consecutive_items_within_the_budget():
+    assert group_spans(5, [(5, 15), (15, 30), (30, 60), (60, 61)], budget=25) == [(0, 30), (30, 60), (60, 61)]
+    assert group_spans(5, [(5, 100)], budget=25) == [(0, 100)], "a long item is a group of its own"
+    assert group_spans(3, [], budget=25) == [(0, 3)]
+
+
+def test_training_packs_and_attends_by_groups_then_restores_sdpa():
+    from accelerate import Accelerator
+
+    from bakeoff.config import TrainingSpec
+    from bakeoff.training.loop import LoopInputs, train
+
+    tokenizer = tiny_tokenizer()
+    items, label_ids = _items(tokenizer, n=12)
+    model = _lora_model("qwen2", tokenizer)
+    inputs = LoopInputs(items[:8], items[8:], label_ids, tokenizer.pad_token_id, 1e-3, seed=0)
+    sdpa = torch.nn.functional.scaled_dot_product_attention
+    with mock.patch.object(torch.nn.functional, "scaled_dot_product_attention", wraps=sdpa) as spy:
+        result = train(model, inputs, TrainingSpec(epochs=1, batch_size=4), Accelerator(cpu=True))
+    assert result.packed, "the grouped implementation still counts as one that takes a 4-D mask"
+    forwards = result.steps + 1  # 2 training steps and 1 validation batch, one packed row each
+    assert spy.call_count > model.config.num_hidden_layers * forwards, "rows were split into groups"
+    assert model.get_base_model().config._attn_implementation == "sdpa"

@@ -20,6 +20,7 @@ from bakeoff.errors import BakeoffError
 from bakeoff.models.prompt import EncodedItem
 from bakeoff.training.batches import batches
 from bakeoff.training.fused_lora import fused_lora_forward
+from bakeoff.training.grouped_attention import grouped_attention
 from bakeoff.training.packing import batch_builder
 
 
@@ -60,7 +61,9 @@ class LoopInputs:
 
 def train(model, inputs: LoopInputs, spec: TrainingSpec, accelerator: Accelerator, on_step=None) -> TrainResult:
     """Fine-tune `model` in place (its trainable parameters); returns the loss history and throughput."""
-    with fused_lora_forward(model):  # LoRA's scaling and sum inside the GEMM while training (training/fused_lora.py)
+    # LoRA's scaling and sum inside the GEMM (training/fused_lora.py); packed rows attend by groups of items
+    # (training/grouped_attention.py). Both only while training: the model comes back as it went in.
+    with fused_lora_forward(model), grouped_attention(model):
         return _train(model, inputs, spec, accelerator, on_step)
 
 

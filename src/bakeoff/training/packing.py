@@ -29,9 +29,10 @@ import torch
 
 from bakeoff.models.prompt import EncodedItem, shared_prefix_length
 from bakeoff.training.batches import collate
+from bakeoff.training.grouped_attention import GROUPED_SDPA, AttentionGroups, group_masks, group_spans, uses_grouped_attention
 
 MAX_ROW_TOKENS = 512
-MASK_ATTENTION = ("sdpa", "eager")  # implementations that take a custom 4-D mask as given
+MASK_ATTENTION = ("sdpa", "eager", GROUPED_SDPA)  # implementations that take a custom 4-D mask as given
 
 
 @dataclass
@@ -43,9 +44,10 @@ class PackedBatch:
     target_ids: torch.Tensor  # [M] those next tokens, row-major like `keep`
     real_tokens: int  # tokens of the unpacked batch (items x (prompt + label)), for tokens/s
     computed_tokens: int  # tokens actually run (prefix once per row + suffixes)
+    groups: AttentionGroups  # the same mask by groups of items, for `grouped_sdpa`
 
     def to(self, device: str | torch.device) -> PackedBatch:
-        moved = {k: v.to(device) if isinstance(v, torch.Tensor) else v for k, v in self.__dict__.items()}
+        moved = {k: v.to(device) if isinstance(v, (torch.Tensor, AttentionGroups)) else v for k, v in self.__dict__.items()}
         return PackedBatch(**moved)
 
     def loss(self, model) -> tuple[torch.Tensor, int]:
@@ -92,7 +94,9 @@ def pack(items: list[EncodedItem], label_ids: list[list[int]], pad_id: int, dtyp
     segment = torch.full((len(rows), width), -1, dtype=torch.long)  # 0: prefix, i + 1: item i, -1: padding
     keep = torch.zeros((len(rows), width), dtype=torch.bool)
     targets: list[int] = []  # in the row-major order of `keep`: rows in order, items left to right
+    spans: list[list[tuple[int, int]]] = []  # per row, each item's [start, end)
     for r, row in enumerate(rows):
+        spans.append([])
         ids[r, :prefix_length] = torch.tensor(prefix, dtype=torch.long)
         positions[r, :prefix_length] = torch.arange(prefix_length)
         segment[r, :prefix_length] = 0
@@ -106,16 +110,21 @@ def pack(items: list[EncodedItem], label_ids: list[list[int]], pad_id: int, dtyp
             label = label_ids[items[i].label_index]
             keep[r, end - len(label):end] = True  # the positions that predict each label token
             targets.extend(label)
+            spans[r].append((at, end))
             at = end
         positions[r, at:] = torch.arange(width - at)  # padding: its own dummy positions
-    return PackedBatch(ids, positions, _additive_mask(segment, dtype), keep, torch.tensor(targets, dtype=torch.long),
-                       real_tokens=sum(len(s) + 1 for s in sequences), computed_tokens=int((segment >= 0).sum()))
+    mask = _additive_mask(segment, dtype)
+    groups = AttentionGroups(prefix_length, [group_masks(mask[r:r + 1], prefix_length, group_spans(prefix_length, row_spans))
+                                             for r, row_spans in enumerate(spans)])
+    return PackedBatch(ids, positions, mask, keep, torch.tensor(targets, dtype=torch.long),
+                       real_tokens=sum(len(s) + 1 for s in sequences), computed_tokens=int((segment >= 0).sum()), groups=groups)
 
 
 def packed_label_loss(model, batch: PackedBatch) -> tuple[torch.Tensor, int]:
     """Mean cross-entropy over the batch's label tokens, and how many there were (as `label_loss`)."""
+    grouped = {"attention_groups": batch.groups} if uses_grouped_attention(model) else {}
     out = model(input_ids=batch.input_ids, attention_mask=batch.attention_mask, position_ids=batch.position_ids,
-                logits_to_keep=batch.keep, use_cache=False)
+                logits_to_keep=batch.keep, use_cache=False, **grouped)
     logits = out.logits.reshape(-1, out.logits.shape[-1]).float()  # [M, V] already flat for a bool keep
     loss = torch.nn.functional.cross_entropy(logits, batch.target_ids, reduction="mean")
     return loss, int(batch.target_ids.numel())
