@@ -52,7 +52,8 @@ def test_packed_loss_and_gradients_equal_the_padded_batch(arch, rows, grouped):
     model = _lora_model(arch, tokenizer)
     assert packing_supported(model, items, label_ids)
     total = sum(len(i.prompt_ids) + len(label_ids[i.label_index]) for i in items)
-    packed = pack(items, label_ids, tokenizer.pad_token_id, torch.float32, max_row_tokens=total if rows == 1 else total // 3)
+    packed = pack(items, label_ids, tokenizer.pad_token_id, torch.float32, max_row_tokens=total if rows == 1 else total // 3,
+                  group_from_tokens=0)
     padded = collate(items, label_ids, tokenizer.pad_token_id)
     assert packed.input_ids.shape[0] >= rows
     with grouped_attention(model) if grouped else contextlib.nullcontext(False) as switched:
@@ -123,7 +124,7 @@ def test_grouped_attention_scores_each_group_against_the_prefix_and_itself_only(
     tokenizer = tiny_tokenizer()
     items, label_ids = _items(tokenizer, n=12)
     model = _lora_model("llama", tokenizer)
-    packed = pack(items, label_ids, tokenizer.pad_token_id, torch.float32, max_row_tokens=4096)
+    packed = pack(items, label_ids, tokenizer.pad_token_id, torch.float32, max_row_tokens=4096, group_from_tokens=0)
     prefix, width = shared_prefix_length([item.prompt_ids for item in items]), packed.input_ids.shape[1]
     spans = [(a, b) for a, b, _ in packed.groups.rows[0]]
     assert len(spans) > 1 and spans[0][0] == 0 and spans[-1][1] == width, "groups tile the row"
@@ -144,7 +145,7 @@ def test_group_spans_join_consecutive_items_within_the_budget():
     assert group_spans(3, [], budget=25) == [(0, 3)]
 
 
-def test_training_packs_and_attends_by_groups_then_restores_sdpa():
+def test_training_packs_and_attends_by_groups_then_restores_sdpa(monkeypatch):
     from accelerate import Accelerator
 
     from bakeoff.config import TrainingSpec
@@ -154,6 +155,7 @@ def test_training_packs_and_attends_by_groups_then_restores_sdpa():
     items, label_ids = _items(tokenizer, n=12)
     model = _lora_model("qwen2", tokenizer)
     inputs = LoopInputs(items[:8], items[8:], label_ids, tokenizer.pad_token_id, 1e-3, seed=0)
+    monkeypatch.setattr("bakeoff.training.packing.GROUP_FROM_ROW_TOKENS", 0)  # the tiny rows are short
     sdpa = torch.nn.functional.scaled_dot_product_attention
     with mock.patch.object(torch.nn.functional, "scaled_dot_product_attention", wraps=sdpa) as spy:
         result = train(model, inputs, TrainingSpec(epochs=1, batch_size=4), Accelerator(cpu=True))
@@ -161,3 +163,12 @@ def test_training_packs_and_attends_by_groups_then_restores_sdpa():
     forwards = result.steps + 1  # 2 training steps and 1 validation batch, one packed row each
     assert spy.call_count > model.config.num_hidden_layers * forwards, "rows were split into groups"
     assert model.get_base_model().config._attn_implementation == "sdpa"
+
+
+def test_short_rows_attend_as_one_block():
+    tokenizer = tiny_tokenizer()
+    items, label_ids = _items(tokenizer)
+    short = pack(items[:2], label_ids, tokenizer.pad_token_id, torch.float32, group_from_tokens=10_000)
+    assert short.groups is None
+    grouped = pack(items[:2], label_ids, tokenizer.pad_token_id, torch.float32, group_from_tokens=0)
+    assert grouped.groups is not None and len(grouped.groups.rows[0]) == 2

@@ -10,11 +10,11 @@ with a 4-D attention mask in which each item sees the prefix and its own earlier
 position ids that restart after the prefix for each item. That is exactly the computation of the
 items run one by one after the prefix (the prefix's activations and their gradients are shared), but
 the prefix is computed once per row, no pad token is ever computed, and neither is an item's last
-label token (a target only: nothing attends to it and its output predicts nothing). Long batches are split into
-several rows of at most `max_row_tokens`, balanced by length, each with its own copy of the prefix,
-so attention (quadratic in the row) stays a small share of the work: 10-13% of a SmolLM2 step with 8
-items per row (torch profiler). (Attention computed per item instead, by gathering each item's queries
-and keys, was no faster end to end in an A/B test: the gathers cost what the masked-out scores did.)
+label token (a target only: nothing attends to it and its output predicts nothing). Long batches are
+split into several rows of at most `max_row_tokens`, balanced by length, each with its own copy of the
+prefix. The row's mask serves every attention implementation that takes a 4-D mask; while training on
+SDPA, the same attention is computed by groups of items instead (`training/grouped_attention.py`),
+which skips the (query, key) pairs the mask would discard. Each batch carries the groups' mask blocks.
 
 Logits are computed only at the positions that predict label tokens (`logits_to_keep` as a boolean
 mask), never as a full [rows, tokens, vocab] tensor.
@@ -33,6 +33,9 @@ from bakeoff.training.grouped_attention import GROUPED_SDPA, AttentionGroups, gr
 
 MAX_ROW_TOKENS = 512
 MASK_ATTENTION = ("sdpa", "eager", GROUPED_SDPA)  # implementations that take a custom 4-D mask as given
+# Rows narrower than this attend as one block: at 8 built-in tickets per row (~245 tokens) groups were 5-8%
+# faster per step, at 4 (~133 tokens) 1% slower (in-process A/B on SmolLM2; the saving grows with the row squared).
+GROUP_FROM_ROW_TOKENS = 192
 
 
 @dataclass
@@ -44,7 +47,7 @@ class PackedBatch:
     target_ids: torch.Tensor  # [M] those next tokens, row-major like `keep`
     real_tokens: int  # tokens of the unpacked batch (items x (prompt + label)), for tokens/s
     computed_tokens: int  # tokens actually run (prefix once per row + suffixes)
-    groups: AttentionGroups  # the same mask by groups of items, for `grouped_sdpa`
+    groups: AttentionGroups | None  # the same mask by groups of items, for `grouped_sdpa` (None: rows too short)
 
     def to(self, device: str | torch.device) -> PackedBatch:
         moved = {k: v.to(device) if isinstance(v, (torch.Tensor, AttentionGroups)) else v for k, v in self.__dict__.items()}
@@ -80,7 +83,7 @@ def batch_builder(model, items: list[EncodedItem], label_ids: list[list[int]], p
 
 
 def pack(items: list[EncodedItem], label_ids: list[list[int]], pad_id: int, dtype: torch.dtype,
-         max_row_tokens: int = MAX_ROW_TOKENS) -> PackedBatch:
+         max_row_tokens: int = MAX_ROW_TOKENS, group_from_tokens: int | None = None) -> PackedBatch:
     """Lay a batch out as rows of [prefix | suffix + label | ...] (see the module docstring)."""
     # An item's last label token is a target only, never run (one of the ~35 tokens a built-in ticket costs).
     sequences = [item.prompt_ids + label_ids[item.label_index][:-1] for item in items]
@@ -114,15 +117,17 @@ def pack(items: list[EncodedItem], label_ids: list[list[int]], pad_id: int, dtyp
             at = end
         positions[r, at:] = torch.arange(width - at)  # padding: its own dummy positions
     mask = _additive_mask(segment, dtype)
-    groups = AttentionGroups(prefix_length, [group_masks(mask[r:r + 1], prefix_length, group_spans(prefix_length, row_spans))
-                                             for r, row_spans in enumerate(spans)])
+    groups = None
+    if width >= (GROUP_FROM_ROW_TOKENS if group_from_tokens is None else group_from_tokens):
+        groups = AttentionGroups(prefix_length, [group_masks(mask[r:r + 1], prefix_length, group_spans(prefix_length, row_spans))
+                                                 for r, row_spans in enumerate(spans)])
     return PackedBatch(ids, positions, mask, keep, torch.tensor(targets, dtype=torch.long),
                        real_tokens=sum(len(s) + 1 for s in sequences), computed_tokens=int((segment >= 0).sum()), groups=groups)
 
 
 def packed_label_loss(model, batch: PackedBatch) -> tuple[torch.Tensor, int]:
     """Mean cross-entropy over the batch's label tokens, and how many there were (as `label_loss`)."""
-    grouped = {"attention_groups": batch.groups} if uses_grouped_attention(model) else {}
+    grouped = {"attention_groups": batch.groups} if batch.groups is not None and uses_grouped_attention(model) else {}
     out = model(input_ids=batch.input_ids, attention_mask=batch.attention_mask, position_ids=batch.position_ids,
                 logits_to_keep=batch.keep, use_cache=False, **grouped)
     logits = out.logits.reshape(-1, out.logits.shape[-1]).float()  # [M, V] already flat for a bool keep
