@@ -8,8 +8,9 @@ attends within it; every later group's queries attend to the prefix's keys and t
 group is one SDPA call on slices of the row (its mask is the matching block of the row's mask), so the
 result is the same and nothing is gathered: an earlier per-item version that gathered with advanced
 indexing was slower, its backward (`index_put_`) costing more than the skipped scores
-(docs/footguns.md). In-process A/B on SmolLM2-135M packed batches of 8 tickets: +6-8% per step for
-groups of 30-60 query tokens.
+(docs/footguns.md). In-process A/B on SmolLM2-135M packed batches of 8 tickets (~245-token rows):
++5-8% per step for groups of 30-60 query tokens; rows of 4 (~133 tokens) were 1% slower, so `pack()`
+gives groups only to rows of at least `GROUP_FROM_ROW_TOKENS`.
 
 `grouped_attention(model)` registers this as the model's attention implementation while training, only
 where it was SDPA; calls without groups (padded batches, a KV cache) go to transformers' SDPA function.
