@@ -37,3 +37,7 @@ app.command("demo")(demo.demo_command)
 app.command("estimate")(estimate.estimate_command)
 app.command("report")(report.report_command)
 app.command("recommend")(report.recommend_command)
+
+# `bakeoff export model ...` (files for GPU serving stacks) and `bakeoff export mlflow ...` (experiment tracking).
+export_app = typer.Typer(no_args_is_help=True, help="Export a finished run: the chosen model, or the results to MLflow.")
+app.add_typer(export_app, name="export")
