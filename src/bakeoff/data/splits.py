@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 from sklearn.model_selection import train_test_split
 
-from bakeoff.data.tickets import Examples
+from bakeoff.data.examples import Examples
 from bakeoff.errors import DataError
 
 

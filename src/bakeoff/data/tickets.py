@@ -11,28 +11,14 @@ from __future__ import annotations
 
 import random
 import re
-from dataclasses import dataclass
 
+from bakeoff.data.examples import Examples
 from bakeoff.data.ticket_templates import CATEGORIES, CLOSINGS, DISTRACTORS, GREETINGS, OUT_OF_SCOPE, SLOTS
 
 LABELS: list[str] = list(CATEGORIES)
 _SLOT = re.compile(r"\{(\w+)\}")
 MIXED_SHARE = 0.15  # tickets carrying a second, later request (labelled by the first)
 SECOND_REQUEST = ["Also,", "Separately,", "And while I'm here:", "One more thing:", "Unrelated, but"]
-
-
-@dataclass(frozen=True)
-class Examples:
-    """Parallel lists of input texts and labels."""
-
-    texts: list[str]
-    labels: list[str]
-
-    def __len__(self) -> int:
-        return len(self.texts)
-
-    def subset(self, indices) -> Examples:
-        return Examples([self.texts[i] for i in indices], [self.labels[i] for i in indices])
 
 
 def _amount(rng: random.Random) -> str:

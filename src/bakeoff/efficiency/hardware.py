@@ -17,7 +17,7 @@ from importlib.resources import files
 import yaml
 
 from bakeoff.errors import BakeoffError
-from bakeoff.models.sources import cache_root
+from bakeoff.cache import cache_root
 
 # torch is imported only where this machine is measured: the GPU catalog and prices are used by the
 # decision engine and reports, which must run without torch.

@@ -20,7 +20,7 @@ import torch
 
 from bakeoff.models.lm_head import contiguous_lm_head
 from bakeoff.models.prompt import EncodedItem, shared_prefix_length
-from bakeoff.training.batches import left_pad
+from bakeoff.models.padding import left_pad
 
 LOGITS_BUDGET_BYTES = 256 * 2**20  # cap on one continuation pass's float32 logits
 MIN_SHARED_PREFIX = 8  # shorter shared prefixes are not worth a separate pass

@@ -22,7 +22,7 @@ import numpy as np
 from bakeoff.config import EvaluationSpec
 from bakeoff.data.splits import stratified_indices
 from bakeoff.data.task import TaskData
-from bakeoff.data.tickets import Examples
+from bakeoff.data.examples import Examples
 from bakeoff.evaluation import perturb
 from bakeoff.evaluation.calibration import calibration_report
 from bakeoff.evaluation.metrics import quality

@@ -11,6 +11,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+from bakeoff.cache import cache_root
 from bakeoff.errors import ModelError
 
 
@@ -22,12 +23,6 @@ class ModelSource:
     location: str  # folder path, or hub id
     gguf_file: str | None = None
     description: str = ""
-
-
-def cache_root() -> Path:
-    """bakeoff's own cache (converted GGUF weights, machine measurements). BAKEOFF_CACHE overrides."""
-    root = os.environ.get("BAKEOFF_CACHE")
-    return Path(root) if root else Path.home() / ".cache" / "bakeoff"
 
 
 def _package_dir(package: str) -> Path:

@@ -19,7 +19,7 @@ from bakeoff.baselines.classical import BaselineClassifier, SentenceEmbedder
 from bakeoff.config import RunSpec
 from bakeoff.data.splits import stratified_sample
 from bakeoff.data.task import TaskData
-from bakeoff.data.tickets import Examples
+from bakeoff.data.examples import Examples
 from bakeoff.efficiency.compare import measured_vs_estimated
 from bakeoff.efficiency.estimate import Workload
 from bakeoff.efficiency.hardware import this_machine

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 import torch
 
 from bakeoff.models.lm_head import contiguous_lm_head
+from bakeoff.models.padding import left_pad
 from bakeoff.models.prompt import EncodedItem
 
 @dataclass
@@ -42,18 +43,6 @@ class LabelBatch:
     def to(self, device: str | torch.device) -> LabelBatch:
         moved = {k: v.to(device) if isinstance(v, torch.Tensor) else v for k, v in self.__dict__.items()}
         return LabelBatch(**moved)
-
-
-def left_pad(sequences: list[list[int]], pad_id: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """(input_ids, attention_mask, position_ids), all [B, max_len], sequences aligned at the right."""
-    width = max(len(s) for s in sequences)
-    ids = torch.full((len(sequences), width), pad_id, dtype=torch.long)
-    mask = torch.zeros((len(sequences), width), dtype=torch.long)
-    for row, seq in enumerate(sequences):
-        ids[row, width - len(seq):] = torch.tensor(seq, dtype=torch.long)
-        mask[row, width - len(seq):] = 1
-    positions = (mask.cumsum(dim=1) - 1).clamp(min=0)
-    return ids, mask, positions
 
 
 def collate(items: list[EncodedItem], label_ids: list[list[int]], pad_id: int) -> LabelBatch:
