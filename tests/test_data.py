@@ -11,7 +11,8 @@ from bakeoff.data.load import keep_labels, load_examples
 from bakeoff.data.splits import nested_subsets, stratified_split
 from bakeoff.data.task import prepare_task
 from bakeoff.data.ticket_templates import CATEGORIES
-from bakeoff.data.tickets import Examples, generate_out_of_scope, generate_tickets
+from bakeoff.data.examples import Examples
+from bakeoff.data.tickets import generate_out_of_scope, generate_tickets
 from bakeoff.data.validate import near_duplicate_mask
 from bakeoff.errors import DataError
 
@@ -32,7 +33,7 @@ def test_every_format_loads_the_same_examples(tmp_path, fmt):
         from datasets import Dataset
 
         Dataset.from_pandas(frame).save_to_disk(str(path))
-    examples = load_examples(path, DataSpec(path=path, text_column="body", label_column="intent"))
+    examples, _ = load_examples(path, DataSpec(path=path, text_column="body", label_column="intent"))
     assert examples.texts == [r["text"] for r in ROWS] and examples.labels == [r["label"] for r in ROWS]
 
 

@@ -192,7 +192,7 @@ def test_fuzzed_csv_files_load_or_raise_a_data_error(tmp_path, content):
     path = tmp_path / "fuzz.csv"
     path.write_bytes(b"text,label\n" + content)
     try:
-        examples = load_examples(path, DataSpec(path=path))
+        examples, _ = load_examples(path, DataSpec(path=path))
     except DataError:
         return
     assert len(examples.texts) == len(examples.labels) and all(isinstance(t, str) for t in examples.texts)

@@ -24,6 +24,13 @@ class Spec(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
 
+def safe_folder_name(name: str) -> str:
+    """A name that becomes a folder: no separators, no hidden or parent paths, nothing a shell would mangle."""
+    if not name.strip() or name.startswith(".") or any(not (c.isalnum() or c in " ._-+") for c in name):
+        raise ValueError(f"{name!r}: use letters, digits, spaces and . _ - + (not starting with a dot): it names a folder")
+    return name
+
+
 class DataSpec(Spec):
     path: Path = Field(description="Labeled examples: .csv, .jsonl, .parquet, or a `datasets` folder saved with save_to_disk.")
     test_path: Path | None = Field(None, description="Optional test file (same format). Without it a test split is drawn from `path`.")
@@ -36,6 +43,17 @@ class DataSpec(Spec):
     max_per_label: int | None = Field(None, ge=2, description="Keep at most this many examples per label from `path` (seeded), to bound run time.")
     out_of_scope_labels: list[str] | None = Field(None, description="Labels whose items are out of scope: never trained on, used to test abstention (e.g. `oos`, or intents held out on purpose).")
     out_of_scope_path: Path | None = Field(None, description="A file of out-of-scope items (text column only needed), same format as `path`.")
+
+    @model_validator(mode="after")
+    def _distinct_columns(self) -> DataSpec:
+        if self.text_column == self.label_column:
+            raise ValueError(f"text_column and label_column are both `{self.text_column}`: the label would be in the input; "
+                             "set `label_column` to the column that holds the class")
+        if self.labels is not None and self.out_of_scope_labels:
+            both = sorted(set(self.labels) & set(self.out_of_scope_labels))
+            if both:
+                raise ValueError(f"labels {both} are in both `labels` (trained on) and `out_of_scope_labels` (never trained on)")
+        return self
 
 
 class SplitSpec(Spec):
@@ -109,10 +127,7 @@ class CandidateSpec(Spec):
     @field_validator("name")
     @classmethod
     def _safe_name(cls, name: str) -> str:
-        # The name becomes part of a folder under the run folder: no separators, no hidden or parent paths.
-        if not name.strip() or name.startswith(".") or any(not (c.isalnum() or c in " ._-+") for c in name):
-            raise ValueError(f"{name!r}: use letters, digits, spaces and . _ - + (not starting with a dot)")
-        return name
+        return safe_folder_name(name)  # it names the trial folders under the run folder
 
     @property
     def is_baseline(self) -> bool:
@@ -218,7 +233,7 @@ class OutputSpec(Spec):
 
 
 class RunSpec(Spec):
-    name: str = Field(description="Run name; also the default folder under runs/.")
+    name: str = Field(description="Run name; also the default folder under runs/ (letters, digits, spaces and . _ - +).")
     task: TaskSpec
     candidates: list[CandidateSpec] = Field(min_length=1)
     training: TrainingSpec = Field(default_factory=TrainingSpec)
@@ -241,6 +256,11 @@ class RunSpec(Spec):
             raise ValueError("evaluation.perturbations: `paraphrase` needs held-out phrasings, which only the built-in task has")
         return self
 
+    @field_validator("name")
+    @classmethod
+    def _safe_run_name(cls, name: str) -> str:
+        return safe_folder_name(name)  # runs/<name>: a `../` here would write outside runs/
+
     @field_validator("candidates")
     @classmethod
     def _unique_names(cls, candidates: list[CandidateSpec]) -> list[CandidateSpec]:
@@ -262,19 +282,32 @@ class RunSpec(Spec):
 
 
 def apply_overrides(raw: dict[str, Any], overrides: list[str]) -> dict[str, Any]:
-    """Apply dotted `key=value` overrides (values parsed as YAML) to a raw config dict."""
+    """Apply dotted `key=value` overrides (values parsed as YAML) to a raw config dict.
+
+    Every failure names the override, since that is what the user typed."""
     for item in overrides:
         if "=" not in item:
             raise ConfigError(f"override `{item}` is not key=value (e.g. training.epochs=2)")
         dotted, value_text = item.split("=", 1)
-        keys = dotted.strip().split(".")
+        keys = [key.strip() for key in dotted.strip().split(".")]
+        if not all(keys):
+            raise ConfigError(f"override `{item}`: `{dotted}` is not a dotted key (e.g. training.epochs=2)")
+        try:
+            value = yaml.safe_load(value_text)
+        except yaml.YAMLError as err:
+            raise ConfigError(f"override `{item}`: the value is not valid YAML ({getattr(err, 'problem', None) or err}); "
+                              "quote it, e.g. key='text'") from None
         node: Any = raw
-        for key in keys[:-1]:
+        for depth, key in enumerate(keys[:-1]):
             if isinstance(node, list):
                 node = node[_list_index(node, key, dotted)]
             else:
-                node = node.setdefault(key, {})
-        value = yaml.safe_load(value_text)
+                if node.get(key) is None:  # absent, or an empty YAML section (`training:`)
+                    node[key] = {}
+                node = node[key]
+            if not isinstance(node, (dict, list)):
+                parent = ".".join(keys[: depth + 1])
+                raise ConfigError(f"override `{item}`: `{parent}` is a single value ({node!r}), not a section with keys")
         if isinstance(node, list):
             node[_list_index(node, keys[-1], dotted)] = value
         else:
@@ -294,6 +327,10 @@ def load_spec(path: Path, overrides: list[str] | None = None) -> RunSpec:
         text = Path(path).read_text(encoding="utf-8")
     except FileNotFoundError:
         raise ConfigError(f"config file not found: {path}") from None
+    except IsADirectoryError:
+        raise ConfigError(f"{path} is a folder; give the YAML config file inside it (e.g. {Path(path) / 'config.yaml'})") from None
+    except OSError as err:
+        raise ConfigError(f"cannot read the config {path} ({err.strerror})") from None
     except UnicodeDecodeError:
         raise ConfigError(f"{path}: not UTF-8 text") from None
     try:
@@ -313,21 +350,29 @@ def spec_from_dict(raw: dict[str, Any], source: str = "config") -> RunSpec:
     try:
         return RunSpec.model_validate(raw)
     except ValidationError as err:
-        lines = [_explain(e) for e in err.errors()]
+        lines = [explain_error(e) for e in err.errors()]
+        if len(lines) > 2:  # at most three lines in all: the first problem, then the rest on one line
+            lines = [lines[0], f"and {len(lines) - 1} more: " + "; ".join(lines[1:])]
         raise ConfigError(f"{source}: invalid config\n  " + "\n  ".join(lines)) from None
 
 
-def _explain(error: dict[str, Any]) -> str:
-    key = ".".join(str(part) for part in error["loc"]) or "(top level)"
+def explain_error(error: dict[str, Any]) -> str:
+    key = ".".join(_key_text(part) for part in error["loc"]) or "(top level)"
     if error["type"] == "extra_forbidden":
         parent_model = _model_at(error["loc"][:-1])
-        field = str(error["loc"][-1])
+        field = _key_text(error["loc"][-1])
         known = list(parent_model.model_fields) if parent_model else []
         close = difflib.get_close_matches(field, known, n=1)
         hint = f"did you mean `{close[0]}`?" if close else f"known keys here: {', '.join(known)}"
         return f"{key}: unknown key; {hint}"
     message = error["msg"].removeprefix("Value error, ")
     return f"{key}: {message}"
+
+
+def _key_text(part: Any) -> str:
+    """A key as typed, or quoted when it holds line breaks or other invisible characters."""
+    text = str(part)
+    return text if text and text.isprintable() and text.strip() == text else repr(text)
 
 
 def _model_at(loc: tuple) -> type[BaseModel] | None:

@@ -8,6 +8,7 @@ config at it is refused, so results of different experiments are never mixed.
 
 from __future__ import annotations
 
+import functools
 import json
 import sqlite3
 from datetime import datetime, timezone
@@ -37,7 +38,34 @@ def _now() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="seconds")
 
 
+class StoreDamaged(BakeoffError):
+    """results.sqlite exists but SQLite cannot read it (truncated, overwritten, not a database)."""
+
+
+def _damaged_store_is_a_user_error(method):
+    """Every SQLite failure on a store becomes one line that says what to do, never a traceback.
+
+    sqlite3.DatabaseError ("file is not a database", "database disk image is malformed") can surface on
+    any statement, not only on open, so each public method is guarded."""
+
+    @functools.wraps(method)
+    def guarded(self, *args, **kwargs):
+        try:
+            return method(self, *args, **kwargs)
+        except sqlite3.OperationalError as err:  # "unable to open database file", "database is locked", disk I/O
+            raise BakeoffError(f"cannot use the results store {self.path} ({err}); check the folder's permissions and free space") from None
+        except sqlite3.DatabaseError as err:
+            raise StoreDamaged(
+                f"results store damaged: {self.path} ({err}). Nothing was overwritten: results.json, summary.md and "
+                f"report.html in that folder still hold the last good results. To recompute, move {self.path.name} "
+                "away and run the same `bakeoff run` command again."
+            ) from None
+
+    return guarded
+
+
 class ResultStore:
+    @_damaged_store_is_a_user_error
     def __init__(self, path: Path):
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
@@ -50,37 +78,46 @@ class ResultStore:
     def for_run(cls, run_dir: Path, fingerprint: str, metadata: dict) -> ResultStore:
         """Open (or create) the store of a run folder, refusing a folder made by a different config."""
         store = cls(Path(run_dir) / "results.sqlite")
-        existing = store.get_meta("fingerprint")
+        store._claim(Path(run_dir), fingerprint, metadata)
+        return store
+
+    @_damaged_store_is_a_user_error
+    def _claim(self, run_dir: Path, fingerprint: str, metadata: dict) -> None:
+        existing = self.get_meta("fingerprint")
         if existing is not None and existing != fingerprint:
             raise BakeoffError(
                 f"{run_dir} holds results of a different config (fingerprint {existing}, this one {fingerprint}); "
                 "use another `output.dir`, or delete the folder to start over"
             )
         if existing is None:
-            with store.db:
-                store.db.execute("BEGIN")
-                store.db.execute("INSERT INTO run VALUES ('fingerprint', ?)", (fingerprint,))
+            with self.db:
+                self.db.execute("BEGIN")
+                self.db.execute("INSERT INTO run VALUES ('fingerprint', ?)", (fingerprint,))
                 for key, value in metadata.items():
-                    store.db.execute("INSERT OR REPLACE INTO run VALUES (?, ?)", (key, json.dumps(value)))
-        return store
+                    self.db.execute("INSERT OR REPLACE INTO run VALUES (?, ?)", (key, json.dumps(value)))
 
+    @_damaged_store_is_a_user_error
     def set_meta(self, key: str, value) -> None:
         self.db.execute("INSERT OR REPLACE INTO run VALUES (?, ?)", (key, json.dumps(value)))
 
+    @_damaged_store_is_a_user_error
     def get_meta(self, key: str):
         row = self.db.execute("SELECT value FROM run WHERE key = ?", (key,)).fetchone()
         if row is None:
             return None
         return row[0] if key == "fingerprint" else json.loads(row[0])
 
+    @_damaged_store_is_a_user_error
     def metadata(self) -> dict:
         """Everything stored about the run itself (spec, versions, data report ...)."""
         return {key: self.get_meta(key) for (key,) in self.db.execute("SELECT key FROM run ORDER BY key")}
 
+    @_damaged_store_is_a_user_error
     def status(self, trial_id: str) -> str | None:
         row = self.db.execute("SELECT status FROM trials WHERE trial_id = ?", (trial_id,)).fetchone()
         return row[0] if row else None
 
+    @_damaged_store_is_a_user_error
     def start(self, trial_id: str, candidate: str, method: str, train_size: int, seed: int) -> None:
         self.db.execute(
             """INSERT INTO trials (trial_id, candidate, method, train_size, seed, status, attempts, started_at)
@@ -90,15 +127,18 @@ class ResultStore:
             (trial_id, candidate, method, train_size, seed, _now()),
         )
 
+    @_damaged_store_is_a_user_error
     def finish(self, trial_id: str, result: dict) -> None:
         self.db.execute(
             "UPDATE trials SET status='done', result=?, finished_at=? WHERE trial_id=?",
             (json.dumps(result), _now(), trial_id),
         )
 
+    @_damaged_store_is_a_user_error
     def fail(self, trial_id: str, error: str) -> None:
         self.db.execute("UPDATE trials SET status='failed', error=?, finished_at=? WHERE trial_id=?", (error, _now(), trial_id))
 
+    @_damaged_store_is_a_user_error
     def trials(self) -> list[dict]:
         rows = self.db.execute(
             "SELECT trial_id, candidate, method, train_size, seed, status, attempts, result, error FROM trials ORDER BY rowid"
@@ -111,6 +151,7 @@ class ResultStore:
             out.append(record)
         return out
 
+    @_damaged_store_is_a_user_error
     def integrity_ok(self) -> bool:
         return self.db.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
 

@@ -8,6 +8,7 @@ import sys
 
 import typer
 from rich.console import Console
+from rich.text import Text
 
 from bakeoff.errors import BakeoffError
 from bakeoff.runners.interrupt import RunInterrupted
@@ -32,7 +33,8 @@ def user_errors(command):
         except BakeoffError as err:
             if debug_enabled():
                 raise
-            console.print(f"[bold red]error:[/bold red] {err}", highlight=False, soft_wrap=True)
+            # Text, not markup: messages quote user input (`[/INST]`, `exports [final]/x.csv`) that rich would parse.
+            console.print(Text.assemble(("error:", "bold red"), " ", str(err)), highlight=False, soft_wrap=True)
             raise typer.Exit(2) from None
         except (RunInterrupted, KeyboardInterrupt):
             console.print("\n[yellow]stopped.[/yellow] Finished trials are saved; run the same command again to resume.")

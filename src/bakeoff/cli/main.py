@@ -19,16 +19,17 @@ def main(debug: bool = typer.Option(False, "--debug", help="Show full tracebacks
 
 
 def _quiet_libraries() -> None:
-    """bakeoff draws its own progress bars; the libraries' per-file bars and deprecation notes are noise here."""
+    """bakeoff draws its own progress bars; the libraries' per-file bars and advisory notes are noise here.
+
+    Environment variables, read when those libraries are first imported, rather than importing
+    transformers here: `report`, `recommend` and `--help` must start without torch or transformers."""
     import warnings
 
-    os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+    os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")  # also turns off transformers' own tqdm bars
+    os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
+    os.environ.setdefault("TRANSFORMERS_NO_ADVISORY_WARNINGS", "1")
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
     warnings.filterwarnings("ignore", category=FutureWarning)
-    from transformers.utils import logging as hf_logging
-
-    hf_logging.set_verbosity_error()
-    hf_logging.disable_progress_bar()
 
 
 app.command("run")(run.run_command)

@@ -32,18 +32,28 @@ def _parse_answers(pairs: list[str]) -> dict:
         if "=" not in pair:
             raise ConfigError(f"`{pair}` is not key=value (e.g. sla_p95_ms=200)")
         key, value = pair.split("=", 1)
-        answers[key.removeprefix("decision.")] = yaml.safe_load(value)
+        try:
+            answers[key.strip().removeprefix("decision.")] = yaml.safe_load(value)
+        except yaml.YAMLError:
+            raise ConfigError(f"`{pair}`: the value is not valid YAML; quote it, e.g. gpu='a10g'") from None
     return answers
 
 
-def _validate(answers: dict, current: dict) -> dict:
-    from bakeoff.config import DecisionSpec
+def _validate(answers: dict, current: dict, estimated_gpus: list[str]) -> dict:
+    """Answers checked like the config's `decision` section; the GPU must be one the run estimated."""
     from pydantic import ValidationError
 
+    from bakeoff.config import DecisionSpec, explain_error
+
     try:
-        return DecisionSpec.model_validate(current | answers).model_dump()
+        decision = DecisionSpec.model_validate(current | answers).model_dump()
     except ValidationError as err:
-        raise ConfigError("decision answers: " + "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in err.errors())) from None
+        lines = [explain_error({**e, "loc": ("decision", *e["loc"])}) for e in err.errors()]
+        raise ConfigError("decision answers: " + "; ".join(lines)) from None
+    if estimated_gpus and decision["gpu"] not in estimated_gpus:
+        raise ConfigError(f"gpu `{decision['gpu']}`: this run estimated only {', '.join(estimated_gpus)}; pick one of them, or add it "
+                          "to `efficiency.gpus` in the config and run `bakeoff run` again (trials are not redone)")
+    return decision
 
 
 @user_errors
@@ -53,8 +63,8 @@ def report_command(run_dir: Path = typer.Argument(..., help="A run folder (holds
 
     _, recommendation, paths = build(run_dir)
     if recommendation:
-        stdout.print(recommendation["rationale"], highlight=False)
-    console.print("wrote " + "  ".join(map(str, paths)))
+        stdout.print(recommendation["rationale"], markup=False, highlight=False)
+    console.print("wrote " + "  ".join(map(str, paths)), markup=False, highlight=False)
 
 
 @user_errors
@@ -66,7 +76,9 @@ def recommend_command(
     """Recommend a candidate for your constraints (budget, SLA, GPU, data, out-of-scope share), from stored results."""
     from bakeoff.report.build import build, load_results
 
-    current = (load_results(run_dir, refresh_analysis=False)["run"].get("spec") or {}).get("decision") or {}
+    spec = load_results(run_dir)["run"].get("spec") or {}
+    current = spec.get("decision") or {}
+    estimated_gpus = (spec.get("efficiency") or {}).get("gpus") or []
     given = _parse_answers(answers or [])
     if interactive:
         for key, prompt, parser in QUESTIONS:
@@ -79,7 +91,7 @@ def recommend_command(
                     given[key] = parser(reply)
                 except ValueError:
                     raise ConfigError(f"{key}: {reply!r} is not a {parser.__name__}") from None
-    decision = _validate(given, current)
+    decision = _validate(given, current, estimated_gpus)
     _, recommendation, paths = build(run_dir, decision)
-    stdout.print(recommendation["rationale"] if recommendation else "no finished trials to decide from", highlight=False)
-    console.print("wrote " + "  ".join(map(str, paths)))
+    stdout.print(recommendation["rationale"] if recommendation else "no finished trials to decide from", markup=False, highlight=False)
+    console.print("wrote " + "  ".join(map(str, paths)), markup=False, highlight=False)

@@ -11,26 +11,33 @@ from bakeoff.config import RunSpec, load_spec
 
 
 def execute(spec: RunSpec) -> None:
-    """Run the grid, then write the summary, results and report, and print the recommendation.
-    Shared by `run` and `demo`."""
+    """Run the grid, store the cross-trial analysis, then write the summary, results and report, and print
+    the recommendation. Shared by `run` and `demo`. One driver per run folder: a second one is refused."""
+    from bakeoff.evaluation.analysis import analyse
     from bakeoff.report.build import build
     from bakeoff.report.summary import appetite_lines, robustness_table, terminal_table
     from bakeoff.runners.local import run_spec
+    from bakeoff.runners.lock import run_folder_lock
 
-    outcome = run_spec(spec, console)
-    # The decision and GPU-estimate sections may differ from the first run's (they do not change trials).
-    outcome.store.set_meta("spec", spec.model_dump(mode="json"))
-    results, recommendation, paths = build(outcome.run_dir)
+    with run_folder_lock(spec.run_dir):
+        outcome = run_spec(spec, console)
+        spec_json = spec.model_dump(mode="json")
+        # The decision and GPU-estimate sections may differ from the first run's (they do not change trials).
+        outcome.store.set_meta("spec", spec_json)
+        # The runner computes the analysis once; `report` and `recommend` only read it.
+        outcome.store.set_meta("analysis", analyse(outcome.store.trials(), outcome.run_dir, spec_json))
+        results, recommendation, paths = build(outcome.run_dir)
     trials = results["trials"]
     stdout.print(terminal_table(f"bakeoff: {spec.name}", trials))
     stdout.print(robustness_table(trials))
     for line in appetite_lines(results["run"].get("analysis")):
-        stdout.print(f"data appetite: {line}")
+        stdout.print(f"data appetite: {line}", markup=False)
     if recommendation:
-        stdout.print(f"\n{recommendation['rationale']}", highlight=False)
+        stdout.print(f"\n{recommendation['rationale']}", markup=False, highlight=False)
     console.print(
         f"{outcome.ran} trials run, {outcome.skipped} already done (skipped), {outcome.failed} failed. "
-        f"Report: {paths[2]}  Summary: {paths[0]}  Results: {paths[1]}"
+        f"Report: {paths[2]}  Summary: {paths[0]}  Results: {paths[1]}",
+        markup=False, highlight=False, soft_wrap=True,
     )
     if outcome.failed:
         raise typer.Exit(1)

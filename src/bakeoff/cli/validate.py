@@ -1,10 +1,13 @@
-"""`bakeoff validate CONFIG`: check a config, its data and its model sources without loading any model."""
+"""`bakeoff validate CONFIG`: check a config, its data and its model sources without loading any model.
+
+It runs the same preflight as `bakeoff run`, so what `validate` accepts, `run` does not refuse."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
 import typer
+from rich.markup import escape
 
 from bakeoff.cli.common import console, stdout, user_errors
 from bakeoff.config import load_spec
@@ -17,23 +20,23 @@ def validate_command(
     check_data: bool = typer.Option(True, help="Also load and validate the task data."),
 ) -> None:
     """Resolve the config (and data, and model sources) and print what would run."""
-    from bakeoff.data.splits import nested_subsets
-    from bakeoff.data.task import prepare_task
     from bakeoff.models.sources import resolve_source
     from bakeoff.runners.grid import expand_grid
+    from bakeoff.runners.preflight import preflight
+    from bakeoff.runners.trials import default_device
 
     spec = load_spec(config, overrides or [])
+    task = preflight(spec, default_device(), check_data=check_data)
     for candidate in spec.candidates:
-        if not candidate.is_baseline:
-            source = resolve_source(candidate.model, candidate.gguf_file)
-            console.print(f"candidate {candidate.name}: {candidate.resolved_method}, {source.description}")
+        if candidate.is_baseline:
+            console.print(f"candidate {escape(candidate.name)}: classical baseline")
         else:
-            console.print(f"candidate {candidate.name}: classical baseline")
-    if check_data:
-        task = prepare_task(spec.task)
-        for seed in spec.grid.seeds:
-            nested_subsets(task.train_pool.labels, spec.grid.train_sizes, seed)
-        console.print(f"data: {task.report.as_dict()}")
+            source = resolve_source(candidate.model, candidate.gguf_file)
+            console.print(f"candidate {escape(candidate.name)}: {candidate.resolved_method}, {escape(source.description)}")
+    if task is not None:
+        for warning in task.report.warnings:
+            console.print(f"[yellow]data: {escape(warning)}[/yellow]")
+        console.print(f"data: {escape(str(task.report.as_dict()))}")
     trials = expand_grid(spec)
-    stdout.print(f"ok: {spec.name}, {len(trials)} trials, fingerprint {spec.fingerprint()}, output {spec.run_dir}")
+    stdout.print(f"ok: {spec.name}, {len(trials)} trials, fingerprint {spec.fingerprint()}, output {spec.run_dir}", markup=False)
     raise typer.Exit(0)

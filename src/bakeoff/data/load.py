@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import difflib
 import random
 from pathlib import Path
 
 import pandas as pd
 
 from bakeoff.config import DataSpec
-from bakeoff.data.tickets import Examples
+from bakeoff.data.examples import Examples
 from bakeoff.errors import DataError
 
 _BY_SUFFIX = {".csv": "csv", ".jsonl": "jsonl", ".json": "jsonl", ".parquet": "parquet", ".pq": "parquet"}
@@ -25,16 +26,44 @@ def detect_format(path: Path, declared: str) -> str:
     return fmt
 
 
+# Leading bytes of binary formats users mistake for text (or the reverse): named so the error can say
+# "this is a Parquet file" instead of "re-save as UTF-8".
+_MAGIC = {b"PAR1": "parquet", b"PK\x03\x04": "zip (an Excel workbook?)", b"\x1f\x8b": "gzip", b"SQLite format 3": "SQLite"}
+
+
+def _sniff(path: Path) -> str | None:
+    """The binary format a file's first bytes announce, if any."""
+    if path.is_dir():
+        return None
+    with open(path, "rb") as handle:
+        head = handle.read(16)
+    return next((name for magic, name in _MAGIC.items() if head.startswith(magic)), None)
+
+
+def _first_character(path: Path) -> str:
+    with open(path, encoding="utf-8", errors="replace") as handle:
+        return handle.read(4096).lstrip("\ufeff \t\r\n")[:1]
+
+
 def read_table(path: Path, declared_format: str = "auto") -> pd.DataFrame:
     """The file as a DataFrame, or a DataError that names the file and what is wrong with it."""
     if not path.exists():
         raise DataError(f"data file not found: {path}")
     fmt = detect_format(path, declared_format)
+    if fmt == "hf-disk" and not path.is_dir():
+        raise DataError(f"{path}: `format: hf-disk` needs a folder saved with `save_to_disk`; this is a file (set `format: auto`)")
+    if fmt != "hf-disk" and path.is_dir():
+        raise DataError(f"{path} is a folder; point the path at a {fmt} file (or use `format: hf-disk` for a `save_to_disk` folder)")
+    sniffed = _sniff(path)
+    if sniffed is not None and sniffed != fmt:
+        hint = "set `task.data.format: parquet` (or `auto`)" if sniffed == "parquet" else "export it as CSV, JSON Lines or Parquet"
+        raise DataError(f"{path}: this is a {sniffed} file, not {fmt}; {hint}")
     try:
         if fmt == "csv":
             return pd.read_csv(path, encoding="utf-8", dtype=str, keep_default_na=False, na_values=[""])
         if fmt == "jsonl":
-            return pd.read_json(path, lines=True, dtype=False)
+            # A .json file may hold one JSON array of records rather than one record per line.
+            return _records_frame(path, pd.read_json(path, lines=_first_character(path) != "[", dtype=False))
         if fmt == "parquet":
             return pd.read_parquet(path)
         from datasets import load_from_disk
@@ -46,12 +75,26 @@ def read_table(path: Path, declared_format: str = "auto") -> pd.DataFrame:
                 raise DataError(f"{path} holds splits {splits}; point `path`/`test_path` at one split folder each")
             loaded = loaded[splits[0]]
         return loaded.to_pandas()
+    except DataError:
+        raise
     except UnicodeDecodeError as err:
         raise DataError(f"{path}: not UTF-8 text (byte {err.start}); re-save the file as UTF-8") from None
     except pd.errors.EmptyDataError:
         raise DataError(f"{path}: the file is empty") from None
-    except (ValueError, pd.errors.ParserError, OSError) as err:
-        raise DataError(f"{path}: cannot read as {fmt}: {str(err).splitlines()[0]}") from None
+    except (ValueError, TypeError, pd.errors.ParserError, OSError) as err:
+        first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        raise DataError(f"{path}: cannot read as {fmt}: {first}") from None
+    except Exception as err:  # datasets/pyarrow raise their own types for damaged folders and files
+        first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        raise DataError(f"{path}: cannot read as {fmt}: {first}") from None
+
+
+def _records_frame(path: Path, frame: pd.DataFrame) -> pd.DataFrame:
+    """JSON rows must be objects with named fields; numbered columns mean they were bare values or arrays."""
+    if len(frame.columns) and all(isinstance(c, int) for c in frame.columns):
+        raise DataError(f"{path}: the JSON rows are not objects with named fields (found {len(frame.columns)} unnamed values "
+                        'per row); write one object per row, e.g. {"text": "...", "label": "..."}')
+    return frame
 
 
 def table_to_examples(frame: pd.DataFrame, spec: DataSpec, path: Path) -> Examples:
@@ -64,6 +107,12 @@ def table_to_examples(frame: pd.DataFrame, spec: DataSpec, path: Path) -> Exampl
             f"{path}: no column {', '.join(repr(m) for m in missing)}; columns are {list(frame.columns)}. "
             "Set `task.data.text_column` / `task.data.label_column`."
         )
+    for column in (spec.text_column, spec.label_column):
+        nested = frame[column].map(_is_nested)
+        if nested.any():
+            raise DataError(f"{path}: column {column!r} holds lists or records (row {int(frame.index[nested][0]) + 2}: "
+                            f"{str(frame[column][nested].iloc[0])[:60]}); bakeoff classifies one text into one label: "
+                            "give one string per row (a multi-label task needs one row per label)")
     labels = frame[spec.label_column]
     blank = labels.isna() | (labels.astype(str).str.strip() == "") | (labels.astype(str).str.lower() == "nan")
     if blank.any():
@@ -77,7 +126,27 @@ def table_to_examples(frame: pd.DataFrame, spec: DataSpec, path: Path) -> Exampl
         if len(repeated):
             raise DataError(f"{path}: {repeated.nunique()} ids occur more than once (e.g. {repeated.iloc[0]!r}); ids must be unique")
     texts = frame[spec.text_column].fillna("").astype(str).tolist()
-    return Examples(texts, labels.astype(str).str.strip().tolist())
+    return Examples(texts, labels.astype(str).tolist())
+
+
+def _is_nested(value) -> bool:
+    """A list, record or array cell (parquet list columns arrive as numpy arrays), not a scalar."""
+    return isinstance(value, (list, tuple, dict, set)) or getattr(value, "ndim", 0) > 0
+
+
+def normalise_labels(examples: Examples, where: str) -> tuple[Examples, list[str]]:
+    """Labels with their surrounding spaces removed, and a warning per set of spellings merged that way.
+
+    `"refund "` and `"refund"` are one class typed twice; kept apart, a class would be split in two (and
+    out-of-scope or `labels:` lists would match only one spelling). Merging silently hid a vanished class,
+    so every merge is reported."""
+    stripped = [label.strip() for label in examples.labels]
+    spellings: dict[str, set[str]] = {}
+    for raw, clean in zip(examples.labels, stripped):
+        spellings.setdefault(clean, set()).add(raw)
+    warnings = [f"{where}: labels {sorted(map(repr, raws))} differ only by surrounding spaces; merged into {clean!r}"
+                for clean, raws in sorted(spellings.items()) if len(raws) > 1]
+    return Examples(examples.texts, stripped), warnings
 
 
 def load_texts(path: Path, spec: DataSpec) -> list[str]:
@@ -88,8 +157,9 @@ def load_texts(path: Path, spec: DataSpec) -> list[str]:
     return [t for t in frame[spec.text_column].fillna("").astype(str) if t.strip()]
 
 
-def load_examples(path: Path, spec: DataSpec) -> Examples:
-    return table_to_examples(read_table(path, spec.format), spec, path)
+def load_examples(path: Path, spec: DataSpec) -> tuple[Examples, list[str]]:
+    """Examples with normalised labels, and the warnings normalising raised."""
+    return normalise_labels(table_to_examples(read_table(path, spec.format), spec, path), str(path))
 
 
 def keep_labels(examples: Examples, labels: list[str] | None, max_per_label: int | None, seed: int) -> Examples:
@@ -98,7 +168,9 @@ def keep_labels(examples: Examples, labels: list[str] | None, max_per_label: int
     if labels is not None:
         unknown = sorted(set(labels) - set(examples.labels))
         if unknown:
-            raise DataError(f"`task.data.labels` names labels absent from the data: {unknown[:5]}")
+            hints = [f"{label!r} (did you mean {close[0]!r}?)" if (close := difflib.get_close_matches(label, set(examples.labels), n=1))
+                     else repr(label) for label in unknown[:5]]
+            raise DataError(f"`task.data.labels` names labels absent from the data: {', '.join(hints)}")
         wanted = set(labels)
         indices = [i for i in indices if examples.labels[i] in wanted]
     if max_per_label is not None:

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import difflib
 from dataclasses import dataclass
 
 from bakeoff.config import TaskSpec
 from bakeoff.data import validate
 from bakeoff.data.load import keep_labels, load_examples, load_texts
 from bakeoff.data.splits import stratified_split
-from bakeoff.data.tickets import Examples, generate_out_of_scope, generate_tickets
+from bakeoff.data.examples import Examples
+from bakeoff.data.tickets import generate_out_of_scope, generate_tickets
 from bakeoff.errors import DataError
 
 
@@ -29,6 +31,7 @@ class TaskData:
 def prepare_task(spec: TaskSpec) -> TaskData:
     split = spec.split
     out_of_scope: list[str] = []
+    warnings: list[str] = []
     if spec.builtin == "support-tickets":
         everything = generate_tickets(spec.builtin_examples, seed=split.seed)
         out_of_scope = generate_out_of_scope(max(20, spec.builtin_examples // 10), seed=split.seed)
@@ -36,18 +39,30 @@ def prepare_task(spec: TaskSpec) -> TaskData:
         paraphrases = generate_tickets(max(50, round(spec.builtin_examples * split.test_fraction)), seed=split.seed, phrasings="held_out")
     else:
         data = spec.data
-        everything = load_examples(data.path, data)
-        given_test = load_examples(data.test_path, data) if data.test_path else None
-        given_validation = load_examples(data.validation_path, data) if data.validation_path else None
+        everything, found = load_examples(data.path, data)
+        warnings += found
+        given_test = given_validation = None
+        if data.test_path:
+            given_test, found = load_examples(data.test_path, data)
+            warnings += found
+        if data.validation_path:
+            given_validation, found = load_examples(data.validation_path, data)
+            warnings += found
         paraphrases = None
         if data.out_of_scope_path:
             out_of_scope = load_texts(data.out_of_scope_path, data)
         if data.out_of_scope_labels:
+            check_out_of_scope_labels(data.out_of_scope_labels, everything, given_test)
             everything, held_out = split_out_labels(everything, data.out_of_scope_labels)
             out_of_scope += held_out
             if given_test is not None:
                 given_test, test_held_out = split_out_labels(given_test, data.out_of_scope_labels)
                 out_of_scope += test_held_out
+            if given_validation is not None:
+                given_validation, _ = split_out_labels(given_validation, data.out_of_scope_labels)
+            if not everything.labels:
+                raise DataError("`task.data.out_of_scope_labels` covers every label of the training data: nothing is left to "
+                                "train on; list only the labels that should stay unseen")
         everything = keep_labels(everything, data.labels, data.max_per_label, split.seed)
         if given_test is not None:
             given_test = keep_labels(given_test, data.labels, None, split.seed)
@@ -65,8 +80,11 @@ def prepare_task(spec: TaskSpec) -> TaskData:
     if given_validation is None:
         train_pool, validation = stratified_split(pool, split.validation_fraction, split.seed + 1, "validation")
     else:
-        train_pool, validation = pool, given_validation
-    validate.check_test_labels(train_pool, test)
+        validation, dropped = validate.drop_empty(given_validation)
+        empty_dropped += dropped
+        train_pool = pool
+        validate.check_held_out_labels(train_pool, validation, "validation")
+    validate.check_held_out_labels(train_pool, test, "test")
     near = validate.near_duplicate_mask(train_pool.texts, test.texts)
     seen = {t.strip().lower() for t in train_pool.texts}
     test_near_duplicate = [bool(near[i]) or t.strip().lower() in seen for i, t in enumerate(test.texts)]
@@ -76,17 +94,24 @@ def prepare_task(spec: TaskSpec) -> TaskData:
         test=test,
         labels=sorted(set(train_pool.labels)),
         out_of_scope=out_of_scope,
-        report=validate.report(train_pool, validation, test, empty_dropped),
+        report=validate.report(train_pool, validation, test, empty_dropped, warnings),
         test_near_duplicate=test_near_duplicate,
         paraphrases=paraphrases,
     )
 
 
+def check_out_of_scope_labels(wanted: list[str], train: Examples, test: Examples | None) -> None:
+    """Every out-of-scope label must occur in the data: a typo would quietly train on that class."""
+    present = set(train.labels) | set(test.labels if test is not None else [])
+    unknown = [label for label in wanted if label not in present]
+    if unknown:
+        hints = [f"{label!r} (did you mean {close[0]!r}?)" if (close := difflib.get_close_matches(label, present, n=1)) else repr(label)
+                 for label in unknown]
+        raise DataError(f"`task.data.out_of_scope_labels`: {', '.join(hints)} not found in the data's labels")
+
+
 def split_out_labels(examples: Examples, labels: list[str]) -> tuple[Examples, list[str]]:
     """(examples without these labels, texts of the examples with them)."""
-    unknown = set(labels) - set(examples.labels)
-    if unknown == set(labels):
-        raise DataError(f"`task.data.out_of_scope_labels`: none of {sorted(labels)} occurs in the data")
     wanted = set(labels)
     keep = [i for i, label in enumerate(examples.labels) if label not in wanted]
     return examples.subset(keep), [examples.texts[i] for i, label in enumerate(examples.labels) if label in wanted]

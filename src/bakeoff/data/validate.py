@@ -9,7 +9,7 @@ import numpy as np
 from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.neighbors import NearestNeighbors
 
-from bakeoff.data.tickets import Examples
+from bakeoff.data.examples import Examples
 from bakeoff.errors import DataError
 
 NEAR_DUPLICATE_COSINE = 0.9  # char 3-5-gram TF-IDF cosine at or above which two texts count as near-duplicates
@@ -28,6 +28,7 @@ class DataReport:
     duplicate_train_texts: int
     test_exact_in_train: int
     test_near_duplicates_of_train: int
+    warnings: tuple[str, ...] = ()  # what was normalised on the way in (e.g. labels merged); shown at run start
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -41,6 +42,8 @@ def drop_empty(examples: Examples) -> tuple[Examples, int]:
 def check_labels(examples: Examples, where: str) -> None:
     """Refuse data a classifier cannot be trained or evaluated on; name the labels that fail."""
     counts = Counter(examples.labels)
+    if not counts:
+        raise DataError(f"{where}: no examples left (every text empty, or every label filtered out)")
     if len(counts) < 2:
         raise DataError(f"{where}: every example has the label {next(iter(counts))!r}; a classifier needs at least 2 labels")
     rare = sorted(label for label, n in counts.items() if n < 2)
@@ -51,12 +54,16 @@ def check_labels(examples: Examples, where: str) -> None:
         )
 
 
-def check_test_labels(train: Examples, test: Examples) -> None:
-    unseen = sorted(set(test.labels) - set(train.labels))
-    if not set(test.labels) & set(train.labels):
-        raise DataError("the test file shares no labels with the training data; check `label_column` and the files")
+def check_held_out_labels(train: Examples, held_out: Examples, which: str) -> None:
+    """Test or validation items must carry labels the model was trained on (else scoring has no class for them)."""
+    unseen = sorted(set(held_out.labels) - set(train.labels))
+    if not held_out.labels:
+        raise DataError(f"the {which} data has no items left (after out-of-scope labels, `labels` and empty texts)")
+    if not set(held_out.labels) & set(train.labels):
+        raise DataError(f"the {which} file shares no labels with the training data; check `label_column` and the files")
     if unseen:
-        raise DataError(f"the test data has labels never seen in training: {unseen[:5]}; remove them or add training examples")
+        raise DataError(f"the {which} data has labels never seen in training: {unseen[:5]}; remove them, add training examples, "
+                        "or list them in `out_of_scope_labels`")
 
 
 def near_duplicate_mask(reference: list[str], queries: list[str], threshold: float = NEAR_DUPLICATE_COSINE) -> np.ndarray:
@@ -70,7 +77,7 @@ def near_duplicate_mask(reference: list[str], queries: list[str], threshold: flo
     return (1.0 - distances[:, 0]) >= threshold
 
 
-def report(train: Examples, validation: Examples, test: Examples, empty_dropped: int) -> DataReport:
+def report(train: Examples, validation: Examples, test: Examples, empty_dropped: int, warnings: list[str] = ()) -> DataReport:
     normalized_train = {t.strip().lower() for t in train.texts}
     counts = Counter(train.labels)
     return DataReport(
@@ -83,4 +90,5 @@ def report(train: Examples, validation: Examples, test: Examples, empty_dropped:
         duplicate_train_texts=len(train) - len({t.strip().lower() for t in train.texts}),
         test_exact_in_train=sum(t.strip().lower() in normalized_train for t in test.texts),
         test_near_duplicates_of_train=int(near_duplicate_mask(train.texts, test.texts).sum()),
+        warnings=tuple(warnings),
     )

@@ -19,7 +19,8 @@ import torch
 from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer, PreTrainedModel, PreTrainedTokenizerBase
 
 from bakeoff.errors import ModelError
-from bakeoff.models.sources import ModelSource, cache_root
+from bakeoff.cache import cache_root
+from bakeoff.models.sources import ModelSource
 
 
 @dataclass(frozen=True)
@@ -59,7 +60,7 @@ def converted_folder(source: ModelSource) -> Path:
 def _convert_gguf(source: ModelSource, target: Path) -> None:
     from rich.console import Console
 
-    Console(stderr=True).print(f"[dim]converting {source.gguf_file} to safetensors once (cached in {target.parent}) ...[/dim]")
+    Console(stderr=True).print(f"converting {source.gguf_file} to safetensors once (cached in {target.parent}) ...", style="dim", markup=False)
     try:
         tokenizer = AutoTokenizer.from_pretrained(source.location, gguf_file=source.gguf_file)
         gguf_model = AutoModelForCausalLM.from_pretrained(source.location, gguf_file=source.gguf_file, dtype=torch.float32)

@@ -1,43 +1,82 @@
-"""Rebuild everything a run folder presents from its store: analysis, recommendation, summary.md,
-results.json and report.html. No torch: `bakeoff report RUN_DIR` works on any laptop."""
+"""Rebuild everything a run folder presents from its store: recommendation, summary.md, results.json and
+report.html. A pure reader: it never writes to the store, and no torch, so `bakeoff report RUN_DIR`
+works on any laptop.
+
+It never destroys evidence either. An empty or damaged store is refused before anything is written (a
+report of nothing once overwrote a 24 KB results.json with 86 bytes), and the three outputs are rendered
+in memory first, then written to temporary files and renamed only once all of them exist.
+"""
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 from bakeoff.decision.engine import recommend, with_answers
 from bakeoff.errors import BakeoffError
-from bakeoff.evaluation.analysis import analyse
-from bakeoff.report.html import write_report
-from bakeoff.report.summary import write_summary
+from bakeoff.report.html import render
+from bakeoff.report.summary import SCHEMA, markdown, results_json
 from bakeoff.store import ResultStore
 
+OUTPUTS = ("summary.md", "results.json", "report.html")
 
-def load_results(run_dir: Path, refresh_analysis: bool = True) -> dict:
-    """results.json's content, from the store (recomputing the cross-trial analysis if asked)."""
-    database = Path(run_dir) / "results.sqlite"
+
+def load_results(run_dir: Path) -> dict:
+    """results.json's content, read from the store; refuses a folder with no store or no trials."""
+    run_dir = Path(run_dir)
+    database = run_dir / "results.sqlite"
     if not database.is_file():
         raise BakeoffError(f"{run_dir} is not a bakeoff run folder (no results.sqlite)")
     store = ResultStore(database)
     try:
         meta, trials = store.metadata(), store.trials()
-        if refresh_analysis and meta.get("spec"):
-            meta["analysis"] = analyse(trials, Path(run_dir), meta["spec"])
-            store.set_meta("analysis", meta["analysis"])
     finally:
         store.close()
-    return {"schema": "bakeoff.results/1", "run": meta, "trials": trials}
+    if not trials or not meta.get("spec"):
+        raise BakeoffError(
+            f"the results store {database} holds no trials: nothing to report, and the existing "
+            f"{', '.join(OUTPUTS)} were left as they are. Run `bakeoff run CONFIG` to (re)compute the trials."
+        )
+    if meta.get("analysis") is None:
+        # Run folders from before the runner stored its analysis: compute it in memory, never write it back.
+        from bakeoff.evaluation.analysis import analyse
+
+        meta["analysis"] = analyse(trials, run_dir, meta["spec"])
+    return {"schema": SCHEMA, "run": meta, "trials": trials}
 
 
 def build(run_dir: Path, answers: dict | None = None) -> tuple[dict, dict | None, list[Path]]:
     """Write summary.md, results.json and report.html; returns (results, recommendation, paths)."""
+    run_dir = Path(run_dir)
     results = load_results(run_dir)
     if answers:
         results = with_answers(results, answers)
     has_trials = any(t["status"] == "done" for t in results["trials"])
     recommendation = recommend(results) if has_trials else None
     results["recommendation"] = recommendation
-    name = (results["run"].get("spec") or {}).get("name", Path(run_dir).name)
-    md, js = write_summary(Path(run_dir), name, results["run"], results["trials"], recommendation)
-    html = write_report(Path(run_dir), results, recommendation)
-    return results, recommendation, [md, js, html]
+    name = (results["run"].get("spec") or {}).get("name", run_dir.name)
+    texts = {
+        "summary.md": markdown(name, results["run"], results["trials"], recommendation),
+        "results.json": results_json(results["run"], results["trials"], recommendation),
+        "report.html": render(results, recommendation),
+    }
+    return results, recommendation, write_all(run_dir, texts)
+
+
+def write_all(run_dir: Path, texts: dict[str, str]) -> list[Path]:
+    """Write every file to `<name>.partial`, then rename each over its target: a failure while writing
+    leaves the previous outputs whole (a rename is atomic; the renames are the last step)."""
+    partials = [run_dir / f"{name}.partial" for name in texts]
+    try:
+        for partial, text in zip(partials, texts.values()):
+            partial.write_text(text, encoding="utf-8")
+    except OSError as err:
+        for partial in partials:
+            partial.unlink(missing_ok=True)
+        raise BakeoffError(f"cannot write the outputs in {run_dir} ({err.strerror}); the previous ones are untouched") from None
+    paths = []
+    for partial in partials:
+        target = partial.with_name(partial.name.removesuffix(".partial"))
+        os.replace(partial, target)
+        paths.append(target)
+    return paths

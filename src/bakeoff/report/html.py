@@ -9,7 +9,6 @@ every value, and the SVG helpers escape their labels, so dataset text (labels, n
 from __future__ import annotations
 
 import json
-import os
 from importlib.resources import files
 from pathlib import Path
 
@@ -112,11 +111,3 @@ def render(results: dict, recommendation: dict | None) -> str:
         spec_json=json.dumps(run.get("spec"), indent=1), versions=run.get("versions") or {},
         failed=[t for t in trials if t["status"] == "failed"],
     )
-
-
-def write_report(run_dir: Path, results: dict, recommendation: dict | None) -> Path:
-    path = Path(run_dir) / "report.html"
-    partial = path.with_name("report.html.partial")
-    partial.write_text(render(results, recommendation), encoding="utf-8")
-    os.replace(partial, path)
-    return path

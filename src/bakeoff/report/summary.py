@@ -14,7 +14,6 @@ results.json schema (`bakeoff.results/1`):
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 
 from rich.table import Table
@@ -265,17 +264,6 @@ def markdown(run_name: str, meta: dict, trials: list[dict], recommendation: dict
     return "\n".join(lines) + "\n"
 
 
-def _write_atomic(path: Path, text: str) -> None:
-    partial = path.with_name(path.name + ".partial")
-    partial.write_text(text, encoding="utf-8")
-    os.replace(partial, path)
-
-
-def write_summary(run_dir: Path, run_name: str, meta: dict, trials: list[dict], recommendation: dict | None = None) -> tuple[Path, Path]:
-    """Write summary.md and results.json into the run folder; returns their paths."""
-    run_dir = Path(run_dir)
-    md_path, json_path = run_dir / "summary.md", run_dir / "results.json"
-    _write_atomic(md_path, markdown(run_name, meta, trials, recommendation))
-    payload = {"schema": SCHEMA, "run": meta, "trials": trials, "recommendation": recommendation}
-    _write_atomic(json_path, json.dumps(payload, indent=1))
-    return md_path, json_path
+def results_json(meta: dict, trials: list[dict], recommendation: dict | None) -> str:
+    """results.json's text (schema above)."""
+    return json.dumps({"schema": SCHEMA, "run": meta, "trials": trials, "recommendation": recommendation}, indent=1)

@@ -17,17 +17,16 @@ from pathlib import Path
 
 import torch
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
 from bakeoff.config import RunSpec
 from bakeoff.data.splits import nested_subsets
-from bakeoff.data.task import TaskData, prepare_task
+from bakeoff.data.task import TaskData
 from bakeoff.errors import BakeoffError
-from bakeoff.efficiency.hardware import gpu
-from bakeoff.evaluation import perturb
-from bakeoff.models.sources import resolve_source
 from bakeoff.runners.grid import Trial, expand_grid
 from bakeoff.runners.interrupt import StopRequest, stop_on_interrupt
+from bakeoff.runners.preflight import preflight
 from bakeoff.runners.trials import TrialContext, default_device, run_baseline_trial, run_llm_trial
 from bakeoff.store import ResultStore
 from bakeoff.training.loop import TrainingDiverged
@@ -63,37 +62,10 @@ def git_sha() -> str | None:
         return None
 
 
-def preflight(spec: RunSpec, device: str) -> None:
-    """Fail in seconds on what would otherwise fail hours in."""
-    perturb.load_plugins(spec.evaluation.plugins)
-    for key in spec.efficiency.gpus:
-        gpu(key)  # unknown GPU names fail now, with a suggestion
-    for item in spec.evaluation.resolved_perturbations(spec.task.builtin is not None):
-        if item.name != "paraphrase":
-            perturb.apply(item.name, dict(item.params), ["Probe text 123, from Maria on March 3 for $5."], seed=0)
-    for candidate in spec.candidates:
-        if candidate.is_baseline:
-            continue
-        if candidate.resolved_method == "qlora" and not device.startswith("cuda"):
-            raise BakeoffError(
-                f"candidate `{candidate.name}`: QLoRA needs a CUDA GPU (bitsandbytes 4-bit kernels); on this machine use `method: lora`"
-            )
-        resolve_source(candidate.model, candidate.gguf_file)
-    run_dir = spec.run_dir
-    try:
-        run_dir.mkdir(parents=True, exist_ok=True)
-        probe = run_dir / ".write-test"
-        probe.write_text("ok")
-        probe.unlink()
-    except OSError as err:
-        raise BakeoffError(f"cannot write to the run folder {run_dir} ({err.strerror}); set `output.dir` to a writable folder") from None
-
-
 def run_spec(spec: RunSpec, console: Console | None = None) -> RunOutcome:
     console = console or Console(stderr=True)
     device = default_device()
-    task = prepare_task(spec.task)
-    preflight(spec, device)
+    task = preflight(spec, device, create_run_dir=True)
     run_dir = spec.run_dir
     store = ResultStore.for_run(run_dir, spec.fingerprint(), {
         "spec": spec.model_dump(mode="json"),
@@ -112,8 +84,10 @@ def run_spec(spec: RunSpec, console: Console | None = None) -> RunOutcome:
     console.print(
         f"[bold]{spec.name}[/bold]: {len(task.labels)} labels, train pool {report.train_examples}, "
         f"validation {report.validation_examples}, test {report.test_examples}; {len(trials)} trials on {device} "
-        f"({torch.get_num_threads()} threads) -> {run_dir}"
+        f"({torch.get_num_threads()} threads) -> {escape(str(run_dir))}"
     )
+    for warning in report.warnings:
+        console.print(f"[yellow]data: {escape(warning)}[/yellow]")
     if report.test_exact_in_train or report.test_near_duplicates_of_train:
         console.print(f"[yellow]data: {report.test_exact_in_train} test items also in train, "
                       f"{report.test_near_duplicates_of_train} near-duplicates of train items[/yellow]")
@@ -133,7 +107,7 @@ def run_spec(spec: RunSpec, console: Console | None = None) -> RunOutcome:
             ran += 1
             if error:
                 failed += 1
-                console.print(f"[red]{trial.trial_id} failed:[/red] {error}")
+                console.print(f"[red]{trial.trial_id} failed:[/red] {escape(error)}")
             progress.advance(overall)
     return RunOutcome(run_dir, task, store, ran, skipped, failed)
 

@@ -1,0 +1,116 @@
+"""Everything `bakeoff run` refuses before any trial starts, in one function that `bakeoff validate` calls too.
+
+`validate` is a contract: if it says ok, `run` does not refuse the config minutes later (before this,
+8 inputs passed `validate` and failed in `run`, some only after the baselines had trained). So the
+checks live here once, cheapest first, and both commands raise the same message. Nothing here loads
+model weights: sources are resolved and their config.json and weight files are inspected.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+from bakeoff.config import CandidateSpec, RunSpec
+from bakeoff.data.splits import nested_subsets
+from bakeoff.data.task import TaskData, prepare_task
+from bakeoff.efficiency.hardware import gpu
+from bakeoff.errors import BakeoffError, ConfigError, ModelError
+from bakeoff.evaluation import perturb
+from bakeoff.models.sources import ModelSource, resolve_source
+
+PROBE_TEXT = "Probe text 123, from Maria on March 3 for $5."
+
+
+def preflight(spec: RunSpec, device: str, check_data: bool = True, create_run_dir: bool = False) -> TaskData | None:
+    """Refuse what would fail later; returns the prepared task (None with check_data=False).
+
+    `create_run_dir`: `run` makes the folder and writes a probe file; `validate` only checks that the
+    folder (or its nearest existing parent) is writable, and leaves no trace."""
+    check_hardware_names(spec)
+    check_perturbations(spec)
+    for candidate in spec.candidates:
+        if not candidate.is_baseline:
+            check_candidate(candidate, device)
+    task = None
+    if check_data:
+        task = prepare_task(spec.task)
+        for seed in spec.grid.seeds:
+            nested_subsets(task.train_pool.labels, spec.grid.train_sizes, seed)
+    check_run_dir(spec.run_dir, create_run_dir)
+    return task
+
+
+def check_hardware_names(spec: RunSpec) -> None:
+    for key in spec.efficiency.gpus:
+        gpu(key)  # unknown GPU names fail now, with a suggestion
+    for key in spec.efficiency.usd_per_hour:
+        gpu(key)
+        if key not in spec.efficiency.gpus:
+            raise ConfigError(f"efficiency.usd_per_hour sets a price for `{key}`, which is not in efficiency.gpus "
+                              f"{spec.efficiency.gpus}: add it there, or the price is never used")
+
+
+def check_perturbations(spec: RunSpec) -> None:
+    perturb.load_plugins(spec.evaluation.plugins)
+    for item in spec.evaluation.resolved_perturbations(spec.task.builtin is not None):
+        if item.name != "paraphrase":
+            perturb.apply(item.name, dict(item.params), [PROBE_TEXT], seed=0)
+
+
+def check_candidate(candidate: CandidateSpec, device: str) -> None:
+    """The model can be found, and loading it would need neither pickle nor foreign code without opt-in."""
+    if candidate.resolved_method == "qlora" and not device.startswith("cuda"):
+        raise BakeoffError(
+            f"candidate `{candidate.name}`: QLoRA needs a CUDA GPU (bitsandbytes 4-bit kernels); on this machine use `method: lora`"
+        )
+    source = resolve_source(candidate.model, candidate.gguf_file)
+    folder = _local_files(source)
+    if folder is None:
+        return
+    config_path = folder / "config.json"
+    try:
+        config = json.loads(config_path.read_text(encoding="utf-8")) if config_path.is_file() else {}
+    except (OSError, ValueError) as err:
+        raise ModelError(f"candidate `{candidate.name}`: cannot read {config_path} ({err})") from None
+    if isinstance(config, dict) and config.get("auto_map") and not candidate.trust_remote_code:
+        raise ModelError(f"candidate `{candidate.name}`: {source.description} needs its own code (config.json has auto_map); "
+                         "set `trust_remote_code: true` on this candidate if you trust it")
+    names = {p.name for p in folder.iterdir()} if folder.is_dir() else set()
+    safe = any(n.endswith(".safetensors") for n in names)
+    pickled = any(n.endswith((".bin", ".pt", ".pth", ".ckpt")) for n in names)
+    if pickled and not safe and not candidate.allow_pickle:
+        raise ModelError(f"candidate `{candidate.name}`: {source.description} has only pickle weights (.bin), which can run code "
+                         "when loaded; set `allow_pickle: true` on this candidate if you trust the file, or convert to safetensors")
+
+
+def _local_files(source: ModelSource) -> Path | None:
+    """The folder holding the source's config and weights (None for GGUF: converted on first load)."""
+    if source.kind == "folder":
+        return Path(source.location)
+    if source.kind == "hub" and source.gguf_file is None:
+        from huggingface_hub import try_to_load_from_cache
+
+        cached = try_to_load_from_cache(source.location, "config.json")
+        return Path(cached).parent if isinstance(cached, str) else None
+    return None
+
+
+def check_run_dir(run_dir: Path, create: bool) -> None:
+    run_dir = Path(run_dir)
+    if run_dir.exists() and not run_dir.is_dir():
+        raise BakeoffError(f"the run folder {run_dir} is a file; set `output.dir` to a folder")
+    if create:
+        try:
+            run_dir.mkdir(parents=True, exist_ok=True)
+            probe = run_dir / ".write-test"
+            probe.write_text("ok")
+            probe.unlink()
+        except OSError as err:
+            raise BakeoffError(f"cannot write to the run folder {run_dir} ({err.strerror}); set `output.dir` to a writable folder") from None
+        return
+    existing = next(p for p in (run_dir, *run_dir.absolute().parents) if p.exists())
+    if not existing.is_dir() or not os.access(existing, os.W_OK | os.X_OK):
+        raise BakeoffError(f"cannot write to the run folder {run_dir} ({existing} is not a writable folder); "
+                           "set `output.dir` to a writable folder")
