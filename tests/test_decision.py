@@ -89,3 +89,23 @@ def test_the_paired_test_decides_ties_when_it_applies():
     assert not data["run"]["analysis"]["paired_comparisons"][0]["tie"]  # the paired bootstrap at n=200: a real difference
     decided = recommend(data)
     assert decided["tie"] is None and decided["reason"] == "highest weighted score"
+
+
+def test_an_open_ended_task_changes_the_weights_and_warns_that_classification_is_a_proxy():
+    narrow = recommend(results())
+    assert narrow["choice"] == "big-llm" and "open-ended" not in narrow["rationale"]
+    outcome = recommend(with_answers(results(), {"task_specificity": "open-ended"}))
+    # small-llm holds up better under perturbation and out of scope: weighted up, it now wins
+    assert outcome["choice"] == "small-llm"
+    assert outcome["weights"]["quality"] < narrow["weights"]["quality"]
+    assert outcome["weights"]["robustness"] > narrow["weights"]["robustness"]
+    assert "does not carry over to generation quality" in outcome["rationale"]
+
+
+def test_an_llm_without_an_estimate_for_the_teams_gpu_is_named_not_dropped():
+    data = results()
+    data["run"]["analysis"]["gpu_estimates"] = [e for e in data["run"]["analysis"]["gpu_estimates"] if e["model"] != "big-llm"]
+    outcome = recommend(data)
+    assert outcome["choice"] == "small-llm"
+    assert "big-llm" in outcome["not_assessed"] and "no cost or latency estimate on `a10g`" in outcome["not_assessed"]["big-llm"]
+    assert "Not assessed: big-llm" in outcome["rationale"]

@@ -32,3 +32,11 @@ def test_summary_markdown_leads_with_the_recommendation():
     data = results()
     text = markdown("fixture", data["run"], data["trials"], recommend(data))
     assert text.index("## Recommendation") < text.index("## Quality")
+
+
+def test_summary_states_the_runs_own_evaluation_settings():
+    data = results()
+    data["run"]["spec"]["evaluation"] = {"calibration_bins": 10, "max_train_items": 50, "confidence": 0.9}
+    text = markdown("fixture", data["run"], data["trials"], recommend(data))
+    assert "(10 bins)" in text and "up to 50 of" in text and "percentile-bootstrap 90% intervals" in text
+    assert "15 bins" not in text and "up to 200" not in text

@@ -103,7 +103,7 @@ class TrainingSpec(Spec):
                           "items apart: no padding, the prefix computed once; exactly the padded batch's loss and gradients. "
                           "Used where exact (SDPA/eager attention, sequences inside any sliding window); false: left-padded batches.")
     max_grad_norm: float | None = Field(1.0, gt=0, description="Clip the gradient norm to this (HF Trainer's default); null: no clipping.")
-    max_prompt_tokens: int = Field(192, ge=16, description="Prompts longer than this are truncated from the left of the item text.")
+    max_prompt_tokens: int = Field(192, ge=16, description="Prompts longer than this are cut at the end of the item text (its opening states the request).")
     max_validation_items: int = Field(100, ge=2, description="Validation items (stratified sample) whose loss is computed after each epoch.")
     early_stopping_patience: int = Field(1, ge=0, description="Stop after this many epochs without a lower validation loss (0 = never stop early). The best epoch's weights are kept.")
     gradient_checkpointing: bool = Field(False, description="Trade compute for activation memory.")
@@ -279,6 +279,43 @@ class RunSpec(Spec):
         GPU estimates and decision questions (changing those re-decides; it does not invalidate trials)."""
         payload = self.model_dump(mode="json", exclude={"output", "efficiency", "decision"})
         return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def explain(spec: BaseModel, indent: int = 0) -> list[str]:
+    """The resolved spec as YAML lines, each setting preceded by its description as a comment
+    (`bakeoff validate CONFIG --explain`): what every key means and what value it took."""
+    lines = []
+    pad = "  " * indent
+    for name, field in type(spec).model_fields.items():
+        value = getattr(spec, name)
+        if field.description:
+            lines.append(f"{pad}# {field.description}")
+        if isinstance(value, BaseModel):
+            lines += [f"{pad}{name}:", *explain(value, indent + 1)]
+        elif isinstance(value, list) and value and isinstance(value[0], BaseModel):
+            lines.append(f"{pad}{name}:")
+            for item in value:
+                item_lines = explain(item, indent + 2)
+                first = next(i for i, line in enumerate(item_lines) if not line.lstrip().startswith("#"))
+                item_lines[first] = f"{pad}  - " + item_lines[first].lstrip()
+                lines += item_lines
+        else:
+            dumped = yaml.safe_dump({name: _plain(value)}, default_flow_style=True, width=10_000, sort_keys=False).strip()
+            lines.append(f"{pad}{dumped[1:-1] if dumped.startswith('{') else dumped}")
+    return lines
+
+
+def _plain(value: Any) -> Any:
+    """A YAML-dumpable form of a resolved value (paths as strings, specs as dicts)."""
+    if isinstance(value, Path):
+        return str(value)
+    if isinstance(value, BaseModel):
+        return value.model_dump(mode="json")
+    if isinstance(value, list):
+        return [_plain(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    return value
 
 
 def apply_overrides(raw: dict[str, Any], overrides: list[str]) -> dict[str, Any]:

@@ -18,6 +18,7 @@ def validate_command(
     config: Path = typer.Argument(..., help="YAML run config."),
     overrides: list[str] = typer.Argument(None, help="Dotted overrides, as for `bakeoff run`."),
     check_data: bool = typer.Option(True, help="Also load and validate the task data."),
+    explain: bool = typer.Option(False, "--explain", help="Print the resolved config, every setting with its description."),
 ) -> None:
     """Resolve the config (and data, and model sources) and print what would run."""
     from bakeoff.models.sources import resolve_source
@@ -38,5 +39,9 @@ def validate_command(
             console.print(f"[yellow]data: {escape(warning)}[/yellow]")
         console.print(f"data: {escape(str(task.report.as_dict()))}")
     trials = expand_grid(spec)
+    if explain:
+        from bakeoff.config import explain as explained
+
+        stdout.print("\n".join(explained(spec)), markup=False, highlight=False, soft_wrap=True)
     stdout.print(f"ok: {spec.name}, {len(trials)} trials, fingerprint {spec.fingerprint()}, output {spec.run_dir}", markup=False)
     raise typer.Exit(0)

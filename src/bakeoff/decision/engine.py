@@ -18,7 +18,11 @@ from __future__ import annotations
 
 import math
 
-from bakeoff.decision.evidence import Evidence, gather
+from bakeoff.decision.evidence import Evidence, gather, not_assessed
+
+OPEN_ENDED_CAUTION = ("Caution: the task is open-ended (generation), but this run measured classification by label scoring; "
+                      "these scores are a proxy that does not carry over to generation quality, so robustness and out-of-scope "
+                      "behaviour were weighted up and quality down. Evaluate generated outputs before committing.")
 
 
 def _exclusion(e: Evidence, d: dict) -> str | None:
@@ -45,7 +49,12 @@ def weights(d: dict) -> dict[str, float]:
     of ten over the cheapest / fastest candidate, so 10x the cost weighs like `cost` points of macro-F1."""
     share = d.get("out_of_scope_share", 0.0)
     budget = any(d.get(k) is not None for k in ("max_fine_tune_usd", "max_usd_per_1k_items", "max_usd_per_month"))
-    return {"quality": 1.0, "robustness": 0.3 + share, "out_of_scope": 0.1 + 3.0 * share, "calibration": 0.1,
+    # An open-ended (generation) task is judged here on classification evidence, a proxy: clean-test
+    # macro-F1 says less about it, while holding up under perturbed and unseen inputs says more about how
+    # a model copes with free-form traffic. So quality weighs less and robustness / out-of-scope more.
+    open_ended = d.get("task_specificity") == "open-ended"
+    return {"quality": 0.6 if open_ended else 1.0, "robustness": 0.3 + share + (0.5 if open_ended else 0.0),
+            "out_of_scope": 0.1 + 3.0 * share + (0.3 if open_ended else 0.0), "calibration": 0.1,
             "cost": 0.1 if budget else 0.05, "latency": 0.1 if d.get("sla_p95_ms") is not None else 0.0}
 
 
@@ -140,6 +149,7 @@ def recommend(results: dict) -> dict:
     evidence = gather(results, d, default_size, default_load)
     outcome = decide(evidence, d, (results["run"].get("analysis") or {}).get("paired_comparisons"))
     outcome["evidence"] = [e.as_dict() for e in evidence]
+    outcome["not_assessed"] = not_assessed(results, d, evidence)
     outcome["answers"] = d | {"labeled_examples": d.get("labeled_examples") or default_size,
                               "load_items_per_s": d.get("load_items_per_s") or default_load}
     outcome["sensitivity"] = _what_if(results, d, default_size, default_load, outcome["choice"])
@@ -150,9 +160,11 @@ def recommend(results: dict) -> dict:
 def rationale(outcome: dict, evidence: dict[str, Evidence]) -> str:
     """A short paragraph built from the numbers."""
     answers = outcome["answers"]
+    unassessed = "".join(f" Not assessed: {c} ({r})." for c, r in outcome.get("not_assessed", {}).items())
+    caution = f" {OPEN_ENDED_CAUTION}" if answers.get("task_specificity") == "open-ended" else ""
     if outcome["choice"] is None:
         reasons = "; ".join(f"{c}: {r}" for c, r in outcome["excluded"].items())
-        return f"No candidate meets every constraint ({reasons}). Relax a constraint or add candidates."
+        return f"No candidate meets every constraint ({reasons}). Relax a constraint or add candidates.{unassessed}{caution}"
     e = evidence[outcome["choice"]]
     low, high = e.macro_f1_ci
     if outcome["no_llm_needed"]:
@@ -180,7 +192,7 @@ def rationale(outcome: dict, evidence: dict[str, Evidence]) -> str:
         parts.append("Excluded: " + "; ".join(f"{c} ({r})" for c, r in outcome["excluded"].items()) + ".")
     if outcome["sensitivity"]:
         parts.append("What would change the answer: " + "; ".join(outcome["sensitivity"][:4]) + ".")
-    return " ".join(parts)
+    return " ".join(parts) + unassessed + caution
 
 
 def with_answers(results: dict, answers: dict) -> dict:

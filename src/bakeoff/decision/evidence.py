@@ -97,11 +97,22 @@ def gather(results: dict, decision: dict, default_size: int, default_load: float
         if kind == "llm":
             record = estimates.get((trial["result"].get("model_name") or name, decision["gpu"]))
             if record is None:
-                continue  # no estimate for this GPU: the engine reports it as not assessable
+                continue  # no estimate for this GPU: not_assessed() names it, with the reason
             out.append(Evidence(**common, **_llm_costs(record, decision, size, load)))
         else:
             out.append(Evidence(**common, **_baseline_costs(trial["result"]["timings"], decision, load)))
     return out
+
+
+def not_assessed(results: dict, decision: dict, evidence: list[Evidence]) -> dict[str, str]:
+    """Candidates with finished trials that have no evidence, each with why (so none vanishes silently)."""
+    assessed = {e.candidate for e in evidence}
+    done = {t["candidate"] for t in results["trials"] if t["status"] == "done" and t.get("result")}
+    failed = {t["candidate"] for t in results["trials"] if t["status"] != "done"} - done
+    reasons = {name: f"no cost or latency estimate on `{decision['gpu']}`: add it to `efficiency.gpus` and re-run (trials are kept)"
+               for name in sorted(done - assessed)}
+    reasons |= {name: "no finished trial" for name in sorted(failed)}
+    return reasons
 
 
 def _llm_costs(record: dict, decision: dict, size: int, load: float) -> dict:

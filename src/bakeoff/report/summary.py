@@ -237,14 +237,16 @@ def markdown(run_name: str, meta: dict, trials: list[dict], recommendation: dict
     lines += [f"Device: {meta.get('device')}; bakeoff {meta.get('versions', {}).get('bakeoff')}, git {meta.get('git_sha') or 'n/a'}.", ""]
     lines += ["## Quality", ""] + _markdown_table(table_rows)
     lines += [f"- {line}" for line in best_per_size(trials)]
-    lines += ["", "Accuracy and macro-F1 are percentages on the held-out test set, with percentile-bootstrap 95% intervals; "
-              "`train acc` is on (up to 200 of) the examples the candidate was trained on: a large train/test gap is memorization.", ""]
+    evaluation = _evaluation_settings(meta)
+    lines += ["", f"Accuracy and macro-F1 are percentages on the held-out test set, with percentile-bootstrap "
+              f"{100 * evaluation.confidence:g}% intervals; `train acc` is on (up to {evaluation.max_train_items} of) the examples "
+              "the candidate was trained on: a large train/test gap is memorization.", ""]
     lines += ["## Generalization, out-of-scope items, calibration", ""] + _markdown_table(robustness_rows(trials))
     lines += ["`clean test acc`: test items that are neither exact nor near duplicates of training items. `perturbed acc`: mean over "
               "perturbations of the test subset (worst in brackets). `paraphrase acc`: built-in tickets in phrasings never used in "
               "training. `OOS AUROC`: out-of-scope detection from max probability. `conf. wrong`: out-of-scope items given a label "
               "with p >= 0.9. `abstain`: share of test + out-of-scope items refused at the validation-chosen threshold. `ECE`: expected "
-              "calibration error (15 bins) before and after temperature scaling. `memorized?`: near-perfect on training items, "
+              f"calibration error ({evaluation.calibration_bins} bins) before and after temperature scaling. `memorized?`: near-perfect on training items, "
               "materially worse on perturbed held-out ones.", ""]
     analysis = meta.get("analysis")
     if efficiency_rows(trials):
@@ -262,6 +264,13 @@ def markdown(run_name: str, meta: dict, trials: list[dict], recommendation: dict
     if comparison_lines(analysis, limit=100):
         lines += ["## Paired comparisons (same test items)", ""] + [f"- {line}" for line in comparison_lines(analysis, limit=100)] + [""]
     return "\n".join(lines) + "\n"
+
+
+def _evaluation_settings(meta: dict):
+    """The run's evaluation settings, defaults filled in (run folders from before a setting existed)."""
+    from bakeoff.config import EvaluationSpec  # pydantic only: no torch
+
+    return EvaluationSpec.model_validate((meta.get("spec") or {}).get("evaluation") or {})
 
 
 def results_json(meta: dict, trials: list[dict], recommendation: dict | None) -> str:
