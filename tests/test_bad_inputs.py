@@ -119,6 +119,7 @@ def test_a_lock_left_by_a_killed_driver_never_blocks(tmp_path):
         assert (run_dir / ".bakeoff.lock").read_text().split()[0] == str(os.getpid())
 
 
+@pytest.mark.integration
 def test_two_real_drivers_on_one_folder_one_is_refused(tmp_path):
     """Two `bakeoff run` processes at once: exactly one runs the trials."""
     config = write_config(tmp_path, base_config(tmp_path))

@@ -12,6 +12,8 @@ import numpy as np
 import pytest
 import yaml
 
+pytestmark = pytest.mark.integration
+
 ENV = os.environ | {"HF_HUB_OFFLINE": "1", "PYTHONUNBUFFERED": "1", "COLUMNS": "200"}
 
 
@@ -24,11 +26,9 @@ def banking_config(tmp_path, banking77, tiny_folder, **training):
     config = {
         "name": "banking-e2e",
         "task": {
-            "data": {"path": str(banking77 / "train.csv"), "test_path": str(banking77 / "test.csv"),
-                     "label_column": "category", "max_per_label": 24,
-                     "labels": ["card_arrival", "lost_or_stolen_card", "exchange_rate", "change_pin", "top_up_failed",
-                                "declined_transfer", "pending_card_payment", "card_not_working", "atm_support", "age_limit"],
-                "out_of_scope_labels": ["apple_pay_or_google_pay", "country_support"]},
+            "data": {"path": str(banking77.train), "test_path": str(banking77.test),
+                     "label_column": "category", "max_per_label": 24, "labels": banking77.labels,
+                     "out_of_scope_labels": banking77.out_of_scope},
             "split": {"validation_fraction": 0.15},
         },
         "candidates": [
@@ -60,7 +60,7 @@ def test_run_on_banking77_stores_consistent_numbers_and_resumes(tmp_path, bankin
 
     run = tmp_path / "run"
     results = json.loads((run / "results.json").read_text())
-    assert results["schema"] == "bakeoff.results/1" and results["run"]["labels"][0] == "age_limit"
+    assert results["schema"] == "bakeoff.results/1" and results["run"]["labels"] == sorted(banking77.labels)
     trials = {t["trial_id"]: t for t in results["trials"]}
     assert len(trials) == 7 and all(t["status"] == "done" for t in trials.values())
     for trial_id, trial in trials.items():
@@ -107,7 +107,11 @@ def test_run_on_banking77_stores_consistent_numbers_and_resumes(tmp_path, bankin
     # The report and the recommendation: written by `run`, rebuilt from the store by `report`, re-decided by `recommend`.
     html = (run / "report.html").read_text()
     assert "Recommendation" in html and "tfidf" in html and html.count("<svg") >= 4
-    assert results["recommendation"]["choice"] in {"tfidf", "minilm", "tiny zero-shot", "tiny lora"}
+    # A random-weight tiny LLM cannot beat real baselines: the choice is a baseline, and the rationale quotes its number.
+    choice = results["recommendation"]["choice"]
+    assert choice in {"tfidf", "minilm"}
+    chosen_f1 = trials[f"{choice}/n100/s0"]["result"]["metrics"]["test"]["macro_f1"]
+    assert f"macro-F1 {100 * chosen_f1:.1f}%" in results["recommendation"]["rationale"]
     assert "Recommendation:" in first.stdout
     (run / "report.html").unlink()
     rebuilt = bakeoff("report", run)

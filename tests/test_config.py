@@ -4,6 +4,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+from pydantic import ValidationError
 
 from bakeoff.cli.demo import demo_config_path
 from bakeoff.config import RunSpec, apply_overrides, load_spec, spec_from_dict
@@ -51,7 +52,7 @@ def test_candidate_names_must_be_unique():
 
 def test_spec_is_frozen_and_defaults_resolve():
     spec = spec_from_dict(MINIMAL)
-    with pytest.raises(Exception):
+    with pytest.raises(ValidationError, match="frozen"):
         spec.name = "other"
     assert spec.candidates[0].resolved_method == "fit"
     assert spec.run_dir == Path("runs/t")

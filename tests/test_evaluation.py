@@ -24,7 +24,8 @@ def test_perturbations_are_deterministic_per_seed_and_change_the_text(name):
     assert a == perturb.apply(name, {}, [TEXT, TEXT], seed=0)
     assert all(p != TEXT for p in a), f"{name} left the text unchanged"
     if name in ("typos", "drop_double", "padding", "entities", "whitespace", "synonyms", "punctuation"):
-        assert perturb.apply(name, {}, [TEXT], seed=1) != a[:1] or name == "synonyms"
+        # random perturbations: other seeds give other texts (synonyms has few words to swap here, so try several)
+        assert len({perturb.apply(name, {}, [TEXT], seed=seed)[0] for seed in range(6)}) > 1
 
 
 def test_specific_perturbations_do_what_they_say():

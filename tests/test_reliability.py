@@ -106,6 +106,7 @@ def _tiny_trial_running(db) -> bool:
         return False
 
 
+@pytest.mark.integration
 def test_ctrl_c_stops_cleanly_and_says_how_to_resume(tmp_path, tiny_folder):
     spec = small_spec(tmp_path, tiny_folder, **{"training.epochs": 30})
     config = tmp_path / "c.yaml"
