@@ -70,6 +70,24 @@ def test_bad_input_gets_one_clear_message(case: Case, tmp_path, request):
         case.check(tmp_path)
 
 
+VALIDATE_CASES = [c for c in CASES if not c.needs_run and c.id.split(":")[0] not in ("run", "report", "recommend")]
+
+
+@pytest.mark.parametrize("case", VALIDATE_CASES, ids=[c.id for c in VALIDATE_CASES])
+def test_run_refuses_what_validate_refuses_with_the_same_message_before_any_trial(case: Case, tmp_path):
+    argv = case.make(tmp_path)
+    if argv[0] != "validate":
+        pytest.skip("not a validate case")
+    said = {}
+    for command in ("validate", "run"):
+        result = invoke([command, *argv[1:]])
+        assert_no_traceback(result)
+        assert result.exit_code == 2, result.output
+        said[command] = [line for line in result.output.splitlines() if line.startswith("error:")]
+    assert said["run"] == said["validate"]
+    assert not (tmp_path / "run" / "results.sqlite").exists()
+
+
 def test_the_probe_has_at_least_100_cases():
     assert len(CASES) >= 100
 

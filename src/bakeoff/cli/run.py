@@ -19,8 +19,13 @@ def execute(spec: RunSpec) -> None:
     from bakeoff.runners.local import run_spec
     from bakeoff.runners.lock import run_folder_lock
 
+    from bakeoff.runners.preflight import preflight
+    from bakeoff.runners.trials import default_device
+
+    # Preflight first, so `run` refuses exactly what `validate` refuses, with the same message.
+    task = preflight(spec, default_device(), create_run_dir=True)
     with run_folder_lock(spec.run_dir):
-        outcome = run_spec(spec, console)
+        outcome = run_spec(spec, console, task)
         spec_json = spec.model_dump(mode="json")
         # The decision and GPU-estimate sections may differ from the first run's (they do not change trials).
         outcome.store.set_meta("spec", spec_json)

@@ -62,10 +62,12 @@ def git_sha() -> str | None:
         return None
 
 
-def run_spec(spec: RunSpec, console: Console | None = None) -> RunOutcome:
+def run_spec(spec: RunSpec, console: Console | None = None, task: TaskData | None = None) -> RunOutcome:
+    """Run (or resume) the grid; `task` is what preflight returned, if the caller already ran it."""
     console = console or Console(stderr=True)
     device = default_device()
-    task = preflight(spec, device, create_run_dir=True)
+    if task is None:
+        task = preflight(spec, device, create_run_dir=True)
     run_dir = spec.run_dir
     store = ResultStore.for_run(run_dir, spec.fingerprint(), {
         "spec": spec.model_dump(mode="json"),
