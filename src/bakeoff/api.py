@@ -92,14 +92,25 @@ class Run:
 
 
 def load_run(path: str | Path) -> Run:
-    """Read a run folder (the one holding results.sqlite) into typed records. Writes nothing."""
-    from bakeoff.decision.engine import recommend as decide
+    """Read a run folder (the one holding results.sqlite) into typed records, with the recommendation for
+    the run's own answers. Writes nothing."""
+    return read_run(Path(path), decide=True)
+
+
+def read_run(path: Path, decide: bool) -> Run:
+    """The run in `path`; with `decide`, the cross-trial analysis is recomputed in memory (as `bakeoff report`
+    does before deciding, but without storing it: the store may be mid-run or have been analysed before
+    later trials finished) and the recommendation made from it."""
+    from bakeoff.decision.engine import recommend
+    from bakeoff.evaluation.analysis import analyse
     from bakeoff.report.build import load_results
 
-    path = Path(path)
     stored = load_results(path, refresh_analysis=False)
-    has_done = any(t["status"] == "done" for t in stored["trials"])
-    recommendation = decide(stored) if has_done and stored["run"].get("spec") else None
+    recommendation = None
+    spec = stored["run"].get("spec")
+    if decide and spec and any(t["status"] == "done" for t in stored["trials"]):
+        stored["run"]["analysis"] = analyse(stored["trials"], path, spec)
+        recommendation = recommend(stored)
     results = RunResults.from_stored(stored | {"recommendation": recommendation})
     return Run(path=path, results=results, stored=stored)
 

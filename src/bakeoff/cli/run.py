@@ -16,11 +16,13 @@ def execute(spec: RunSpec) -> None:
     from bakeoff.report.build import build
     from bakeoff.report.summary import appetite_lines, robustness_table, terminal_table
     from bakeoff.runners.local import run_spec
+    from bakeoff.tracking.live import track_run_end
 
     outcome = run_spec(spec, console)
     # The decision and GPU-estimate sections may differ from the first run's (they do not change trials).
     outcome.store.set_meta("spec", spec.model_dump(mode="json"))
     results, recommendation, paths = build(outcome.run_dir)
+    track_run_end(spec, outcome.run_dir, console)  # report files and recommendation to MLflow, when `tracking.mlflow` is set
     trials = results["trials"]
     stdout.print(terminal_table(f"bakeoff: {spec.name}", trials))
     stdout.print(robustness_table(trials))

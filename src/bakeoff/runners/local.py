@@ -30,6 +30,7 @@ from bakeoff.runners.grid import Trial, expand_grid
 from bakeoff.runners.interrupt import StopRequest, stop_on_interrupt
 from bakeoff.runners.trials import TrialContext, default_device, run_baseline_trial, run_llm_trial
 from bakeoff.store import ResultStore
+from bakeoff.tracking.live import check_tracking, track_trial
 from bakeoff.training.loop import TrainingDiverged
 
 PACKAGES = ("bakeoff", "torch", "transformers", "peft", "accelerate", "datasets", "scikit-learn", "sentence-transformers")
@@ -87,6 +88,7 @@ def preflight(spec: RunSpec, device: str) -> None:
         probe.unlink()
     except OSError as err:
         raise BakeoffError(f"cannot write to the run folder {run_dir} ({err.strerror}); set `output.dir` to a writable folder") from None
+    check_tracking(spec)  # MLflow extra installed and tracking URI reachable, when `tracking.mlflow` is set
 
 
 def run_spec(spec: RunSpec, console: Console | None = None) -> RunOutcome:
@@ -130,6 +132,7 @@ def run_spec(spec: RunSpec, console: Console | None = None) -> RunOutcome:
                 continue
             subset = task.train_pool.subset(subsets[trial.seed][trial.train_size]) if trial.train_size else task.train_pool.subset([])
             error = _run_one(trial, ctx, subset, store, progress, stop)
+            track_trial(spec, run_dir, console)  # log the stored trial to MLflow, when `tracking.mlflow` is set
             ran += 1
             if error:
                 failed += 1

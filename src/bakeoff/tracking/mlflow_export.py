@@ -227,10 +227,10 @@ def export_results(client, results: RunResults, run_dir: Path, experiment: str |
 def export_run(run_dir: Path, tracking_uri: str | None = None, experiment: str | None = None,
                weights: bool = False, final: bool = True, client=None) -> ExportSummary:
     """Export the run stored in `run_dir` (results.sqlite) to MLflow; see the module docstring."""
-    from bakeoff.api import load_run
+    from bakeoff.api import read_run
 
     run_dir = Path(run_dir)
-    run = load_run(run_dir)  # raises BakeoffError for a folder without a store, before any MLflow import
+    run = read_run(run_dir, decide=final)  # raises BakeoffError for a folder without a store, before any MLflow import
     client = client or connect(tracking_uri)
     with _env(EXPORT_ENV, override=False):
         try:
