@@ -96,7 +96,7 @@ def connect(uri: str | None):
     uri = resolve_uri(uri)
     scheme = urlparse(uri).scheme.split("+")[0]
     if importlib.util.find_spec("mlflow") is None:
-        raise BakeoffError("MLflow export needs the `mlflow` extra: pip install 'bakeoff[mlflow]' (mlflow-skinny)")
+        raise BakeoffError("MLflow export needs the `mlflow` extra (mlflow-skinny): pip install mlflow-skinny")
     if scheme in DATABASE_SCHEMES and importlib.util.find_spec("sqlalchemy") is None:
         raise BakeoffError(f"tracking URI {uri}: database stores need the full `mlflow` package (pip install mlflow); "
                            "mlflow-skinny writes to a folder (./mlruns, file:/path) or a tracking server (http://host:5000)")
