@@ -7,17 +7,19 @@ import sys
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, HTTPServer
+from pathlib import Path
 
 import pytest
 from typer.testing import CliRunner
 
 pytest.importorskip("mlflow")
 
-from bakeoff.cli.main import app  # noqa: E402
-from bakeoff.errors import BakeoffError  # noqa: E402
-from bakeoff.store import ResultStore  # noqa: E402
-from bakeoff.tracking.mlflow_export import connect, export_run, resolve_uri  # noqa: E402
-from run_fixture import folder_digest, make_run  # noqa: E402
+from run_fixture import folder_digest, make_run
+
+from bakeoff.cli.main import app
+from bakeoff.errors import BakeoffError
+from bakeoff.store import ResultStore
+from bakeoff.tracking.mlflow_export import connect, export_run, resolve_uri
 
 
 @pytest.fixture(scope="module")
@@ -96,7 +98,7 @@ def test_export_lands_one_parent_and_one_child_per_trial_with_the_stored_numbers
     artifacts = {a.path for a in client.list_artifacts(parent.info.run_id)}
     assert {"report.html", "summary.md", "results.json", "spec.json", "versions.json"} <= artifacts
     local = client.download_artifacts(parent.info.run_id, "results.json", str(tmp_path / "down"))
-    assert json.loads(open(local).read()) == results
+    assert json.loads(Path(local).read_text()) == results
 
 
 def test_reexport_updates_the_same_runs_and_never_duplicates(run, tmp_path):
@@ -128,7 +130,7 @@ def test_reexport_updates_the_same_runs_and_never_duplicates(run, tmp_path):
 
 
 def test_config_tracking_logs_while_the_run_goes(run):
-    client, parents, children, runs = runs_of(run["live"], "live")
+    client, parents, children, _runs = runs_of(run["live"], "live")
     assert len(parents) == 1 and set(children) == {"tfidf/n16/s0", "tiny lora/n16/s0"}
     parent = parents[0]
     assert parent.info.status == "FINISHED" and parent.data.tags["bakeoff.state"] == "finished"
@@ -136,6 +138,11 @@ def test_config_tracking_logs_while_the_run_goes(run):
     assert "report.html" in {a.path for a in client.list_artifacts(parent.info.run_id)}
     stored = {t["trial_id"]: t["result"]["metrics"]["test"]["macro_f1"] for t in run["results"]["trials"]}
     assert {k: c.data.metrics["test.macro_f1"] for k, c in children.items()} == stored
+    # Logged as each trial was stored, not all at the end: the LoRA trial's child was created after that trial
+    # finished, at least its fine-tuning time after the tfidf child (which was created before it started).
+    lora = next(t for t in run["results"]["trials"] if t["candidate"] == "tiny lora")
+    gap_ms = children["tiny lora/n16/s0"].info.start_time - children["tfidf/n16/s0"].info.start_time
+    assert gap_ms >= 1000 * lora["result"]["timings"]["fine_tune_s"]
 
 
 def _free_port() -> int:

@@ -48,7 +48,7 @@ def _export(spec: RunSpec, run_dir: Path, console: Console, final: bool) -> None
 
     try:
         export_run(run_dir, settings.uri, settings.experiment or spec.name, final=final, client=_client(settings.uri))
-    except Exception as err:  # noqa: BLE001 (hours of training must not end on a tracking problem: the store has it all)
+    except Exception as err:  # hours of training must not end on a tracking problem: the store has it all
         if debug_enabled():
             raise
         reason = str(err) if isinstance(err, BakeoffError) else f"{type(err).__name__}: {err}"
