@@ -232,3 +232,19 @@ def test_local_paths_become_file_uris(tmp_path, monkeypatch):
     assert resolve_uri("http://host:5000") == "http://host:5000"
     monkeypatch.setenv("MLFLOW_TRACKING_URI", "https://tracking.example")
     assert resolve_uri(None) == "https://tracking.example"
+
+
+def test_a_tracking_server_lost_mid_run_costs_a_warning_not_the_run(run):
+    from rich.console import Console
+
+    from bakeoff.config import spec_from_dict
+    from bakeoff.tracking.live import track_trial
+
+    spec = spec_from_dict({"name": "x", "task": {"builtin": "support-tickets"}, "candidates": [{"name": "a", "model": "tfidf-logreg"}],
+                           "tracking": {"mlflow": {"uri": f"http://127.0.0.1:{_free_port()}"}}})
+    console = Console(record=True, width=300)
+    before = folder_digest(run["dir"])
+    track_trial(spec, run["dir"], console)  # no exception: the runner goes on with the next trial
+    text = console.export_text()
+    assert "MLflow logging skipped (cannot use the MLflow tracking URI" in text and "bakeoff export mlflow" in text
+    assert folder_digest(run["dir"]) == before
