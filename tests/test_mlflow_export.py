@@ -248,3 +248,20 @@ def test_a_tracking_server_lost_mid_run_costs_a_warning_not_the_run(run):
     text = console.export_text()
     assert "MLflow logging skipped (cannot use the MLflow tracking URI" in text and "bakeoff export mlflow" in text
     assert folder_digest(run["dir"]) == before
+
+
+def test_failed_trials_are_failed_runs_and_running_ones_wait(run, tmp_path):
+    copy = tmp_path / "copy"
+    shutil.copytree(run["dir"], copy)
+    store = ResultStore(copy / "results.sqlite")
+    store.start("tiny lora/n16/s0", "tiny lora", "lora", 16, 0)  # a re-run that diverged: start() clears the result
+    store.fail("tiny lora/n16/s0", "loss became nan at step 3; lower training.learning_rate")
+    store.start("tfidf/n99/s0", "tfidf", "fit", 99, 0)  # started, not finished (a killed or ongoing trial)
+    store.close()
+    summary = export_run(copy, str(tmp_path / "mlruns"))
+    assert summary.skipped == ["tfidf/n99/s0"]
+    _, parents, children, _ = runs_of(tmp_path / "mlruns", "tiny-tickets")
+    failed = children["tiny lora/n16/s0"]
+    assert failed.info.status == "FAILED" and failed.data.tags["bakeoff.error"].startswith("loss became nan")
+    assert "test.accuracy" not in failed.data.metrics and set(children) == {"tfidf/n16/s0", "tiny lora/n16/s0"}
+    assert parents[0].data.metrics["trials.failed"] == 1

@@ -183,7 +183,7 @@ def export_results(client, results: RunResults, run_dir: Path, experiment: str |
     existing = _existing_runs(client, experiment_id, identity)
     parents = [r for r in existing if r.data.tags.get("bakeoff.kind") == "run"]
     children = {r.data.tags.get("bakeoff.trial_id"): r for r in existing if r.data.tags.get("bakeoff.kind") == "trial"}
-    summary = ExportSummary(client.tracking_uri if hasattr(client, "tracking_uri") else "", experiment_id, "")
+    summary = ExportSummary(client.tracking_uri, experiment_id, "")
 
     if parents:
         parent = parents[0]
@@ -244,5 +244,4 @@ def export_run(run_dir: Path, tracking_uri: str | None = None, experiment: str |
                 raise
             raise BakeoffError(f"MLflow export to {client.tracking_uri} failed ({_reason(err)}); the run folder is unchanged, "
                                "run the same command again") from None
-    summary.tracking_uri = client.tracking_uri
     return summary
