@@ -1,3 +1,7 @@
+"""bakeoff: which base LLM should we fine-tune for this task? Measured, not claimed.
+
+The notebook API is `bakeoff.load_run(path)` and `bakeoff.recommend(run, **answers)` (src/bakeoff/api.py).
+"""
 
 __all__ = ["Run", "load_run", "recommend"]
 
