@@ -1,0 +1,16 @@
+"""bakeoff: which base LLM should we fine-tune for this task? Measured, not claimed.
+
+The notebook API is `bakeoff.load_run(path)` and `bakeoff.recommend(run, **answers)` (src/bakeoff/api.py).
+"""
+
+__all__ = ["Run", "load_run", "recommend"]
+
+
+def __getattr__(name: str):
+    """`bakeoff.load_run`, `bakeoff.recommend`, `bakeoff.Run`, imported on first use: `import bakeoff` stays
+    light (no torch, no pandas), for notebooks and for the CLI's start-up."""
+    if name in __all__:
+        from bakeoff import api
+
+        return getattr(api, name)
+    raise AttributeError(f"module 'bakeoff' has no attribute {name!r}")

@@ -232,6 +232,17 @@ class OutputSpec(Spec):
     dir: Path | None = Field(None, description="Run folder. Default: runs/<name>.")
 
 
+class MlflowTrackingSpec(Spec):
+    uri: str | None = Field(None, description="MLflow tracking URI: a tracking server (http://host:5000) or a local folder (./mlruns, "
+                            "file:/path). Default: $MLFLOW_TRACKING_URI, else ./mlruns (relative to the working folder).")
+    experiment: str | None = Field(None, description="MLflow experiment to log into (created if missing). Default: the run's `name`.")
+
+
+class TrackingSpec(Spec):
+    mlflow: MlflowTrackingSpec | None = Field(None, description="Log to MLflow while the run goes: a parent run per bakeoff run, a child "
+                                              "run per trial as each one is stored (`bakeoff export mlflow` does the same afterwards).")
+
+
 class RunSpec(Spec):
     name: str = Field(description="Run name; also the default folder under runs/ (letters, digits, spaces and . _ - +).")
     task: TaskSpec
@@ -242,6 +253,7 @@ class RunSpec(Spec):
     efficiency: EfficiencySpec = Field(default_factory=EfficiencySpec)
     decision: DecisionSpec = Field(default_factory=DecisionSpec)
     output: OutputSpec = Field(default_factory=OutputSpec)
+    tracking: TrackingSpec = Field(default_factory=TrackingSpec, description="Experiment tracking (MLflow); does not change results.")
 
     @model_validator(mode="after")
     def _decision_gpu_is_estimated(self) -> RunSpec:
@@ -275,9 +287,9 @@ class RunSpec(Spec):
         return self.output.dir if self.output.dir is not None else Path("runs") / self.name
 
     def fingerprint(self) -> str:
-        """Hash of everything that determines trial results: not where they are written, nor the post-hoc
+        """Hash of everything that determines trial results: not where they are written or tracked, nor the post-hoc
         GPU estimates and decision questions (changing those re-decides; it does not invalidate trials)."""
-        payload = self.model_dump(mode="json", exclude={"output", "efficiency", "decision"})
+        payload = self.model_dump(mode="json", exclude={"output", "efficiency", "decision", "tracking"})
         return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:16]
 
 

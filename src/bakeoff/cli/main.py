@@ -42,3 +42,8 @@ app.command("recommend")(report.recommend_command)
 # `bakeoff export model ...` (files for GPU serving stacks) and `bakeoff export mlflow ...` (experiment tracking).
 export_app = typer.Typer(no_args_is_help=True, help="Export a finished run: the chosen model, or the results to MLflow.")
 app.add_typer(export_app, name="export")
+
+# Imported beside its registration, so branches adding subcommands do not all edit the import line above.
+from bakeoff.cli import export_mlflow
+
+export_app.command("mlflow")(export_mlflow.export_mlflow_command)

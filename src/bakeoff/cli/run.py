@@ -18,9 +18,9 @@ def execute(spec: RunSpec) -> None:
     from bakeoff.report.summary import appetite_lines, robustness_table, terminal_table
     from bakeoff.runners.local import run_spec
     from bakeoff.runners.lock import run_folder_lock
-
     from bakeoff.runners.preflight import preflight
     from bakeoff.runners.trials import default_device
+    from bakeoff.tracking.live import track_run_end
 
     # Preflight first, so `run` refuses exactly what `validate` refuses, with the same message.
     task = preflight(spec, default_device(), create_run_dir=True)
@@ -32,6 +32,7 @@ def execute(spec: RunSpec) -> None:
         # The runner computes the analysis once; `report` and `recommend` only read it.
         outcome.store.set_meta("analysis", analyse(outcome.store.trials(), outcome.run_dir, spec_json))
         results, recommendation, paths = build(outcome.run_dir)
+        track_run_end(spec, outcome.run_dir, console)  # report files and recommendation to MLflow, when `tracking.mlflow` is set
     trials = results["trials"]
     stdout.print(terminal_table(f"bakeoff: {spec.name}", trials))
     stdout.print(robustness_table(trials))

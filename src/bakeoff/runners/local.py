@@ -29,6 +29,7 @@ from bakeoff.runners.interrupt import StopRequest, stop_on_interrupt
 from bakeoff.runners.preflight import preflight
 from bakeoff.runners.trials import TrialContext, default_device, run_baseline_trial, run_llm_trial
 from bakeoff.store import ResultStore
+from bakeoff.tracking.live import track_trial
 from bakeoff.training.loop import TrainingDiverged
 
 PACKAGES = ("bakeoff", "torch", "transformers", "peft", "accelerate", "datasets", "scikit-learn", "sentence-transformers")
@@ -106,6 +107,7 @@ def run_spec(spec: RunSpec, console: Console | None = None, task: TaskData | Non
                 continue
             subset = task.train_pool.subset(subsets[trial.seed][trial.train_size]) if trial.train_size else task.train_pool.subset([])
             error = _run_one(trial, ctx, subset, store, progress, stop)
+            track_trial(spec, run_dir, console)  # log the stored trial to MLflow, when `tracking.mlflow` is set
             ran += 1
             if error:
                 failed += 1

@@ -19,6 +19,7 @@ from bakeoff.efficiency.hardware import gpu
 from bakeoff.errors import BakeoffError, ConfigError, ModelError
 from bakeoff.evaluation import perturb
 from bakeoff.models.sources import ModelSource, resolve_source
+from bakeoff.tracking.live import check_tracking
 
 PROBE_TEXT = "Probe text 123, from Maria on March 3 for $5."
 
@@ -39,6 +40,7 @@ def preflight(spec: RunSpec, device: str, check_data: bool = True, create_run_di
         for seed in spec.grid.seeds:
             nested_subsets(task.train_pool.labels, spec.grid.train_sizes, seed)
     check_run_dir(spec.run_dir, create_run_dir)
+    check_tracking(spec)  # MLflow extra installed and tracking URI reachable, when `tracking.mlflow` is set
     return task
 
 

@@ -1,0 +1,136 @@
+"""The notebook API: `bakeoff.load_run(path)` and `bakeoff.recommend(run, **answers)`.
+
+Both read the run's store (results.sqlite) and write nothing: not the store, not the report files.
+A run is read the way `bakeoff recommend` reads it, so a notebook and the CLI give the same answer.
+No torch (pandas only when a frame is asked for).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from pydantic import ValidationError
+
+from bakeoff.errors import ConfigError
+from bakeoff.results import Recommendation, RunResults, TrialRecord
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+
+def _stat_columns(prefix: str, stat) -> dict[str, float | None]:
+    if stat is None:
+        return {prefix: None, f"{prefix}_ci_low": None, f"{prefix}_ci_high": None}
+    return {prefix: stat.value, f"{prefix}_ci_low": stat.ci_low, f"{prefix}_ci_high": stat.ci_high}
+
+
+def trial_row(trial: TrialRecord) -> dict[str, Any]:
+    """The main numbers of one trial, flat: what the terminal table shows, with interval bounds as columns."""
+    metrics, timings = trial.metrics, trial.timings
+    test, train = (metrics.test, metrics.train) if metrics else (None, None)
+    robustness = (metrics.robustness if metrics else None) or {}
+    by_score = ((metrics.out_of_scope if metrics else None) or {}).get("by_score") or {}
+    calibration = (metrics.calibration if metrics else None) or {}
+    return {
+        "trial_id": trial.trial_id, "candidate": trial.candidate, "model_name": trial.model_name, "method": trial.method,
+        "train_size": trial.train_size, "seed": trial.seed, "status": trial.status,
+        **_stat_columns("test_accuracy", test.accuracy if test else None),
+        **_stat_columns("test_macro_f1", test.macro_f1 if test else None),
+        "train_accuracy": train.accuracy.value if train else None,
+        "perturbed_accuracy": robustness.get("mean_perturbed_accuracy"),
+        "oos_auroc": (by_score.get("max_prob") or {}).get("auroc"),
+        "ece": calibration.get("ece"),
+        "fine_tune_s": timings.fine_tune_s if timings else None,
+        "inference_items_per_s": timings.inference_items_per_s if timings else None,
+        "latency_ms_p95": timings.latency_ms_p95 if timings else None,
+        "peak_memory_mb": timings.peak_memory_mb if timings else None,
+        "error": trial.error,
+    }
+
+
+@dataclass(frozen=True)
+class Run:
+    """A finished (or partly finished) run, read from its folder.
+
+    `trials` are typed records (`bakeoff.results.TrialRecord`); `frame` is one row per trial of the main
+    metrics, with `<metric>_ci_low` / `<metric>_ci_high` columns; `recommendation` is the answer for the
+    run's own decision answers (None before any trial finished).
+    """
+
+    path: Path
+    results: RunResults
+    stored: dict = field(repr=False)  # the store's JSON, for the decision engine (which reads dicts)
+
+    @property
+    def name(self) -> str | None:
+        return self.results.name
+
+    @property
+    def trials(self) -> list[TrialRecord]:
+        return self.results.trials
+
+    @property
+    def recommendation(self) -> Recommendation | None:
+        return self.results.recommendation
+
+    def trial(self, trial_id: str) -> TrialRecord:
+        for trial in self.trials:
+            if trial.trial_id == trial_id:
+                return trial
+        raise KeyError(f"{trial_id}: no such trial; trials are {', '.join(t.trial_id for t in self.trials)}")
+
+    def to_frame(self) -> pd.DataFrame:
+        import pandas as pd
+
+        return pd.DataFrame([trial_row(t) for t in self.trials]).set_index("trial_id")
+
+    @property
+    def frame(self) -> pd.DataFrame:
+        return self.to_frame()
+
+
+def load_run(path: str | Path) -> Run:
+    """Read a run folder (the one holding results.sqlite) into typed records, with the recommendation for
+    the run's own answers. Writes nothing."""
+    return read_run(Path(path), decide=True)
+
+
+def read_run(path: Path, decide: bool) -> Run:
+    """The run in `path`; with `decide`, the cross-trial analysis is recomputed in memory (as `bakeoff report`
+    does before deciding, but without storing it: the store may be mid-run or have been analysed before
+    later trials finished) and the recommendation made from it."""
+    from bakeoff.decision.engine import recommend
+    from bakeoff.evaluation.analysis import analyse
+    from bakeoff.report.build import load_results
+
+    stored = load_results(path)
+    recommendation = None
+    spec = stored["run"].get("spec")
+    if decide and spec and any(t["status"] == "done" for t in stored["trials"]):
+        stored["run"]["analysis"] = analyse(stored["trials"], path, spec)
+        recommendation = recommend(stored)
+    results = RunResults.from_stored(stored | {"recommendation": recommendation})
+    return Run(path=path, results=results, stored=stored)
+
+
+def recommend(run: Run | str | Path, **answers: Any) -> Recommendation:
+    """Re-decide from stored results with other decision answers (the keys of the config's `decision:`),
+    e.g. `recommend(run, sla_p95_ms=100, out_of_scope_share=0.2)`. Writes nothing."""
+    from bakeoff.config import DecisionSpec
+    from bakeoff.decision.engine import recommend as decide
+    from bakeoff.decision.engine import with_answers
+    from bakeoff.errors import BakeoffError
+
+    if not isinstance(run, Run):
+        run = load_run(run)
+    if not any(t.done for t in run.trials):
+        raise BakeoffError(f"{run.path}: no finished trials to decide from")
+    current = (run.stored["run"].get("spec") or {}).get("decision") or {}
+    try:
+        decision = DecisionSpec.model_validate(current | answers).model_dump()
+    except ValidationError as err:
+        problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in err.errors())
+        raise ConfigError(f"recommend() answers: {problems} (the keys are those of the config's `decision:` section)") from None
+    return Recommendation.model_validate(decide(with_answers(run.stored, decision)))
