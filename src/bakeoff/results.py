@@ -173,6 +173,7 @@ class Recommendation(Record):
     evidence: list[JsonMap] = Field(default_factory=list, description="Per candidate: the numbers the decision used.")
     answers: JsonMap = Field(default_factory=dict, description="The decision answers used.")
     sensitivity: list[str] = Field(default_factory=list, description="Answers that would change the choice.")
+    not_assessed: dict[str, str] = Field(default_factory=dict, description="Candidates with no evidence to decide on, and why.")
     rationale: str = Field("", description="The paragraph shown at the top of the report.")
 
 
