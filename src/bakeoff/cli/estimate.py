@@ -86,7 +86,7 @@ def estimate_command(
         calibration = load_calibration(calibrate)
     workload = Workload(method=method, train_examples=train_examples, epochs=epochs, prompt_tokens=prompt_tokens,
                         num_labels=num_labels, train_utilisation=train_utilisation, batch_size=batch_size, lora_rank=lora_rank,
-                        gradient_checkpointing=gradient_checkpointing, gpus_per_replica=gpus_per_replica, weight_format=weights)
+                        gradient_checkpointing=gradient_checkpointing, gpus_per_replica=gpus_per_replica, serving_weights=weights)
     records = estimate_records(models, gpu, workload, sla_p95_ms, load, usd_per_hour, calibration)
     payload = {"workload": workload.__dict__, "sla_p95_ms": sla_p95_ms, "load_items_per_s": load,
                "prices": price_provenance(), "estimates": records}

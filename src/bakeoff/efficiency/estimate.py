@@ -14,8 +14,8 @@ whole model is tested against (within ±25%, `tests/test_estimate.py`).
 - Training memory: weights, trainable states, activations, logits, and (for what must fit on the device)
   the CUDA context and allocator slack; `memory_gb["allocated"]` is the part `torch.cuda.max_memory_allocated`
   sees.
-- Time = FLOPs / (peak x utilisation(tokens per pass)) + a per-layer floor; tensor parallelism adds the
-  GPUs' FLOP/s and bandwidth and pays two all-reduces per layer.
+- Time = FLOPs / (peak x utilisation(tokens per pass)) + a per-layer floor. Training runs on one GPU;
+  serving with tensor parallelism adds the GPUs' FLOP/s and bandwidth and pays two all-reduces per layer.
 - Inference (label scoring): one prompt pass plus one short continuation pass per batch; a pass takes the
   larger of compute time and weight-read time, plus the per-layer floor and the all-reduces.
 """
@@ -97,7 +97,8 @@ class Workload:
     train_utilisation: float = 0.35  # share of peak FLOP/s a fine-tune sustains at large tokens per step
     inference_utilisation: float = 0.7  # share of peak FLOP/s a long prefill sustains
     weight_format: str | None = None  # default: nf4 for qlora, fp32 on a measured CPU, else bf16
-    gpus_per_replica: int = 1  # tensor parallel degree: FLOP/s and bandwidth add up, minus all-reduces
+    gpus_per_replica: int = 1  # serving: tensor parallel degree (FLOP/s and bandwidth add up, minus all-reduces)
+    serving_weights: str | None = None  # serving weight format (bf16 | fp8 | int8 | nf4); default: weight_format, else nf4 for qlora, else bf16
     logits: str = "labels"  # labels (bakeoff: LM head on label positions) | full | chunked (every position)
     unquantized_format: str = "fp32"  # QLoRA: embeddings/LM head left unquantized (fp32 after PEFT's upcast; bf16 in litgpt/torchtune)
 
@@ -181,7 +182,9 @@ def _check(workload: Workload) -> None:
     if workload.gpus_per_replica < 1:
         raise BakeoffError(f"--gpus-per-replica must be at least 1, not {workload.gpus_per_replica}")
     if workload.weight_format and workload.weight_format not in WEIGHT_BYTES:
-        raise BakeoffError(f"--weights must be one of {', '.join(SERVING_WEIGHT_FORMATS)}, not {workload.weight_format!r}")
+        raise BakeoffError(f"weight_format must be one of {', '.join(WEIGHT_BYTES)}, not {workload.weight_format!r}")
+    if workload.serving_weights and workload.serving_weights not in SERVING_WEIGHT_FORMATS:
+        raise BakeoffError(f"--weights must be one of {', '.join(SERVING_WEIGHT_FORMATS)}, not {workload.serving_weights!r}")
     if workload.logits not in ("labels", "full", "chunked"):
         raise BakeoffError(f"logits must be labels, full or chunked, not {workload.logits!r}")
 
@@ -233,21 +236,20 @@ def fine_tune(arch: Architecture, workload: Workload, hardware: Hardware) -> Fin
     run_per_example = seq - workload.shared_prefix_tokens * (1 - 1 / max(workload.batch_size, 1))
     tokens = round(workload.train_examples * workload.epochs * run_per_example)
     total = per_token * tokens
-    gpus = workload.gpus_per_replica
     weight_format = _weight_format(workload, hardware)
     tokens_per_step = workload.batch_size * run_per_example
     share = utilisation(workload.train_utilisation, tokens_per_step, hardware)
-    sustained = peak_flops(hardware, "bf16", gpus) * share  # training GEMMs run in bf16 (nf4 is dequantized first)
+    sustained = peak_flops(hardware, "bf16") * share  # training GEMMs run in bf16 (nf4 is dequantized first), on one GPU
     steps = math.ceil(workload.train_examples / workload.batch_size) * workload.epochs
     slowdown = QLORA_TIME_FACTOR if weight_format == "nf4" and not hardware.measured else 1.0
     passes = 3 + (1 if workload.gradient_checkpointing else 0)  # forward, backward (2x), recompute
-    per_step_overhead = floor_s(arch, hardware, passes) + allreduce_s(arch, hardware, gpus, tokens_per_step, passes)
+    per_step_overhead = floor_s(arch, hardware, passes)
     time_s = total / sustained * slowdown + steps * per_step_overhead
 
     memory = fine_tune_memory(arch, workload, hardware)
     trainable = memory.pop("trainable_params")
     per_gpu_total = memory["total"] * 1e9
-    needed = max(gpus, math.ceil(per_gpu_total / (hardware.memory_gb * 1e9)))
+    needed = max(1, math.ceil(per_gpu_total / (hardware.memory_gb * 1e9)))
     return FineTuneEstimate(
         flops_per_token=per_token, tokens=tokens, total_flops=total, step_time_s=time_s / steps, time_s=time_s,
         memory_gb=memory, gpus_needed=needed, cost_usd=time_s / 3600 * hardware.usd_per_hour * needed,
@@ -258,6 +260,8 @@ def fine_tune(arch: Architecture, workload: Workload, hardware: Hardware) -> Fin
 def serving_format(workload: Workload, hardware: Hardware) -> str:
     if hardware.measured:
         return "fp32"
+    if workload.serving_weights:
+        return workload.serving_weights
     if workload.weight_format:
         return workload.weight_format
     return "nf4" if workload.method == "qlora" else "bf16"

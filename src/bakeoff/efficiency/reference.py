@@ -42,7 +42,7 @@ def estimated(point: dict) -> float:
     if kind == "prefill_ms":
         return estimate.prefill_ms(arch, workload, hardware, workload.prompt_tokens)
     if kind == "weights_gb":
-        return arch.params_total * estimate.WEIGHT_BYTES[workload.weight_format] / 1e9
+        return arch.params_total * estimate.WEIGHT_BYTES[workload.serving_weights] / 1e9
     raise ValueError(f"unknown kind {kind!r} in published.yaml")
 
 
