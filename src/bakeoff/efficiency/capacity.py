@@ -35,9 +35,15 @@ class CapacityPlan:
         return asdict(self)
 
 
+def gpus_to_hold(weight_bytes: float, memory_gb: float) -> int:
+    """GPUs a replica needs for its weights, planning on USABLE_MEMORY of each."""
+    return max(1, math.ceil(weight_bytes / (memory_gb * 1e9 * USABLE_MEMORY)))
+
+
 def plan(inference: InferenceEstimate, load_items_per_s: float, sla_p95_ms: float, memory_gb: float,
-         usd_per_hour: float) -> CapacityPlan:
-    gpus_per_replica = max(1, math.ceil(inference.weight_bytes_read_per_pass / (memory_gb * 1e9 * USABLE_MEMORY)))
+         usd_per_hour: float, gpus_per_replica: int = 1) -> CapacityPlan:
+    """`gpus_per_replica`: at least this many (tensor parallel); more if the weights need them."""
+    gpus_per_replica = max(gpus_per_replica, inference.gpus_per_replica, gpus_to_hold(inference.weight_bytes_read_per_pass, memory_gb))
     best: CapacityPlan | None = None
     for batch, latency_ms in sorted(inference.latency_ms_by_batch.items()):
         p95 = 2 * latency_ms

@@ -1,19 +1,23 @@
 """Estimates from architecture + hardware: fine-tune FLOPs, memory, time and $; inference latency and $.
 
-Every formula is a stated approximation, so a reader can check it:
+Every formula is a stated approximation, so a reader can check it. Each constant below carries a one-line
+physical reason and a source; `tests/data/published_estimates.yaml` holds the published measurements the
+whole model is tested against (within ±25%, `tests/test_estimate.py`).
+
 - Matmul FLOPs per token: 2 x N_body forward, where N_body = active parameters minus embeddings (a
-  lookup) minus the LM head; the LM head (V x h) is costed only on the positions bakeoff computes it on
-  (label tokens in training, scored positions in inference). MoE: active parameters for FLOPs, total
-  parameters for memory (every expert must be resident, and a batch touches them all).
+  lookup) minus the LM head; the LM head (V x h) is costed on the positions it is computed on (label
+  tokens in bakeoff's training and scoring; every position in frameworks that compute full logits).
+  MoE: active parameters for FLOPs, total parameters for memory (every expert must be resident).
 - Attention FLOPs per token, forward: 4 x layers x heads x head_dim x mean context (seq/2, causal).
 - Training: LoRA/QLoRA 4N (forward + activation gradients; frozen weights get no gradient), full 6N,
-  attention 3x forward; gradient checkpointing adds one forward.
-- Training memory: weights (bf16 2 B, QLoRA 4-bit ~0.56 B incl. scales, fp32 4 B per parameter),
-  trainable parameters x 16 B (fp32 weight, gradient, Adam m and v), activations 34 x h bytes per token
-  per layer in bf16 (Korthikanti et al. 2022, flash/SDPA attention), or 2 x h with checkpointing.
-- Inference (label scoring): one prompt pass plus one short continuation pass per batch; latency at batch
-  b is the roofline max of compute time and weight-read time (each pass reads every resident weight).
-- Time = FLOPs / (peak x utilisation). Utilisation is an input, stated in every output.
+  attention 3x forward; gradient checkpointing adds one forward. QLoRA pays a dequantization factor.
+- Training memory: weights, trainable states, activations, logits, and (for what must fit on the device)
+  the CUDA context and allocator slack; `memory_gb["allocated"]` is the part `torch.cuda.max_memory_allocated`
+  sees.
+- Time = FLOPs / (peak x utilisation(tokens per pass)) + a per-layer floor. Training runs on one GPU;
+  serving with tensor parallelism adds the GPUs' FLOP/s and bandwidth and pays two all-reduces per layer.
+- Inference (label scoring): one prompt pass plus one short continuation pass per batch; a pass takes the
+  larger of compute time and weight-read time, plus the per-layer floor and the all-reduces.
 """
 
 from __future__ import annotations
@@ -24,11 +28,55 @@ from dataclasses import asdict, dataclass
 from bakeoff.efficiency.hardware import Hardware
 from bakeoff.efficiency.introspect import Architecture
 
-WEIGHT_BYTES = {"bf16": 2.0, "fp32": 4.0, "int8": 1.0, "nf4": 0.5625}
-ACTIVATION_BYTES_PER_TOKEN_PER_LAYER_PER_HIDDEN = 34  # bf16, no recompute
+# Bytes per weight. nf4: 4-bit codes + one 8-bit absmax per 64-weight block + one fp32 constant per 256
+# blocks (QLoRA double quantization: Dettmers et al. 2023, sec. 3, 0.127 bits/param of constants).
+# fp8/int8: one byte, per-channel scales negligible.
+NF4_BYTES = 0.5 + 1 / 64 + 4 / (64 * 256)
+WEIGHT_BYTES = {"bf16": 2.0, "fp32": 4.0, "fp8": 1.0, "int8": 1.0, "nf4": NF4_BYTES}
+SERVING_WEIGHT_FORMATS = ("bf16", "fp8", "int8", "nf4")
+
+# Activations stored for backward, bytes per token per layer per hidden unit, bf16, flash/SDPA attention
+# (no s^2 term): 34 (Korthikanti et al. 2022, "Reducing Activation Recomputation", table 2).
+ACTIVATION_BYTES_PER_TOKEN_PER_LAYER_PER_HIDDEN = 34
+# With checkpointing only each layer's bf16 input is kept (2 bytes per hidden unit), plus one layer's full
+# activations while it is recomputed (same paper, sec. 4).
 CHECKPOINTED_BYTES_PER_TOKEN_PER_LAYER_PER_HIDDEN = 2
-TRAINABLE_BYTES = 16  # fp32 master weight + gradient + Adam m + v
-USABLE_MEMORY = 0.9  # fraction of device memory a job can plan on (allocator, CUDA context)
+TRAINABLE_BYTES = 16  # fp32 master weight + gradient + Adam m + v (Rajbhandari et al. 2020, ZeRO, sec. 3.1)
+# Logits, bytes per position per vocabulary entry. Unchunked (HF transformers' loss): bf16 logits, their
+# fp32 upcast, fp32 log-softmax, fp32 and bf16 gradients = 2 + 4 + 4 + 4 + 2. Chunked cross-entropy
+# (litgpt, torchtune CEWithChunkedOutputLoss): the bf16 logits and their bf16 gradient stay, the fp32
+# copies exist for one chunk at a time.
+LOGIT_BYTES = {"full": 16, "chunked": 4}
+# CUDA context + cuBLAS/cuDNN workspaces: ~0.5 GB on Ampere/Hopper with PyTorch 2.x (PyTorch CUDA
+# semantics docs, "memory management": the context is not counted by memory_allocated).
+CUDA_CONTEXT_GB = 0.5
+# Caching-allocator slack: reserved exceeds allocated by block rounding and fragmentation, ~5-10% in
+# training (PyTorch docs, torch.cuda.memory_reserved vs memory_allocated); we plan on 7%.
+ALLOCATOR_SLACK = 0.07
+USABLE_MEMORY = 0.9  # fraction of device memory a job can plan on (kept for the capacity planner)
+
+# QLoRA step time over LoRA at equal batch: nf4 blocks are dequantized to bf16 before every matmul,
+# forward and backward. litgpt's A10G table (config_hub/finetune/README.md): Llama-2-7B 45.67 vs 32.82
+# min (1.39x), Mistral-7B 44.75 vs 31.01 min (1.44x), same micro-batch.
+QLORA_TIME_FACTOR = 1.4
+# Utilisation grows with tokens per pass: a GEMM with M rows (M = tokens in the pass) fills a GPU's SMs only
+# when M spans enough 128-row tiles (about one per SM: 108 on A100, 132 on H100), so sustained share of
+# peak ~ u_max x T / (T + T_HALF). T_HALF = 128 tokens: one tile row (CUTLASS default 128x128 tiles).
+TOKENS_AT_HALF_UTILISATION = 128
+# Per-layer floor at small batches: a decoder layer runs ~20 dependent kernels (norms, rotary, QKV,
+# attention, projections, MLP, residuals); each costs ~5 us of launch and tail even when its math is
+# trivial (NVIDIA, "Getting Started with CUDA Graphs": 2-5+ us per launch). 100 us per layer per pass.
+LAYER_FLOOR_S = 100e-6
+# Tensor parallelism: two all-reduces per layer (after attention and after the MLP; Shoeybi et al. 2019,
+# Megatron-LM, sec. 3). Each moves 2(g-1)/g of the activations over the interconnect and pays a fixed
+# latency (~25 us for NCCL small messages on NVLink, nccl-tests all_reduce_perf).
+ALLREDUCE_LATENCY_S = 25e-6
+# Achievable share of datasheet HBM bandwidth when streaming weights (~85%: A100 STREAM-like copies reach
+# ~1.7 of 2.0 TB/s; NVIDIA "Optimizing inference" guides quote 80-90%).
+BANDWIDTH_EFFICIENCY = 0.85
+# FP8 GEMMs: per-tensor scaling and activation re-quantization around every GEMM give ~1.5x, not 2x, of
+# the bf16 rate end to end (NVIDIA TensorRT-LLM H100 FP8 blog: 1.4-1.6x over FP16 at equal batch).
+FP8_SPEEDUP_OVER_BF16 = 1.5
 
 
 @dataclass(frozen=True)
@@ -46,9 +94,13 @@ class Workload:
     lora_rank: int = 16
     lora_targets: str = "all"
     gradient_checkpointing: bool = False
-    train_utilisation: float = 0.35  # share of peak FLOP/s a fine-tune sustains
-    inference_utilisation: float = 0.5
+    train_utilisation: float = 0.35  # share of peak FLOP/s a fine-tune sustains at large tokens per step
+    inference_utilisation: float = 0.7  # share of peak FLOP/s a long prefill sustains
     weight_format: str | None = None  # default: nf4 for qlora, fp32 on a measured CPU, else bf16
+    gpus_per_replica: int = 1  # serving: tensor parallel degree (FLOP/s and bandwidth add up, minus all-reduces)
+    serving_weights: str | None = None  # serving weight format (bf16 | fp8 | int8 | nf4); default: weight_format, else nf4 for qlora, else bf16
+    logits: str = "labels"  # labels (bakeoff: LM head on label positions) | full | chunked (every position)
+    unquantized_format: str = "fp32"  # QLoRA: embeddings/LM head left unquantized (fp32 after PEFT's upcast; bf16 in litgpt/torchtune)
 
 
 @dataclass(frozen=True)
@@ -58,10 +110,11 @@ class FineTuneEstimate:
     total_flops: float
     step_time_s: float
     time_s: float
-    memory_gb: dict  # weights, trainable_states, activations, total
+    memory_gb: dict  # weights, trainable_states, activations, logits, allocated, cuda_context, allocator_slack, total
     gpus_needed: int
     cost_usd: float
     trainable_params: int
+    utilisation: float = 0.0  # share of peak FLOP/s assumed at this batch's tokens per step
 
 
 @dataclass(frozen=True)
@@ -73,6 +126,8 @@ class InferenceEstimate:
     items_per_s_at_best: float
     cost_usd_per_1k_items: float
     generation_ms_per_item_batch1: float  # if the task were answered by generating 16 tokens instead
+    gpus_per_replica: int = 1
+    weight_format: str = "bf16"
 
 
 def _weight_format(workload: Workload, hardware: Hardware) -> str:
@@ -93,10 +148,85 @@ def attention_flops_per_token(arch: Architecture, seq_len: int) -> float:
     return 4 * arch.num_layers * arch.num_heads * arch.head_dim * context
 
 
+def utilisation(u_max: float, tokens: float, hardware: Hardware) -> float:
+    """Share of peak at `tokens` rows per GEMM. A measured CPU's peak is already an achieved rate: 1.0."""
+    if hardware.measured:
+        return 1.0
+    return u_max * tokens / (tokens + TOKENS_AT_HALF_UTILISATION)
+
+
+def peak_flops(hardware: Hardware, weight_format: str, gpus: int = 1) -> float:
+    """FLOP/s of a replica: the dense bf16 peak (fp8 GEMMs where the GPU has them), times its GPUs."""
+    tflops = hardware.peak_tflops
+    if weight_format == "fp8" and hardware.fp8_tflops:
+        tflops = min(hardware.fp8_tflops, FP8_SPEEDUP_OVER_BF16 * hardware.peak_tflops)
+    return tflops * 1e12 * gpus
+
+
+def floor_s(arch: Architecture, hardware: Hardware, passes: float = 1.0) -> float:
+    """Per-layer launch floor; none on a measured CPU (there, --calibrate measures the overheads)."""
+    return 0.0 if hardware.measured else passes * arch.num_layers * LAYER_FLOOR_S
+
+
+def allreduce_s(arch: Architecture, hardware: Hardware, gpus: int, tokens: float, passes: float = 1.0) -> float:
+    """Two all-reduces per layer per pass of `tokens` bf16 hidden states across `gpus` (0 for one GPU)."""
+    if gpus <= 1:
+        return 0.0
+    moved = 2 * (gpus - 1) / gpus * tokens * arch.hidden_size * 2
+    return passes * 2 * arch.num_layers * (ALLREDUCE_LATENCY_S + moved / (hardware.interconnect_gbs * 1e9))
+
+
+def _check(workload: Workload) -> None:
+    from bakeoff.errors import BakeoffError
+
+    if workload.gpus_per_replica < 1:
+        raise BakeoffError(f"--gpus-per-replica must be at least 1, not {workload.gpus_per_replica}")
+    if workload.weight_format and workload.weight_format not in WEIGHT_BYTES:
+        raise BakeoffError(f"weight_format must be one of {', '.join(WEIGHT_BYTES)}, not {workload.weight_format!r}")
+    if workload.serving_weights and workload.serving_weights not in SERVING_WEIGHT_FORMATS:
+        raise BakeoffError(f"--weights must be one of {', '.join(SERVING_WEIGHT_FORMATS)}, not {workload.serving_weights!r}")
+    if workload.logits not in ("labels", "full", "chunked"):
+        raise BakeoffError(f"logits must be labels, full or chunked, not {workload.logits!r}")
+
+
+def fine_tune_memory(arch: Architecture, workload: Workload, hardware: Hardware) -> dict:
+    """Bytes (GB) a fine-tune holds at its peak, by part. `allocated` is what max_memory_allocated reports."""
+    seq = workload.prompt_tokens + workload.label_tokens
+    tokens = workload.batch_size * seq
+    weight_format = _weight_format(workload, hardware)
+    trainable = arch.params_total if workload.method == "full" else workload.lora_rank * arch.lora_params_per_rank[workload.lora_targets]
+    if weight_format == "nf4":
+        # 4-bit loading quantizes the blocks' linear layers only; embeddings, LM head and norms stay in
+        # unquantized_format (QLoRA paper sec. 4; PEFT's prepare_model_for_kbit_training upcasts them to fp32).
+        unquantized = arch.params_embedding + arch.params_lm_head + arch.params_other
+        weights = (arch.params_total - unquantized) * NF4_BYTES + unquantized * WEIGHT_BYTES[workload.unquantized_format]
+    else:
+        weights = arch.params_total * WEIGHT_BYTES[weight_format]
+    # LoRA: adapters in fp32 with gradient and Adam states. Full: 16 B per parameter in all, weights included.
+    states = arch.params_total * TRAINABLE_BYTES - weights if workload.method == "full" else trainable * TRAINABLE_BYTES
+    activation_scale = 2.0 if weight_format == "fp32" else 1.0  # fp32 activations are twice bf16
+    per_layer_full = ACTIVATION_BYTES_PER_TOKEN_PER_LAYER_PER_HIDDEN * arch.hidden_size * tokens * activation_scale
+    if workload.gradient_checkpointing:
+        kept = CHECKPOINTED_BYTES_PER_TOKEN_PER_LAYER_PER_HIDDEN * arch.hidden_size * tokens * activation_scale * arch.num_layers
+        activations = kept + per_layer_full  # plus the one layer being recomputed
+    else:
+        activations = per_layer_full * arch.num_layers
+    positions = workload.batch_size * workload.label_tokens if workload.logits == "labels" else tokens
+    logits = positions * arch.vocab_size * LOGIT_BYTES["chunked" if workload.logits == "chunked" else "full"]
+    allocated = weights + states + activations + logits
+    context = 0.0 if hardware.measured else CUDA_CONTEXT_GB * 1e9
+    slack = ALLOCATOR_SLACK * allocated
+    return {"weights": weights / 1e9, "trainable_states": states / 1e9, "activations": activations / 1e9, "logits": logits / 1e9,
+            "allocated": allocated / 1e9, "cuda_context": context / 1e9, "allocator_slack": slack / 1e9,
+            "total": (allocated + context + slack) / 1e9, "trainable_params": int(trainable)}
+
+
 def fine_tune(arch: Architecture, workload: Workload, hardware: Hardware) -> FineTuneEstimate:
+    _check(workload)
     seq = workload.prompt_tokens + workload.label_tokens
     attention = attention_flops_per_token(arch, seq)
-    head = 2 * arch.params_lm_head_compute * workload.label_tokens / seq  # LM head on label positions only
+    head_positions = workload.label_tokens / seq if workload.logits == "labels" else 1.0  # LM head positions per token
+    head = 2 * arch.params_lm_head_compute * head_positions
     forward = 2 * body_params(arch) + attention + head
     matmul_factor = 6 if workload.method == "full" else 4
     per_token = matmul_factor * body_params(arch) + 3 * attention + 3 * head
@@ -106,56 +236,90 @@ def fine_tune(arch: Architecture, workload: Workload, hardware: Hardware) -> Fin
     run_per_example = seq - workload.shared_prefix_tokens * (1 - 1 / max(workload.batch_size, 1))
     tokens = round(workload.train_examples * workload.epochs * run_per_example)
     total = per_token * tokens
-    sustained = hardware.peak_tflops * 1e12 * (1.0 if hardware.measured else workload.train_utilisation)
+    weight_format = _weight_format(workload, hardware)
+    tokens_per_step = workload.batch_size * run_per_example
+    share = utilisation(workload.train_utilisation, tokens_per_step, hardware)
+    sustained = peak_flops(hardware, "bf16") * share  # training GEMMs run in bf16 (nf4 is dequantized first), on one GPU
     steps = math.ceil(workload.train_examples / workload.batch_size) * workload.epochs
-    time_s = total / sustained
+    slowdown = QLORA_TIME_FACTOR if weight_format == "nf4" and not hardware.measured else 1.0
+    passes = 3 + (1 if workload.gradient_checkpointing else 0)  # forward, backward (2x), recompute
+    per_step_overhead = floor_s(arch, hardware, passes)
+    time_s = total / sustained * slowdown + steps * per_step_overhead
 
-    bytes_per_weight = WEIGHT_BYTES[_weight_format(workload, hardware)]
-    trainable = arch.params_total if workload.method == "full" else workload.lora_rank * arch.lora_params_per_rank[workload.lora_targets]
-    weights = arch.params_total * bytes_per_weight
-    # LoRA: adapters in fp32 with gradient and Adam states. Full: 16 B per parameter in all, weights included.
-    states = arch.params_total * TRAINABLE_BYTES - weights if workload.method == "full" else trainable * TRAINABLE_BYTES
-    per_hidden = CHECKPOINTED_BYTES_PER_TOKEN_PER_LAYER_PER_HIDDEN if workload.gradient_checkpointing else ACTIVATION_BYTES_PER_TOKEN_PER_LAYER_PER_HIDDEN
-    activation_scale = 2.0 if bytes_per_weight == 4.0 else 1.0  # fp32 activations are twice bf16
-    activations = per_hidden * arch.hidden_size * arch.num_layers * workload.batch_size * seq * activation_scale
-    total_bytes = weights + states + activations
-    gpus = max(1, math.ceil(total_bytes / (hardware.memory_gb * 1e9 * USABLE_MEMORY)))
+    memory = fine_tune_memory(arch, workload, hardware)
+    trainable = memory.pop("trainable_params")
+    per_gpu_total = memory["total"] * 1e9
+    needed = max(1, math.ceil(per_gpu_total / (hardware.memory_gb * 1e9)))
     return FineTuneEstimate(
         flops_per_token=per_token, tokens=tokens, total_flops=total, step_time_s=time_s / steps, time_s=time_s,
-        memory_gb={"weights": weights / 1e9, "trainable_states": states / 1e9, "activations": activations / 1e9, "total": total_bytes / 1e9},
-        gpus_needed=gpus, cost_usd=time_s / 3600 * hardware.usd_per_hour * gpus, trainable_params=int(trainable),
+        memory_gb=memory, gpus_needed=needed, cost_usd=time_s / 3600 * hardware.usd_per_hour * needed,
+        trainable_params=int(trainable), utilisation=share,
     )
 
 
+def serving_format(workload: Workload, hardware: Hardware) -> str:
+    if hardware.measured:
+        return "fp32"
+    if workload.serving_weights:
+        return workload.serving_weights
+    if workload.weight_format:
+        return workload.weight_format
+    return "nf4" if workload.method == "qlora" else "bf16"
+
+
+def pass_time_s(arch: Architecture, hardware: Hardware, flops: float, tokens: float, weight_bytes: float, workload: Workload,
+                weight_format: str) -> float:
+    """One forward pass of `tokens` tokens on one replica: max(compute, weight read) + floor + all-reduces."""
+    gpus = workload.gpus_per_replica
+    compute = flops / (peak_flops(hardware, weight_format, gpus) * utilisation(workload.inference_utilisation, tokens, hardware))
+    efficiency = 1.0 if hardware.measured else BANDWIDTH_EFFICIENCY
+    memory = weight_bytes / (hardware.bandwidth_gbs * 1e9 * gpus * efficiency)
+    return max(compute, memory) + floor_s(arch, hardware) + allreduce_s(arch, hardware, gpus, tokens)
+
+
+def prefill_ms(arch: Architecture, workload: Workload, hardware: Hardware, prompt_tokens: int, batch: int = 1) -> float:
+    """Time to first token for `batch` prompts of `prompt_tokens`: one pass, LM head on the last position."""
+    _check(workload)
+    weight_format = serving_format(workload, hardware)
+    tokens = batch * prompt_tokens
+    flops = (2 * body_params(arch) + attention_flops_per_token(arch, prompt_tokens)) * tokens + 2 * arch.params_lm_head_compute * batch
+    weight_bytes = arch.params_total * WEIGHT_BYTES[weight_format]
+    return 1000 * pass_time_s(arch, hardware, flops, tokens, weight_bytes, workload, weight_format)
+
+
 def inference(arch: Architecture, workload: Workload, hardware: Hardware, batch_sizes=(1, 2, 4, 8, 16, 32, 64, 128)) -> InferenceEstimate:
+    _check(workload)
     continuation = workload.num_labels * max(workload.label_tokens - 1, 0)
     scored_positions = 1 + continuation
-    tokens = workload.prompt_tokens + continuation
-    flops_item = (2 * body_params(arch) * tokens + attention_flops_per_token(arch, workload.prompt_tokens) * tokens
-                  + 2 * arch.params_lm_head_compute * scored_positions)
-    bytes_per_weight = WEIGHT_BYTES["fp32" if hardware.measured else ("nf4" if workload.method == "qlora" else "bf16")]
+    weight_format = serving_format(workload, hardware)
+    prompt_flops = (2 * body_params(arch) + attention_flops_per_token(arch, workload.prompt_tokens)) * workload.prompt_tokens
+    continuation_flops = (2 * body_params(arch) + attention_flops_per_token(arch, workload.prompt_tokens)) * continuation
+    head_flops = 2 * arch.params_lm_head_compute * scored_positions
+    flops_item = prompt_flops + continuation_flops + head_flops
     # Every resident weight is read once per pass; a batch of prompts touches all experts of an MoE.
-    weight_bytes = arch.params_total * bytes_per_weight
-    passes = 2 if continuation else 1
-    sustained = hardware.peak_tflops * 1e12 * (1.0 if hardware.measured else workload.inference_utilisation)
-    bandwidth = hardware.bandwidth_gbs * 1e9
+    weight_bytes = arch.params_total * WEIGHT_BYTES[weight_format]
     latency = {}
     for b in batch_sizes:
-        compute_s = b * flops_item / sustained
-        memory_s = passes * weight_bytes / bandwidth
-        latency[b] = 1000 * max(compute_s, memory_s)
+        seconds = pass_time_s(arch, hardware, b * (prompt_flops + head_flops), b * workload.prompt_tokens, weight_bytes, workload, weight_format)
+        if continuation:
+            seconds += pass_time_s(arch, hardware, b * continuation_flops, b * continuation, weight_bytes, workload, weight_format)
+        latency[b] = 1000 * seconds
     best = max(batch_sizes, key=lambda b: b / latency[b])
     items_per_s = best / latency[best] * 1000
+    gpus = workload.gpus_per_replica
     # Generation, for contrast: prefill, then 16 decode steps each reading the weights (batch 1: only the
     # chosen experts of an MoE) and the KV cache.
-    active_bytes = (arch.params_active) * bytes_per_weight
-    decode_step_s = (active_bytes + arch.kv_cache_bytes_per_token["bfloat16"] * workload.prompt_tokens) / bandwidth
-    prefill_s = max(2 * arch.params_active * workload.prompt_tokens / sustained, weight_bytes / bandwidth)
+    bandwidth = hardware.bandwidth_gbs * 1e9 * gpus * (1.0 if hardware.measured else BANDWIDTH_EFFICIENCY)
+    active_bytes = arch.params_active * WEIGHT_BYTES[weight_format]
+    decode_step_s = ((active_bytes + arch.kv_cache_bytes_per_token["bfloat16"] * workload.prompt_tokens) / bandwidth
+                     + floor_s(arch, hardware) + allreduce_s(arch, hardware, gpus, 1))
+    prefill_s = prefill_ms(arch, workload, hardware, workload.prompt_tokens) / 1000
     return InferenceEstimate(
         flops_per_item=flops_item, weight_bytes_read_per_pass=weight_bytes,
         latency_ms_by_batch=latency, best_batch=best, items_per_s_at_best=items_per_s,
-        cost_usd_per_1k_items=hardware.usd_per_hour / 3600 / items_per_s * 1000,
+        cost_usd_per_1k_items=hardware.usd_per_hour * gpus / 3600 / items_per_s * 1000,
         generation_ms_per_item_batch1=1000 * (prefill_s + 16 * decode_step_s),
+        gpus_per_replica=gpus, weight_format=weight_format,
     )
 
 

@@ -33,6 +33,8 @@ class Hardware:
     usd_per_hour: float
     measured: bool = False  # True for the local machine
     note: str = ""
+    fp8_tflops: float = 0.0  # dense FP8 tensor throughput; 0 where the GPU has none
+    interconnect_gbs: float = 32.0  # GPU-to-GPU bandwidth per direction (NVLink, else PCIe Gen4)
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -55,11 +57,20 @@ def gpu(key: str, usd_per_hour: float | None = None) -> Hardware:
 
         close = difflib.get_close_matches(key, gpus, n=1)
         hint = f"; did you mean `{close[0]}`?" if close else ""
-        raise BakeoffError(f"unknown GPU `{key}`{hint} Known: {', '.join(gpus)}")
+        raise BakeoffError(f"unknown GPU `{key}`{hint} Known: {', '.join(gpus)}, local-cpu (this machine, measured)")
     entry = gpus[key]
     hardware = Hardware(key, entry["name"], float(entry["bf16_tflops"]), float(entry["memory_gb"]),
-                        float(entry["bandwidth_gbs"]), float(entry["usd_per_hour"]), note=entry.get("note", ""))
+                        float(entry["bandwidth_gbs"]), float(entry["usd_per_hour"]), note=entry.get("note", ""),
+                        fp8_tflops=float(entry.get("fp8_tflops", 0)), interconnect_gbs=float(entry.get("interconnect_gbs", 32)))
     return hardware if usd_per_hour is None else replace(hardware, usd_per_hour=usd_per_hour)
+
+
+def hardware_for(key: str, usd_per_hour: float | None = None) -> Hardware:
+    """A catalog GPU, or `local-cpu`: this machine, measured once (needs torch)."""
+    if key == "local-cpu":
+        machine = local_cpu()
+        return machine if usd_per_hour is None else replace(machine, usd_per_hour=usd_per_hour)
+    return gpu(key, usd_per_hour)
 
 
 def gpu_keys() -> list[str]:
@@ -124,13 +135,18 @@ def this_machine(device: str) -> Hardware | None:
     return match_gpu(properties.name, properties.total_memory / 1e9)
 
 
+def _family(key: str) -> str:
+    """What a CUDA device name contains for this catalog key: `match`, else the key's first word (a100-80gb: a100)."""
+    return _catalog()["gpus"][key].get("match", key.split("-")[0])
+
+
 def match_gpu(device_name: str, memory_gb: float) -> Hardware | None:
     """The catalog GPU whose family appears in the device name; between sizes of one family (A100 40/80 GB),
     the one whose memory is nearest the device's."""
     name = device_name.replace(" ", "").lower()
     longest_first = sorted(gpu_keys(), key=len, reverse=True)
-    family = next((key.split("-")[0] for key in longest_first if key.split("-")[0] in name), None)
+    family = next((_family(key) for key in longest_first if _family(key) in name), None)
     if family is None:
         return None
-    sizes = [gpu(key) for key in gpu_keys() if key.split("-")[0] == family]
+    sizes = [gpu(key) for key in gpu_keys() if _family(key) == family]
     return min(sizes, key=lambda hardware: abs(hardware.memory_gb - memory_gb))
