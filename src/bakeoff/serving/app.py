@@ -138,7 +138,7 @@ async def _read_limited(request: Request, limit: int) -> bytes:
     async for chunk in request.stream():
         size += len(chunk)
         if size > limit:
-            raise ApiError(413, f"body over {limit} bytes (--max-body-bytes)")
+            raise ApiError(413, f"body over the limit of {limit} bytes (--max-body-bytes)")
         chunks.append(chunk)
     return b"".join(chunks)
 
