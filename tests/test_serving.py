@@ -10,7 +10,6 @@ import re
 import signal
 import subprocess
 import sys
-import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -23,7 +22,7 @@ from bakeoff.serving.app import RequestLimits, create_app
 from bakeoff.serving.batcher import BatchSettings
 from bakeoff.serving.loadtest import LoadPlan, search
 from bakeoff.serving.predictor import ServedModel, find_trial, load_served_model, run_test_texts
-from bakeoff.serving.server import bind, make_server
+from bakeoff.serving.server import background
 
 LABELS = ["a", "b", "c", "d"]
 ENV = os.environ | {"HF_HUB_OFFLINE": "1", "PYTHONUNBUFFERED": "1", "COLUMNS": "200"}
@@ -43,24 +42,9 @@ def fake_model(service_s: float = 0.0, threshold: float | None = 0.5) -> ServedM
     return ServedModel("fake", "fake/n0/s0", "baseline", LABELS, threshold, None, "cpu", "cpu", predict)
 
 
-@contextlib.contextmanager
 def running(app):
-    """Serve `app` on 127.0.0.1:<ephemeral> in a thread; yield its base URL; stop it (bounded) afterwards."""
-    sock = bind("127.0.0.1", 0)
-    server = make_server(app, drain_timeout_s=5)
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 20
-    while not server.started and time.monotonic() < deadline and thread.is_alive():
-        time.sleep(0.02)
-    assert server.started, "server did not start within 20 s"
-    try:
-        yield f"http://127.0.0.1:{sock.getsockname()[1]}"
-    finally:
-        server.should_exit = True
-        thread.join(timeout=20)
-        sock.close()
-        assert not thread.is_alive(), "server did not stop within 20 s"
+    """Serve `app` on 127.0.0.1:<ephemeral> in a thread; yields its base URL; stops it (bounded) afterwards."""
+    return background(app, start_timeout_s=20)
 
 
 def client(**kwargs) -> httpx.Client:

@@ -140,7 +140,6 @@ def _load_baseline(record: TrialRecord):
 def _load_llm(record: TrialRecord):
     """Base model + adapter (merged), prompt format and scoring mode exactly as the trial evaluated them."""
     from bakeoff.config import RunSpec
-    from bakeoff.evaluation.score import label_log_probs, probabilities
     from bakeoff.models.load import LoadOptions, load_model, load_tokenizer
     from bakeoff.models.prompt import PromptEncoder, PromptFormat
     from bakeoff.models.sources import ModelSource, resolve_source
@@ -165,14 +164,18 @@ def _load_llm(record: TrialRecord):
     model.eval()
     fmt = PromptFormat(spec.task.instruction, list(record.labels), show_label_list=method == "zero-shot",
                        max_prompt_tokens=spec.training.max_prompt_tokens, style=model_info["prompt_style"])
-    encoder = PromptEncoder(tokenizer, fmt)
-    first_token = model_info.get("scoring") == "first-token"
+    return llm_predict(model, PromptEncoder(tokenizer, fmt), tokenizer.pad_token_id, model_info.get("scoring") == "first-token"), device
+
+
+def llm_predict(model, encoder, pad_id: int, first_token: bool) -> Callable[[list[str]], np.ndarray]:
+    """`texts -> probabilities [N, K]`: the run's label scoring, all given texts in one batch."""
+    from bakeoff.evaluation.score import label_log_probs, probabilities
 
     def predict(texts: list[str]) -> np.ndarray:
         items = encoder.encode(texts)
-        return probabilities(label_log_probs(model, items, encoder.label_ids, tokenizer.pad_token_id, max(1, len(items)), None, first_token))
+        return probabilities(label_log_probs(model, items, encoder.label_ids, pad_id, max(1, len(items)), None, first_token))
 
-    return predict, device
+    return predict
 
 
 def _with_adapter(model, adapter: Path):

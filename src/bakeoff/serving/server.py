@@ -6,7 +6,10 @@ On SIGTERM uvicorn stops accepting connections, lets in-flight requests finish (
 
 from __future__ import annotations
 
+import contextlib
 import socket
+import threading
+import time
 
 DRAIN_TIMEOUT_S = 30
 
@@ -31,3 +34,25 @@ def make_server(app, log_level: str = "warning", drain_timeout_s: int = DRAIN_TI
 def serve(app, sock: socket.socket, log_level: str = "warning", drain_timeout_s: int = DRAIN_TIMEOUT_S) -> None:
     """Blocks until the server is told to stop (SIGTERM, SIGINT, or `should_exit` from another thread)."""
     make_server(app, log_level, drain_timeout_s).run(sockets=[sock])
+
+
+@contextlib.contextmanager
+def background(app, host: str = "127.0.0.1", start_timeout_s: float = 60, drain_timeout_s: int = 5):
+    """Serve `app` on an ephemeral port in a thread (tests, benchmarks); yields the base URL; stops it, bounded."""
+    sock = bind(host, 0)
+    server = make_server(app, drain_timeout_s=drain_timeout_s)
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + start_timeout_s
+    while not server.started and time.monotonic() < deadline and thread.is_alive():
+        time.sleep(0.02)
+    try:
+        if not server.started:
+            raise RuntimeError(f"server did not start within {start_timeout_s:g} s")
+        yield f"http://{host}:{sock.getsockname()[1]}"
+    finally:
+        server.should_exit = True
+        thread.join(timeout=drain_timeout_s + 15)
+        sock.close()
+        if thread.is_alive():
+            raise RuntimeError("server did not stop in time")

