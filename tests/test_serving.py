@@ -340,3 +340,14 @@ def test_export_model_writes_a_merged_model_that_reproduces_the_predictions(tiny
 
     refused = CliRunner().invoke(app, ["export", "model", str(tiny_run), "--candidate", "tfidf", "--to", str(tmp_path / "x")])
     assert refused.exit_code == 2 and "bakeoff serve" in refused.output
+
+
+def test_unknown_candidate_or_size_names_the_flag_and_the_choices(tiny_run):
+    from bakeoff.errors import BakeoffError
+
+    with pytest.raises(BakeoffError, match=r"--candidate `tfidf2`.*choose one of: tfidf, tiny lora"):
+        find_trial(tiny_run, "tfidf2")
+    with pytest.raises(BakeoffError, match=r"--train-size 7: `tfidf` finished at sizes \[40\]"):
+        find_trial(tiny_run, "tfidf", train_size=7)
+    with pytest.raises(BakeoffError, match="not a bakeoff run folder"):
+        find_trial(tiny_run.parent, "tfidf")
