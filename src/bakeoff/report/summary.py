@@ -195,7 +195,7 @@ def serving_rows(meta: dict, trials: list[dict]) -> list[dict[str, str]]:
             "SLA p95 ms": f"{sla:g}",
             "measured items/s within SLA": "none met it" if measured is None else f"{measured.items_per_s:.1f}",
             "p95 ms there": "-" if measured is None else f"{measured.latency_ms_p95:.0f}",
-            "estimated items/s": "-" if estimate is None else f"{estimate:.1f}",
+            "estimated items/s": ("-" if trial is None else "none meets it") if estimate is None else f"{estimate:.1f}",
             "measured / estimated": f"x{measured.items_per_s / estimate:.2f}" if measured is not None and estimate else "-",
             "measured at": entry.get("measured_at", "")[:16],
         })
