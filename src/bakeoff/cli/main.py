@@ -6,7 +6,7 @@ import os
 
 import typer
 
-from bakeoff.cli import demo, estimate, report, run, validate
+from bakeoff.cli import demo, estimate, export_mlflow, export_model, loadtest, report, run, serve, validate
 
 app = typer.Typer(no_args_is_help=True, add_completion=False, help=__doc__, pretty_exceptions_enable=False)
 
@@ -38,12 +38,11 @@ app.command("demo")(demo.demo_command)
 app.command("estimate")(estimate.estimate_command)
 app.command("report")(report.report_command)
 app.command("recommend")(report.recommend_command)
+app.command("serve")(serve.serve_command)
+app.command("loadtest")(loadtest.loadtest_command)
 
 # `bakeoff export model ...` (files for GPU serving stacks) and `bakeoff export mlflow ...` (experiment tracking).
 export_app = typer.Typer(no_args_is_help=True, help="Export a finished run: the chosen model, or the results to MLflow.")
 app.add_typer(export_app, name="export")
-
-# Imported beside its registration, so branches adding subcommands do not all edit the import line above.
-from bakeoff.cli import export_mlflow
-
+export_app.command("model")(export_model.export_model_command)
 export_app.command("mlflow")(export_mlflow.export_mlflow_command)

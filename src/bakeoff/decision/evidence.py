@@ -3,12 +3,16 @@
 Quality is read at the team's data size from the candidate's learning curve (interpolated between
 measured sizes; outside the measured range the nearest measured size is used and flagged), not from the
 largest run. Cost and latency: LLMs from the run's estimates for the team's GPU; classical baselines from
-what was measured here on CPU (they serve on a CPU box at `decision.cpu_usd_per_hour`).
+what was measured here on CPU (they serve on a CPU box at `decision.cpu_usd_per_hour`). Where `bakeoff
+loadtest --run` measured a served candidate on the hardware being decided on (the team's GPU for an LLM, a
+CPU for a baseline), that measured capacity replaces the estimate.
 """
 
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
+
+from bakeoff.decision.measured import MeasuredCapacity, measured_capacity
 
 
 @dataclass(frozen=True)
@@ -69,6 +73,7 @@ def gather(results: dict, decision: dict, default_size: int, default_load: float
     estimates = {(e["model"], e["hardware"]["key"]): e for e in analysis.get("gpu_estimates", [])}
     size = decision.get("labeled_examples") or default_size
     load = decision.get("load_items_per_s") or default_load
+    serving = results["run"].get("serving") or {}
     by_candidate: dict[str, list[dict]] = {}
     for trial in results["trials"]:
         if trial["status"] == "done" and trial.get("result"):
@@ -98,9 +103,18 @@ def gather(results: dict, decision: dict, default_size: int, default_load: float
             record = estimates.get((trial["result"].get("model_name") or name, decision["gpu"]))
             if record is None:
                 continue  # no estimate for this GPU: not_assessed() names it, with the reason
-            out.append(Evidence(**common, **_llm_costs(record, decision, size, load)))
+            costs = _llm_costs(record, decision, size, load)
+            measured = _measured_on(serving.get(name), decision["gpu"], decision)
+            if measured is not None:
+                usd_hour = record["hardware"]["usd_per_hour"] * record["capacity"]["gpus_per_replica"]
+                costs |= _measured_costs(measured, usd_hour, record["capacity"]["gpus_per_replica"], decision, load)
+            out.append(Evidence(**common, **costs))
         else:
-            out.append(Evidence(**common, **_baseline_costs(trial["result"]["timings"], decision, load)))
+            costs = _baseline_costs(trial["result"]["timings"], decision, load)
+            measured = _measured_on(serving.get(name), "cpu", decision)
+            if measured is not None:
+                costs |= _measured_costs(measured, decision["cpu_usd_per_hour"], 0, decision, load)
+            out.append(Evidence(**common, **costs))
     return out
 
 
@@ -113,6 +127,31 @@ def not_assessed(results: dict, decision: dict, evidence: list[Evidence]) -> dic
                for name in sorted(done - assessed)}
     reasons |= {name: "no finished trial" for name in sorted(failed)}
     return reasons
+
+
+def _measured_on(entry: dict | None, hardware: str, decision: dict) -> MeasuredCapacity | None:
+    """A load test of this candidate on the hardware being decided on, judged at the decision's SLA."""
+    if not entry or entry.get("hardware") != hardware:
+        return None
+    measured = measured_capacity(entry, decision.get("sla_p95_ms"))
+    if measured is None:  # no step met the SLA: the candidate measurably cannot, at any rate tried
+        sla = decision.get("sla_p95_ms") or entry["sla_p95_ms"]
+        return MeasuredCapacity(0.0, min((s["latency_ms_p95"] for s in entry["steps"] if s["latency_ms_p95"]), default=float("inf")),
+                                sla, hardware, entry.get("measured_at", ""))
+    return measured
+
+
+def _measured_costs(measured: MeasuredCapacity, usd_per_hour_per_replica: float, gpus_per_replica: int, decision: dict,
+                    load: float) -> dict:
+    """Replicas for the load at the measured rate (it already meets the SLA: no utilisation margin on top)."""
+    source = (f"measured by HTTP load test on {measured.hardware}: {measured.items_per_s:.1f} items/s within p95 "
+              f"{measured.sla_p95_ms:.0f} ms ({measured.measured_at[:10]})")
+    if measured.items_per_s <= 0:
+        return dict(usd_per_month=None, p95_ms=measured.latency_ms_p95, gpus=0, meets_sla=False, latency_source=source)
+    replicas = max(1, -(-load // measured.items_per_s))
+    return dict(usd_per_1k_items=usd_per_hour_per_replica / 3600 / measured.items_per_s * 1000,
+                usd_per_month=int(replicas) * usd_per_hour_per_replica * 730, p95_ms=measured.latency_ms_p95,
+                gpus=int(replicas) * gpus_per_replica, meets_sla=True, latency_source=source)
 
 
 def _llm_costs(record: dict, decision: dict, size: int, load: float) -> dict:

@@ -106,6 +106,7 @@ def render(results: dict, recommendation: dict | None) -> str:
         run=run, name=(run.get("spec") or {}).get("name", "run"), recommendation=recommendation,
         quality_rows=summary.rows(trials), robustness_rows=summary.robustness_rows(trials),
         efficiency_rows=summary.efficiency_rows(trials), gpu_rows=summary.gpu_estimate_rows(analysis),
+        serving_rows=summary.serving_rows(results["run"], trials),
         appetite=summary.appetite_lines(analysis), comparisons=summary.comparison_lines(analysis, limit=200),
         charts=_charts(results), confusions=_confusions(results), architectures=_architectures(trials),
         spec_json=json.dumps(run.get("spec"), indent=1), versions=run.get("versions") or {},

@@ -169,6 +169,38 @@ def estimate_row(record: dict) -> dict[str, str]:
     }
 
 
+def serving_rows(meta: dict, trials: list[dict]) -> list[dict[str, str]]:
+    """Capacity measured by `bakeoff loadtest` beside the estimate for the same hardware: the capacity rule over
+    the trial's in-process batch timings (CPU), or over the GPU estimate (a catalog GPU)."""
+    from bakeoff.decision.measured import estimated_capacity, estimated_capacity_here, measured_capacity
+
+    by_id = {t["trial_id"]: t for t in trials if t.get("result")}
+    estimates = {(e["model"], e["hardware"]["key"]): e for e in (meta.get("analysis") or {}).get("gpu_estimates", [])}
+    out = []
+    for candidate, entry in sorted((meta.get("serving") or {}).items()):
+        measured = measured_capacity(entry)
+        trial = by_id.get(entry.get("trial_id"))
+        hardware, sla = entry.get("hardware") or "?", entry["sla_p95_ms"]
+        estimate = None
+        if trial is not None and hardware == "cpu":
+            estimate = estimated_capacity_here(trial["result"]["timings"], sla)
+        elif trial is not None and (trial["result"].get("model_name") or candidate, hardware) in estimates:
+            record = estimates[(trial["result"].get("model_name") or candidate, hardware)]
+            estimate = estimated_capacity(record["inference"]["latency_ms_by_batch"], sla)
+        batching = entry.get("batching") or {}
+        out.append({
+            "candidate": candidate, "trial": entry.get("trial_id") or "?", "hardware": hardware,
+            "server": f"batch <= {batching.get('max_batch', '?')}, wait {batching.get('max_wait_ms', '?')} ms",
+            "SLA p95 ms": f"{sla:g}",
+            "measured items/s within SLA": "none met it" if measured is None else f"{measured.items_per_s:.1f}",
+            "p95 ms there": "-" if measured is None else f"{measured.latency_ms_p95:.0f}",
+            "estimated items/s": ("-" if trial is None else "none meets it") if estimate is None else f"{estimate:.1f}",
+            "measured / estimated": f"x{measured.items_per_s / estimate:.2f}" if measured is not None and estimate else "-",
+            "measured at": entry.get("measured_at", "")[:16],
+        })
+    return out
+
+
 def gpu_estimate_rows(analysis: dict | None) -> list[dict[str, str]]:
     return [estimate_row(record) for record in (analysis or {}).get("gpu_estimates", [])]
 
@@ -259,6 +291,11 @@ def markdown(run_name: str, meta: dict, trials: list[dict], recommendation: dict
         lines += [f"Estimates for {spec_eff.get('method', 'lora')} fine-tuning and label-scoring inference, serving "
                   f"{spec_eff.get('load_items_per_s')} items/s at p95 <= {spec_eff.get('sla_p95_ms')} ms; formulas and assumptions "
                   "in `bakeoff/efficiency/estimate.py`, prices indicative (2026-11).", ""]
+    if serving_rows(meta, trials):
+        lines += ["## Capacity under load: measured (HTTP load test) and estimated", ""] + _markdown_table(serving_rows(meta, trials))
+        lines += ["Measured: `bakeoff loadtest` against `bakeoff serve`, open-loop Poisson arrivals; the highest rate whose p95 met "
+                  "the SLA with no errors. Estimated: the capacity plan's rule (p95 <= 2 x batch service time, 70% utilisation) "
+                  "on the same hardware. Where a measurement exists for the hardware decided on, the recommendation uses it.", ""]
     if appetite_lines(analysis):
         lines += ["## Data appetite", ""] + [f"- {line}" for line in appetite_lines(analysis)] + [""]
     if comparison_lines(analysis, limit=100):

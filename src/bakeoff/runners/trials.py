@@ -85,6 +85,7 @@ def run_baseline_trial(trial: Trial, ctx: TrialContext, train_subset: Examples) 
         with Stopwatch() as fit_watch:
             model = BaselineClassifier(trial.candidate.model, len(labels), trial.seed, ctx.embedder)
             model.fit(train_subset.texts, label_ids_of(train_subset, labels))
+        _save_baseline(model, ctx.run_dir / "trials" / trial.folder_name)
         output = _evaluate(ctx, trial, model.predict_scores, train_subset)
         serving = measure_scoring(lambda texts, size: model.predict_proba(texts), ctx.task.test.texts[:LATENCY_SAMPLE],
                                   repeats=ctx.spec.evaluation.latency_repeats)
@@ -205,6 +206,17 @@ def _efficiency(architecture, trial, ctx, encoder, latency_items, training, serv
     )
     measured_step = training["step_time_s"] / training["steps"] if training and training["steps"] else None
     return measured_vs_estimated(architecture, workload, hardware, measured_step, serving.get("latency_ms_p50"))
+
+
+def _save_baseline(model: BaselineClassifier, trial_dir: Path) -> None:
+    """The fitted scikit-learn pipeline (joblib), for `bakeoff serve`. The MiniLM embedder is not saved:
+    it is the shipped model, loaded again by path. joblib is pickle: load only run folders you made."""
+    import joblib
+
+    trial_dir.mkdir(parents=True, exist_ok=True)
+    partial = trial_dir / "baseline.partial.joblib"
+    joblib.dump({"kind": model.kind, "n_labels": model.n_labels, "pipeline": model.pipeline}, partial)
+    os.replace(partial, trial_dir / "baseline.joblib")
 
 
 def _save_weights(model, method: str, trial_dir: Path) -> None:

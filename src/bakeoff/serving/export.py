@@ -1,0 +1,83 @@
+"""Export one LLM trial for GPU serving stacks (vLLM, TGI, plain transformers): files, not a server.
+
+Written into the target folder:
+- `adapter/`: the PEFT LoRA adapter as trained (LoRA trials), for `vllm serve BASE --enable-lora`;
+- `merged/`: base + adapter folded into one model, safetensors, with its tokenizer: loads anywhere;
+- `labels.json`: label order (class index -> label), the words the model writes for each, their token ids;
+- `prompt.json`: the prompt template (style, instruction, a rendered example), the scoring mode and the
+  abstention threshold, so another stack reproduces the same classifier.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from pathlib import Path
+
+from bakeoff.errors import BakeoffError
+from bakeoff.serving.predictor import TrialRecord
+
+EXAMPLE_TEXT = "{text}"
+
+
+def export_trial(record: TrialRecord, target: Path) -> dict:
+    """Write the export folder; returns what was written and the serving commands."""
+    from bakeoff.config import RunSpec
+    from bakeoff.models.load import LoadOptions, load_model, load_tokenizer, model_folder
+    from bakeoff.models.prompt import PromptEncoder, PromptFormat
+    from bakeoff.models.sources import ModelSource, resolve_source
+
+    result, method, name = record.trial["result"], record.trial["method"], record.trial["candidate"]
+    if result["model"]["kind"] != "llm":
+        raise BakeoffError(f"`{name}` is a classical baseline (a scikit-learn pipeline): serve it with `bakeoff serve`; "
+                           "--candidate must name an LLM to export")
+    if method == "qlora":
+        raise BakeoffError(f"`{name}` is a QLoRA trial: its adapter sits on a 4-bit base; export needs a CUDA machine (not supported here)")
+    spec = RunSpec.model_validate(record.spec)
+    candidate = next(c for c in spec.candidates if c.name == name)
+    target = Path(target)
+    if target.exists() and any(target.iterdir()):
+        raise BakeoffError(f"--to {target} exists and is not empty; pick a new folder")
+    source = resolve_source(candidate.model, candidate.gguf_file)
+    options = LoadOptions(trust_remote_code=candidate.trust_remote_code, allow_pickle=candidate.allow_pickle)
+    tokenizer = load_tokenizer(source, options)
+    partial = target.with_name(target.name + ".partial")
+    shutil.rmtree(partial, ignore_errors=True)
+    partial.mkdir(parents=True)
+    if method == "full":
+        model = load_model(ModelSource("folder", str(record.folder / "model"), description=str(record.folder / "model")), options)
+    else:
+        model = load_model(source, options)
+    if method == "lora":
+        from peft import PeftModel
+
+        shutil.copytree(record.folder / "adapter", partial / "adapter")
+        model = PeftModel.from_pretrained(model, str(record.folder / "adapter")).merge_and_unload()
+    model.save_pretrained(partial / "merged", safe_serialization=True)
+    tokenizer.save_pretrained(partial / "merged")
+
+    fmt = PromptFormat(spec.task.instruction, list(record.labels), show_label_list=method == "zero-shot",
+                       max_prompt_tokens=spec.training.max_prompt_tokens, style=result["model"]["prompt_style"])
+    encoder = PromptEncoder(tokenizer, fmt)
+    threshold = ((result["metrics"].get("out_of_scope") or {}).get("threshold") or {}).get("max_prob")
+    labels = [{"index": i, "label": label, "words": word, "token_ids": ids}
+              for i, (label, word, ids) in enumerate(zip(record.labels, fmt.label_words, encoder.label_ids))]
+    prompt = {"style": encoder.style, "instruction": spec.task.instruction, "show_label_list": fmt.show_label_list,
+              "max_prompt_tokens": fmt.max_prompt_tokens, "template": tokenizer.decode(encoder.prompt_ids(EXAMPLE_TEXT)),
+              "scoring": result["model"].get("scoring", "full"), "abstain_threshold_max_prob": threshold,
+              "how_to_classify": "score each label's token_ids as the continuation of the rendered prompt; the label with the "
+                                 "highest total log-probability wins; probabilities are a softmax over the labels' totals",
+              "trial_id": record.trial["trial_id"]}
+    (partial / "labels.json").write_text(json.dumps(labels, indent=1))
+    (partial / "prompt.json").write_text(json.dumps(prompt, indent=1))
+    target.parent.mkdir(parents=True, exist_ok=True)
+    if target.exists():
+        target.rmdir()
+    os.replace(partial, target)  # atomic: a killed export leaves only a .partial folder
+    base = model_folder(source)
+    adapter_name = name.replace(" ", "-")
+    commands = {"merged": f"vllm serve {target / 'merged'}"}
+    if method == "lora":
+        commands["lora"] = f"vllm serve {base} --enable-lora --lora-modules {adapter_name}={target / 'adapter'}"
+    return {"folder": str(target), "files": sorted(str(p.relative_to(target)) for p in target.iterdir()), "base": base, "commands": commands}

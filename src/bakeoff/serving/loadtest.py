@@ -1,0 +1,235 @@
+"""Open-loop load test: Poisson arrivals at fixed rates, then the highest rate whose p95 meets the SLA.
+
+Open loop means requests are sent at their scheduled times whether or not earlier ones have answered,
+and each latency is measured from the *scheduled* send time. A closed-loop tester (send, wait, send)
+slows down with the server and never sees the queue it would have built: "coordinated omission", which
+makes an overloaded server look fine. Here a slow server shows up as growing latencies.
+
+Bounded by construction: one target URL, at most MAX_RATE_PER_S requests/s, MAX_REQUESTS_PER_STEP per
+step, MAX_IN_FLIGHT connections, every request under a timeout, and a fixed number of steps.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+import random
+import time
+from dataclasses import asdict, dataclass, field
+from datetime import datetime, timezone
+
+import numpy as np
+
+from bakeoff.errors import BakeoffError
+
+MAX_RATE_PER_S = 5_000.0
+MAX_DURATION_S = 600.0
+MAX_REQUESTS_PER_STEP = 100_000
+MAX_IN_FLIGHT = 512
+MAX_BISECT_STEPS = 8
+
+
+@dataclass(frozen=True)
+class LoadPlan:
+    """What to send, where, how fast and for how long."""
+
+    url: str  # the classify endpoint
+    rates_per_s: tuple[float, ...]  # requests per second, one step each (ascending)
+    duration_s: float  # per step
+    sla_p95_ms: float
+    texts: tuple[str, ...] = field(repr=False)
+    texts_per_request: int = 1
+    timeout_s: float = 10.0
+    bisect_steps: int = 3
+    seed: int = 0
+    headers: tuple[tuple[str, str], ...] = field(default=(), repr=False)
+
+
+@dataclass(frozen=True)
+class StepResult:
+    rate_per_s: float  # offered (scheduled) request rate
+    sent: int
+    ok: int
+    errors: int  # non-200 answers and connection failures
+    timeouts: int
+    achieved_per_s: float  # answered requests / (last answer - step start)
+    latency_ms_p50: float | None
+    latency_ms_p95: float | None
+    latency_ms_p99: float | None
+    within_sla: bool
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
+def check_plan(plan: LoadPlan) -> None:
+    if not plan.url.startswith(("http://", "https://")):
+        raise BakeoffError(f"URL `{plan.url}` must start with http:// or https://")
+    if not plan.rates_per_s or any(not 0 < r <= MAX_RATE_PER_S for r in plan.rates_per_s):
+        raise BakeoffError(f"--rate: give rates between 0 and {MAX_RATE_PER_S:g} requests/s, e.g. --rate 1,2,4,8")
+    if not 0 < plan.duration_s <= MAX_DURATION_S:
+        raise BakeoffError(f"--duration must be in (0, {MAX_DURATION_S:g}] seconds")
+    if max(plan.rates_per_s) * plan.duration_s > MAX_REQUESTS_PER_STEP:
+        raise BakeoffError(f"--rate x --duration asks for over {MAX_REQUESTS_PER_STEP} requests in one step; lower one of them")
+    if not 0 <= plan.bisect_steps <= MAX_BISECT_STEPS:
+        raise BakeoffError(f"--bisect must be between 0 and {MAX_BISECT_STEPS}")
+    if not plan.texts:
+        raise BakeoffError("no texts to send: pass --texts FILE (one text per line) or --run RUN_DIR")
+
+
+def arrival_offsets_s(rate_per_s: float, duration_s: float, rng: random.Random) -> list[float]:
+    """Poisson process: exponential gaps with mean 1/rate, until the step's duration."""
+    offsets, t = [], rng.expovariate(rate_per_s)
+    while t < duration_s and len(offsets) < MAX_REQUESTS_PER_STEP:
+        offsets.append(t)
+        t += rng.expovariate(rate_per_s)
+    return offsets
+
+
+async def run_step(client, plan: LoadPlan, rate_per_s: float, seed: int) -> StepResult:
+    import httpx
+
+    rng = random.Random(seed)
+    offsets = arrival_offsets_s(rate_per_s, plan.duration_s, rng)
+    bodies = [{"texts": [rng.choice(plan.texts) for _ in range(plan.texts_per_request)]} for _ in offsets]
+    loop = asyncio.get_running_loop()
+    outcomes: list[tuple[str, float, float]] = []  # (status, latency_ms, finished_at)
+
+    async def one(scheduled: float, body: dict) -> None:
+        try:
+            response = await client.post(plan.url, json=body)
+            status = "ok" if response.status_code == 200 else "error"
+        except httpx.TimeoutException:
+            status = "timeout"
+        except httpx.HTTPError:
+            status = "error"
+        finished = loop.time()
+        outcomes.append((status, 1000 * (finished - scheduled), finished))
+
+    start = loop.time()
+    tasks = []
+    for offset, body in zip(offsets, bodies):
+        delay = start + offset - loop.time()
+        if delay > 0:
+            await asyncio.sleep(delay)
+        tasks.append(asyncio.create_task(one(start + offset, body)))
+    await asyncio.gather(*tasks)
+    return summarize(rate_per_s, outcomes, start, plan.sla_p95_ms)
+
+
+def summarize(rate_per_s: float, outcomes: list[tuple[str, float, float]], start: float, sla_p95_ms: float) -> StepResult:
+    ok = [(latency, finished) for status, latency, finished in outcomes if status == "ok"]
+    timeouts = sum(status == "timeout" for status, _, _ in outcomes)
+    errors = len(outcomes) - len(ok) - timeouts
+    latencies = np.array([latency for latency, _ in ok])
+    span = max((finished for _, finished in ok), default=start) - start
+    p50, p95, p99 = (float(np.percentile(latencies, q)) for q in (50, 95, 99)) if len(latencies) else (None, None, None)
+    within = bool(outcomes) and len(ok) == len(outcomes) and p95 is not None and p95 <= sla_p95_ms
+    return StepResult(rate_per_s, len(outcomes), len(ok), errors, timeouts, len(ok) / span if span > 0 else 0.0, p50, p95, p99, within)
+
+
+async def _drain(client, health_url: str, timeout_s: float) -> None:
+    """Wait (bounded) until the server's queue is empty, so one step's backlog does not spill into the next."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        try:
+            if (await client.get(health_url)).json().get("queue_depth", 0) == 0:
+                return
+        except Exception:  # noqa: BLE001 - a server without /healthz: fall back to a fixed pause
+            await asyncio.sleep(min(1.0, timeout_s))
+            return
+        await asyncio.sleep(0.05)
+
+
+async def search(plan: LoadPlan, on_step=None) -> dict:
+    """Step through the rates, then bisect between the last rate within the SLA and the first beyond it."""
+    import httpx
+
+    check_plan(plan)
+    health_url = plan.url.rsplit("/v1/", 1)[0] + "/healthz"
+    limits = httpx.Limits(max_connections=MAX_IN_FLIGHT, max_keepalive_connections=MAX_IN_FLIGHT)
+    timeout = httpx.Timeout(plan.timeout_s)
+    steps: list[StepResult] = []
+    async with httpx.AsyncClient(limits=limits, timeout=timeout, headers=dict(plan.headers), trust_env=False) as client:
+        server = await _server_info(client, health_url)
+
+        async def measure(rate: float) -> StepResult:
+            result = await run_step(client, plan, rate, plan.seed + len(steps))
+            steps.append(result)
+            if on_step is not None:
+                on_step(result)
+            await _drain(client, health_url, plan.timeout_s)
+            return result
+
+        good, bad = None, None
+        for rate in sorted(plan.rates_per_s):
+            if (await measure(rate)).within_sla:
+                good = rate
+            else:
+                bad = rate
+                break  # higher rates would only overload it more
+        if good is not None and bad is not None:
+            for _ in range(plan.bisect_steps):
+                middle = (good + bad) / 2
+                if (await measure(middle)).within_sla:
+                    good = middle
+                else:
+                    bad = middle
+    best = max((s for s in steps if s.within_sla), key=lambda s: s.rate_per_s, default=None)
+    return {
+        "url": plan.url, "sla_p95_ms": plan.sla_p95_ms, "duration_s_per_step": plan.duration_s, "texts_per_request": plan.texts_per_request,
+        "steps": [s.as_dict() for s in steps],
+        "max_rate_within_sla_per_s": best.rate_per_s if best else None,
+        "max_items_per_s_within_sla": best.rate_per_s * plan.texts_per_request if best else None,
+        "latency_ms_p95_at_max": best.latency_ms_p95 if best else None,
+        "limit_found": bad is not None and best is not None,
+        "server": server,
+        "measured_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+    }
+
+
+async def _server_info(client, health_url: str) -> dict | None:
+    try:
+        response = await client.get(health_url)
+        return response.json() if response.status_code == 200 else None
+    except Exception:  # noqa: BLE001 - any server can be load-tested; /healthz is a bonus
+        return None
+
+
+def parse_rates(text: str) -> tuple[float, ...]:
+    try:
+        rates = tuple(float(part) for part in text.split(",") if part.strip())
+    except ValueError:
+        raise BakeoffError(f"--rate `{text}`: give comma-separated numbers, e.g. --rate 1,2,4,8") from None
+    if any(not math.isfinite(r) for r in rates):
+        raise BakeoffError(f"--rate `{text}`: rates must be finite numbers")
+    return rates
+
+
+def record_in_run(run_dir, candidate: str, result: dict) -> dict:
+    """Store a load test under the run's `serving` section, keyed by candidate (the latest test wins).
+    The server's /healthz must name the same candidate, so a result never lands on the wrong model."""
+    from pathlib import Path
+
+    from bakeoff.store import ResultStore
+
+    database = Path(run_dir) / "results.sqlite"
+    if not database.is_file():
+        raise BakeoffError(f"--run {run_dir} is not a bakeoff run folder (no results.sqlite)")
+    served = ((result.get("server") or {}).get("model") or {})
+    if served.get("candidate") != candidate:
+        raise BakeoffError(f"--candidate `{candidate}`: the server at {result['url']} serves `{served.get('candidate', 'unknown')}` "
+                           "(per its /healthz); load-test the matching server or fix --candidate")
+    entry = {key: result[key] for key in ("url", "sla_p95_ms", "duration_s_per_step", "texts_per_request", "steps",
+                                          "max_rate_within_sla_per_s", "max_items_per_s_within_sla", "latency_ms_p95_at_max",
+                                          "limit_found", "measured_at")}
+    entry |= {"trial_id": served.get("trial_id"), "hardware": served.get("hardware"), "device": served.get("device"),
+              "batching": result["server"].get("batching")}
+    store = ResultStore(database)
+    try:
+        serving = store.get_meta("serving") or {}
+        serving[candidate] = entry
+        store.set_meta("serving", serving)
+    finally:
+        store.close()
+    return entry

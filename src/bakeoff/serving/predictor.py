@@ -1,0 +1,187 @@
+"""Load one finished trial of a run for inference: the same `texts -> probabilities` function it was
+evaluated with, plus the abstention threshold chosen on validation data.
+
+Everything comes from the run folder: the resolved spec and labels from the store, the fitted baseline
+(`baseline.joblib`) or the LoRA adapter / fully fine-tuned model from the trial's folder, and the prompt
+style and scoring mode (first-token or full) from the trial's record. So the served probabilities are the
+ones in the trial's `predictions.npz` (up to float32 batching noise for LLMs).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+
+from bakeoff.errors import BakeoffError
+
+
+@dataclass(frozen=True)
+class ServedModel:
+    """A loaded candidate: `predict(texts) -> probabilities [N, K]` and what /healthz reports about it."""
+
+    candidate: str
+    trial_id: str
+    kind: str  # "baseline" | "llm"
+    labels: list[str]
+    threshold: float | None  # max-probability abstention threshold (chosen on validation); None: never abstain
+    temperature: float | None  # fitted on validation; reported, not applied (the threshold is on raw probabilities)
+    device: str
+    hardware: str  # "cpu" or the catalog GPU key the device matches
+    predict: Callable[[list[str]], np.ndarray] = field(repr=False)
+
+    def info(self) -> dict:
+        return {"candidate": self.candidate, "trial_id": self.trial_id, "kind": self.kind, "labels": self.labels,
+                "abstain_threshold_max_prob": self.threshold, "temperature": self.temperature, "device": self.device,
+                "hardware": self.hardware}
+
+
+@dataclass(frozen=True)
+class TrialRecord:
+    """A finished trial as stored: where its files are and what it measured."""
+
+    run_dir: Path
+    spec: dict
+    labels: list[str]
+    trial: dict
+
+    @property
+    def folder(self) -> Path:
+        return self.run_dir / "trials" / self.trial["trial_id"].replace("/", "__")
+
+
+def find_trial(run_dir: Path, candidate: str, train_size: int | None = None, seed: int | None = None) -> TrialRecord:
+    """The finished trial of `candidate` (largest training size and lowest seed unless given)."""
+    from bakeoff.store import ResultStore
+
+    database = Path(run_dir) / "results.sqlite"
+    if not database.is_file():
+        raise BakeoffError(f"{run_dir} is not a bakeoff run folder (no results.sqlite); pass the folder `bakeoff run` wrote")
+    store = ResultStore(database)
+    try:
+        meta, trials = store.metadata(), store.trials()
+    finally:
+        store.close()
+    done = [t for t in trials if t["status"] == "done" and t["result"]]
+    names = sorted({t["candidate"] for t in done})
+    mine = [t for t in done if t["candidate"] == candidate]
+    if not mine:
+        raise BakeoffError(f"--candidate `{candidate}` has no finished trial in {run_dir}; choose one of: {', '.join(names) or 'none'}")
+    if train_size is not None:
+        sizes = sorted({t["train_size"] for t in mine})
+        mine = [t for t in mine if t["train_size"] == train_size]
+        if not mine:
+            raise BakeoffError(f"--train-size {train_size}: `{candidate}` finished at sizes {sizes}; pick one of them")
+    if seed is not None:
+        mine = [t for t in mine if t["seed"] == seed]
+        if not mine:
+            raise BakeoffError(f"--seed {seed}: no finished `{candidate}` trial with that seed")
+    trial = max(mine, key=lambda t: (t["train_size"], -t["seed"]))
+    return TrialRecord(Path(run_dir), meta["spec"], meta["labels"], trial)
+
+
+def run_test_texts(run_dir: Path) -> list[str]:
+    """The run's evaluated test items, in the order of every trial's predictions.npz."""
+    from bakeoff.config import RunSpec
+    from bakeoff.data.splits import stratified_indices
+    from bakeoff.data.task import prepare_task
+    from bakeoff.store import ResultStore
+
+    store = ResultStore(Path(run_dir) / "results.sqlite")
+    try:
+        spec = RunSpec.model_validate(store.get_meta("spec"))
+    finally:
+        store.close()
+    task = prepare_task(spec.task)
+    index = stratified_indices(task.test.labels, spec.evaluation.max_test_items, seed=0)
+    return [task.test.texts[i] for i in index]
+
+
+def load_served_model(record: TrialRecord) -> ServedModel:
+    result = record.trial["result"]
+    metrics = result["metrics"]
+    threshold = ((metrics.get("out_of_scope") or {}).get("threshold") or {}).get("max_prob")
+    temperature = (metrics.get("calibration") or {}).get("temperature")
+    kind = result["model"]["kind"]
+    predict, device = _load_baseline(record) if kind == "baseline" else _load_llm(record)
+    return ServedModel(candidate=record.trial["candidate"], trial_id=record.trial["trial_id"], kind=kind, labels=list(record.labels),
+                       threshold=threshold, temperature=temperature, device=device, hardware=_hardware_key(device), predict=predict)
+
+
+def _hardware_key(device: str) -> str:
+    if not device.startswith("cuda"):
+        return "cpu"
+    import torch
+
+    from bakeoff.efficiency.hardware import match_gpu
+
+    properties = torch.cuda.get_device_properties(torch.device(device))
+    match = match_gpu(properties.name, properties.total_memory / 1e9)
+    return match.key if match is not None else properties.name
+
+
+def _load_baseline(record: TrialRecord):
+    import joblib
+
+    from bakeoff.baselines.classical import BaselineClassifier, SentenceEmbedder
+
+    path = record.folder / "baseline.joblib"
+    if not path.is_file():
+        raise BakeoffError(f"{path} is missing: this run predates saved baselines; re-run the trial "
+                           f"(delete its row or use a new `output.dir`) to serve `{record.trial['candidate']}`")
+    saved = joblib.load(path)  # pickle: only load run folders you made
+    embedder = SentenceEmbedder() if saved["kind"] == "minilm-logreg" else None
+    model = BaselineClassifier.from_fitted(saved["kind"], saved["n_labels"], saved["pipeline"], embedder)
+    return (lambda texts: model.predict_proba(texts)), "cpu"
+
+
+def _load_llm(record: TrialRecord):
+    """Base model + adapter (merged), prompt format and scoring mode exactly as the trial evaluated them."""
+    from bakeoff.config import RunSpec
+    from bakeoff.models.load import LoadOptions, load_model, load_tokenizer
+    from bakeoff.models.prompt import PromptEncoder, PromptFormat
+    from bakeoff.models.sources import ModelSource, resolve_source
+    from bakeoff.runners.trials import default_device, resolve_dtype
+
+    spec = RunSpec.model_validate(record.spec)
+    candidate = next(c for c in spec.candidates if c.name == record.trial["candidate"])
+    method, model_info = record.trial["method"], record.trial["result"]["model"]
+    if method == "qlora":
+        raise BakeoffError(f"`{candidate.name}` is a QLoRA trial: serve it on a CUDA machine from `bakeoff export model` output")
+    device = default_device()
+    options = LoadOptions(device=device, dtype=resolve_dtype(spec.training.dtype, device),
+                          trust_remote_code=candidate.trust_remote_code, allow_pickle=candidate.allow_pickle)
+    source = resolve_source(candidate.model, candidate.gguf_file)
+    tokenizer = load_tokenizer(source, options)
+    if method == "full":
+        model = load_model(ModelSource("folder", str(record.folder / "model"), description=f"{record.folder}/model"), options)
+    else:
+        model = load_model(source, options)
+        if method in ("lora", "qlora"):
+            model = _with_adapter(model, record.folder / "adapter")
+    model.eval()
+    fmt = PromptFormat(spec.task.instruction, list(record.labels), show_label_list=method == "zero-shot",
+                       max_prompt_tokens=spec.training.max_prompt_tokens, style=model_info["prompt_style"])
+    return llm_predict(model, PromptEncoder(tokenizer, fmt), tokenizer.pad_token_id, model_info.get("scoring") == "first-token"), device
+
+
+def llm_predict(model, encoder, pad_id: int, first_token: bool) -> Callable[[list[str]], np.ndarray]:
+    """`texts -> probabilities [N, K]`: the run's label scoring, all given texts in one batch."""
+    from bakeoff.evaluation.score import label_log_probs, probabilities
+
+    def predict(texts: list[str]) -> np.ndarray:
+        items = encoder.encode(texts)
+        return probabilities(label_log_probs(model, items, encoder.label_ids, pad_id, max(1, len(items)), None, first_token))
+
+    return predict
+
+
+def _with_adapter(model, adapter: Path):
+    from peft import PeftModel
+
+    if not (adapter / "adapter_config.json").is_file():
+        raise BakeoffError(f"no LoRA adapter in {adapter}: the trial folder is incomplete; re-run the trial")
+    # Merged, as the trial scored it: plain matmuls instead of base + two adapter matmuls per layer.
+    return PeftModel.from_pretrained(model, str(adapter)).merge_and_unload()
