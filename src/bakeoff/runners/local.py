@@ -25,6 +25,7 @@ from bakeoff.data.task import TaskData, prepare_task
 from bakeoff.errors import BakeoffError
 from bakeoff.efficiency.hardware import gpu
 from bakeoff.evaluation import perturb
+from bakeoff.models.load import require_bitsandbytes
 from bakeoff.models.sources import resolve_source
 from bakeoff.runners.grid import Trial, expand_grid
 from bakeoff.runners.interrupt import StopRequest, stop_on_interrupt
@@ -74,10 +75,8 @@ def preflight(spec: RunSpec, device: str) -> None:
     for candidate in spec.candidates:
         if candidate.is_baseline:
             continue
-        if candidate.resolved_method == "qlora" and not device.startswith("cuda"):
-            raise BakeoffError(
-                f"candidate `{candidate.name}`: QLoRA needs a CUDA GPU (bitsandbytes 4-bit kernels); on this machine use `method: lora`"
-            )
+        if candidate.resolved_method == "qlora":
+            require_bitsandbytes(candidate.name)  # CPU or CUDA: bitsandbytes 0.50 runs 4-bit layers on both
         resolve_source(candidate.model, candidate.gguf_file)
     run_dir = spec.run_dir
     try:
