@@ -78,7 +78,6 @@ def run_config(name: str, method: str, folder: Path, run_dir: Path) -> dict:
         "evaluation": {"max_test_items": 10, "max_train_items": 0, "bootstrap_samples": 100, "perturbations": [],
                        "max_validation_items": 10, "max_out_of_scope_items": 4, "latency_repeats": 3, "batch_size": 8,
                        "scoring": "auto"},
-        "efficiency": {"gpus": []},
         "output": {"dir": str(run_dir)},
     }
 

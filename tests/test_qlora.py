@@ -216,3 +216,25 @@ def test_bakeoff_run_with_a_qlora_candidate_end_to_end_on_cpu(folders, tmp_path)
     assert qlora["training"]["packed"] and qlora["timings"]["train_tokens_per_s"] > 0
     assert (run / "trials" / "tiny qlora__n16__s0" / "adapter" / "adapter_model.safetensors").is_file()
     assert qlora["metrics"]["test"]["items"] == 20
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+@pytest.mark.parametrize("arch", ["llama", "mixtral"])
+def test_bf16_qlora_on_cuda_trains_packed_scores_and_reloads(folders, arch, tmp_path):
+    from peft import PeftModel
+
+    source, options = resolve_source(str(folders[arch])), LoadOptions(device="cuda", dtype=torch.bfloat16, load_in_4bit=True)
+    tokenizer, model = load_tokenizer(source, options), load_model(source, options)
+    assert any(isinstance(m, bnb.nn.Linear4bit) for m in model.modules()) and next(model.parameters()).is_cuda
+    model = prepare_for_method(model, "qlora", LoraSpec(r=8, alpha=16), 0, gradient_checkpointing=True)
+    inputs = _inputs(tokenizer)
+    result = train(model, inputs, TrainingSpec(epochs=3, batch_size=8, early_stopping_patience=0), Accelerator())
+    assert result.packed == (model.config._attn_implementation == "sdpa"), "bf16 packing masks under SDPA"
+    assert result.train_loss_per_epoch[-1] < result.train_loss_per_epoch[0]
+    trained = label_log_probs(model, inputs.validation, inputs.label_ids, inputs.pad_id)
+    model.save_pretrained(tmp_path / "adapter", safe_serialization=True)
+    reloaded = PeftModel.from_pretrained(load_model(source, options), tmp_path / "adapter")
+    again = label_log_probs(reloaded, inputs.validation, inputs.label_ids, inputs.pad_id)
+    # bf16 kernels may pick other reduction orders per batch shape: close, not bitwise.
+    np.testing.assert_allclose(trained, again, atol=5e-2)

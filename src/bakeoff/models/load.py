@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import hashlib
 import importlib.util
-import logging
 import os
 import shutil
 from dataclasses import dataclass
@@ -154,9 +153,6 @@ def nf4_config(compute_dtype: torch.dtype):
     MoE experts stored as fused 3-D tensors (transformers 5 + bitsandbytes 0.50 do not quantize them).
     """
     require_bitsandbytes()
-    # On AVX-512 BF16 CPUs bitsandbytes warns at import that an optional kernel package is missing; that kernel
-    # serves only the bf16 inference shortcut `keep_4bit_compute_dtype` turns off, so the warning is noise here.
-    logging.getLogger("bitsandbytes.backends.cpu.ops").setLevel(logging.ERROR)
     from transformers import BitsAndBytesConfig
 
     return BitsAndBytesConfig(load_in_4bit=True, bnb_4bit_quant_type="nf4", bnb_4bit_compute_dtype=compute_dtype,
