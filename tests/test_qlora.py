@@ -238,3 +238,17 @@ def test_bf16_qlora_on_cuda_trains_packed_scores_and_reloads(folders, arch, tmp_
     again = label_log_probs(reloaded, inputs.validation, inputs.label_ids, inputs.pad_id)
     # bf16 kernels may pick other reduction orders per batch shape: close, not bitwise.
     np.testing.assert_allclose(trained, again, atol=5e-2)
+
+
+def test_a_candidate_can_run_at_some_grid_sizes_only():
+    from bakeoff.config import RunSpec
+    from bakeoff.runners.grid import expand_grid
+
+    def spec(sizes):
+        return RunSpec.model_validate({"name": "x", "task": {"builtin": "support-tickets"}, "grid": {"train_sizes": [40, 120]},
+                                       "candidates": [{"name": "l", "model": "smollm2-135m"},
+                                                      {"name": "q", "model": "smollm2-135m", "method": "qlora", "train_sizes": sizes}]})
+
+    assert [t.trial_id for t in expand_grid(spec([120]))] == ["l/n40/s0", "l/n120/s0", "q/n120/s0"]
+    with pytest.raises(ValueError, match=r"candidate `q`: train_sizes \[50\] are not in grid.train_sizes \[40, 120\]"):
+        spec([50])
