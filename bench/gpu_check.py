@@ -201,7 +201,7 @@ def main(out: Path, models: list[str], steps: int, batch_size: int, dry_run: boo
     dtype = torch.float32 if dry_run else torch.bfloat16
     if dry_run:
         torch.set_num_threads(2)
-    peak = matmul_peak_tflops(device, dtype, 512 if dry_run else 8192)
+    peak = matmul_peak_tflops(device, dtype, 1024 if dry_run else 8192)
     hardware = gpu(estimate_gpu) if estimate_gpu else this_machine(device)
     device_name = torch.cuda.get_device_name(0) if device == "cuda" else platform.processor() or platform.machine()
     console.print(f"{device_name}: measured {'fp32' if dry_run else 'bf16'} matmul peak {peak:.2f} TFLOP/s; "
