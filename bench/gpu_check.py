@@ -38,19 +38,19 @@ from rich.table import Table
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "tests"))
 
-from bakeoff.config import LoraSpec, TrainingSpec  # noqa: E402
-from bakeoff.data.tickets import generate_tickets  # noqa: E402
-from bakeoff.efficiency import estimate  # noqa: E402
-from bakeoff.efficiency.catalog import catalog_config  # noqa: E402
-from bakeoff.efficiency.hardware import gpu, this_machine  # noqa: E402
-from bakeoff.efficiency.introspect import introspect  # noqa: E402
-from bakeoff.efficiency.measure import PeakMemory  # noqa: E402
-from bakeoff.evaluation.score import distinct_first_tokens, label_log_probs  # noqa: E402
-from bakeoff.models.load import LoadOptions, load_model, load_tokenizer  # noqa: E402
-from bakeoff.models.prompt import PromptEncoder, PromptFormat, shared_prefix_length  # noqa: E402
-from bakeoff.models.sources import resolve_source  # noqa: E402
-from bakeoff.training.lora import prepare_for_method  # noqa: E402
-from bakeoff.training.loop import LoopInputs, train  # noqa: E402
+from bakeoff.config import LoraSpec, TrainingSpec
+from bakeoff.data.tickets import generate_tickets
+from bakeoff.efficiency import estimate
+from bakeoff.efficiency.catalog import catalog_config
+from bakeoff.efficiency.hardware import gpu, this_machine
+from bakeoff.efficiency.introspect import introspect
+from bakeoff.efficiency.measure import PeakMemory
+from bakeoff.evaluation.score import distinct_first_tokens, label_log_probs
+from bakeoff.models.load import LoadOptions, load_model, load_tokenizer
+from bakeoff.models.prompt import PromptEncoder, PromptFormat, shared_prefix_length
+from bakeoff.models.sources import resolve_source
+from bakeoff.training.loop import LoopInputs, train
+from bakeoff.training.lora import prepare_for_method
 
 CUT = {"num_hidden_layers": 1, "hidden_size": 64, "intermediate_size": 224, "num_attention_heads": 4, "num_key_value_heads": 2,
        "head_dim": 16}

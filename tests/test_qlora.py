@@ -15,6 +15,7 @@ import pytest
 import torch
 import yaml
 from accelerate import Accelerator
+from tiny import ARCHITECTURES, save_tiny
 from torch import nn
 
 from bakeoff.config import LoraSpec, TrainingSpec
@@ -23,9 +24,8 @@ from bakeoff.evaluation.score import label_log_probs
 from bakeoff.models.load import LoadOptions, load_model, load_tokenizer
 from bakeoff.models.prompt import PromptEncoder, PromptFormat
 from bakeoff.models.sources import resolve_source
-from bakeoff.training.lora import prepare_for_method
 from bakeoff.training.loop import LoopInputs, train
-from tiny import ARCHITECTURES, save_tiny
+from bakeoff.training.lora import prepare_for_method
 
 bnb = pytest.importorskip("bitsandbytes")
 
@@ -206,7 +206,7 @@ def test_bakeoff_run_with_a_qlora_candidate_end_to_end_on_cpu(folders, tmp_path)
     }
     path = tmp_path / "qlora.yaml"
     path.write_text(yaml.safe_dump(config))
-    done = subprocess.run([sys.executable, "-m", "bakeoff.cli", "run", str(path)], capture_output=True, text=True, timeout=300)
+    done = subprocess.run([sys.executable, "-m", "bakeoff.cli", "run", str(path)], capture_output=True, text=True, timeout=300, check=False)
     assert done.returncode == 0, done.stderr[-3000:]
     run = tmp_path / "run"
     trials = {t["trial_id"]: t for t in json.loads((run / "results.json").read_text())["trials"]}

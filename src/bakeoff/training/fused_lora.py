@@ -20,8 +20,8 @@ float32 would round differently, so those layers keep PEFT's forward.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 import sys
+from collections.abc import Iterator
 from contextlib import contextmanager
 
 import torch
