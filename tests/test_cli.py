@@ -196,8 +196,6 @@ def test_kill_9_then_resume_keeps_finished_trials_and_equals_an_uninterrupted_ru
     ("name: x\ntask: {builtin: support-tickets}\ncandidates: [{name: a, model: ./no/such/model}]\n", "model path not found"),
     ("name: x\ntask: {builtin: support-tickets}\ncandidates: [{name: a, model: some-org/not-cached-model}]\n",
      "nor in the local Hugging Face cache"),
-    ("name: x\ntask: {builtin: support-tickets}\ncandidates: [{name: a, model: smollm2-135m, method: qlora}]\n",
-     "QLoRA needs a CUDA GPU"),
     ("name: x\ntask: {data: {path: missing.csv}}\ncandidates: [{name: a, model: tfidf-logreg}]\n", "data file not found"),
     ("name: x\ntask: {builtin: support-tickets}\ncandidates: [{name: a, model: tfidf-logreg}]\noutput: {dir: /dev/null/run}\n",
      "cannot write to the run folder"),

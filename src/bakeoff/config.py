@@ -118,11 +118,13 @@ class CandidateSpec(Spec):
         "a Hugging Face id already in the local cache, a local model folder, or a .gguf file."
     )
     method: Literal["lora", "qlora", "full", "zero-shot", "fit"] | None = Field(
-        None, description="lora | qlora (GPU only) | full | zero-shot (no fine-tuning). Baselines: fit. Default: lora for LLMs, fit for baselines."
+        None, description="lora | qlora (LoRA on a 4-bit NF4 base; needs bitsandbytes) | full | zero-shot (no fine-tuning). Baselines: fit. Default: lora for LLMs, fit for baselines."
     )
     gguf_file: str | None = Field(None, description="GGUF file name inside a model folder, if the folder holds one.")
     trust_remote_code: bool = Field(False, description="Run model code shipped with the checkpoint. Off unless you opt in for this candidate.")
     allow_pickle: bool = Field(False, description="Allow pickle (.bin) weights. Off: only safetensors and GGUF load.")
+    train_sizes: list[int] | None = Field(None, min_length=1, description="Only these of `grid.train_sizes` for this candidate "
+                                          "(e.g. a slow QLoRA row at the largest size only). Default: all of them.")
 
     @field_validator("name")
     @classmethod
@@ -272,6 +274,15 @@ class RunSpec(Spec):
     @classmethod
     def _safe_run_name(cls, name: str) -> str:
         return safe_folder_name(name)  # runs/<name>: a `../` here would write outside runs/
+
+    @model_validator(mode="after")
+    def _candidate_sizes_in_grid(self) -> RunSpec:
+        for candidate in self.candidates:
+            outside = sorted(set(candidate.train_sizes or []) - set(self.grid.train_sizes))
+            if outside:
+                raise ValueError(f"candidate `{candidate.name}`: train_sizes {outside} are not in grid.train_sizes "
+                                 f"{self.grid.train_sizes}; pick from those")
+        return self
 
     @field_validator("candidates")
     @classmethod

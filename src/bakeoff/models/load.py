@@ -9,6 +9,7 @@ keyed by the GGUF file's sha256. Later loads take seconds.
 from __future__ import annotations
 
 import hashlib
+import importlib.util
 import os
 import shutil
 from dataclasses import dataclass
@@ -31,7 +32,7 @@ class LoadOptions:
     dtype: torch.dtype = torch.float32
     trust_remote_code: bool = False
     allow_pickle: bool = False
-    load_in_4bit: bool = False
+    load_in_4bit: bool = False  # QLoRA: NF4 base weights, double-quantized, computing in `dtype`
 
 
 @lru_cache(maxsize=16)
@@ -102,13 +103,7 @@ def load_tokenizer(source: ModelSource, options: LoadOptions) -> PreTrainedToken
 
 def load_model(source: ModelSource, options: LoadOptions) -> PreTrainedModel:
     where = model_folder(source)
-    quantization = None
-    if options.load_in_4bit:
-        from transformers import BitsAndBytesConfig
-
-        quantization = BitsAndBytesConfig(
-            load_in_4bit=True, bnb_4bit_quant_type="nf4", bnb_4bit_compute_dtype=torch.bfloat16, bnb_4bit_use_double_quant=True
-        )
+    quantization = nf4_config(options.dtype) if options.load_in_4bit else None
     try:
         model = AutoModelForCausalLM.from_pretrained(
             where,
@@ -121,9 +116,48 @@ def load_model(source: ModelSource, options: LoadOptions) -> PreTrainedModel:
         )
     except Exception as err:  # truncated/corrupt weights raise SafetensorError, OSError, RuntimeError ... depending on where
         raise ModelError(_not_loadable(source, "model", err)) from None
-    if not options.load_in_4bit:
+    if options.load_in_4bit:
+        keep_4bit_compute_dtype(model)
+    else:
         model.to(options.device)
     return model
+
+
+def keep_4bit_compute_dtype(model) -> int:
+    """Turn off bitsandbytes' CPU inference shortcut on every 4-bit layer; returns how many were found.
+
+    On a CPU with AVX-512 BF16, a `Linear4bit` called in eval mode without gradients repacks its weight in
+    place into a CPU layout with bf16 block scales and from then on multiplies in bf16: scoring would then
+    run a different (rounder) function than the float32 one that was trained, and on a different machine
+    class a different one again. It also fails outright for layers narrower than one 64-weight block.
+    Without it, every 4-bit layer dequantizes to the compute dtype and multiplies there, in training and
+    in scoring alike.
+    """
+    layers = [module for module in model.modules() if hasattr(module, "support_avx512bf16_for_cpu")]
+    for module in layers:
+        module.support_avx512bf16_for_cpu = False
+    return len(layers)
+
+
+def require_bitsandbytes(candidate: str | None = None) -> None:
+    """QLoRA's one dependency beyond the base install; checked before anything is loaded."""
+    if importlib.util.find_spec("bitsandbytes") is None:
+        who = f"candidate `{candidate}`: " if candidate else ""
+        raise ModelError(f"{who}`method: qlora` needs bitsandbytes: `pip install 'bakeoff[qlora]'` (CPU and CUDA), or use `method: lora`")
+
+
+def nf4_config(compute_dtype: torch.dtype):
+    """QLoRA's quantization: NF4 weights with double-quantized scales, matmuls in `compute_dtype`.
+
+    The compute dtype is the run's dtype: float32 on CPU (bf16 is ~100x slower there), bfloat16 on GPU.
+    Only `nn.Linear` layers become 4-bit: embeddings, LM head and norms stay in `compute_dtype`, and so do
+    MoE experts stored as fused 3-D tensors (transformers 5 + bitsandbytes 0.50 do not quantize them).
+    """
+    require_bitsandbytes()
+    from transformers import BitsAndBytesConfig
+
+    return BitsAndBytesConfig(load_in_4bit=True, bnb_4bit_quant_type="nf4", bnb_4bit_compute_dtype=compute_dtype,
+                              bnb_4bit_use_double_quant=True)
 
 
 def load_config(source: ModelSource, trust_remote_code: bool = False):

@@ -18,6 +18,7 @@ from bakeoff.data.task import TaskData, prepare_task
 from bakeoff.efficiency.hardware import gpu
 from bakeoff.errors import BakeoffError, ConfigError, ModelError
 from bakeoff.evaluation import perturb
+from bakeoff.models.load import require_bitsandbytes
 from bakeoff.models.sources import ModelSource, resolve_source
 from bakeoff.tracking.live import check_tracking
 
@@ -63,10 +64,8 @@ def check_perturbations(spec: RunSpec) -> None:
 
 def check_candidate(candidate: CandidateSpec, device: str) -> None:
     """The model can be found, and loading it would need neither pickle nor foreign code without opt-in."""
-    if candidate.resolved_method == "qlora" and not device.startswith("cuda"):
-        raise BakeoffError(
-            f"candidate `{candidate.name}`: QLoRA needs a CUDA GPU (bitsandbytes 4-bit kernels); on this machine use `method: lora`"
-        )
+    if candidate.resolved_method == "qlora":
+        require_bitsandbytes(candidate.name)  # CPU or CUDA: bitsandbytes 0.50 runs 4-bit layers on both
     source = resolve_source(candidate.model, candidate.gguf_file)
     folder = _local_files(source)
     if folder is None:

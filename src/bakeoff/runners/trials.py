@@ -96,8 +96,6 @@ def run_baseline_trial(trial: Trial, ctx: TrialContext, train_subset: Examples) 
 
 def run_llm_trial(trial: Trial, ctx: TrialContext, train_subset: Examples) -> dict:
     spec, candidate, method = ctx.spec, trial.candidate, trial.method
-    if method == "qlora" and not ctx.device.startswith("cuda"):
-        raise BakeoffError(f"candidate `{candidate.name}`: QLoRA needs a CUDA GPU (bitsandbytes 4-bit kernels); on this machine use `method: lora`")
     options = LoadOptions(
         device=ctx.device, dtype=resolve_dtype(spec.training.dtype, ctx.device),
         trust_remote_code=candidate.trust_remote_code, allow_pickle=candidate.allow_pickle, load_in_4bit=method == "qlora",
@@ -151,8 +149,14 @@ def run_llm_trial(trial: Trial, ctx: TrialContext, train_subset: Examples) -> di
 
 def merge_for_inference(model) -> bool:
     """Fold LoRA weights into the base weights (after they are saved): inference then runs plain matmuls
-    instead of base + two small adapter matmuls per targeted layer. Same function, fewer kernel calls."""
-    if not hasattr(model, "merge_adapter"):
+    instead of base + two small adapter matmuls per targeted layer. Same function, fewer kernel calls.
+
+    Not on a 4-bit (QLoRA) base: PEFT would dequantize each weight, add the update and quantize the sum
+    again, so the merged model differs from the trained one by a fresh NF4 rounding of every layer (and
+    from the saved adapter reloaded on a 4-bit base, which is what anyone serving it runs). Dequantizing
+    the whole base to 16 bit instead would give up QLoRA's memory saving. QLoRA is scored with the
+    adapter unmerged: the function that was trained and saved, at the cost of the adapter matmuls."""
+    if not hasattr(model, "merge_adapter") or getattr(model, "is_loaded_in_4bit", False):
         return False
     try:
         model.merge_adapter()

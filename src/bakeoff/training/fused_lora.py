@@ -9,12 +9,18 @@ an in-process A/B on SmolLM2-135M (all-linear LoRA, packed batches of 8) gave
 
 The fused forward is installed through PEFT's `LoraVariant` hook (the mechanism DoRA uses) for the
 duration of `fused_lora_forward(model)` only, on plain `lora.Linear` layers whose adapter is vanilla
-LoRA without a bias; everything else (DoRA, quantized or expert layers, mixed-adapter batches) keeps
-PEFT's own forward. Merging and saving never see it: the variant is removed on exit.
+LoRA without a bias; everything else (DoRA, expert layers, mixed-adapter batches) keeps PEFT's own
+forward. Merging and saving never see it: the variant is removed on exit.
+
+QLoRA's 4-bit layers (PEFT's `lora.bnb.Linear4bit`) are switched only when their compute dtype is the
+adapters' float32 (the CPU path). There PEFT sums `result + lora_B(lora_A(x)) * scaling` in float32, the
+same arithmetic as above. In bf16 it casts the LoRA term to bf16 *before* the sum; the fused sum in
+float32 would round differently, so those layers keep PEFT's forward.
 """
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 
@@ -54,15 +60,25 @@ class AddmmLora(LoraVariant):
         return out.view(result.shape)
 
 
+def _exact_layer(module: nn.Module, adapter: str) -> bool:
+    """A LoRA layer type whose PEFT forward computes exactly what `AddmmLora.forward` does."""
+    if type(module) is LoraLinear:
+        return True
+    # Looked up, not imported: PEFT loads its bitsandbytes layers only where bitsandbytes is installed.
+    bnb_4bit = getattr(sys.modules.get("peft.tuners.lora.bnb"), "Linear4bit", None)
+    return (bnb_4bit is not None and type(module) is bnb_4bit
+            and module.get_base_layer().compute_dtype == module.lora_A[adapter].weight.dtype == torch.float32)
+
+
 def _fusable(module: nn.Module, adapter: str) -> bool:
-    return (type(module) is LoraLinear and adapter in module.lora_A and adapter not in module.lora_variant
+    return (adapter in getattr(module, "lora_A", {}) and adapter not in module.lora_variant and _exact_layer(module, adapter)
             and module.lora_B[adapter].bias is None and not module.merged)
 
 
 @contextmanager
 def fused_lora_forward(model: nn.Module) -> Iterator[int]:
     """Run eligible LoRA layers of `model` through `AddmmLora` inside the block; yields how many were switched."""
-    switched = [(module, adapter) for module in model.modules() if isinstance(module, LoraLinear)
+    switched = [(module, adapter) for module in model.modules() if hasattr(module, "lora_variant") and hasattr(module, "active_adapters")
                 for adapter in module.active_adapters if _fusable(module, adapter)]
     for module, adapter in switched:
         module.lora_variant[adapter] = AddmmLora

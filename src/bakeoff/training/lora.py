@@ -79,12 +79,18 @@ def apply_lora(model: nn.Module, spec: LoraSpec, seed: int) -> nn.Module:
 
 
 def prepare_for_method(model: nn.Module, method: str, spec: LoraSpec, seed: int, gradient_checkpointing: bool) -> nn.Module:
-    """Freeze/unfreeze and wrap the model for lora, qlora or full fine-tuning."""
-    if method == "qlora":
-        from peft import prepare_model_for_kbit_training
+    """Freeze/unfreeze and wrap the model for lora, qlora or full fine-tuning.
 
-        model = prepare_model_for_kbit_training(model, use_gradient_checkpointing=gradient_checkpointing)
-    elif gradient_checkpointing:
+    QLoRA is LoRA on a base loaded in 4-bit (`models/load.py`), prepared exactly like LoRA. PEFT's
+    `prepare_model_for_kbit_training` is not used: it casts every parameter that is not 4-bit to float32,
+    which on a bf16 GPU run doubles the embeddings, LM head and norms (1 GB more for a 7B model), turns
+    the whole residual stream and attention to float32, and would double Mixtral's unquantized expert
+    tensors (90 GB -> 180 GB). Those weights stay in the compute dtype; the adapters are float32 (PEFT's
+    default) either way.
+    """
+    if method == "qlora" and not getattr(model, "is_loaded_in_4bit", False):
+        raise ValueError("qlora needs a model loaded with `LoadOptions(load_in_4bit=True)`")
+    if gradient_checkpointing:
         model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
         if method != "full":
             model.enable_input_require_grads()
