@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 
+from bakeoff.efficiency.capacity import HOURS_PER_MONTH, TARGET_UTILISATION, plan_batches
 from bakeoff.decision.measured import MeasuredCapacity, measured_capacity
 
 
@@ -150,7 +151,7 @@ def _measured_costs(measured: MeasuredCapacity, usd_per_hour_per_replica: float,
         return dict(usd_per_month=None, p95_ms=measured.latency_ms_p95, gpus=0, meets_sla=False, latency_source=source)
     replicas = max(1, -(-load // measured.items_per_s))
     return dict(usd_per_1k_items=usd_per_hour_per_replica / 3600 / measured.items_per_s * 1000,
-                usd_per_month=int(replicas) * usd_per_hour_per_replica * 730, p95_ms=measured.latency_ms_p95,
+                usd_per_month=int(replicas) * usd_per_hour_per_replica * HOURS_PER_MONTH, p95_ms=measured.latency_ms_p95,
                 gpus=int(replicas) * gpus_per_replica, meets_sla=True, latency_source=source)
 
 
@@ -159,20 +160,16 @@ def _llm_costs(record: dict, decision: dict, size: int, load: float) -> dict:
     tune, serve, plan = record["fine_tune"], record["inference"], record["capacity"]
     assumed_examples = max(1, record["workload"]["train_examples"])
     latencies = {int(b): ms for b, ms in serve["latency_ms_by_batch"].items()}
-    sla = decision.get("sla_p95_ms")
-    # The capacity plan's rule: p95 <= 2 x batch service time; take the most efficient batch that meets the SLA.
-    feasible = [b for b, ms in latencies.items() if sla is None or 2 * ms <= sla]
-    batch = max(feasible, key=lambda b: b / latencies[b]) if feasible else 1
-    items_per_s_per_replica = batch / (latencies[batch] / 1000)
-    replicas = max(1, -(-load // (items_per_s_per_replica * 0.7)))
     usd_hour = record["hardware"]["usd_per_hour"]
-    gpus = int(replicas) * plan["gpus_per_replica"]
+    # efficiency/capacity.py's rule (p95 <= 2 x batch service time, replicas at 70% utilisation), on the stored estimates.
+    chosen = plan_batches(latencies, load, decision.get("sla_p95_ms"), plan["gpus_per_replica"], usd_hour)
+    batch = chosen.batch_size if chosen.meets_sla else min(latencies)
+    items_per_s_per_replica = batch / (latencies[batch] / 1000)
     return dict(
         fine_tune_usd=tune["cost_usd"] * size / assumed_examples,
         usd_per_1k_items=usd_hour * plan["gpus_per_replica"] / 3600 / items_per_s_per_replica * 1000,
-        usd_per_month=gpus * usd_hour * 730 if feasible else None,
-        p95_ms=2 * latencies[batch], gpus=gpus if feasible else 0,
-        memory_gb=tune["memory_gb"]["total"], meets_sla=bool(feasible),
+        usd_per_month=chosen.usd_per_month if chosen.meets_sla else None,
+        p95_ms=2 * latencies[batch], gpus=chosen.gpus, memory_gb=tune["memory_gb"]["total"], meets_sla=chosen.meets_sla,
         latency_source=f"estimated on {record['hardware']['name']} (batch {batch})",
     )
 
@@ -180,10 +177,10 @@ def _llm_costs(record: dict, decision: dict, size: int, load: float) -> dict:
 def _baseline_costs(timings: dict, decision: dict, load: float) -> dict:
     items_per_s = timings.get("items_per_s_at_best") or timings.get("inference_items_per_s") or 1.0
     p95 = timings.get("latency_ms_p95") or 0.0
-    boxes = max(1, -(-load // (items_per_s * 0.7)))
+    boxes = max(1, -(-load // (items_per_s * TARGET_UTILISATION)))
     sla = decision.get("sla_p95_ms")
     return dict(
         fine_tune_usd=0.0, usd_per_1k_items=decision["cpu_usd_per_hour"] / 3600 / items_per_s * 1000,
-        usd_per_month=int(boxes) * decision["cpu_usd_per_hour"] * 730, p95_ms=p95, gpus=0, memory_gb=0.0,
+        usd_per_month=int(boxes) * decision["cpu_usd_per_hour"] * HOURS_PER_MONTH, p95_ms=p95, gpus=0, memory_gb=0.0,
         meets_sla=sla is None or p95 <= sla, latency_source="measured on this run's CPU (batch 1)",
     )

@@ -44,10 +44,18 @@ def plan(inference: InferenceEstimate, load_items_per_s: float, sla_p95_ms: floa
          usd_per_hour: float, gpus_per_replica: int = 1) -> CapacityPlan:
     """`gpus_per_replica`: at least this many (tensor parallel); more if the weights need them."""
     gpus_per_replica = max(gpus_per_replica, inference.gpus_per_replica, gpus_to_hold(inference.weight_bytes_read_per_pass, memory_gb))
+    return plan_batches(inference.latency_ms_by_batch, load_items_per_s, sla_p95_ms, gpus_per_replica, usd_per_hour)
+
+
+def plan_batches(latency_ms_by_batch: dict[int, float], load_items_per_s: float, sla_p95_ms: float | None,
+                 gpus_per_replica: int, usd_per_hour: float) -> CapacityPlan:
+    """The rule above on given batch latencies (ms per batch on one replica): of the batches whose p95
+    meets the SLA (any batch without an SLA), the one that serves the load with the fewest GPUs.
+    The decision engine applies it to stored estimates, so the rule and its constants live here once."""
     best: CapacityPlan | None = None
-    for batch, latency_ms in sorted(inference.latency_ms_by_batch.items()):
+    for batch, latency_ms in sorted((int(b), ms) for b, ms in latency_ms_by_batch.items()):
         p95 = 2 * latency_ms
-        if p95 > sla_p95_ms:
+        if sla_p95_ms is not None and p95 > sla_p95_ms:
             continue
         per_replica = batch / (latency_ms / 1000) * TARGET_UTILISATION
         replicas = max(1, math.ceil(load_items_per_s / per_replica))
