@@ -5,9 +5,11 @@ from __future__ import annotations
 from pathlib import Path
 
 import typer
+from pydantic import ValidationError
 
 from bakeoff.cli.common import console, stdout, user_errors
-from bakeoff.config import RunSpec, load_spec
+from bakeoff.config import RunnerSpec, RunSpec, load_spec
+from bakeoff.errors import ConfigError
 
 
 def execute(spec: RunSpec) -> None:
@@ -15,7 +17,10 @@ def execute(spec: RunSpec) -> None:
     Shared by `run` and `demo`."""
     from bakeoff.report.build import build
     from bakeoff.report.summary import appetite_lines, robustness_table, terminal_table
-    from bakeoff.runners.local import run_spec
+    if spec.runner.kind == "ray":
+        from bakeoff.runners.ray_runner import run_spec_on_ray as run_spec  # imports ray only now
+    else:
+        from bakeoff.runners.local import run_spec
 
     outcome = run_spec(spec, console)
     # The decision and GPU-estimate sections may differ from the first run's (they do not change trials).
@@ -40,6 +45,17 @@ def execute(spec: RunSpec) -> None:
 def run_command(
     config: Path = typer.Argument(..., help="YAML run config (see configs/)."),
     overrides: list[str] = typer.Argument(None, help="Dotted overrides, e.g. training.epochs=2 grid.train_sizes=[50,100]."),
+    runner: str | None = typer.Option(None, "--runner", help="`local` (this process) or `ray` (each trial a Ray task); overrides `runner.kind`."),
+    ray_address: str | None = typer.Option(None, "--ray-address", help="Ray cluster to join (`auto`, `ray://host:10001`); "
+                                           "overrides `runner.address`. Default: start Ray on this machine."),
 ) -> None:
     """Fine-tune and evaluate every candidate in CONFIG; re-running resumes where it stopped."""
-    execute(load_spec(config, overrides or []))
+    spec = load_spec(config, overrides or [])
+    if runner is not None or ray_address is not None:
+        # Applied as typed fields, not as `key=value` overrides: YAML would read some host:port strings as numbers.
+        chosen = spec.runner.model_dump() | {"kind": runner or spec.runner.kind, "address": ray_address or spec.runner.address}
+        try:
+            spec = spec.model_copy(update={"runner": RunnerSpec.model_validate(chosen)})
+        except ValidationError:
+            raise ConfigError(f"--runner must be `local` or `ray`, not `{runner}`") from None
+    execute(spec)
