@@ -104,7 +104,7 @@ def test_ray_and_local_give_the_same_metrics_and_files(tmp_path, tiny_folder, ra
     assert (trial_dir / "predictions.npz").is_file() and (trial_dir / "adapter" / "adapter_model.safetensors").is_file()
     assert (trial_dir / "predictions.npz").read_bytes() != b""
     lora = next(t for t in on_ray.store.trials() if t["candidate"] == "tiny lora")["result"]
-    assert lora["training"]["steps"] == 3 and lora["ray_node"]
+    assert lora["training"]["steps"] == 3 and lora["ray"]["node"] and lora["ray"]["trial_s"] > 0
     assert "done tfidf/n20/s0" in log and "2 of 2 done, 0 failed" in log, log
 
     # The same folder resumes under either runner: nothing is redone.
@@ -269,3 +269,23 @@ def test_the_runner_and_resources_do_not_change_the_fingerprint():
                        "candidates": [{"name": "c", "model": "tfidf-logreg", "resources": {"cpus": 2}}]}
     assert spec_from_dict(base).fingerprint() == spec_from_dict(ray_spec).fingerprint()
     assert json.dumps(spec_from_dict(ray_spec).model_dump(mode="json")["runner"]) == '{"kind": "ray", "address": "auto", "gpu": null}'
+
+
+def test_progress_prints_plain_lines_with_each_running_trials_step_and_loss():
+    from bakeoff.runners.ray_progress import RayProgress
+
+    log = io.StringIO()
+    progress = RayProgress(Console(file=log, width=200), total=3, already_done=1)
+    progress.refresh({"a/n20/s0": {"step": 0, "loss": None, "node": "n1"}}, {"a/n20/s0", "b/n20/s0"})
+    progress.refresh({"a/n20/s0": {"step": 4, "loss": 1.2345, "node": "n1"}}, {"a/n20/s0", "b/n20/s0"})  # within 30 s: quiet
+    progress.refresh({"b/n20/s0": {"step": 2, "loss": 0.5, "node": "n2"}, "gone/n1/s0": {"step": 9}}, {"a/n20/s0", "b/n20/s0"})
+    progress.finished("a/n20/s0", None)
+    progress.finished("b/n20/s0", "its worker process died")
+    lines = log.getvalue().splitlines()
+    assert lines == [
+        "1 of 3 trials already done (skipped)",
+        "started a/n20/s0 (starting on n1) [trials: 1 done, 1 running, 0 failed]",
+        "started b/n20/s0 (step 2, loss 0.500 on n2) [trials: 1 done, 1 running, 0 failed]",
+        "done a/n20/s0 [2 of 3 done, 0 failed]",
+        "b/n20/s0 failed: its worker process died",
+    ]

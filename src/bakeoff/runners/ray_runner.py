@@ -60,6 +60,7 @@ def ray_session(ray, runner: RunnerSpec, console: Console):
     try:
         if runner.address is None:
             os.environ.setdefault("RAY_AUTH_MODE", "disabled")  # a private instance on this machine, reachable only from here
+            _absolute_pythonpath()
             # Ray puts unix sockets under its temp folder; their paths must stay under ~107 bytes.
             temp_dir = tempfile.mkdtemp(prefix="bkray-", dir="/tmp")
             ray.init(_temp_dir=temp_dir, include_dashboard=False, log_to_driver=False, configure_logging=False)
@@ -79,6 +80,13 @@ def ray_session(ray, runner: RunnerSpec, console: Console):
         ray.shutdown()
         if temp_dir:
             shutil.rmtree(temp_dir, ignore_errors=True)
+
+
+def _absolute_pythonpath() -> None:
+    """Workers of a Ray started here inherit this environment but not this folder: a relative PYTHONPATH
+    (`PYTHONPATH=src`) would import another bakeoff there, or none."""
+    if os.environ.get("PYTHONPATH"):
+        os.environ["PYTHONPATH"] = os.pathsep.join(str(Path(part).resolve()) for part in os.environ["PYTHONPATH"].split(os.pathsep) if part)
 
 
 def _cluster_summary(ray) -> str:
@@ -181,7 +189,7 @@ def _store_result(ray, ref, trial: Trial, spec: RunSpec, store: ResultStore) -> 
             raise BakeoffError(f"disk full while storing {trial.trial_id} ({err.filename or trial_dir}); "
                                "free some space and run the same command again to resume") from None
         raise
-    store.finish(trial.trial_id, result.outcome.record | {"ray_node": result.node})
+    store.finish(trial.trial_id, result.outcome.record | {"ray": {"node": result.node, "trial_s": result.trial_s}})
     return None
 
 

@@ -31,6 +31,7 @@ class TrialResult:
     outcome: TrialOutcome
     files: dict[str, bytes] = field(default_factory=dict)  # path inside the trial folder -> content; empty when shared
     node: str = ""
+    trial_s: float = 0.0  # wall time of the trial inside the worker (the rest of the task's time is Ray's and the worker's start)
 
 
 class ProgressBoard:
@@ -65,12 +66,13 @@ def execute_trial(spec: RunSpec, task: TaskData, trial: Trial, subset_indices: l
     node = socket.gethostname()
     reporter = _Reporter(board, trial.trial_id, node)
     reporter.post(force=True)
+    started = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="bakeoff-trial-") as scratch:
         run_dir = spec.run_dir if spec.output.shared else Path(scratch)
         ctx = TrialContext(spec=spec, task=task, run_dir=run_dir, device=device, on_step=reporter.on_step)
         outcome = run_trial(trial, ctx, subset)
         files = {} if spec.output.shared or outcome.error else _read_files(run_dir / "trials" / trial.folder_name)
-    return TrialResult(outcome, files, node)
+    return TrialResult(outcome, files, node, time.perf_counter() - started)
 
 
 class _Reporter:
