@@ -30,11 +30,11 @@ from rich.table import Table
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent / "tests"))  # tiny.py: tiny random-weight models from real config classes
 
-from report import write_json  # noqa: E402
-from tiny import save_tiny  # noqa: E402
+from report import write_json
+from tiny import save_tiny
 
-from bakeoff.config import spec_from_dict  # noqa: E402
-from bakeoff.efficiency.hardware import measure_cpu  # noqa: E402
+from bakeoff.config import spec_from_dict
+from bakeoff.efficiency.hardware import measure_cpu
 
 
 def grid_spec(folder: Path, model: Path, seeds: int, cpus: float):

@@ -10,6 +10,7 @@ from __future__ import annotations
 import time
 
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 PLAIN_EVERY_S = 30.0
@@ -29,7 +30,7 @@ class RayProgress:
             self.overall = self.bar.add_task(self._counts(0), total=total, completed=already_done)
             self.bar.start()
         elif already_done:
-            console.print(f"{already_done} of {total} trials already done (skipped)", highlight=False)
+            console.print(f"{already_done} of {total} trials already done (skipped)", markup=False, highlight=False)
 
     def _counts(self, running: int) -> str:
         return f"trials: {self.done} done, {running} running, {self.failed} failed"
@@ -42,7 +43,7 @@ class RayProgress:
             for trial_id, state in running.items():
                 if trial_id not in self.rows:
                     self.rows[trial_id] = self.bar.add_task("", total=None)
-                self.bar.update(self.rows[trial_id], description=f"  {trial_id} {_state_text(state)}")
+                self.bar.update(self.rows[trial_id], description=escape(f"  {trial_id} {_state_text(state)}"))
             return
         now = time.monotonic()
         for trial_id, state in running.items():
@@ -51,7 +52,7 @@ class RayProgress:
             if changed and (first or now - self.last_line_s[trial_id] >= PLAIN_EVERY_S):
                 self.last_line_s[trial_id] = now
                 verb = "started" if first else "running"
-                self.console.print(f"{verb} {trial_id} {_state_text(state)} [{self._counts(len(running))}]", highlight=False)
+                self.console.print(f"{verb} {trial_id} {_state_text(state)} [{self._counts(len(running))}]", markup=False, highlight=False)
             self.seen[trial_id] = state
 
     def finished(self, trial_id: str, error: str | None) -> None:
@@ -64,9 +65,9 @@ class RayProgress:
             if trial_id in self.rows:
                 self.bar.remove_task(self.rows.pop(trial_id))
         if error is not None:
-            self.console.print(f"[red]{trial_id} failed:[/red] {error}", highlight=False)
+            self.console.print(f"[red]{escape(trial_id)} failed:[/red] {escape(error)}", highlight=False)
         elif not self.live:
-            self.console.print(f"done {trial_id} [{self.done} of {self.total} done, {self.failed} failed]", highlight=False)
+            self.console.print(f"done {trial_id} [{self.done} of {self.total} done, {self.failed} failed]", markup=False, highlight=False)
 
     def close(self) -> None:
         if self.live:

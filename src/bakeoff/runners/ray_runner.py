@@ -23,6 +23,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from rich.console import Console
+from rich.markup import escape
 
 from bakeoff.config import RunnerSpec, RunSpec
 from bakeoff.data.splits import nested_subsets
@@ -73,7 +74,7 @@ def ray_session(ray, runner: RunnerSpec, console: Console):
         raise BakeoffError(f"cannot reach the Ray cluster at `{runner.address}` ({first_line}); start one with `ray start --head`, "
                            "or fix `runner.address` / `--ray-address`") from None
     where = runner.address or "a new Ray instance on this machine"
-    console.print(f"ray: connected to {where} ({_cluster_summary(ray)})", highlight=False)
+    console.print(f"ray: connected to {where} ({_cluster_summary(ray)})", markup=False, highlight=False)
     try:
         yield
     finally:
@@ -108,8 +109,8 @@ def run_spec_on_ray(spec: RunSpec, console: Console | None = None) -> RunOutcome
         plans = {trial: trial_resources(trial, spec, hardware, len(task.labels)) for trial in trials}
         refuse_unplaceable(plans, nodes)
         store = ResultStore.for_run(spec.run_dir, spec.fingerprint(), run_metadata(spec, task, f"ray: {_cluster_summary(ray)}"))
-        console.print(f"[bold]{spec.name}[/bold]: {len(task.labels)} labels, {len(trials)} trials as Ray tasks "
-                      f"({_plan_summary(plans)}) -> {spec.run_dir}")
+        console.print(f"[bold]{escape(spec.name)}[/bold]: {len(task.labels)} labels, {len(trials)} trials as Ray tasks "
+                      + escape(f"({_plan_summary(plans)}) -> {spec.run_dir}"))
         ran, failed = _run_grid(ray, spec, task, trials, plans, store, console)
     return RunOutcome(spec.run_dir, task, store, ran, len(trials) - ran, failed)
 
