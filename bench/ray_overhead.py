@@ -18,6 +18,7 @@ import argparse
 import io
 import math
 import os
+import shutil
 import sys
 import tempfile
 import time
@@ -98,7 +99,8 @@ def main() -> None:
     os.environ.setdefault("RAY_AUTH_MODE", "disabled")
     os.environ["PYTHONPATH"] = os.pathsep.join([str(HERE.parent / "src"), os.environ.get("PYTHONPATH", "")])
     started = time.perf_counter()
-    ray.init(num_cpus=2, _temp_dir=tempfile.mkdtemp(prefix="bkray-", dir="/tmp"), include_dashboard=False, log_to_driver=False,
+    ray_dir = tempfile.mkdtemp(prefix="bkray-", dir="/tmp")
+    ray.init(num_cpus=2, _temp_dir=ray_dir, include_dashboard=False, log_to_driver=False,
              configure_logging=False, object_store_memory=300 * 2**20)
     ray_start_s = time.perf_counter() - started
     variants = ((2, "cold", "ray, 2 CPUs/trial, one at a time, new workers"), (2, "warm", "ray, 2 CPUs/trial, one at a time, warm workers"),
@@ -111,6 +113,8 @@ def main() -> None:
         rows.append({"runner": label, "trials": outcome.ran, "wall_s": wall, "in_trial_s": in_trial,
                      "max_abs_metric_diff": max_abs_diff(metrics_of(outcome.store), reference)})
     ray.shutdown()
+    shutil.rmtree(ray_dir, ignore_errors=True)
+    shutil.rmtree(work, ignore_errors=True)
 
     table = Table(title=f"Ray overhead on a tiny grid ({len(reference)} trials), fp32 peak {peak:.0f} GFLOP/s")
     columns = ("runner", "trials", "wall s", "s per trial", "vs local", "in worker s per trial", "Ray s per trial", "metrics vs local")

@@ -5,6 +5,7 @@ a clear message without Ray. Resource planning is tested without Ray."""
 import io
 import json
 import os
+import shutil
 import signal
 import sqlite3
 import subprocess
@@ -70,6 +71,7 @@ def ray_cluster():
              object_store_memory=200 * 2**20)
     yield ray.get_runtime_context().gcs_address
     ray.shutdown()
+    shutil.rmtree(temp_dir, ignore_errors=True)
     for key, value in saved.items():
         if value is None:
             os.environ.pop(key, None)
@@ -196,7 +198,7 @@ def test_a_trial_asking_for_more_gpus_than_any_node_has_is_refused_before_anythi
     result = CliRunner().invoke(app, ["run", str(config), "--runner", "ray"])
     assert result.exit_code == 2, result.output
     text = " ".join(result.output.split())
-    assert "trial `big/n20/s0` asks for 4 GPUs, 1 CPU" in text and "has 0 GPUs, 2 CPUs" in text and "No trial was started" in text
+    assert "trial `big/n20/s0` asks for 4 GPUs, 1 CPU (declared in resources.gpus)" in text and "has 0 GPUs, 2 CPUs" in text and "No trial was started" in text
     assert not (tmp_path / "run" / "results.sqlite").exists()
 
 
@@ -237,6 +239,9 @@ def test_llm_trials_get_the_gpus_the_estimator_says_and_declared_resources_win()
     assert need.ray_options() == {"num_gpus": 8, "num_cpus": 4, "memory": 64_000_000_000}
     baseline = _spec(model="tfidf-logreg")
     assert trial_resources(expand_grid(baseline)[0], baseline, gpu("h100"), 10).gpus == 0
+    qlora = _spec(model="mixtral-8x7b", method="qlora", resources={"gpus": 0})
+    with pytest.raises(BakeoffError, match="QLoRA needs a CUDA GPU but `resources.gpus` is 0"):
+        trial_resources(expand_grid(qlora)[0], qlora, gpu("h100"), 10)
 
 
 def test_the_cluster_gpu_type_is_read_from_ray_accelerator_labels():

@@ -86,10 +86,13 @@ def _catalog_match(label: str) -> Hardware | None:
 
 def trial_resources(trial: Trial, spec: RunSpec, hardware: Hardware | None, num_labels: int) -> TrialResources:
     declared = trial.candidate.resources
-    if trial.candidate.is_baseline:
-        return TrialResources(declared.gpus or 0, declared.cpus, declared.memory_gb, "baseline: CPU")
+    if trial.method == "qlora" and declared.gpus == 0:
+        raise BakeoffError(f"candidate `{trial.candidate.name}`: QLoRA needs a CUDA GPU but `resources.gpus` is 0; "
+                           "remove `resources.gpus` or set it to 1 or more")
     if declared.gpus is not None:
         return TrialResources(declared.gpus, declared.cpus, declared.memory_gb, "declared in resources.gpus")
+    if trial.candidate.is_baseline:
+        return TrialResources(0, declared.cpus, declared.memory_gb, "baseline: CPU")
     if hardware is None:
         return TrialResources(0, declared.cpus, declared.memory_gb, "no GPUs in the cluster: runs on CPU")
     return TrialResources(estimated_gpus(trial, spec, hardware, num_labels), declared.cpus, declared.memory_gb,
