@@ -111,6 +111,15 @@ class TrainingSpec(Spec):
     lora: LoraSpec = Field(default_factory=LoraSpec)
 
 
+class ResourcesSpec(Spec):
+    """What one trial of a candidate asks a Ray cluster for (`runner.kind: ray`); ignored by the local runner."""
+
+    gpus: int | None = Field(None, ge=0, description="GPUs per trial. Default: baselines 0; LLMs what the estimator says the "
+                             "method needs on the cluster's GPU type (0 on a cluster without GPUs).")
+    cpus: float = Field(1.0, gt=0, description="CPU cores per trial (also the trial's torch threads).")
+    memory_gb: float | None = Field(None, gt=0, description="Host memory per trial, GB (Ray schedules by it). Default: not reserved.")
+
+
 class CandidateSpec(Spec):
     name: str = Field(description="Unique name shown in results (letters, digits, spaces and . _ - + only: it names a folder).")
     model: str = Field(
@@ -125,6 +134,7 @@ class CandidateSpec(Spec):
     allow_pickle: bool = Field(False, description="Allow pickle (.bin) weights. Off: only safetensors and GGUF load.")
     train_sizes: list[int] | None = Field(None, min_length=1, description="Only these of `grid.train_sizes` for this candidate "
                                           "(e.g. a slow QLoRA row at the largest size only). Default: all of them.")
+    resources: ResourcesSpec = Field(default_factory=ResourcesSpec, description="Ray runner only: GPUs, CPUs and memory one trial asks for.")
 
     @field_validator("name")
     @classmethod
@@ -232,6 +242,17 @@ class DecisionSpec(Spec):
 
 class OutputSpec(Spec):
     dir: Path | None = Field(None, description="Run folder. Default: runs/<name>.")
+    shared: bool = Field(False, description="Ray runner: `dir` is storage every node mounts at the same path, so workers write "
+                         "predictions and adapters there directly; false: they send them back to the driver through Ray.")
+
+
+class RunnerSpec(Spec):
+    kind: Literal["local", "ray"] = Field("local", description="`local`: trials one after another in this process; `ray`: each trial "
+                                          "a Ray task with its own resources, several at once (needs `pip install 'bakeoff[ray]'`).")
+    address: str | None = Field(None, description="Ray cluster to join: `auto` (the cluster this machine is part of), `ray://host:10001`, "
+                                "or a GCS `host:port`. Default: start a Ray instance on this machine.")
+    gpu: str | None = Field(None, description="Catalog key of the cluster's GPUs, used to size LLM trials without `resources.gpus`. "
+                            "Default: read from the nodes' Ray accelerator type.")
 
 
 class MlflowTrackingSpec(Spec):
@@ -256,6 +277,7 @@ class RunSpec(Spec):
     decision: DecisionSpec = Field(default_factory=DecisionSpec)
     output: OutputSpec = Field(default_factory=OutputSpec)
     tracking: TrackingSpec = Field(default_factory=TrackingSpec, description="Experiment tracking (MLflow); does not change results.")
+    runner: RunnerSpec = Field(default_factory=RunnerSpec, description="Where trials run: this process, or a Ray cluster.")
 
     @model_validator(mode="after")
     def _decision_gpu_is_estimated(self) -> RunSpec:
@@ -299,8 +321,10 @@ class RunSpec(Spec):
 
     def fingerprint(self) -> str:
         """Hash of everything that determines trial results: not where they are written or tracked, nor the post-hoc
-        GPU estimates and decision questions (changing those re-decides; it does not invalidate trials)."""
-        payload = self.model_dump(mode="json", exclude={"output", "efficiency", "decision", "tracking"})
+        GPU estimates and decision questions (changing those re-decides; it does not invalidate trials), nor
+        where trials run (runner, per-candidate resources): one run folder resumes under either runner."""
+        payload = self.model_dump(mode="json", exclude={"output": True, "efficiency": True, "decision": True, "tracking": True,
+                                                        "runner": True, "candidates": {"__all__": {"resources"}}})
         return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:16]
 
 

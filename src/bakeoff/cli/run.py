@@ -5,9 +5,11 @@ from __future__ import annotations
 from pathlib import Path
 
 import typer
+from pydantic import ValidationError
 
 from bakeoff.cli.common import console, stdout, user_errors
-from bakeoff.config import RunSpec, load_spec
+from bakeoff.config import RunnerSpec, RunSpec, load_spec
+from bakeoff.errors import ConfigError
 
 
 def execute(spec: RunSpec) -> None:
@@ -16,11 +18,15 @@ def execute(spec: RunSpec) -> None:
     from bakeoff.evaluation.analysis import analyse
     from bakeoff.report.build import build
     from bakeoff.report.summary import appetite_lines, robustness_table, terminal_table
-    from bakeoff.runners.local import run_spec
     from bakeoff.runners.lock import run_folder_lock
     from bakeoff.runners.preflight import preflight
     from bakeoff.runners.trials import default_device
     from bakeoff.tracking.live import track_run_end
+
+    if spec.runner.kind == "ray":
+        from bakeoff.runners.ray_runner import run_spec_on_ray as run_spec  # imports ray only now
+    else:
+        from bakeoff.runners.local import run_spec
 
     # Preflight first, so `run` refuses exactly what `validate` refuses, with the same message.
     task = preflight(spec, default_device(), create_run_dir=True)
@@ -53,6 +59,17 @@ def execute(spec: RunSpec) -> None:
 def run_command(
     config: Path = typer.Argument(..., help="YAML run config (see configs/)."),
     overrides: list[str] = typer.Argument(None, help="Dotted overrides, e.g. training.epochs=2 grid.train_sizes=[50,100]."),
+    runner: str | None = typer.Option(None, "--runner", help="`local` (this process) or `ray` (each trial a Ray task); overrides `runner.kind`."),
+    ray_address: str | None = typer.Option(None, "--ray-address", help="Ray cluster to join (`auto`, `ray://host:10001`); "
+                                           "overrides `runner.address`. Default: start Ray on this machine."),
 ) -> None:
     """Fine-tune and evaluate every candidate in CONFIG; re-running resumes where it stopped."""
-    execute(load_spec(config, overrides or []))
+    spec = load_spec(config, overrides or [])
+    if runner is not None or ray_address is not None:
+        # Applied as typed fields, not as `key=value` overrides: YAML would read some host:port strings as numbers.
+        chosen = spec.runner.model_dump() | {"kind": runner or spec.runner.kind, "address": ray_address or spec.runner.address}
+        try:
+            spec = spec.model_copy(update={"runner": RunnerSpec.model_validate(chosen)})
+        except ValidationError:
+            raise ConfigError(f"--runner must be `local` or `ray`, not `{runner}`") from None
+    execute(spec)

@@ -27,10 +27,9 @@ from bakeoff.errors import BakeoffError
 from bakeoff.runners.grid import Trial, expand_grid
 from bakeoff.runners.interrupt import StopRequest, stop_on_interrupt
 from bakeoff.runners.preflight import preflight
-from bakeoff.runners.trials import TrialContext, default_device, run_baseline_trial, run_llm_trial
+from bakeoff.runners.trials import TrialContext, default_device, run_trial
 from bakeoff.store import ResultStore
 from bakeoff.tracking.live import track_trial
-from bakeoff.training.loop import TrainingDiverged
 
 PACKAGES = ("bakeoff", "torch", "transformers", "peft", "accelerate", "datasets", "scikit-learn", "sentence-transformers")
 
@@ -63,14 +62,9 @@ def git_sha() -> str | None:
         return None
 
 
-def run_spec(spec: RunSpec, console: Console | None = None, task: TaskData | None = None) -> RunOutcome:
-    """Run (or resume) the grid; `task` is what preflight returned, if the caller already ran it."""
-    console = console or Console(stderr=True)
-    device = default_device()
-    if task is None:
-        task = preflight(spec, device, create_run_dir=True)
-    run_dir = spec.run_dir
-    store = ResultStore.for_run(run_dir, spec.fingerprint(), {
+def run_metadata(spec: RunSpec, task: TaskData, device: str) -> dict:
+    """What the store keeps about the run itself (written once, by the first run of the folder)."""
+    return {
         "spec": spec.model_dump(mode="json"),
         "versions": package_versions(),
         "git_sha": git_sha(),
@@ -80,7 +74,17 @@ def run_spec(spec: RunSpec, console: Console | None = None, task: TaskData | Non
         "torch_threads": torch.get_num_threads(),
         "labels": task.labels,
         "data_report": task.report.as_dict(),
-    })
+    }
+
+
+def run_spec(spec: RunSpec, console: Console | None = None, task: TaskData | None = None) -> RunOutcome:
+    """Run (or resume) the grid; `task` is what preflight returned, if the caller already ran it."""
+    console = console or Console(stderr=True)
+    device = default_device()
+    if task is None:
+        task = preflight(spec, device, create_run_dir=True)
+    run_dir = spec.run_dir
+    store = ResultStore.for_run(run_dir, spec.fingerprint(), run_metadata(spec, task, device))
     trials = expand_grid(spec)
     subsets = {seed: nested_subsets(task.train_pool.labels, spec.grid.train_sizes, seed) for seed in spec.grid.seeds}
     report = task.report
@@ -133,15 +137,7 @@ def _run_one(trial: Trial, ctx: TrialContext, subset, store: ResultStore, progre
 
     ctx.on_step, ctx.on_scored = on_step, on_scored
     try:
-        runner = run_baseline_trial if trial.candidate.is_baseline else run_llm_trial
-        result = runner(trial, ctx, subset)
-    except TrainingDiverged as err:
-        store.fail(trial.trial_id, str(err))
-        return str(err)
-    except torch.OutOfMemoryError:
-        reason = "out of memory; try a smaller `training.batch_size`, `training.gradient_checkpointing: true`, or QLoRA on GPU"
-        store.fail(trial.trial_id, reason)
-        return reason
+        outcome = run_trial(trial, ctx, subset)
     except OSError as err:
         if err.errno in (errno.ENOSPC, errno.EDQUOT):
             # The trial stays `running`, so a re-run redoes it; finished trials and the store are untouched.
@@ -151,7 +147,8 @@ def _run_one(trial: Trial, ctx: TrialContext, subset, store: ResultStore, progre
     finally:
         progress.remove_task(steps)
         progress.remove_task(scoring)
-    store.finish(trial.trial_id, result | {"trial_id": trial.trial_id, "candidate": trial.candidate.name,
-                                           "model_name": trial.candidate.model, "method": trial.method,
-                                           "train_size": trial.train_size, "seed": trial.seed})
+    if outcome.error is not None:
+        store.fail(trial.trial_id, outcome.error)
+        return outcome.error
+    store.finish(trial.trial_id, outcome.record)
     return None

@@ -34,7 +34,7 @@ from bakeoff.models.prompt import PromptEncoder, PromptFormat, prompt_style, sha
 from bakeoff.models.sources import resolve_source
 from bakeoff.runners.grid import Trial
 from bakeoff.training.lora import prepare_for_method, trainable_summary
-from bakeoff.training.loop import LoopInputs, train
+from bakeoff.training.loop import LoopInputs, TrainingDiverged, train
 
 DEFAULT_LEARNING_RATE = {"lora": 2e-4, "qlora": 2e-4, "full": 2e-5}
 LATENCY_SAMPLE = 64  # test items used for the latency / throughput measurement
@@ -145,6 +145,34 @@ def run_llm_trial(trial: Trial, ctx: TrialContext, train_subset: Examples) -> di
                   "prompt_style": encoder.style}
     efficiency = _efficiency(architecture, trial, ctx, encoder, latency_items, training, serving)
     return {"metrics": output.metrics, "timings": timings, "training": training, "model": model_info, "efficiency": efficiency}
+
+
+OUT_OF_MEMORY = "out of memory; try a smaller `training.batch_size`, `training.gradient_checkpointing: true`, or QLoRA on GPU"
+
+
+@dataclass(frozen=True)
+class TrialOutcome:
+    """What one trial ends with, for the store: its result record, or why it failed (one of the two)."""
+
+    record: dict | None
+    error: str | None = None
+
+
+def run_trial(trial: Trial, ctx: TrialContext, train_subset: Examples) -> TrialOutcome:
+    """Run one trial to a storable outcome; shared by the local and the Ray runner, so both store the same record.
+
+    A diverged loss or running out of memory is the trial's own failure (stored, the run goes on); anything
+    else (a bug, a full disk) propagates to the runner."""
+    recipe = run_baseline_trial if trial.candidate.is_baseline else run_llm_trial
+    try:
+        result = recipe(trial, ctx, train_subset)
+    except TrainingDiverged as err:
+        return TrialOutcome(None, str(err))
+    except torch.OutOfMemoryError:
+        return TrialOutcome(None, OUT_OF_MEMORY)
+    identity = {"trial_id": trial.trial_id, "candidate": trial.candidate.name, "model_name": trial.candidate.model,
+                "method": trial.method, "train_size": trial.train_size, "seed": trial.seed}
+    return TrialOutcome(result | identity)
 
 
 def merge_for_inference(model) -> bool:
