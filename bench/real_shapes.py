@@ -93,10 +93,16 @@ def run_trial(name: str, method: str, folder: Path, work: Path, console: Console
     _, status, usage = os.wait4(child.pid, 0)
     wall_s = time.perf_counter() - started
     max_rss_gb = usage.ru_maxrss * 1024 / 1e9  # Linux reports KiB
+    (run_dir / "process.json").write_text(json.dumps({"wall_s": wall_s, "max_rss_gb": max_rss_gb}))
     if os.waitstatus_to_exitcode(status) != 0:
         tail = (work / f"{name}-{method}.log").read_text()[-1500:]
         console.print(f"[red]{name} {method} failed[/red]\n{tail}")
         return {"model": name, "method": method, "ok": False, "error": tail, "wall_s": wall_s, "max_rss_gb": max_rss_gb}
+    return collect(name, method, run_dir, wall_s, max_rss_gb)
+
+
+def collect(name: str, method: str, run_dir: Path, wall_s: float | None, max_rss_gb: float | None) -> dict:
+    """One finished trial's row, from its run folder."""
     trial = json.loads((run_dir / "results.json").read_text())["trials"][0]["result"]
     training, efficiency, timings = trial["training"], trial["efficiency"] or {}, trial["timings"]
     estimated = efficiency.get("estimated_memory_gb") or {}
@@ -116,7 +122,7 @@ def run_trial(name: str, method: str, folder: Path, work: Path, console: Console
     }
 
 
-def main(models: list[str], layers: int, work: Path, out: Path) -> dict:
+def main(models: list[str], layers: int, work: Path, out: Path, collect_only: bool = False) -> dict:
     import torch
 
     from bakeoff.efficiency.hardware import local_cpu
@@ -127,6 +133,14 @@ def main(models: list[str], layers: int, work: Path, out: Path) -> dict:
     console.print(f"CPU fp32 matmul peak {cpu.peak_tflops * 1000:.0f} GFLOP/s; layers kept: {layers}")
     work.mkdir(parents=True, exist_ok=True)
     rows, builds = [], {}
+    if collect_only:  # rows from earlier runs' folders, e.g. after stopping a long grid
+        for name in models:
+            for method in METHODS:
+                run_dir = work / f"run-{name}-{method}"
+                if (run_dir / "results.json").is_file():
+                    process = json.loads((run_dir / "process.json").read_text()) if (run_dir / "process.json").is_file() else {}
+                    rows.append(collect(name, method, run_dir, process.get("wall_s"), process.get("max_rss_gb")))
+        models = []
     for name in models:
         folder = work / f"{name}-{layers}l"
         if not (folder / "config.json").is_file():
@@ -156,7 +170,7 @@ def main(models: list[str], layers: int, work: Path, out: Path) -> dict:
                       f"{est:.2f}" if est else "-", f"{row['memory_ratio_measured_over_estimated']:.2f}" if est else "-",
                       f"{row['step_s']:.1f}", f"{row['estimated_step_s']:.2f}" if row["estimated_step_s"] else "-",
                       f"{row['step_ratio_measured_over_estimated']:.1f}" if row["step_ratio_measured_over_estimated"] else "-",
-                      f"{row['train_tokens_per_s']:.0f}", f"{row['wall_s']:.0f}")
+                      f"{row['train_tokens_per_s']:.0f}", f"{row['wall_s']:.0f}" if row["wall_s"] else "-")
     console.print(table)
     return write_json(console, out, {"cpu_matmul_gflops": cpu.peak_tflops * 1000, "layers": layers, "builds": builds, "trials": rows,
                                      "torch_threads": 2})
@@ -168,5 +182,6 @@ if __name__ == "__main__":
     parser.add_argument("--layers", type=int, default=1)
     parser.add_argument("--work", type=Path, default=Path("/tmp/bakeoff-real-shapes"))
     parser.add_argument("--out", type=Path, default=Path("bench/results/real_shapes.json"))
+    parser.add_argument("--collect", action="store_true", help="only tabulate the run folders already under --work")
     args = parser.parse_args()
-    main(args.models, args.layers, args.work, args.out)
+    main(args.models, args.layers, args.work, args.out, args.collect)
