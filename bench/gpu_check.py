@@ -52,8 +52,14 @@ from bakeoff.models.sources import resolve_source
 from bakeoff.training.loop import LoopInputs, train
 from bakeoff.training.lora import prepare_for_method
 
-CUT = {"num_hidden_layers": 1, "hidden_size": 64, "intermediate_size": 224, "num_attention_heads": 4, "num_key_value_heads": 2,
-       "head_dim": 16}
+CUT = {
+    "num_hidden_layers": 1,
+    "hidden_size": 64,
+    "intermediate_size": 224,
+    "num_attention_heads": 4,
+    "num_key_value_heads": 2,
+    "head_dim": 16,
+}
 SCORE_BATCHES = (1, 32)
 
 
@@ -113,8 +119,18 @@ def matmul_params(model) -> int:
     return total
 
 
-def trial(name: str, method: str, folder: Path, device: str, dtype: torch.dtype, steps: int, batch_size: int,
-          peak_tflops: float, hardware, console: Console) -> dict:
+def trial(
+    name: str,
+    method: str,
+    folder: Path,
+    device: str,
+    dtype: torch.dtype,
+    steps: int,
+    batch_size: int,
+    peak_tflops: float,
+    hardware,
+    console: Console,
+) -> dict:
     source = resolve_source(str(folder))
     options = LoadOptions(device=device, dtype=dtype, load_in_4bit=method == "qlora")
     if device.startswith("cuda"):
@@ -124,15 +140,24 @@ def trial(name: str, method: str, folder: Path, device: str, dtype: torch.dtype,
         tokenizer, model = load_tokenizer(source, options), load_model(source, options)
         load_s = time.perf_counter() - started
         data = generate_tickets(batch_size * steps + 64, seed=0)
-        encoder = PromptEncoder(tokenizer, PromptFormat("Classify the support ticket.", sorted(set(data.labels)), False))
+        encoder = PromptEncoder(
+            tokenizer, PromptFormat("Classify the support ticket.", sorted(set(data.labels)), False)
+        )
         items = encoder.encode(data.texts, data.labels)
-        train_items, score_items = items[:batch_size * steps], items[batch_size * steps:]
-        model = prepare_for_method(model, method, LoraSpec(r=16, alpha=32, targets="all"), seed=0, gradient_checkpointing=False)
+        train_items, score_items = items[: batch_size * steps], items[batch_size * steps :]
+        model = prepare_for_method(
+            model, method, LoraSpec(r=16, alpha=32, targets="all"), seed=0, gradient_checkpointing=False
+        )
         n_matmul = matmul_params(model)
         inputs = LoopInputs(train_items, score_items[:8], encoder.label_ids, tokenizer.pad_token_id, 2e-4, seed=0)
         stamps: list[float] = []  # after each step (loss.item() has synchronised the device)
-        result = train(model, inputs, TrainingSpec(epochs=1, batch_size=batch_size), Accelerator(cpu=not device.startswith("cuda")),
-                       on_step=lambda loss: stamps.append(time.perf_counter()))
+        result = train(
+            model,
+            inputs,
+            TrainingSpec(epochs=1, batch_size=batch_size),
+            Accelerator(cpu=not device.startswith("cuda")),
+            on_step=lambda loss: stamps.append(time.perf_counter()),
+        )
     # Steady state: from the end of the first step (kernel selection, allocator warm-up) to the end of the last.
     steady_s = stamps[-1] - stamps[0] if len(stamps) > 1 else result.step_time_s
     steady_tokens = result.train_tokens * (len(stamps) - 1) / len(stamps) if len(stamps) > 1 else result.train_tokens
@@ -142,42 +167,72 @@ def trial(name: str, method: str, folder: Path, device: str, dtype: torch.dtype,
     scoring = {}
     first_token = distinct_first_tokens(encoder.label_ids)  # as `bakeoff run` scores fine-tuned models
     for batch in SCORE_BATCHES:
-        sample = score_items[:max(batch, 8)] if batch == 1 else score_items[:batch]
-        label_log_probs(model, sample[:2], encoder.label_ids, tokenizer.pad_token_id, batch, first_token_only=first_token)  # warm-up
+        sample = score_items[: max(batch, 8)] if batch == 1 else score_items[:batch]
+        label_log_probs(
+            model, sample[:2], encoder.label_ids, tokenizer.pad_token_id, batch, first_token_only=first_token
+        )  # warm-up
         latencies_ms = []
         for start in range(0, len(sample), batch):
             sync(device)
             began = time.perf_counter()
-            label_log_probs(model, sample[start:start + batch], encoder.label_ids, tokenizer.pad_token_id, batch, first_token_only=first_token)
+            label_log_probs(
+                model,
+                sample[start : start + batch],
+                encoder.label_ids,
+                tokenizer.pad_token_id,
+                batch,
+                first_token_only=first_token,
+            )
             sync(device)
             latencies_ms.append(1000 * (time.perf_counter() - began))
-        scoring[str(batch)] = {"items_per_s": len(sample) / (sum(latencies_ms) / 1000), "batches": len(latencies_ms),
-                               "latency_ms_p50": float(np.percentile(latencies_ms, 50)),
-                               "latency_ms_p95": float(np.percentile(latencies_ms, 95))}
+        scoring[str(batch)] = {
+            "items_per_s": len(sample) / (sum(latencies_ms) / 1000),
+            "batches": len(latencies_ms),
+            "latency_ms_p50": float(np.percentile(latencies_ms, 50)),
+            "latency_ms_p95": float(np.percentile(latencies_ms, 95)),
+        }
 
     arch = introspect(model.config)
     prompt_tokens = round(float(np.mean([len(i.prompt_ids) for i in train_items])))
     workload = estimate.Workload(
-        method=method, train_examples=len(train_items), epochs=1, prompt_tokens=prompt_tokens,
+        method=method,
+        train_examples=len(train_items),
+        epochs=1,
+        prompt_tokens=prompt_tokens,
         shared_prefix_tokens=shared_prefix_length([i.prompt_ids for i in train_items]) if result.packed else 0,
-        label_tokens=round(float(np.mean([len(x) for x in encoder.label_ids]))), num_labels=len(encoder.label_ids),
-        batch_size=batch_size, lora_rank=16, lora_targets="all", gradient_checkpointing=False,
+        label_tokens=round(float(np.mean([len(x) for x in encoder.label_ids]))),
+        num_labels=len(encoder.label_ids),
+        batch_size=batch_size,
+        lora_rank=16,
+        lora_targets="all",
+        gradient_checkpointing=False,
     )
     tuned = estimate.fine_tune(arch, workload, hardware) if hardware else None
     served = estimate.inference(arch, workload, hardware, batch_sizes=SCORE_BATCHES) if hardware else None
     row = {
-        "model": name, "method": method, "params_total": arch.params_total, "matmul_params": n_matmul, "load_s": load_s,
-        "steps": result.steps, "packed": result.packed, "train_loss": result.train_loss_per_epoch,
-        "step_s": steady_s / max(len(stamps) - 1, 1), "mean_step_s_with_first": result.step_time_s / result.steps,
-        "train_tokens_per_s": tokens_per_s, "mfu": mfu,
-        "peak_memory_gb": memory.peak_mb * 2**20 / 1e9, "scoring": scoring,
+        "model": name,
+        "method": method,
+        "params_total": arch.params_total,
+        "matmul_params": n_matmul,
+        "load_s": load_s,
+        "steps": result.steps,
+        "packed": result.packed,
+        "train_loss": result.train_loss_per_epoch,
+        "step_s": steady_s / max(len(stamps) - 1, 1),
+        "mean_step_s_with_first": result.step_time_s / result.steps,
+        "train_tokens_per_s": tokens_per_s,
+        "mfu": mfu,
+        "peak_memory_gb": memory.peak_mb * 2**20 / 1e9,
+        "scoring": scoring,
         "estimate_hardware": hardware.key if hardware else None,
         "estimated_step_s": tuned.step_time_s if tuned else None,
         "estimated_memory_gb": tuned.memory_gb if tuned else None,
         "estimated_latency_ms_by_batch": {str(k): v for k, v in served.latency_ms_by_batch.items()} if served else None,
     }
-    console.print(f"  {name} {method}: {tokens_per_s:.0f} tok/s, MFU {mfu:.1%}, peak {row['peak_memory_gb']:.1f} GB, "
-                  f"scoring b32 {scoring['32']['items_per_s']:.1f} items/s")
+    console.print(
+        f"  {name} {method}: {tokens_per_s:.0f} tok/s, MFU {mfu:.1%}, peak {row['peak_memory_gb']:.1f} GB, "
+        f"scoring b32 {scoring['32']['items_per_s']:.1f} items/s"
+    )
     del model
     gc.collect()
     return row
@@ -193,7 +248,9 @@ def versions() -> dict:
     return found
 
 
-def main(out: Path, models: list[str], steps: int, batch_size: int, dry_run: bool, estimate_gpu: str | None, work: Path) -> dict:
+def main(
+    out: Path, models: list[str], steps: int, batch_size: int, dry_run: bool, estimate_gpu: str | None, work: Path
+) -> dict:
     console = Console()
     device = "cpu" if dry_run else "cuda"
     if not dry_run and not torch.cuda.is_available():
@@ -204,8 +261,11 @@ def main(out: Path, models: list[str], steps: int, batch_size: int, dry_run: boo
     peak = matmul_peak_tflops(device, dtype, 1024 if dry_run else 8192)
     hardware = gpu(estimate_gpu) if estimate_gpu else this_machine(device)
     device_name = torch.cuda.get_device_name(0) if device == "cuda" else platform.processor() or platform.machine()
-    console.print(f"{device_name}: measured {'fp32' if dry_run else 'bf16'} matmul peak {peak:.2f} TFLOP/s; "
-                  f"estimates for {hardware.key if hardware else 'no catalog match (pass --estimate-gpu)'}; versions {versions()}")
+    console.print(
+        f"{device_name}: measured {'fp32' if dry_run else 'bf16'} matmul peak {peak:.2f} TFLOP/s; "
+        f"estimates for {hardware.key if hardware else 'no catalog match (pass --estimate-gpu)'}; versions "
+        f"{versions()}"
+    )
     rows = []
     for name in models:
         folder = work / f"{name}{'-cut' if dry_run else ''}"
@@ -221,20 +281,47 @@ def main(out: Path, models: list[str], steps: int, batch_size: int, dry_run: boo
                 console.print(f"[red]{name} {method} failed: {type(err).__name__}: {err}[/red]")
                 rows.append({"model": name, "method": method, "error": f"{type(err).__name__}: {err}"})
     table = Table(title=f"gpu_check on {device_name} ({'dry run, CPU' if dry_run else 'CUDA, bf16'})")
-    for column in ("model", "method", "tok/s", "MFU", "peak GB", "est. GB", "step s", "est. step s", "b1 p50 ms", "b32 items/s"):
+    for column in (
+        "model",
+        "method",
+        "tok/s",
+        "MFU",
+        "peak GB",
+        "est. GB",
+        "step s",
+        "est. step s",
+        "b1 p50 ms",
+        "b32 items/s",
+    ):
         table.add_column(column, justify="left" if column in ("model", "method") else "right")
     for row in rows:
         if "error" in row:
             table.add_row(row["model"], row["method"], "failed", "", "", "", "", "", "", "")
             continue
         est_gb = (row["estimated_memory_gb"] or {}).get("total")
-        table.add_row(row["model"], row["method"], f"{row['train_tokens_per_s']:.0f}", f"{row['mfu']:.1%}", f"{row['peak_memory_gb']:.2f}",
-                      f"{est_gb:.2f}" if est_gb else "-", f"{row['step_s']:.3f}",
-                      f"{row['estimated_step_s']:.3f}" if row["estimated_step_s"] else "-",
-                      f"{row['scoring']['1']['latency_ms_p50']:.1f}", f"{row['scoring']['32']['items_per_s']:.1f}")
+        table.add_row(
+            row["model"],
+            row["method"],
+            f"{row['train_tokens_per_s']:.0f}",
+            f"{row['mfu']:.1%}",
+            f"{row['peak_memory_gb']:.2f}",
+            f"{est_gb:.2f}" if est_gb else "-",
+            f"{row['step_s']:.3f}",
+            f"{row['estimated_step_s']:.3f}" if row["estimated_step_s"] else "-",
+            f"{row['scoring']['1']['latency_ms_p50']:.1f}",
+            f"{row['scoring']['32']['items_per_s']:.1f}",
+        )
     console.print(table)
-    payload = {"date": time.strftime("%Y-%m-%d"), "dry_run": dry_run, "device": device_name, "measured_peak_tflops": peak,
-               "peak_dtype": str(dtype), "versions": versions(), "python": sys.version.split()[0], "trials": rows}
+    payload = {
+        "date": time.strftime("%Y-%m-%d"),
+        "dry_run": dry_run,
+        "device": device_name,
+        "measured_peak_tflops": peak,
+        "peak_dtype": str(dtype),
+        "versions": versions(),
+        "python": sys.version.split()[0],
+        "trials": rows,
+    }
     out.mkdir(parents=True, exist_ok=True)
     (out / "gpu_check.json").write_text(json.dumps(payload, indent=1))
     console.print(f"wrote {out / 'gpu_check.json'}")
@@ -248,7 +335,9 @@ if __name__ == "__main__":
     parser.add_argument("--steps", type=int, default=12)
     parser.add_argument("--batch-size", type=int, default=8)
     parser.add_argument("--dry-run", action="store_true")
-    parser.add_argument("--estimate-gpu", default=None, help="catalog GPU for the estimates (default: the one matching this device)")
+    parser.add_argument(
+        "--estimate-gpu", default=None, help="catalog GPU for the estimates (default: the one matching this device)"
+    )
     parser.add_argument("--work", type=Path, default=Path("/tmp/bakeoff-gpu-check"))
     args = parser.parse_args()
     payload = main(args.out, args.models, args.steps, args.batch_size, args.dry_run, args.estimate_gpu, args.work)

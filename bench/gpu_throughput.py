@@ -24,14 +24,28 @@ from bakeoff.config import LoraSpec, TrainingSpec
 from bakeoff.efficiency.introspect import introspect
 from bakeoff.evaluation.score import label_log_probs
 from bakeoff.models.prompt import EncodedItem
-from bakeoff.training.lora import apply_lora
 from bakeoff.training.loop import LoopInputs, train
+from bakeoff.training.lora import apply_lora
 
 SHAPES = {
-    "mistral-7b": dict(vocab_size=32000, hidden_size=4096, intermediate_size=14336, num_hidden_layers=32, num_attention_heads=32,
-                       num_key_value_heads=8, sliding_window=4096),
-    "tiny": dict(vocab_size=1000, hidden_size=64, intermediate_size=128, num_hidden_layers=2, num_attention_heads=4,
-                 num_key_value_heads=2, sliding_window=4096),
+    "mistral-7b": dict(
+        vocab_size=32000,
+        hidden_size=4096,
+        intermediate_size=14336,
+        num_hidden_layers=32,
+        num_attention_heads=32,
+        num_key_value_heads=8,
+        sliding_window=4096,
+    ),
+    "tiny": dict(
+        vocab_size=1000,
+        hidden_size=64,
+        intermediate_size=128,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        num_key_value_heads=2,
+        sliding_window=4096,
+    ),
 }
 
 
@@ -53,12 +67,18 @@ def main(shape: str, device: str, out: Path) -> None:
     generator = torch.Generator().manual_seed(0)
     vocab = model.config.vocab_size
     labels = [[int(t) for t in torch.randint(10, vocab, (3,), generator=generator)] for _ in range(10)]
-    items = [EncodedItem([int(t) for t in torch.randint(10, vocab, (96,), generator=generator)], i % 10) for i in range(256)]
+    items = [
+        EncodedItem([int(t) for t in torch.randint(10, vocab, (96,), generator=generator)], i % 10) for i in range(256)
+    ]
     lora = apply_lora(model, LoraSpec(r=16, targets="all", dropout=0.0), 0)
     if device.startswith("cuda"):
         torch.cuda.synchronize()
-    result = train(lora, LoopInputs(items[:192], items[192:208], labels, 0, 1e-4, 0),
-                   TrainingSpec(epochs=1, batch_size=16, early_stopping_patience=0), Accelerator(cpu=device == "cpu"))
+    result = train(
+        lora,
+        LoopInputs(items[:192], items[192:208], labels, 0, 1e-4, 0),
+        TrainingSpec(epochs=1, batch_size=16, early_stopping_patience=0),
+        Accelerator(cpu=device == "cpu"),
+    )
     tokens_per_s = result.train_tokens / result.step_time_s
     body = arch.params_active - arch.params_embedding
     scoring = {}
@@ -71,10 +91,17 @@ def main(shape: str, device: str, out: Path) -> None:
             if device.startswith("cuda"):
                 torch.cuda.synchronize()
             scoring[f"{'first-token' if first else 'full'} b{batch}"] = 128 / (time.perf_counter() - started)
-    payload = {"date": time.strftime("%Y-%m-%d"), "device": torch.cuda.get_device_name() if device.startswith("cuda") else "cpu",
-               "shape": shape, "dtype": str(dtype), "params": arch.params_total, "train_tokens_per_s": tokens_per_s,
-               "useful_train_tflops": 4 * body * tokens_per_s / 1e12, "scoring_items_per_s": scoring,
-               "peak_memory_gb": torch.cuda.max_memory_allocated() / 1e9 if device.startswith("cuda") else None}
+    payload = {
+        "date": time.strftime("%Y-%m-%d"),
+        "device": torch.cuda.get_device_name() if device.startswith("cuda") else "cpu",
+        "shape": shape,
+        "dtype": str(dtype),
+        "params": arch.params_total,
+        "train_tokens_per_s": tokens_per_s,
+        "useful_train_tflops": 4 * body * tokens_per_s / 1e12,
+        "scoring_items_per_s": scoring,
+        "peak_memory_gb": torch.cuda.max_memory_allocated() / 1e9 if device.startswith("cuda") else None,
+    }
     print(json.dumps(payload, indent=1))
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(payload, indent=1))

@@ -9,8 +9,14 @@ from __future__ import annotations
 from bakeoff.models.prompt import EncodedItem
 
 
-def default_chat_items(tokenizer, instruction: str, texts: list[str], labels: list[str], order: list[str]) -> list[EncodedItem]:
-    prompts = [tokenizer.apply_chat_template([{"role": "user", "content": f"{instruction}\n\n{text}"}], add_generation_prompt=True)
-               for text in texts]
+def default_chat_items(
+    tokenizer, instruction: str, texts: list[str], labels: list[str], order: list[str]
+) -> list[EncodedItem]:
+    prompts = [
+        tokenizer.apply_chat_template(
+            [{"role": "user", "content": f"{instruction}\n\n{text}"}], add_generation_prompt=True
+        )
+        for text in texts
+    ]
     prompts = [p["input_ids"] if hasattr(p, "keys") else p for p in prompts]  # some tokenizers return a BatchEncoding
     return [EncodedItem(list(p), order.index(label)) for p, label in zip(prompts, labels)]

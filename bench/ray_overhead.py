@@ -40,17 +40,27 @@ from bakeoff.efficiency.hardware import measure_cpu
 
 def grid_spec(folder: Path, model: Path, seeds: int, cpus: float):
     resources = {"cpus": cpus}
-    return spec_from_dict({
-        "name": "ray-overhead",
-        "task": {"builtin": "support-tickets", "builtin_examples": 300, "split": {"validation_fraction": 0.2}},
-        "candidates": [{"name": "tfidf", "model": "tfidf-logreg", "resources": resources},
-                       {"name": "tiny lora", "model": str(model), "method": "lora", "resources": resources}],
-        "training": {"epochs": 2, "batch_size": 8, "learning_rate": 5e-3, "max_validation_items": 10},
-        "grid": {"train_sizes": [40], "seeds": list(range(seeds))},
-        "evaluation": {"max_test_items": 40, "max_train_items": 20, "bootstrap_samples": 200, "latency_repeats": 3,
-                       "perturbations": [{"name": "typos"}, {"name": "lowercase"}], "max_perturbed_items": 20},
-        "output": {"dir": str(folder)},
-    })
+    return spec_from_dict(
+        {
+            "name": "ray-overhead",
+            "task": {"builtin": "support-tickets", "builtin_examples": 300, "split": {"validation_fraction": 0.2}},
+            "candidates": [
+                {"name": "tfidf", "model": "tfidf-logreg", "resources": resources},
+                {"name": "tiny lora", "model": str(model), "method": "lora", "resources": resources},
+            ],
+            "training": {"epochs": 2, "batch_size": 8, "learning_rate": 5e-3, "max_validation_items": 10},
+            "grid": {"train_sizes": [40], "seeds": list(range(seeds))},
+            "evaluation": {
+                "max_test_items": 40,
+                "max_train_items": 20,
+                "bootstrap_samples": 200,
+                "latency_repeats": 3,
+                "perturbations": [{"name": "typos"}, {"name": "lowercase"}],
+                "max_perturbed_items": 20,
+            },
+            "output": {"dir": str(folder)},
+        }
+    )
 
 
 def metrics_of(store) -> dict:
@@ -90,7 +100,15 @@ def main() -> None:
     local = run_spec(grid_spec(work / "local", model, args.seeds, 2), quiet)
     local_s = time.perf_counter() - started
     reference = metrics_of(local.store)
-    rows.append({"runner": "local (in process)", "trials": local.ran, "wall_s": local_s, "in_trial_s": None, "max_abs_metric_diff": 0.0})
+    rows.append(
+        {
+            "runner": "local (in process)",
+            "trials": local.ran,
+            "wall_s": local_s,
+            "in_trial_s": None,
+            "max_abs_metric_diff": 0.0,
+        }
+    )
 
     import ray
 
@@ -100,36 +118,68 @@ def main() -> None:
     os.environ["PYTHONPATH"] = os.pathsep.join([str(HERE.parent / "src"), os.environ.get("PYTHONPATH", "")])
     started = time.perf_counter()
     ray_dir = tempfile.mkdtemp(prefix="bkray-", dir="/tmp")
-    ray.init(num_cpus=2, _temp_dir=ray_dir, include_dashboard=False, log_to_driver=False,
-             configure_logging=False, object_store_memory=300 * 2**20)
+    ray.init(
+        num_cpus=2,
+        _temp_dir=ray_dir,
+        include_dashboard=False,
+        log_to_driver=False,
+        configure_logging=False,
+        object_store_memory=300 * 2**20,
+    )
     ray_start_s = time.perf_counter() - started
-    variants = ((2, "cold", "ray, 2 CPUs/trial, one at a time, new workers"), (2, "warm", "ray, 2 CPUs/trial, one at a time, warm workers"),
-                (1, "warm-1", "ray, 1 CPU/trial, two at once, warm workers"))
+    variants = (
+        (2, "cold", "ray, 2 CPUs/trial, one at a time, new workers"),
+        (2, "warm", "ray, 2 CPUs/trial, one at a time, warm workers"),
+        (1, "warm-1", "ray, 1 CPU/trial, two at once, warm workers"),
+    )
     for cpus, tag, label in variants:
         started = time.perf_counter()
         outcome = run_spec_on_ray(grid_spec(work / f"ray-{tag}", model, args.seeds, cpus), quiet)
         wall = time.perf_counter() - started
         in_trial = sum(t["result"]["ray"]["trial_s"] for t in outcome.store.trials() if t["status"] == "done")
-        rows.append({"runner": label, "trials": outcome.ran, "wall_s": wall, "in_trial_s": in_trial,
-                     "max_abs_metric_diff": max_abs_diff(metrics_of(outcome.store), reference)})
+        rows.append(
+            {
+                "runner": label,
+                "trials": outcome.ran,
+                "wall_s": wall,
+                "in_trial_s": in_trial,
+                "max_abs_metric_diff": max_abs_diff(metrics_of(outcome.store), reference),
+            }
+        )
     ray.shutdown()
     shutil.rmtree(ray_dir, ignore_errors=True)
     shutil.rmtree(work, ignore_errors=True)
 
     table = Table(title=f"Ray overhead on a tiny grid ({len(reference)} trials), fp32 peak {peak:.0f} GFLOP/s")
-    columns = ("runner", "trials", "wall s", "s per trial", "vs local", "in worker s per trial", "Ray s per trial", "metrics vs local")
+    columns = (
+        "runner",
+        "trials",
+        "wall s",
+        "s per trial",
+        "vs local",
+        "in worker s per trial",
+        "Ray s per trial",
+        "metrics vs local",
+    )
     for column in columns:
         table.add_column(column, justify="left" if column == "runner" else "right")
     for row in rows:
         trials = max(row["trials"], 1)
         row["s_per_trial"] = row["wall_s"] / trials
-        # One at a time, what a trial costs beyond its own work is Ray's: scheduling, worker start, moving data and files.
+        # One at a time, what a trial costs beyond its own work is Ray's: scheduling, worker start, moving data and
+        # files.
         sequential = row["in_trial_s"] is not None and "one at a time" in row["runner"]
         row["ray_s_per_trial"] = (row["wall_s"] - row["in_trial_s"]) / trials if sequential else None
-        table.add_row(row["runner"], str(row["trials"]), f"{row['wall_s']:.1f}", f"{row['s_per_trial']:.1f}", f"{row['wall_s'] / local_s:.2f}x",
-                      "-" if row["in_trial_s"] is None else f"{row['in_trial_s'] / trials:.1f}",
-                      "-" if row["ray_s_per_trial"] is None else f"{row['ray_s_per_trial']:.1f}",
-                      "identical" if row["max_abs_metric_diff"] == 0 else f"max diff {row['max_abs_metric_diff']:.1e}")
+        table.add_row(
+            row["runner"],
+            str(row["trials"]),
+            f"{row['wall_s']:.1f}",
+            f"{row['s_per_trial']:.1f}",
+            f"{row['wall_s'] / local_s:.2f}x",
+            "-" if row["in_trial_s"] is None else f"{row['in_trial_s'] / trials:.1f}",
+            "-" if row["ray_s_per_trial"] is None else f"{row['ray_s_per_trial']:.1f}",
+            "identical" if row["max_abs_metric_diff"] == 0 else f"max diff {row['max_abs_metric_diff']:.1e}",
+        )
     console.print(table)
     console.print(f"Ray start-up (ray.init, once per run): {ray_start_s:.1f} s, not in the rows above.")
     write_json(console, args.out, {"peak_gflops": peak, "ray_start_s": ray_start_s, "rows": rows, "seeds": args.seeds})

@@ -72,12 +72,25 @@ def run_config(name: str, method: str, folder: Path, run_dir: Path) -> dict:
         "name": f"real-shapes-{name}-{method}",
         "task": {"builtin": "support-tickets", "builtin_examples": 200},
         "candidates": [{"name": f"{name} {method}", "model": str(folder), "method": method}],
-        "training": {"epochs": 1, "batch_size": 4, "learning_rate": 2e-4, "max_validation_items": 4,
-                     "lora": {"r": 16, "alpha": 32, "targets": "all"}},
+        "training": {
+            "epochs": 1,
+            "batch_size": 4,
+            "learning_rate": 2e-4,
+            "max_validation_items": 4,
+            "lora": {"r": 16, "alpha": 32, "targets": "all"},
+        },
         "grid": {"train_sizes": [12]},
-        "evaluation": {"max_test_items": 10, "max_train_items": 0, "bootstrap_samples": 100, "perturbations": [],
-                       "max_validation_items": 10, "max_out_of_scope_items": 4, "latency_repeats": 3, "batch_size": 8,
-                       "scoring": "auto"},
+        "evaluation": {
+            "max_test_items": 10,
+            "max_train_items": 0,
+            "bootstrap_samples": 100,
+            "perturbations": [],
+            "max_validation_items": 10,
+            "max_out_of_scope_items": 4,
+            "latency_repeats": 3,
+            "batch_size": 8,
+            "scoring": "auto",
+        },
         "output": {"dir": str(run_dir)},
     }
 
@@ -88,8 +101,11 @@ def run_trial(name: str, method: str, folder: Path, work: Path, console: Console
     config = work / f"{name}-{method}.yaml"
     config.write_text(yaml.safe_dump(run_config(name, method, folder, run_dir)))
     started = time.perf_counter()
-    child = subprocess.Popen([sys.executable, "-m", "bakeoff.cli", "run", str(config)], stdout=subprocess.DEVNULL,
-                             stderr=open(work / f"{name}-{method}.log", "w"))
+    child = subprocess.Popen(
+        [sys.executable, "-m", "bakeoff.cli", "run", str(config)],
+        stdout=subprocess.DEVNULL,
+        stderr=open(work / f"{name}-{method}.log", "w"),
+    )
     _, status, usage = os.wait4(child.pid, 0)
     wall_s = time.perf_counter() - started
     max_rss_gb = usage.ru_maxrss * 1024 / 1e9  # Linux reports KiB
@@ -108,17 +124,24 @@ def collect(name: str, method: str, run_dir: Path, wall_s: float | None, max_rss
     estimated = efficiency.get("estimated_memory_gb") or {}
     peak_gb = timings["peak_memory_mb"] * 2**20 / 1e9
     return {
-        "model": name, "method": method, "ok": True, "wall_s": wall_s, "max_rss_gb": max_rss_gb,
+        "model": name,
+        "method": method,
+        "ok": True,
+        "wall_s": wall_s,
+        "max_rss_gb": max_rss_gb,
         "params_total": trial["model"]["architecture"]["params_total"],
         "trial_peak_memory_gb": peak_gb,
         "estimated_memory_gb": estimated,
         "memory_ratio_measured_over_estimated": peak_gb / estimated["total"] if estimated.get("total") else None,
-        "steps": training["steps"], "step_s": training["step_time_s"] / training["steps"],
+        "steps": training["steps"],
+        "step_s": training["step_time_s"] / training["steps"],
         "estimated_step_s": efficiency.get("estimated_step_s"),
         "step_ratio_measured_over_estimated": efficiency.get("step_ratio_measured_over_estimated"),
-        "train_tokens_per_s": timings["train_tokens_per_s"], "load_s": timings["load_s"],
+        "train_tokens_per_s": timings["train_tokens_per_s"],
+        "load_s": timings["load_s"],
         "latency_ms_p50": timings.get("latency_ms_p50"),
-        "train_loss": training["train_loss_per_epoch"], "packed": training["packed"],
+        "train_loss": training["train_loss_per_epoch"],
+        "packed": training["packed"],
     }
 
 
@@ -138,7 +161,11 @@ def main(models: list[str], layers: int, work: Path, out: Path, collect_only: bo
             for method in METHODS:
                 run_dir = work / f"run-{name}-{method}"
                 if (run_dir / "results.json").is_file():
-                    process = json.loads((run_dir / "process.json").read_text()) if (run_dir / "process.json").is_file() else {}
+                    process = (
+                        json.loads((run_dir / "process.json").read_text())
+                        if (run_dir / "process.json").is_file()
+                        else {}
+                    )
                     rows.append(collect(name, method, run_dir, process.get("wall_s"), process.get("max_rss_gb")))
         models = []
     for name in models:
@@ -146,8 +173,11 @@ def main(models: list[str], layers: int, work: Path, out: Path, collect_only: bo
         if not (folder / "config.json").is_file():
             started = time.perf_counter()
             # A subprocess, so the fp32 build's memory is returned before the trials start.
-            code = (f"import sys, json; sys.path.insert(0, {str(Path(__file__).parent)!r}); from real_shapes import build; "
-                    f"print(json.dumps(build({name!r}, {layers}, __import__('pathlib').Path({str(folder)!r}))))")
+            code = (
+                f"import sys, json; sys.path.insert(0, {str(Path(__file__).parent)!r}); from real_shapes import "
+                "build; "
+                f"print(json.dumps(build({name!r}, {layers}, __import__('pathlib').Path({str(folder)!r}))))"
+            )
             done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False)
             if done.returncode != 0:
                 console.print(f"[red]building {name} failed[/red]\n{done.stderr[-1500:]}")
@@ -157,23 +187,53 @@ def main(models: list[str], layers: int, work: Path, out: Path, collect_only: bo
             console.print(f"{name} {method} ...")
             rows.append(run_trial(name, method, folder, work, console))
             console.print(f"  {rows[-1]['wall_s']:.0f} s, max RSS {rows[-1]['max_rss_gb']:.1f} GB")
-    table = Table(title=f"Real shapes, {layers} decoder layer(s), full width and vocabulary, random weights (CPU, fp32 compute)")
-    for column in ("model", "method", "params", "peak GB", "est. GB", "meas/est", "step s", "est. step s", "meas/est",
-                   "tok/s", "wall s"):
+    table = Table(
+        title=f"Real shapes, {layers} decoder layer(s), full width and vocabulary, random weights (CPU, fp32 compute)"
+    )
+    for column in (
+        "model",
+        "method",
+        "params",
+        "peak GB",
+        "est. GB",
+        "meas/est",
+        "step s",
+        "est. step s",
+        "meas/est",
+        "tok/s",
+        "wall s",
+    ):
         table.add_column(column, justify="left" if column in ("model", "method") else "right")
     for row in rows:
         if not row["ok"]:
             table.add_row(row["model"], row["method"], *["failed"] + [""] * 8)
             continue
         est = row["estimated_memory_gb"].get("total")
-        table.add_row(row["model"], row["method"], f"{row['params_total'] / 1e9:.2f}B", f"{row['trial_peak_memory_gb']:.2f}",
-                      f"{est:.2f}" if est else "-", f"{row['memory_ratio_measured_over_estimated']:.2f}" if est else "-",
-                      f"{row['step_s']:.1f}", f"{row['estimated_step_s']:.2f}" if row["estimated_step_s"] else "-",
-                      f"{row['step_ratio_measured_over_estimated']:.1f}" if row["step_ratio_measured_over_estimated"] else "-",
-                      f"{row['train_tokens_per_s']:.0f}", f"{row['wall_s']:.0f}" if row["wall_s"] else "-")
+        table.add_row(
+            row["model"],
+            row["method"],
+            f"{row['params_total'] / 1e9:.2f}B",
+            f"{row['trial_peak_memory_gb']:.2f}",
+            f"{est:.2f}" if est else "-",
+            f"{row['memory_ratio_measured_over_estimated']:.2f}" if est else "-",
+            f"{row['step_s']:.1f}",
+            f"{row['estimated_step_s']:.2f}" if row["estimated_step_s"] else "-",
+            f"{row['step_ratio_measured_over_estimated']:.1f}" if row["step_ratio_measured_over_estimated"] else "-",
+            f"{row['train_tokens_per_s']:.0f}",
+            f"{row['wall_s']:.0f}" if row["wall_s"] else "-",
+        )
     console.print(table)
-    return write_json(console, out, {"cpu_matmul_gflops": cpu.peak_tflops * 1000, "layers": layers, "builds": builds, "trials": rows,
-                                     "torch_threads": 2})
+    return write_json(
+        console,
+        out,
+        {
+            "cpu_matmul_gflops": cpu.peak_tflops * 1000,
+            "layers": layers,
+            "builds": builds,
+            "trials": rows,
+            "torch_threads": 2,
+        },
+    )
 
 
 if __name__ == "__main__":

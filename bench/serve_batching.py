@@ -1,6 +1,7 @@
 """Serving under load: max request rate within a p95 SLA, micro-batched vs batch-1, SmolLM2-135M + LoRA on this CPU.
 
-    python bench/serve_batching.py --run runs/demo-serve [--candidate "smollm2-135m lora"] [--duration 6] [--sla-p95-ms 500]
+    python bench/serve_batching.py --run runs/demo-serve [--candidate "smollm2-135m lora"] [--duration 6] [--sla-p95-ms
+    500]
 
 The model is a trained SmolLM2-135M LoRA trial of a finished run (e.g. the reduced demo in README "Serve
 and load-test"), loaded exactly as `bakeoff serve` loads it (base + adapter merged, the trial's prompt
@@ -22,6 +23,7 @@ from pathlib import Path
 
 import httpx
 import torch
+from report import print_targets, write_json
 from rich.console import Console
 from rich.table import Table
 
@@ -31,7 +33,6 @@ from bakeoff.serving.batcher import BatchSettings
 from bakeoff.serving.loadtest import LoadPlan, search
 from bakeoff.serving.predictor import ServedModel, find_trial, load_served_model, run_test_texts
 from bakeoff.serving.server import background
-from report import print_targets, write_json
 
 # name: (batching, rate ladder as multiples of the batch-1 capacity 1 / single-item service time, measured first:
 # the same script then works on a fast machine and on a busy shared one)
@@ -49,9 +50,17 @@ def served_from_run(run_dir: Path, candidate: str, console: Console) -> tuple[Se
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--duration", type=float, default=6.0, help="seconds per rate step, at least (see --min-requests)")
-    parser.add_argument("--min-requests", type=float, default=12, help="steps last long enough for this many requests at the "
-                        "lowest rate (a p95 of 3 requests says little), up to 60 s")
+    parser.add_argument(
+        "--duration", type=float, default=6.0, help="seconds per rate step, at least (see --min-requests)"
+    )
+    parser.add_argument(
+        "--min-requests",
+        type=float,
+        default=12,
+        help="steps last long enough for this many requests "
+        "at the "
+        "lowest rate (a p95 of 3 requests says little), up to 60 s",
+    )
     parser.add_argument("--sla-p95-ms", type=float, default=500.0)
     parser.add_argument("--bisect", type=int, default=1)
     parser.add_argument("--run", type=Path, required=True, help="a finished run with a SmolLM2 LoRA trial")
@@ -69,48 +78,85 @@ def main() -> None:
     # instead, a single item took 5-15x longer than in the server's worker thread while the machine was
     # oversubscribed: the ladder must come from the path being measured.)
     single_s = []
-    with background(create_app(model, batching=BatchSettings(max_batch=1, max_wait_ms=0))) as url, \
-            httpx.Client(timeout=120, trust_env=False) as http:
+    with (
+        background(create_app(model, batching=BatchSettings(max_batch=1, max_wait_ms=0))) as url,
+        httpx.Client(timeout=120, trust_env=False) as http,
+    ):
         for text in texts[3:10]:
             started = time.perf_counter()
             http.post(f"{url}/v1/classify", json={"texts": [text]}).raise_for_status()
             single_s.append(time.perf_counter() - started)
     capacity_1 = 1 / sorted(single_s)[len(single_s) // 2]
-    console.print(f"served one at a time: {1000 / capacity_1:.0f} ms/request median (batch-1 capacity {capacity_1:.2f} requests/s)")
+    console.print(
+        f"served one at a time: {1000 / capacity_1:.0f} ms/request median (batch-1 capacity {capacity_1:.2f} "
+        "requests/s)"
+    )
     results = {}
     for name, (batching, multiples) in CONFIGS.items():
         rates = tuple(round(m * capacity_1, 3) for m in multiples)
         console.print(f"[bold]{name}[/bold]: max batch {batching.max_batch}, wait {batching.max_wait_ms:g} ms")
         duration = min(60.0, max(args.duration, args.min_requests / min(rates)))
-        plan = LoadPlan(url="", rates_per_s=rates, duration_s=duration, sla_p95_ms=args.sla_p95_ms, texts=tuple(texts),
-                        timeout_s=30, bisect_steps=args.bisect, seed=0)
+        plan = LoadPlan(
+            url="",
+            rates_per_s=rates,
+            duration_s=duration,
+            sla_p95_ms=args.sla_p95_ms,
+            texts=tuple(texts),
+            timeout_s=30,
+            bisect_steps=args.bisect,
+            seed=0,
+        )
         started = time.monotonic()
         with background(create_app(model, batching=batching)) as url:
             plan = LoadPlan(**{**plan.__dict__, "url": f"{url}/v1/classify"})
             show = lambda s: console.print(  # noqa: E731
                 f"  {s.rate_per_s:6.2f} req/s: achieved {s.achieved_per_s:6.2f}, p50 {s.latency_ms_p50 or 0:.0f} ms, "
-                f"p95 {s.latency_ms_p95 or 0:.0f} ms, errors {s.errors}, timeouts {s.timeouts}: {'ok' if s.within_sla else 'over'}")
+                f"p95 {s.latency_ms_p95 or 0:.0f} ms, errors {s.errors}, timeouts {s.timeouts}: "
+                f"{'ok' if s.within_sla else 'over'}"
+            )
             result = asyncio.run(search(plan, on_step=show))
         result["wall_s"] = time.monotonic() - started
         result["batching"] = batching.__dict__
         results[name] = result
 
-    table = Table(title=f"max rate within p95 <= {args.sla_p95_ms:g} ms, SmolLM2-135M LoRA, one ticket per request, 2-core CPU")
+    table = Table(
+        title=f"max rate within p95 <= {args.sla_p95_ms:g} ms, SmolLM2-135M LoRA, one ticket per request, 2-core CPU"
+    )
     for column in ("server", "max req/s within SLA", "p95 ms at max", "steps", "limit found"):
         table.add_column(column, justify="right")
     for name, result in results.items():
         best = result["max_rate_within_sla_per_s"]
-        table.add_row(name, "-" if best is None else f"{best:.2f}", "-" if best is None else f"{result['latency_ms_p95_at_max']:.0f}",
-                      str(len(result["steps"])),
-                      "yes" if result["limit_found"] else "lowest rate missed the SLA" if best is None else "no (raise the ladder)")
+        table.add_row(
+            name,
+            "-" if best is None else f"{best:.2f}",
+            "-" if best is None else f"{result['latency_ms_p95_at_max']:.0f}",
+            str(len(result["steps"])),
+            "yes"
+            if result["limit_found"]
+            else "lowest rate missed the SLA"
+            if best is None
+            else "no (raise the ladder)",
+        )
     console.print(table)
-    single, batched = results["batch-1"]["max_rate_within_sla_per_s"], results["micro-batch"]["max_rate_within_sla_per_s"]
+    single, batched = (
+        results["batch-1"]["max_rate_within_sla_per_s"],
+        results["micro-batch"]["max_rate_within_sla_per_s"],
+    )
     ratio = batched / single if single and batched else None
     console.print(f"micro-batching: {ratio:.2f}x the batch-1 rate within the SLA" if ratio else "ratio: n/a")
     print_targets(console, {"micro-batching >= 3x batch-1 max rate within the SLA": bool(ratio and ratio >= 3)})
-    write_json(console, args.out, {"sla_p95_ms": args.sla_p95_ms, "duration_s_per_step": args.duration, "cpu": peak,
-                                   "served_ms_batch1_median": 1000 / capacity_1,
-                                   "ratio_micro_over_batch1": ratio, "results": results})
+    write_json(
+        console,
+        args.out,
+        {
+            "sla_p95_ms": args.sla_p95_ms,
+            "duration_s_per_step": args.duration,
+            "cpu": peak,
+            "served_ms_batch1_median": 1000 / capacity_1,
+            "ratio_micro_over_batch1": ratio,
+            "results": results,
+        },
+    )
 
 
 if __name__ == "__main__":

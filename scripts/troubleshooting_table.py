@@ -41,7 +41,9 @@ def main() -> None:
             if case.needs_run:
                 shutil.copytree(finished, folder, dirs_exist_ok=True)
             said = invoke(case.make(folder)).removeprefix("error: ")
-            said = re.sub(re.escape(str(folder)) + r"(/|\b)", lambda m: "" if m.group(1) == "/" else "FOLDER", said).replace("|", "\\|")
+            said = re.sub(
+                re.escape(str(folder)) + r"(/|\b)", lambda m: "" if m.group(1) == "/" else "FOLDER", said
+            ).replace("|", "\\|")
             print(f"| {case.id} | {said[:220] + ('...' if len(said) > 220 else '')} | {case.fix} |")
 
 

@@ -31,8 +31,11 @@ class Case:
 
 
 def rows(per_label: int = 12, labels=LABELS) -> list[dict]:
-    return [{"text": f"message {i} about my {label} issue number {i * 7 % 11}", "label": label}
-            for label in labels for i in range(per_label)]
+    return [
+        {"text": f"message {i} about my {label} issue number {i * 7 % 11}", "label": label}
+        for label in labels
+        for i in range(per_label)
+    ]
 
 
 def write_csv(path: Path, records: list[dict]) -> Path:
@@ -140,6 +143,7 @@ LLAMA_CONFIG = {"model_type": "llama", "architectures": ["LlamaForCausalLM"], "h
 
 # ----- files of every kind gone wrong -----
 
+
 def csv_text(text: str, name: str = "train.csv") -> Callable[[Path], Path]:
     def write(tmp: Path) -> Path:
         path = tmp / name
@@ -214,6 +218,7 @@ def relabel(mapping: dict[str, str], only_first: int | None = None) -> Callable[
 
 # ----- run folders gone wrong (need a finished run at tmp/"run") -----
 
+
 def on_run(*args: str) -> Callable[[Path], list[str]]:
     def make(tmp: Path) -> list[str]:
         return [a.replace("RUN", str(tmp / "run")) for a in args]
@@ -269,189 +274,642 @@ def output_is_a_file(config: dict, tmp: Path) -> None:
 
 CASES: list[Case] = [
     # --- the config file itself ---
-    Case("config missing", lambda tmp: ["validate", str(tmp / "nope.yaml")], r"config file not found", fix="check the path"),
-    Case("config is a folder", lambda tmp: ["validate", str(tmp)], r"is a folder; give the YAML config file", fix="pass the YAML file, not its folder"),
+    Case(
+        "config missing",
+        lambda tmp: ["validate", str(tmp / "nope.yaml")],
+        r"config file not "
+        r"found",
+        fix="check the path",
+    ),
+    Case(
+        "config is a folder",
+        lambda tmp: ["validate", str(tmp)],
+        r"is a folder; give the YAML config "
+        r"file",
+        fix="pass the YAML file, not its folder",
+    ),
     Case("config empty", raw_config(b""), r"expected a mapping of settings", fix="write the settings (see configs/)"),
     Case("config is a list", raw_config(b"- a\n- b\n"), r"expected a mapping of settings at the top level, got list"),
-    Case("config malformed YAML", raw_config(b"name: x\n  bad: [1,\n"), r"malformed YAML", fix="fix the YAML at the line given"),
+    Case(
+        "config malformed YAML",
+        raw_config(b"name: x\n  bad: [1,\n"),
+        r"malformed YAML",
+        fix="fix the YAML at the line given",
+    ),
     Case("config not UTF-8", raw_config(b"name: \xff\xfe\n"), r"not UTF-8", fix="re-save as UTF-8"),
     Case("config scalar", raw_config(b"42\n"), r"expected a mapping"),
-    Case("unknown top-level key", validate_with(set_key("candidate", [])), r"candidate: unknown key; did you mean `candidates`", fix="fix the key's spelling"),
-    Case("unknown nested key", validate_with(set_key("training.epoch", 2)), r"training.epoch: unknown key; did you mean `epochs`"),
+    Case(
+        "unknown top-level key",
+        validate_with(set_key("candidate", [])),
+        r"candidate: unknown key; did you mean "
+        r"`candidates`",
+        fix="fix the key's spelling",
+    ),
+    Case(
+        "unknown nested key",
+        validate_with(set_key("training.epoch", 2)),
+        r"training.epoch: unknown key; did you mean `epochs`",
+    ),
     Case("wrong type", validate_with(set_key("training.epochs", "many")), r"training.epochs: .*integer"),
-    Case("negative epochs", validate_with(set_key("training.epochs", -1)), r"training.epochs: .*greater than or equal to 1"),
+    Case(
+        "negative epochs",
+        validate_with(set_key("training.epochs", -1)),
+        r"training.epochs: .*greater than or equal "
+        r"to 1",
+    ),
     Case("missing name", validate_with(drop_key("name")), r"name: Field required"),
     Case("missing candidates", validate_with(drop_key("candidates")), r"candidates: Field required"),
     Case("empty candidates", validate_with(set_key("candidates", [])), r"candidates: .*at least 1"),
-    Case("builtin and data", validate_with(set_key("task.builtin", "support-tickets")), r"exactly one of `task.builtin`"),
+    Case(
+        "builtin and data", validate_with(set_key("task.builtin", "support-tickets")), r"exactly one of `task.builtin`"
+    ),
     Case("neither builtin nor data", validate_with(drop_key("task.data")), r"exactly one of `task.builtin`"),
     Case("unknown builtin", validate_with(set_key("task.builtin", "tickets")), r"task.builtin: .*support-tickets"),
-    Case("run name with ../", validate_with(set_key("name", "../outside")), r"name: '../outside': use letters, digits",
-         fix="use a plain name (it names the folder runs/<name>)"),
+    Case(
+        "run name with ../",
+        validate_with(set_key("name", "../outside")),
+        r"name: '../outside': use letters, digits",
+        fix="use a plain name (it names the folder runs/<name>)",
+    ),
     Case("run name with slash", validate_with(set_key("name", "a/b")), r"name: 'a/b': use letters"),
     Case("run name hidden", validate_with(set_key("name", ".hidden")), r"name: '.hidden': use letters"),
-    Case("candidate name with slash", validate_with(set_key("candidates.0.name", "x/y")), r"candidates.0.name: 'x/y': use letters"),
-    Case("duplicate candidate names", validate_with(lambda c, t: c["candidates"].append(dict(c["candidates"][0]))), r"candidate names must be unique"),
-    Case("baseline with lora", validate_with(set_key("candidates.0.method", "lora")), r"classical baseline: its method is `fit`"),
-    Case("LLM with fit", validate_with(llm_candidate(lambda t: "smollm2-135m", method="fit")), r"`fit` is for the classical baselines"),
-    Case("unknown method", validate_with(set_key("candidates.0.method", "dora")), r"candidates.0.method: Input should be"),
+    Case(
+        "candidate name with slash",
+        validate_with(set_key("candidates.0.name", "x/y")),
+        r"candidates.0.name: 'x/y': use letters",
+    ),
+    Case(
+        "duplicate candidate names",
+        validate_with(lambda c, t: c["candidates"].append(dict(c["candidates"][0]))),
+        r"candidate names must "
+        r"be unique",
+    ),
+    Case(
+        "baseline with lora",
+        validate_with(set_key("candidates.0.method", "lora")),
+        r"classical baseline: its method is `fit`",
+    ),
+    Case(
+        "LLM with fit",
+        validate_with(llm_candidate(lambda t: "smollm2-135m", method="fit")),
+        r"`fit` is for the "
+        r"classical baselines",
+    ),
+    Case(
+        "unknown method",
+        validate_with(set_key("candidates.0.method", "dora")),
+        r"candidates.0.method: Input should "
+        r"be",
+    ),
     Case("train size 1", validate_with(set_key("grid.train_sizes", [1])), r"at least 2"),
-    Case("duplicate train sizes", validate_with(set_key("grid.train_sizes", [6, 6])), r"training sizes must be distinct"),
+    Case(
+        "duplicate train sizes", validate_with(set_key("grid.train_sizes", [6, 6])), r"training sizes must be distinct"
+    ),
     Case("no seeds", validate_with(set_key("grid.seeds", [])), r"grid.seeds: .*at least 1"),
-    Case("train size larger than pool", validate_with(set_key("grid.train_sizes", [500])), r"asks for 500 training examples but the training pool has",
-         fix="use sizes up to the pool size it names"),
-    Case("text column = label column", validate_with(set_key("task.data.text_column", "label")), r"text_column and label_column are both `label`",
-         fix="set `label_column` to the class column"),
-    Case("label both kept and out of scope", validate_with(lambda c, t: c["task"]["data"].update(labels=["billing", "shipping"], out_of_scope_labels=["billing"])),
-         r"in both `labels` .* and `out_of_scope_labels`"),
-    Case("unknown GPU", validate_with(set_key("efficiency.gpus", ["a10g", "h1000"])), r"unknown GPU `h1000`; did you mean `h100`",
-         fix="use a catalog key (`bakeoff estimate --help` lists them)"),
-    Case("decision GPU not estimated", validate_with(lambda c, t: c.update(efficiency={"gpus": ["l4"]})),
-         r"decision.gpu `a10g` must be one of efficiency.gpus"),
-    Case("price for unknown GPU", validate_with(set_key("efficiency.usd_per_hour", {"a10": 1.0})), r"unknown GPU `a10`", fix="use a catalog key"),
-    Case("price for GPU not estimated", validate_with(lambda c, t: c.update(efficiency={"gpus": ["a10g"], "usd_per_hour": {"h100": 2.0}})),
-         r"usd_per_hour sets a price for `h100`, which is not in efficiency.gpus", fix="add the GPU to `efficiency.gpus`"),
-    Case("unknown perturbation", validate_with(set_key("evaluation.perturbations", [{"name": "typo"}])), r"unknown perturbation `typo`",
-         fix="use a registered name (the message lists them)"),
-    Case("bad perturbation parameter", validate_with(set_key("evaluation.perturbations", [{"name": "typos", "params": {"speed": 2}}])),
-         r"perturbations `typos`: bad params \{.speed.: 2\}"),
-    Case("paraphrase on own data", validate_with(set_key("evaluation.perturbations", [{"name": "paraphrase"}])), r"`paraphrase` needs held-out phrasings"),
-    Case("missing plugin module", validate_with(set_key("evaluation.plugins", ["no_such_plugin_module"])), r"no_such_plugin_module"),
-    Case("confidence out of range", validate_with(set_key("evaluation.confidence", 1.5)), r"evaluation.confidence: .*less than 1"),
+    Case(
+        "train size larger than pool",
+        validate_with(set_key("grid.train_sizes", [500])),
+        r"asks for 500 training examples but the training "
+        r"pool has",
+        fix="use sizes up to the pool size it names",
+    ),
+    Case(
+        "text column = label column",
+        validate_with(set_key("task.data.text_column", "label")),
+        r"text_column and label_column are both "
+        r"`label`",
+        fix="set `label_column` to the class column",
+    ),
+    Case(
+        "label both kept and out of scope",
+        validate_with(
+            lambda c, t: c["task"]["data"].update(labels=["billing", "shipping"], out_of_scope_labels=["billing"])
+        ),
+        r"in both `labels` .* and `out_of_scope_labels`",
+    ),
+    Case(
+        "unknown GPU",
+        validate_with(set_key("efficiency.gpus", ["a10g", "h1000"])),
+        r"unknown GPU `h1000`; did you "
+        r"mean `h100`",
+        fix="use a catalog key (`bakeoff estimate --help` lists them)",
+    ),
+    Case(
+        "decision GPU not estimated",
+        validate_with(lambda c, t: c.update(efficiency={"gpus": ["l4"]})),
+        r"decision.gpu `a10g` must be one of efficiency.gpus",
+    ),
+    Case(
+        "price for unknown GPU",
+        validate_with(set_key("efficiency.usd_per_hour", {"a10": 1.0})),
+        r"unknown GPU "
+        r"`a10`",
+        fix="use a catalog key",
+    ),
+    Case(
+        "price for GPU not estimated",
+        validate_with(lambda c, t: c.update(efficiency={"gpus": ["a10g"], "usd_per_hour": {"h100": 2.0}})),
+        r"usd_per_hour sets a price for `h100`, which is not in "
+        r"efficiency.gpus",
+        fix="add the GPU to `efficiency.gpus`",
+    ),
+    Case(
+        "unknown perturbation",
+        validate_with(set_key("evaluation.perturbations", [{"name": "typo"}])),
+        r"unknown perturbation `typo`",
+        fix="use a registered name (the message lists them)",
+    ),
+    Case(
+        "bad perturbation parameter",
+        validate_with(set_key("evaluation.perturbations", [{"name": "typos", "params": {"speed": 2}}])),
+        r"perturbations `typos`: bad params \{.speed.: 2\}",
+    ),
+    Case(
+        "paraphrase on own data",
+        validate_with(set_key("evaluation.perturbations", [{"name": "paraphrase"}])),
+        r"`paraphrase` needs "
+        r"held-out phrasings",
+    ),
+    Case(
+        "missing plugin module",
+        validate_with(set_key("evaluation.plugins", ["no_such_plugin_module"])),
+        r"no_such_plugin_module",
+    ),
+    Case(
+        "confidence out of range",
+        validate_with(set_key("evaluation.confidence", 1.5)),
+        r"evaluation.confidence: .*less than 1",
+    ),
     Case("LoRA rank 0", validate_with(set_key("training.lora.r", 0)), r"training.lora.r: .*greater than or equal to 1"),
-    Case("unknown prompt style", validate_with(set_key("task.prompt_style", "fancy")), r"task.prompt_style: Input should be"),
-    Case("test fraction 1", validate_with(set_key("task.split.test_fraction", 1.0)), r"task.split.test_fraction: .*less than 1"),
-    Case("max_per_label 1", validate_with(set_key("task.data.max_per_label", 1)), r"max_per_label: .*greater than or equal to 2"),
-    Case("scoring batch not a number", validate_with(set_key("evaluation.batch_size", "big")), r"evaluation.batch_size"),
-    Case("unknown scoring mode", validate_with(set_key("evaluation.scoring", "fast")), r"evaluation.scoring: Input should be"),
-    Case("output dir is a file", validate_with(output_is_a_file),
-         r"the run folder .* is a file", fix="set `output.dir` to a folder"),
-    Case("decision bad share", validate_with(set_key("decision.out_of_scope_share", 2)), r"decision.out_of_scope_share: .*less than or equal to 1"),
+    Case(
+        "unknown prompt style",
+        validate_with(set_key("task.prompt_style", "fancy")),
+        r"task.prompt_style: Input should be",
+    ),
+    Case(
+        "test fraction 1",
+        validate_with(set_key("task.split.test_fraction", 1.0)),
+        r"task.split.test_fraction: .*less than 1",
+    ),
+    Case(
+        "max_per_label 1",
+        validate_with(set_key("task.data.max_per_label", 1)),
+        r"max_per_label: .*greater than or equal to 2",
+    ),
+    Case(
+        "scoring batch not a number", validate_with(set_key("evaluation.batch_size", "big")), r"evaluation.batch_size"
+    ),
+    Case(
+        "unknown scoring mode",
+        validate_with(set_key("evaluation.scoring", "fast")),
+        r"evaluation.scoring: Input should be",
+    ),
+    Case(
+        "output dir is a file",
+        validate_with(output_is_a_file),
+        r"the run folder .* is a file",
+        fix="set `output.dir` to a folder",
+    ),
+    Case(
+        "decision bad share",
+        validate_with(set_key("decision.out_of_scope_share", 2)),
+        r"decision.out_of_scope_share: .*less than "
+        r"or equal to 1",
+    ),
     # --- data files ---
-    Case("data file missing", validate_with(set_key("task.data.path", "/nonexistent/train.csv")), r"data file not found: /nonexistent/train.csv",
-         fix="check `task.data.path` (relative paths are relative to the config file)"),
-    Case("data path is a folder", validate_with(lambda c, t: (t / "folder").mkdir() or c["task"]["data"].update(path=str(t / "folder"))),
-         r"cannot read as hf-disk", fix="point `path` at a file, or a `save_to_disk` folder"),
-    Case("unknown extension", validate_data(csv_text("text,label\n", name="train.txt")), r"cannot tell the format from the extension",
-         fix="set `task.data.format`"),
+    Case(
+        "data file missing",
+        validate_with(set_key("task.data.path", "/nonexistent/train.csv")),
+        r"data file not "
+        r"found: /nonexistent/train.csv",
+        fix="check `task.data.path` (relative paths are relative to the config file)",
+    ),
+    Case(
+        "data path is a folder",
+        validate_with(lambda c, t: (t / "folder").mkdir() or c["task"]["data"].update(path=str(t / "folder"))),
+        r"cannot read as hf-disk",
+        fix="point `path` at a file, or a `save_to_disk` folder",
+    ),
+    Case(
+        "unknown extension",
+        validate_data(csv_text("text,label\n", name="train.txt")),
+        r"cannot tell the format from "
+        r"the extension",
+        fix="set `task.data.format`",
+    ),
     Case("empty data file", validate_data(csv_text("")), r"the file is empty"),
     Case("header only", validate_data(csv_text("text,label\n")), r"the file has no rows"),
-    Case("missing text column", validate_data(records(lambda d: [{"body": r["text"], "label": r["label"]} for r in d])),
-         r"no column 'text'; columns are \['body', 'label'\]", fix="set `task.data.text_column`"),
-    Case("missing label column", validate_data(records(lambda d: [{"text": r["text"], "intent": r["label"]} for r in d])),
-         r"no column 'label'; columns are \['text', 'intent'\]", fix="set `task.data.label_column`"),
-    Case("empty labels", validate_data(records(relabel({"billing": ""}, only_first=2))), r"2 rows have an empty or NaN label", fix="fill or drop those rows"),
-    Case("one label only", validate_data(records(lambda d: [r | {"label": "billing"} for r in d])), r"every example has the label 'billing'"),
-    Case("label with one example", validate_data(records(lambda d: d + [{"text": "a lonely one", "label": "lonely"}])),
-         r"1 labels have fewer than 2 examples \('lonely'\)", fix="add examples or drop the label with `task.data.labels`"),
-    Case("CSV not UTF-8", validate_data(csv_bytes(b"text,label\n\xff\xfe hello,a\n")), r"not UTF-8 text", fix="re-save the file as UTF-8"),
-    Case("JSON array of strings", validate_data(csv_text(json.dumps(["a", "b", "c"]), name="train.json")), r"not objects with named fields",
-         fix='write one object per row, e.g. {"text": ..., "label": ...}'),
-    Case("JSON array of arrays", validate_data(csv_text(json.dumps([["a", "b"]] * 30), name="train.json")), r"not objects with named fields"),
-    Case("parquet read as CSV", validate_data(parquet_file("train.csv"), format="csv"), r"this is a parquet file, not csv; set `task.data.format: parquet`",
-         fix="set `format: parquet` (or `auto`)"),
+    Case(
+        "missing text column",
+        validate_data(records(lambda d: [{"body": r["text"], "label": r["label"]} for r in d])),
+        r"no column 'text'; columns are \['body', 'label'\]",
+        fix="set `task.data.text_column`",
+    ),
+    Case(
+        "missing label column",
+        validate_data(records(lambda d: [{"text": r["text"], "intent": r["label"]} for r in d])),
+        r"no column 'label'; columns are \['text', 'intent'\]",
+        fix="set `task.data.label_column`",
+    ),
+    Case(
+        "empty labels",
+        validate_data(records(relabel({"billing": ""}, only_first=2))),
+        r"2 rows have an empty or NaN "
+        r"label",
+        fix="fill or drop those rows",
+    ),
+    Case(
+        "one label only",
+        validate_data(records(lambda d: [r | {"label": "billing"} for r in d])),
+        r"every example "
+        r"has the label "
+        r"'billing'",
+    ),
+    Case(
+        "label with one example",
+        validate_data(records(lambda d: d + [{"text": "a lonely one", "label": "lonely"}])),
+        r"1 labels have fewer than 2 examples "
+        r"\('lonely'\)",
+        fix="add examples or drop the label with `task.data.labels`",
+    ),
+    Case(
+        "CSV not UTF-8",
+        validate_data(csv_bytes(b"text,label\n\xff\xfe hello,a\n")),
+        r"not UTF-8 text",
+        fix="re-save the file as UTF-8",
+    ),
+    Case(
+        "JSON array of strings",
+        validate_data(csv_text(json.dumps(["a", "b", "c"]), name="train.json")),
+        r"not objects with named "
+        r"fields",
+        fix='write one object per row, e.g. {"text": ..., "label": ...}',
+    ),
+    Case(
+        "JSON array of arrays",
+        validate_data(csv_text(json.dumps([["a", "b"]] * 30), name="train.json")),
+        r"not objects with named "
+        r"fields",
+    ),
+    Case(
+        "parquet read as CSV",
+        validate_data(parquet_file("train.csv"), format="csv"),
+        r"this is a parquet file, not csv; set "
+        r"`task.data.format: parquet`",
+        fix="set `format: parquet` (or `auto`)",
+    ),
     Case("parquet named .jsonl", validate_data(parquet_file("train.jsonl")), r"this is a parquet file, not jsonl"),
     Case("CSV read as parquet", validate_data(records(lambda d: d), format="parquet"), r"cannot read as parquet"),
-    Case("gzip named .csv", validate_data(gzip_csv), r"this is a gzip file, not csv", fix="decompress it, or export as CSV/JSONL/Parquet"),
-    Case("Excel named .csv", validate_data(csv_bytes(b"PK\x03\x04" + b"\x00" * 200)), r"this is a zip \(an Excel workbook\?\) file"),
-    Case("hf-disk on a file", validate_data(records(lambda d: d), format="hf-disk"), r"`format: hf-disk` needs a folder"),
-    Case("parquet list labels", validate_data(records(lambda d: [r | {"label": [r["label"], "x"]} for r in d], name="train.parquet")),
-         r"column 'label' holds lists or records", fix="one label per row"),
-    Case("jsonl list texts", validate_data(records(lambda d: [r | {"text": [r["text"]]} for r in d], name="train.jsonl")), r"column 'text' holds lists"),
-    Case("jsonl dict labels", validate_data(records(lambda d: [r | {"label": {"name": r["label"]}} for r in d], name="train.jsonl")),
-         r"column 'label' holds lists or records"),
-    Case("out-of-scope label typo", validate_data(records(lambda d: d + [{"text": f"other {i}", "label": "other"} for i in range(6)]),
-                                                  out_of_scope_labels=["other", "refnd"]),
-         r"'refnd' \(did you mean 'refund'\?\) not found", fix="fix the label's spelling"),
-    Case("out-of-scope labels all unknown", validate_data(records(lambda d: d), out_of_scope_labels=["nothing"]), r"'nothing' not found in the data's labels"),
-    Case("out-of-scope covers every label", validate_data(records(lambda d: d), out_of_scope_labels=list(LABELS)),
-         r"covers every label of the training data", fix="list only the labels that should stay unseen"),
-    Case("labels list typo", validate_data(records(lambda d: d), labels=["billing", "shiping"]), r"'shiping' \(did you mean 'shipping'\?\)"),
-    Case("test file unseen label", validate_with(side_file("test_path", lambda: rows(4) + [{"text": "new thing", "label": "warranty"}], "test.csv")),
-         r"the test data has labels never seen in training: \['warranty'\]", fix="remove them or add training examples"),
-    Case("test file shares no labels", validate_with(side_file("test_path", lambda: rows(4, labels=("x", "y")), "test.csv")),
-         r"the test file shares no labels"),
-    Case("validation file unseen label", validate_with(side_file("validation_path", lambda: rows(3) + [{"text": "new", "label": "warranty"}], "val.csv")),
-         r"the validation data has labels never seen in training: \['warranty'\]", fix="remove them, or list them in `out_of_scope_labels`"),
-    Case("validation file without text column", validate_with(side_file("validation_path", lambda: [{"body": "x", "label": "billing"}] * 4, "val.csv")),
-         r"no column 'text'"),
-    Case("test file missing", validate_with(set_key("task.data.test_path", "/nonexistent/test.csv")), r"data file not found: /nonexistent/test.csv"),
-    Case("out-of-scope file missing column", validate_with(side_file("out_of_scope_path", lambda: [{"body": "x"}] * 4, "oos.csv")), r"no column 'text'"),
-    Case("duplicate ids", validate_data(records(lambda d: [r | {"id": i // 2} for i, r in enumerate(d)]), id_column="id"),
-         r"ids occur more than once", fix="make the ids unique"),
+    Case(
+        "gzip named .csv",
+        validate_data(gzip_csv),
+        r"this is a gzip file, not "
+        r"csv",
+        fix="decompress it, or export as CSV/JSONL/Parquet",
+    ),
+    Case(
+        "Excel named .csv",
+        validate_data(csv_bytes(b"PK\x03\x04" + b"\x00" * 200)),
+        r"this is a zip \(an Excel workbook\?\) "
+        r"file",
+    ),
+    Case(
+        "hf-disk on a file", validate_data(records(lambda d: d), format="hf-disk"), r"`format: hf-disk` needs a folder"
+    ),
+    Case(
+        "parquet list labels",
+        validate_data(records(lambda d: [r | {"label": [r["label"], "x"]} for r in d], name="train.parquet")),
+        r"column 'label' holds lists or records",
+        fix="one label per row",
+    ),
+    Case(
+        "jsonl list texts",
+        validate_data(records(lambda d: [r | {"text": [r["text"]]} for r in d], name="train.jsonl")),
+        r"column 'text' holds lists",
+    ),
+    Case(
+        "jsonl dict labels",
+        validate_data(records(lambda d: [r | {"label": {"name": r["label"]}} for r in d], name="train.jsonl")),
+        r"column 'label' holds lists or records",
+    ),
+    Case(
+        "out-of-scope label typo",
+        validate_data(
+            records(lambda d: d + [{"text": f"other {i}", "label": "other"} for i in range(6)]),
+            out_of_scope_labels=["other", "refnd"],
+        ),
+        r"'refnd' \(did you mean 'refund'\?\) not found",
+        fix="fix the label's spelling",
+    ),
+    Case(
+        "out-of-scope labels all unknown",
+        validate_data(records(lambda d: d), out_of_scope_labels=["nothing"]),
+        r"'nothing' not found in the "
+        r"data's labels",
+    ),
+    Case(
+        "out-of-scope covers every label",
+        validate_data(records(lambda d: d), out_of_scope_labels=list(LABELS)),
+        r"covers every label of the training data",
+        fix="list only the labels that should stay unseen",
+    ),
+    Case(
+        "labels list typo",
+        validate_data(records(lambda d: d), labels=["billing", "shiping"]),
+        r"'shiping' \(did you mean "
+        r"'shipping'\?\)",
+    ),
+    Case(
+        "test file unseen label",
+        validate_with(
+            side_file("test_path", lambda: rows(4) + [{"text": "new thing", "label": "warranty"}], "test.csv")
+        ),
+        r"the test data has labels never seen in training: "
+        r"\['warranty'\]",
+        fix="remove them or add training examples",
+    ),
+    Case(
+        "test file shares no labels",
+        validate_with(side_file("test_path", lambda: rows(4, labels=("x", "y")), "test.csv")),
+        r"the test file shares no labels",
+    ),
+    Case(
+        "validation file unseen label",
+        validate_with(
+            side_file("validation_path", lambda: rows(3) + [{"text": "new", "label": "warranty"}], "val.csv")
+        ),
+        r"the validation data has labels never seen in training: "
+        r"\['warranty'\]",
+        fix="remove them, or list them in `out_of_scope_labels`",
+    ),
+    Case(
+        "validation file without text column",
+        validate_with(side_file("validation_path", lambda: [{"body": "x", "label": "billing"}] * 4, "val.csv")),
+        r"no column 'text'",
+    ),
+    Case(
+        "test file missing",
+        validate_with(set_key("task.data.test_path", "/nonexistent/test.csv")),
+        r"data file not "
+        r"found: /nonexistent/test.csv",
+    ),
+    Case(
+        "out-of-scope file missing column",
+        validate_with(side_file("out_of_scope_path", lambda: [{"body": "x"}] * 4, "oos.csv")),
+        r"no column 'text'",
+    ),
+    Case(
+        "duplicate ids",
+        validate_data(records(lambda d: [r | {"id": i // 2} for i, r in enumerate(d)]), id_column="id"),
+        r"ids occur more than once",
+        fix="make the ids unique",
+    ),
     Case("missing id column", validate_data(records(lambda d: d), id_column="uid"), r"no id column 'uid'"),
-    Case("column name with markup", validate_data(records(lambda d: d), text_column="[/INST]"), r"no column '\[/INST\]'",
-         fix="(rich markup in messages is printed literally)"),
-    Case("path with brackets", validate_with(set_key("task.data.path", "/tmp/exports [final]/x.csv")), r"data file not found: /tmp/exports \[final\]/x.csv"),
-    Case("label with markup and one example", validate_data(records(lambda d: d + [{"text": "t", "label": "[bold]x[/bold]"}])),
-         r"\('\[bold\]x\[/bold\]'\)"),
+    Case(
+        "column name with markup",
+        validate_data(records(lambda d: d), text_column="[/INST]"),
+        r"no column '\[/INST\]'",
+        fix="(rich markup in messages is printed literally)",
+    ),
+    Case(
+        "path with brackets",
+        validate_with(set_key("task.data.path", "/tmp/exports [final]/x.csv")),
+        r"data file not found: "
+        r"/tmp/exports "
+        r"\[final\]/x.csv",
+    ),
+    Case(
+        "label with markup and one example",
+        validate_data(records(lambda d: d + [{"text": "t", "label": "[bold]x[/bold]"}])),
+        r"\('\[bold\]x\[/bold\]'\)",
+    ),
     Case("all texts empty", validate_data(records(lambda d: [r | {"text": ""} for r in d])), r"no examples left"),
     # --- dotted overrides ---
-    Case("override without =", with_override("training.epochs"), r"override `training.epochs` is not key=value", fix="write key=value"),
-    Case("override into a scalar", with_override("name.first=x"), r"override `name.first=x`: `name` is a single value",
-         fix="stop the dotted key at the setting"),
-    Case("override broken YAML", with_override("grid.train_sizes=[6,"), r"override `grid.train_sizes=\[6,`: the value is not valid YAML",
-         fix="quote the value"),
+    Case(
+        "override without =",
+        with_override("training.epochs"),
+        r"override `training.epochs` is not key=value",
+        fix="write key=value",
+    ),
+    Case(
+        "override into a scalar",
+        with_override("name.first=x"),
+        r"override `name.first=x`: `name` is a single value",
+        fix="stop the dotted key at the setting",
+    ),
+    Case(
+        "override broken YAML",
+        with_override("grid.train_sizes=[6,"),
+        r"override `grid.train_sizes=\[6,`: the value is not valid "
+        r"YAML",
+        fix="quote the value",
+    ),
     Case("override empty key part", with_override("training..epochs=2"), r"is not a dotted key"),
-    Case("override list index out of range", with_override("candidates.5.name=x"), r"`5` is not an index of a list of 1"),
+    Case(
+        "override list index out of range", with_override("candidates.5.name=x"), r"`5` is not an index of a list of 1"
+    ),
     Case("override list by name", with_override("candidates.tfidf.name=x"), r"`tfidf` is not an index of a list of 1"),
     Case("override wrong type", with_override("training.epochs=abc"), r"training.epochs: .*integer"),
     Case("override unknown key", with_override("training.epoch=2"), r"did you mean `epochs`"),
     Case("override unsafe name", with_override("name=../../etc"), r"name: '../../etc': use letters"),
     Case("override markup name", with_override("name='[/INST]'"), r"name: '\[/INST\]': use letters"),
     # --- model sources ---
-    Case("model path missing", validate_with(llm_candidate(lambda t: "/nonexistent/model")), r"model path not found: /nonexistent/model",
-         fix="point `model` at a folder, a .gguf file, or a cached hub id"),
+    Case(
+        "model path missing",
+        validate_with(llm_candidate(lambda t: "/nonexistent/model")),
+        r"model path not found: "
+        r"/nonexistent/model",
+        fix="point `model` at a folder, a .gguf file, or a cached hub id",
+    ),
     Case("GGUF file missing", validate_with(llm_candidate(lambda t: str(t / "m.gguf"))), r"GGUF file not found"),
-    Case("folder without config.json", validate_with(llm_candidate(lambda t: model_folder(t, {"weights.safetensors": b"x"}))),
-         r"has no config.json: not a transformers model folder"),
-    Case("model path is a plain file", validate_with(llm_candidate(lambda t: (t / "m.txt").write_text("x") and str(t / "m.txt"))),
-         r"is neither a model folder nor a .gguf file"),
-    Case("gguf_file not in folder", validate_with(llm_candidate(lambda t: model_folder(t, {"config.json": LLAMA_CONFIG}), gguf_file="x.gguf")),
-         r"has no file x.gguf"),
-    Case("hub id not cached", validate_with(llm_candidate(lambda t: "nobody/no-such-model-xyz")), r"bakeoff never downloads",
-         fix="`hf download` it where there is network, or point `model` at a folder"),
-    Case("pickle weights without opt-in", validate_with(llm_candidate(lambda t: model_folder(t, {"config.json": LLAMA_CONFIG, "pytorch_model.bin": b"x"}))),
-         r"has only pickle weights \(.bin\).*allow_pickle: true", fix="`allow_pickle: true` if you trust the file, or convert to safetensors"),
-    Case("remote code without opt-in", validate_with(llm_candidate(lambda t: model_folder(
-        t, {"config.json": LLAMA_CONFIG | {"auto_map": {"AutoModelForCausalLM": "modeling_x.X"}}, "model.safetensors": b"x"}))),
-         r"needs its own code.*trust_remote_code: true", fix="`trust_remote_code: true` on that candidate if you trust it"),
-    Case("unreadable config.json", validate_with(llm_candidate(lambda t: model_folder(t, {"config.json": b"{not json", "model.safetensors": b"x"}))),
-         r"cannot read .*config.json"),
+    Case(
+        "folder without config.json",
+        validate_with(llm_candidate(lambda t: model_folder(t, {"weights.safetensors": b"x"}))),
+        r"has no config.json: not a transformers model folder",
+    ),
+    Case(
+        "model path is a plain file",
+        validate_with(llm_candidate(lambda t: (t / "m.txt").write_text("x") and str(t / "m.txt"))),
+        r"is neither a model folder nor a .gguf file",
+    ),
+    Case(
+        "gguf_file not in folder",
+        validate_with(llm_candidate(lambda t: model_folder(t, {"config.json": LLAMA_CONFIG}), gguf_file="x.gguf")),
+        r"has no file x.gguf",
+    ),
+    Case(
+        "hub id not cached",
+        validate_with(llm_candidate(lambda t: "nobody/no-such-model-xyz")),
+        r"bakeoff never "
+        r"downloads",
+        fix="`hf download` it where there is network, or point `model` at a folder",
+    ),
+    Case(
+        "pickle weights without opt-in",
+        validate_with(
+            llm_candidate(lambda t: model_folder(t, {"config.json": LLAMA_CONFIG, "pytorch_model.bin": b"x"}))
+        ),
+        r"has only pickle weights \(.bin\).*allow_pickle: "
+        r"true",
+        fix="`allow_pickle: true` if you trust the file, or convert to safetensors",
+    ),
+    Case(
+        "remote code without opt-in",
+        validate_with(
+            llm_candidate(
+                lambda t: model_folder(
+                    t,
+                    {
+                        "config.json": LLAMA_CONFIG | {"auto_map": {"AutoModelForCausalLM": "modeling_x.X"}},
+                        "model.safetensors": b"x",
+                    },
+                )
+            )
+        ),
+        r"needs its own code.*trust_remote_code: "
+        r"true",
+        fix="`trust_remote_code: true` on that candidate if you trust it",
+    ),
+    Case(
+        "unreadable config.json",
+        validate_with(
+            llm_candidate(lambda t: model_folder(t, {"config.json": b"{not json", "model.safetensors": b"x"}))
+        ),
+        r"cannot read .*config.json",
+    ),
     # --- `run` refuses what `validate` refuses, before any trial ---
-    Case("run: unknown GPU", run_refused(set_key("efficiency.gpus", ["a10g", "h1000"])), r"unknown GPU `h1000`", check=no_trial_ran),
-    Case("run: unknown perturbation", run_refused(set_key("evaluation.perturbations", [{"name": "typo"}])), r"unknown perturbation `typo`", check=no_trial_ran),
-    Case("run: pickle weights", run_refused(llm_candidate(lambda t: model_folder(t, {"config.json": LLAMA_CONFIG, "pytorch_model.bin": b"x"}))),
-         r"allow_pickle: true", check=no_trial_ran),
-    Case("run: remote code", run_refused(llm_candidate(lambda t: model_folder(
-        t, {"config.json": LLAMA_CONFIG | {"auto_map": {"AutoModelForCausalLM": "m.X"}}, "model.safetensors": b"x"}))),
-         r"trust_remote_code: true", check=no_trial_ran),
-    Case("run: price for GPU not estimated", run_refused(lambda c, t: c.update(efficiency={"gpus": ["a10g"], "usd_per_hour": {"h100": 2.0}})),
-         r"not in efficiency.gpus", check=no_trial_ran),
-    Case("run: validation label unseen", run_refused(side_file("validation_path", lambda: rows(3) + [{"text": "new", "label": "warranty"}], "val.csv")),
-         r"the validation data has labels never seen", check=no_trial_ran),
-    Case("run: out-of-scope covers every label", run_refused(lambda c, t: c["task"]["data"].update(out_of_scope_labels=list(LABELS))),
-         r"covers every label", check=no_trial_ran),
+    Case(
+        "run: unknown GPU",
+        run_refused(set_key("efficiency.gpus", ["a10g", "h1000"])),
+        r"unknown GPU `h1000`",
+        check=no_trial_ran,
+    ),
+    Case(
+        "run: unknown perturbation",
+        run_refused(set_key("evaluation.perturbations", [{"name": "typo"}])),
+        r"unknown perturbation "
+        r"`typo`",
+        check=no_trial_ran,
+    ),
+    Case(
+        "run: pickle weights",
+        run_refused(llm_candidate(lambda t: model_folder(t, {"config.json": LLAMA_CONFIG, "pytorch_model.bin": b"x"}))),
+        r"allow_pickle: true",
+        check=no_trial_ran,
+    ),
+    Case(
+        "run: remote code",
+        run_refused(
+            llm_candidate(
+                lambda t: model_folder(
+                    t,
+                    {
+                        "config.json": LLAMA_CONFIG | {"auto_map": {"AutoModelForCausalLM": "m.X"}},
+                        "model.safetensors": b"x",
+                    },
+                )
+            )
+        ),
+        r"trust_remote_code: true",
+        check=no_trial_ran,
+    ),
+    Case(
+        "run: price for GPU not estimated",
+        run_refused(lambda c, t: c.update(efficiency={"gpus": ["a10g"], "usd_per_hour": {"h100": 2.0}})),
+        r"not in efficiency.gpus",
+        check=no_trial_ran,
+    ),
+    Case(
+        "run: validation label unseen",
+        run_refused(side_file("validation_path", lambda: rows(3) + [{"text": "new", "label": "warranty"}], "val.csv")),
+        r"the validation data has labels never seen",
+        check=no_trial_ran,
+    ),
+    Case(
+        "run: out-of-scope covers every label",
+        run_refused(lambda c, t: c["task"]["data"].update(out_of_scope_labels=list(LABELS))),
+        r"covers every label",
+        check=no_trial_ran,
+    ),
     # --- finished run folders: report and recommend never destroy evidence ---
-    Case("report: not a run folder", lambda tmp: ["report", str(tmp)], r"is not a bakeoff run folder \(no results.sqlite\)"),
-    Case("report: damaged store", damage_store, r"results store damaged: .*Nothing was overwritten", needs_run=True, check=outputs_untouched,
-         fix="move results.sqlite away and run the same command again; results.json keeps the last good results"),
-    Case("report: emptied store", empty_store, r"holds no trials: nothing to report", needs_run=True, check=outputs_untouched,
-         fix="run `bakeoff run CONFIG` again"),
-    Case("recommend: damaged store", lambda tmp: damage_store(tmp) and ["recommend", str(tmp / "run"), "sla_p95_ms=100"], r"results store damaged",
-         needs_run=True, check=outputs_untouched),
+    Case(
+        "report: not a run folder",
+        lambda tmp: ["report", str(tmp)],
+        r"is not a bakeoff run folder \(no results.sqlite\)",
+    ),
+    Case(
+        "report: damaged store",
+        damage_store,
+        r"results store damaged: .*Nothing was "
+        r"overwritten",
+        needs_run=True,
+        check=outputs_untouched,
+        fix="move results.sqlite away and run the same command again; results.json keeps the last good results",
+    ),
+    Case(
+        "report: emptied store",
+        empty_store,
+        r"holds no trials: nothing to report",
+        needs_run=True,
+        check=outputs_untouched,
+        fix="run `bakeoff run CONFIG` again",
+    ),
+    Case(
+        "recommend: damaged store",
+        lambda tmp: damage_store(tmp) and ["recommend", str(tmp / "run"), "sla_p95_ms=100"],
+        r"results store "
+        r"damaged",
+        needs_run=True,
+        check=outputs_untouched,
+    ),
     Case("run: damaged store", rerun_damaged, r"results store damaged", needs_run=True, check=outputs_untouched),
-    Case("recommend: unknown GPU", on_run("recommend", "RUN", "gpu=h1000"), r"gpu `h1000`: this run estimated only", needs_run=True,
-         check=outputs_untouched, fix="pick a GPU the run estimated, or add it to `efficiency.gpus` and re-run"),
-    Case("recommend: unknown answer", on_run("recommend", "RUN", "sla_ms=100"), r"sla_ms: unknown key; did you mean `sla_p95_ms`", needs_run=True,
-         check=outputs_untouched),
-    Case("recommend: not key=value", on_run("recommend", "RUN", "sla"), r"`sla` is not key=value", needs_run=True, check=outputs_untouched),
-    Case("recommend: wrong type", on_run("recommend", "RUN", "sla_p95_ms=fast"), r"sla_p95_ms: .*number", needs_run=True, check=outputs_untouched),
-    Case("recommend: broken YAML", on_run("recommend", "RUN", "gpu=[a"), r"the value is not valid YAML", needs_run=True, check=outputs_untouched),
-    Case("recommend: negative SLA", on_run("recommend", "RUN", "sla_p95_ms=-5"), r"sla_p95_ms: .*greater than 0", needs_run=True,
-         check=outputs_untouched),
+    Case(
+        "recommend: unknown GPU",
+        on_run("recommend", "RUN", "gpu=h1000"),
+        r"gpu `h1000`: this run estimated only",
+        needs_run=True,
+        check=outputs_untouched,
+        fix="pick a GPU the run estimated, or add it to `efficiency.gpus` and re-run",
+    ),
+    Case(
+        "recommend: unknown answer",
+        on_run("recommend", "RUN", "sla_ms=100"),
+        r"sla_ms: unknown key; did you mean "
+        r"`sla_p95_ms`",
+        needs_run=True,
+        check=outputs_untouched,
+    ),
+    Case(
+        "recommend: not key=value",
+        on_run("recommend", "RUN", "sla"),
+        r"`sla` is not "
+        r"key=value",
+        needs_run=True,
+        check=outputs_untouched,
+    ),
+    Case(
+        "recommend: wrong type",
+        on_run("recommend", "RUN", "sla_p95_ms=fast"),
+        r"sla_p95_ms: "
+        r".*number",
+        needs_run=True,
+        check=outputs_untouched,
+    ),
+    Case(
+        "recommend: broken YAML",
+        on_run("recommend", "RUN", "gpu=[a"),
+        r"the value is not valid "
+        r"YAML",
+        needs_run=True,
+        check=outputs_untouched,
+    ),
+    Case(
+        "recommend: negative SLA",
+        on_run("recommend", "RUN", "sla_p95_ms=-5"),
+        r"sla_p95_ms: .*greater than 0",
+        needs_run=True,
+        check=outputs_untouched,
+    ),
 ]
 
 assert len({c.id for c in CASES}) == len(CASES), "case ids must be unique"
-
-

@@ -33,8 +33,18 @@ class EndToEndData:
     source: str
 
 
-BANKING77_LABELS = ["card_arrival", "lost_or_stolen_card", "exchange_rate", "change_pin", "top_up_failed", "declined_transfer",
-                    "pending_card_payment", "card_not_working", "atm_support", "age_limit"]
+BANKING77_LABELS = [
+    "card_arrival",
+    "lost_or_stolen_card",
+    "exchange_rate",
+    "change_pin",
+    "top_up_failed",
+    "declined_transfer",
+    "pending_card_payment",
+    "card_not_working",
+    "atm_support",
+    "age_limit",
+]
 
 
 @pytest.fixture(scope="session")
@@ -42,8 +52,13 @@ def banking77(tmp_path_factory) -> EndToEndData:
     """BANKING77 where it lies beside the clone; elsewhere the built-in ticket generator written as CSV files of
     the same shape, so the end-to-end tests run (not skip) on a fresh clone."""
     if (BANKING77 / "train.csv").is_file():
-        return EndToEndData(BANKING77 / "train.csv", BANKING77 / "test.csv", BANKING77_LABELS,
-                            ["apple_pay_or_google_pay", "country_support"], "banking77")
+        return EndToEndData(
+            BANKING77 / "train.csv",
+            BANKING77 / "test.csv",
+            BANKING77_LABELS,
+            ["apple_pay_or_google_pay", "country_support"],
+            "banking77",
+        )
     import pandas as pd
 
     from bakeoff.data.tickets import LABELS, generate_tickets
@@ -52,4 +67,6 @@ def banking77(tmp_path_factory) -> EndToEndData:
     for name, seed in (("train.csv", 0), ("test.csv", 1)):
         tickets = generate_tickets(1200, seed=seed)
         pd.DataFrame({"text": tickets.texts, "category": tickets.labels}).to_csv(folder / name, index=False)
-    return EndToEndData(folder / "train.csv", folder / "test.csv", list(LABELS[:8]), list(LABELS[8:]), "built-in tickets")
+    return EndToEndData(
+        folder / "train.csv", folder / "test.csv", list(LABELS[:8]), list(LABELS[8:]), "built-in tickets"
+    )

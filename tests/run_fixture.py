@@ -8,19 +8,37 @@ from pathlib import Path
 
 from bakeoff.config import spec_from_dict
 
-EVALUATION = {"max_test_items": 30, "max_train_items": 10, "bootstrap_samples": 100, "max_perturbed_items": 10,
-              "max_validation_items": 10, "max_out_of_scope_items": 10, "latency_repeats": 3,
-              "perturbations": [{"name": "lowercase"}]}
+EVALUATION = {
+    "max_test_items": 30,
+    "max_train_items": 10,
+    "bootstrap_samples": 100,
+    "max_perturbed_items": 10,
+    "max_validation_items": 10,
+    "max_out_of_scope_items": 10,
+    "latency_repeats": 3,
+    "perturbations": [{"name": "lowercase"}],
+}
 
 
 def make_run(run_dir: Path, candidates: list[dict], sizes: list[int], tracking: dict | None = None) -> Path:
     from bakeoff.cli.run import execute
 
-    config = {"name": "tiny-tickets", "task": {"builtin": "support-tickets", "builtin_examples": 200},
-              "candidates": candidates, "grid": {"train_sizes": sizes},
-              "training": {"epochs": 2, "batch_size": 8, "learning_rate": 5e-3, "max_validation_items": 10,
-                           "early_stopping_patience": 0},
-              "evaluation": EVALUATION, "efficiency": {"gpus": ["a10g"]}, "output": {"dir": str(run_dir)}}
+    config = {
+        "name": "tiny-tickets",
+        "task": {"builtin": "support-tickets", "builtin_examples": 200},
+        "candidates": candidates,
+        "grid": {"train_sizes": sizes},
+        "training": {
+            "epochs": 2,
+            "batch_size": 8,
+            "learning_rate": 5e-3,
+            "max_validation_items": 10,
+            "early_stopping_patience": 0,
+        },
+        "evaluation": EVALUATION,
+        "efficiency": {"gpus": ["a10g"]},
+        "output": {"dir": str(run_dir)},
+    }
     if tracking:
         config["tracking"] = tracking
     execute(spec_from_dict(config))

@@ -29,7 +29,9 @@ def test_load_run_gives_typed_trials_equal_to_results_json(run_dir):
     for trial, raw in zip(run.trials, stored["trials"]):
         assert isinstance(trial, TrialRecord) and trial.model_name == "tfidf-logreg" and trial.status == "done"
         test = raw["result"]["metrics"]["test"]
-        assert trial.metrics.test.accuracy == Stat(value=test["accuracy"], ci_low=test["accuracy_ci"][0], ci_high=test["accuracy_ci"][1])
+        assert trial.metrics.test.accuracy == Stat(
+            value=test["accuracy"], ci_low=test["accuracy_ci"][0], ci_high=test["accuracy_ci"][1]
+        )
         assert trial.metrics.test.macro_f1.value == test["macro_f1"]
         assert trial.timings.latency_ms_p95 == raw["result"]["timings"]["latency_ms_p95"]
         assert trial.training is None and trial.model["kind"] == "baseline"
@@ -45,7 +47,10 @@ def test_frame_has_the_main_metrics_with_interval_columns(run_dir):
     row = frame.loc["tfidf/n60/s0"]
     trial = run.trial("tfidf/n60/s0")
     assert row["test_macro_f1"] == trial.metrics.test.macro_f1.value
-    assert (row["test_macro_f1_ci_low"], row["test_macro_f1_ci_high"]) == (trial.metrics.test.macro_f1.ci_low, trial.metrics.test.macro_f1.ci_high)
+    assert (row["test_macro_f1_ci_low"], row["test_macro_f1_ci_high"]) == (
+        trial.metrics.test.macro_f1.ci_low,
+        trial.metrics.test.macro_f1.ci_high,
+    )
     assert row["test_accuracy_ci_low"] <= row["test_accuracy"] <= row["test_accuracy_ci_high"]
     assert row["train_size"] == 60 and row["method"] == "fit" and row["peak_memory_mb"] > 0
     assert frame.equals(run.to_frame())
@@ -66,8 +71,11 @@ def test_recommend_redecides_with_other_answers_and_writes_nothing(run_dir):
 
 
 def test_import_bakeoff_and_load_run_import_no_torch(run_dir):
-    code = ("import sys, bakeoff; assert 'torch' not in sys.modules and 'pandas' not in sys.modules; "
-            f"run = bakeoff.load_run({str(run_dir)!r}); run.frame; assert 'torch' not in sys.modules, 'torch'; print(run.recommendation.choice)")
+    code = (
+        "import sys, bakeoff; assert 'torch' not in sys.modules and 'pandas' not in sys.modules; "
+        f"run = bakeoff.load_run({str(run_dir)!r}); run.frame; assert 'torch' not in sys.modules, 'torch'; "
+        "print(run.recommendation.choice)"
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=False)
     assert out.returncode == 0, out.stderr[-2000:]
     assert out.stdout.strip() == "tfidf"

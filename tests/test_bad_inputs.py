@@ -19,11 +19,11 @@ from pathlib import Path
 
 import pytest
 import yaml
+from bad_inputs import CASES, LABELS, Case, base_config, records, rows, validate_data, write_config, write_csv
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from typer.testing import CliRunner
 
-from bad_inputs import CASES, LABELS, Case, base_config, records, rows, validate_data, write_config, write_csv
 from bakeoff.cli.main import app
 from bakeoff.runners.lock import run_folder_lock
 
@@ -121,9 +121,18 @@ def test_a_second_driver_is_refused_with_the_holders_pid(tmp_path):
 
 def test_a_lock_left_by_a_killed_driver_never_blocks(tmp_path):
     run_dir = tmp_path / "run"
-    holder = subprocess.Popen([sys.executable, "-c", "import sys, time; from bakeoff.runners.lock import run_folder_lock\n"
-                               f"with run_folder_lock({str(run_dir)!r}):\n    print('held', flush=True); time.sleep(60)"],
-                              stdout=subprocess.PIPE, text=True)
+    holder = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "import sys, time; from bakeoff.runners.lock import "
+            "run_folder_lock\n"
+            f"with run_folder_lock({str(run_dir)!r}):\n    print('held', flush=True); "
+            "time.sleep(60)",
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
     try:
         assert holder.stdout.readline().strip() == "held"
         with pytest.raises(Exception, match=f"in use by PID {holder.pid}"):
@@ -158,6 +167,7 @@ def test_two_real_drivers_on_one_folder_one_is_refused(tmp_path):
 
 # ----- fuzz: whatever a user types, `validate` answers ok or one short error -----
 
+
 def _assert_clean_exit(result) -> None:
     assert_no_traceback(result)
     assert result.exit_code in (0, 2), result.output
@@ -165,13 +175,55 @@ def _assert_clean_exit(result) -> None:
         assert len([line for line in result.output.splitlines() if line.strip()]) <= 3, result.output
 
 
-KEYS = ["name", "training.epochs", "training.lora.r", "grid.train_sizes", "grid.seeds", "task.data.label_column", "task.data.labels",
-        "evaluation.perturbations", "efficiency.gpus", "decision.gpu", "candidates.0.model", "candidates.0.method", "candidates.1.name",
-        "output.dir", "task.split.test_fraction", "training.epochs.x", "x.y.z", "task", "candidates"]
-VALUES = st.one_of(st.sampled_from(["1", "-1", "0.5", "[", "]", "{a: 1}", "[6, 12]", "null", "''", "true", "[/INST]", "a10g", "lora",
-                                    "../x", "~", "- a", ": :", "[[1]]"]),
-                   st.text(alphabet=st.characters(codec="utf-8", exclude_categories=("Cs",)), max_size=12))
-FUZZ = settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+KEYS = [
+    "name",
+    "training.epochs",
+    "training.lora.r",
+    "grid.train_sizes",
+    "grid.seeds",
+    "task.data.label_column",
+    "task.data.labels",
+    "evaluation.perturbations",
+    "efficiency.gpus",
+    "decision.gpu",
+    "candidates.0.model",
+    "candidates.0.method",
+    "candidates.1.name",
+    "output.dir",
+    "task.split.test_fraction",
+    "training.epochs.x",
+    "x.y.z",
+    "task",
+    "candidates",
+]
+VALUES = st.one_of(
+    st.sampled_from(
+        [
+            "1",
+            "-1",
+            "0.5",
+            "[",
+            "]",
+            "{a: 1}",
+            "[6, 12]",
+            "null",
+            "''",
+            "true",
+            "[/INST]",
+            "a10g",
+            "lora",
+            "../x",
+            "~",
+            "- a",
+            ": :",
+            "[[1]]",
+        ]
+    ),
+    st.text(alphabet=st.characters(codec="utf-8", exclude_categories=("Cs",)), max_size=12),
+)
+FUZZ = settings(
+    max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow]
+)
 
 
 @FUZZ
@@ -181,14 +233,23 @@ def test_fuzzed_overrides_never_raise_a_traceback(tmp_path, pairs):
     _assert_clean_exit(invoke(["validate", str(config), "--no-check-data", *[f"{k}={v}" for k, v in pairs]]))
 
 
-YAML_VALUES = st.recursive(st.one_of(st.none(), st.booleans(), st.integers(-5, 500), st.floats(allow_nan=True), st.text(max_size=8)),
-                           lambda inner: st.one_of(st.lists(inner, max_size=3), st.dictionaries(st.text(max_size=8), inner, max_size=3)),
-                           max_leaves=8)
+YAML_VALUES = st.recursive(
+    st.one_of(st.none(), st.booleans(), st.integers(-5, 500), st.floats(allow_nan=True), st.text(max_size=8)),
+    lambda inner: st.one_of(st.lists(inner, max_size=3), st.dictionaries(st.text(max_size=8), inner, max_size=3)),
+    max_leaves=8,
+)
 
 
 @FUZZ
-@given(st.dictionaries(st.sampled_from(["name", "task", "candidates", "training", "grid", "evaluation", "efficiency", "decision",
-                                        "output", "junk"]), YAML_VALUES, max_size=6))
+@given(
+    st.dictionaries(
+        st.sampled_from(
+            ["name", "task", "candidates", "training", "grid", "evaluation", "efficiency", "decision", "output", "junk"]
+        ),
+        YAML_VALUES,
+        max_size=6,
+    )
+)
 def test_fuzzed_yaml_documents_never_raise_a_traceback(tmp_path, document):
     path = tmp_path / "fuzz.yaml"
     path.write_text(yaml.safe_dump(document), encoding="utf-8")
@@ -204,7 +265,11 @@ def test_fuzzed_data_bytes_never_raise_a_traceback(tmp_path, content, name):
 
 
 @FUZZ
-@given(st.lists(st.tuples(st.text(max_size=30), st.sampled_from([*LABELS, " billing", "x", "[b]", ""])), min_size=0, max_size=40))
+@given(
+    st.lists(
+        st.tuples(st.text(max_size=30), st.sampled_from([*LABELS, " billing", "x", "[b]", ""])), min_size=0, max_size=40
+    )
+)
 def test_fuzzed_csv_rows_never_raise_a_traceback(tmp_path, pairs):
     data = write_csv(tmp_path / "train.csv", [{"text": t, "label": label} for t, label in pairs] + rows(8))
     _assert_clean_exit(invoke(["validate", str(write_config(tmp_path, base_config(tmp_path, data)))]))

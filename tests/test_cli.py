@@ -18,17 +18,23 @@ ENV = os.environ | {"HF_HUB_OFFLINE": "1", "PYTHONUNBUFFERED": "1", "COLUMNS": "
 
 
 def bakeoff(*args, timeout=600):
-    return subprocess.run([sys.executable, "-m", "bakeoff.cli", *map(str, args)], capture_output=True, text=True,
-                          env=ENV, timeout=timeout)
+    return subprocess.run(
+        [sys.executable, "-m", "bakeoff.cli", *map(str, args)], capture_output=True, text=True, env=ENV, timeout=timeout
+    )
 
 
 def banking_config(tmp_path, banking77, tiny_folder, **training):
     config = {
         "name": "banking-e2e",
         "task": {
-            "data": {"path": str(banking77.train), "test_path": str(banking77.test),
-                     "label_column": "category", "max_per_label": 24, "labels": banking77.labels,
-                     "out_of_scope_labels": banking77.out_of_scope},
+            "data": {
+                "path": str(banking77.train),
+                "test_path": str(banking77.test),
+                "label_column": "category",
+                "max_per_label": 24,
+                "labels": banking77.labels,
+                "out_of_scope_labels": banking77.out_of_scope,
+            },
             "split": {"validation_fraction": 0.15},
         },
         "candidates": [
@@ -39,9 +45,15 @@ def banking_config(tmp_path, banking77, tiny_folder, **training):
         ],
         "training": {"epochs": 2, "batch_size": 8, "learning_rate": 5e-3, "max_validation_items": 20, **training},
         "grid": {"train_sizes": [30, 100]},
-        "evaluation": {"max_test_items": 100, "max_train_items": 30, "bootstrap_samples": 200, "max_perturbed_items": 40,
-                       "max_validation_items": 30, "max_out_of_scope_items": 60,
-                       "perturbations": [{"name": "typos", "params": {"rate": 0.1}}, {"name": "lowercase"}, {"name": "truncate"}]},
+        "evaluation": {
+            "max_test_items": 100,
+            "max_train_items": 30,
+            "bootstrap_samples": 200,
+            "max_perturbed_items": 40,
+            "max_validation_items": 30,
+            "max_out_of_scope_items": 60,
+            "perturbations": [{"name": "typos", "params": {"rate": 0.1}}, {"name": "lowercase"}, {"name": "truncate"}],
+        },
         "output": {"dir": str(tmp_path / "run")},
     }
     path = tmp_path / "banking.yaml"
@@ -73,7 +85,10 @@ def test_run_on_banking77_stores_consistent_numbers_and_resumes(tmp_path, bankin
     # Real baselines on real data are far above chance (10%); a random-weight LLM is not.
     assert trials["tfidf/n100/s0"]["result"]["metrics"]["test"]["accuracy"] > 0.6
     assert trials["minilm/n100/s0"]["result"]["metrics"]["test"]["accuracy"] > 0.6
-    assert trials["tfidf/n100/s0"]["result"]["metrics"]["train"]["accuracy"] >= trials["tfidf/n100/s0"]["result"]["metrics"]["test"]["accuracy"]
+    assert (
+        trials["tfidf/n100/s0"]["result"]["metrics"]["train"]["accuracy"]
+        >= trials["tfidf/n100/s0"]["result"]["metrics"]["test"]["accuracy"]
+    )
     lora = trials["tiny lora/n100/s0"]["result"]
     assert lora["training"]["steps"] > 0 and lora["timings"]["train_tokens_per_s"] > 0
     assert (run / "trials" / "tiny lora__n100__s0" / "adapter" / "adapter_model.safetensors").is_file()
@@ -94,7 +109,10 @@ def test_run_on_banking77_stores_consistent_numbers_and_resumes(tmp_path, bankin
     analysis = results["run"]["analysis"]
     assert set(analysis["learning_curves"]) == {"tfidf", "minilm", "tiny lora"}
     assert {(c["a"], c["b"]) for c in analysis["paired_comparisons"] if c["train_size"] == 100} == {
-        ("minilm", "tfidf"), ("minilm", "tiny lora"), ("tfidf", "tiny lora")}
+        ("minilm", "tfidf"),
+        ("minilm", "tiny lora"),
+        ("tfidf", "tiny lora"),
+    }
     estimates = analysis["gpu_estimates"]
     assert {e["hardware"]["key"] for e in estimates} == {"l4", "a10g", "a100-80gb", "h100"} and len(estimates) == 4
     assert estimates[0]["architecture"]["params_total"] == lora["model"]["architecture"]["params_total"]
@@ -104,10 +122,12 @@ def test_run_on_banking77_stores_consistent_numbers_and_resumes(tmp_path, bankin
     assert "| tfidf | fit | 100 |" in summary and "best test macro-F1" in summary
     assert "## Estimated on GPUs (not measured)" in summary and "## Speed and memory, measured here" in summary
 
-    # The report and the recommendation: written by `run`, rebuilt from the store by `report`, re-decided by `recommend`.
+    # The report and the recommendation: written by `run`, rebuilt from the store by `report`, re-decided by
+    # `recommend`.
     html = (run / "report.html").read_text()
     assert "Recommendation" in html and "tfidf" in html and html.count("<svg") >= 4
-    # A random-weight tiny LLM cannot beat real baselines: the choice is a baseline, and the rationale quotes its number.
+    # A random-weight tiny LLM cannot beat real baselines: the choice is a baseline, and the rationale quotes its
+    # number.
     choice = results["recommendation"]["choice"]
     assert choice in {"tfidf", "minilm"}
     chosen_f1 = trials[f"{choice}/n100/s0"]["result"]["metrics"]["test"]["macro_f1"]
@@ -119,8 +139,14 @@ def test_run_on_banking77_stores_consistent_numbers_and_resumes(tmp_path, bankin
     floor = bakeoff("recommend", run, "min_macro_f1=0.999")
     assert floor.returncode == 0 and "No candidate meets every constraint" in floor.stdout
     answers = "\n".join(["narrow", "", "", "", "a10g", "", "", "", "", "30", "0.2", ""]) + "\n"
-    asked = subprocess.run([sys.executable, "-m", "bakeoff.cli", "recommend", str(run), "--interactive"], input=answers,
-                           capture_output=True, text=True, env=ENV, timeout=120)
+    asked = subprocess.run(
+        [sys.executable, "-m", "bakeoff.cli", "recommend", str(run), "--interactive"],
+        input=answers,
+        capture_output=True,
+        text=True,
+        env=ENV,
+        timeout=120,
+    )
     assert asked.returncode == 0, asked.stderr[-2000:]
     decided = json.loads((run / "results.json").read_text())["recommendation"]
     assert decided["answers"]["labeled_examples"] == 30 and decided["answers"]["out_of_scope_share"] == 0.2
@@ -132,7 +158,9 @@ def test_run_on_banking77_stores_consistent_numbers_and_resumes(tmp_path, bankin
 
 def _trial_rows(database):
     with sqlite3.connect(database) as db:
-        return {row[0]: row[1:] for row in db.execute("SELECT trial_id, status, attempts, finished_at, result FROM trials")}
+        return {
+            row[0]: row[1:] for row in db.execute("SELECT trial_id, status, attempts, finished_at, result FROM trials")
+        }
 
 
 def _kill_point_reached(point, run, started):
@@ -163,11 +191,17 @@ def uninterrupted(tmp_path_factory, banking77, tiny_folder):
 
 
 @pytest.mark.parametrize("point", ["data prep", "mid-training", "mid-evaluation", "writing results"])
-def test_kill_9_then_resume_keeps_finished_trials_and_equals_an_uninterrupted_run(tmp_path, banking77, tiny_folder, point, uninterrupted):
+def test_kill_9_then_resume_keeps_finished_trials_and_equals_an_uninterrupted_run(
+    tmp_path, banking77, tiny_folder, point, uninterrupted
+):
     config = banking_config(tmp_path, banking77, tiny_folder, epochs=6)
     run = tmp_path / "run"
-    process = subprocess.Popen([sys.executable, "-m", "bakeoff.cli", "run", str(config)], env=ENV,
-                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    process = subprocess.Popen(
+        [sys.executable, "-m", "bakeoff.cli", "run", str(config)],
+        env=ENV,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     started, deadline = time.time(), time.time() + 300
     while time.time() < deadline and process.poll() is None and not _kill_point_reached(point, run, started):
         time.sleep(0.01)
@@ -189,17 +223,34 @@ def test_kill_9_then_resume_keeps_finished_trials_and_equals_an_uninterrupted_ru
     assert json.loads((run / "results.json").read_text())["schema"] == "bakeoff.results/1"
 
 
-@pytest.mark.parametrize("yaml_text, message", [
-    ("name: [oops\n", "malformed YAML"),
-    ("name: x\ntask: {builtin: support-tickets}\ncandidates: [{name: a, model: tfidf-logreg}]\ntraining: {epoch: 3}\n",
-     "training.epoch: unknown key; did you mean `epochs`"),
-    ("name: x\ntask: {builtin: support-tickets}\ncandidates: [{name: a, model: ./no/such/model}]\n", "model path not found"),
-    ("name: x\ntask: {builtin: support-tickets}\ncandidates: [{name: a, model: some-org/not-cached-model}]\n",
-     "nor in the local Hugging Face cache"),
-    ("name: x\ntask: {data: {path: missing.csv}}\ncandidates: [{name: a, model: tfidf-logreg}]\n", "data file not found"),
-    ("name: x\ntask: {builtin: support-tickets}\ncandidates: [{name: a, model: tfidf-logreg}]\noutput: {dir: /dev/null/run}\n",
-     "cannot write to the run folder"),
-])
+@pytest.mark.parametrize(
+    "yaml_text, message",
+    [
+        ("name: [oops\n", "malformed YAML"),
+        (
+            "name: x\ntask: {builtin: support-tickets}\ncandidates: [{name: a, model: tfidf-logreg}]\n"
+            "training: {epoch: 3}\n",
+            "training.epoch: unknown key; did you mean `epochs`",
+        ),
+        (
+            "name: x\ntask: {builtin: support-tickets}\ncandidates: [{name: a, model: ./no/such/model}]\n",
+            "model path not found",
+        ),
+        (
+            "name: x\ntask: {builtin: support-tickets}\ncandidates: [{name: a, model: some-org/not-cached-model}]\n",
+            "nor in the local Hugging Face cache",
+        ),
+        (
+            "name: x\ntask: {data: {path: missing.csv}}\ncandidates: [{name: a, model: tfidf-logreg}]\n",
+            "data file not found",
+        ),
+        (
+            "name: x\ntask: {builtin: support-tickets}\ncandidates: [{name: a, model: tfidf-logreg}]\noutput: {dir: "
+            "/dev/null/run}\n",
+            "cannot write to the run folder",
+        ),
+    ],
+)
 def test_user_errors_exit_2_with_one_clear_message(tmp_path, yaml_text, message):
     config = tmp_path / "c.yaml"
     config.write_text(yaml_text)
@@ -212,7 +263,12 @@ def test_debug_shows_the_traceback_that_is_otherwise_hidden(tmp_path):
     config = tmp_path / "c.yaml"
     config.write_text("name: [oops\n")
     plain = bakeoff("run", config)
-    debug = subprocess.run([sys.executable, "-m", "bakeoff.cli", "--debug", "run", str(config)], capture_output=True, text=True,
-                           env=ENV, timeout=120)
+    debug = subprocess.run(
+        [sys.executable, "-m", "bakeoff.cli", "--debug", "run", str(config)],
+        capture_output=True,
+        text=True,
+        env=ENV,
+        timeout=120,
+    )
     assert plain.returncode == 2 and "Traceback" not in plain.stderr
     assert debug.returncode != 0 and "Traceback" in debug.stderr and "ConfigError" in debug.stderr

@@ -11,7 +11,11 @@ from bakeoff.config import RunSpec, apply_overrides, load_spec, spec_from_dict
 from bakeoff.errors import ConfigError
 
 REPO = Path(__file__).resolve().parents[1]
-MINIMAL = {"name": "t", "task": {"builtin": "support-tickets"}, "candidates": [{"name": "tfidf", "model": "tfidf-logreg"}]}
+MINIMAL = {
+    "name": "t",
+    "task": {"builtin": "support-tickets"},
+    "candidates": [{"name": "tfidf", "model": "tfidf-logreg"}],
+}
 
 
 @pytest.mark.parametrize("path", sorted((REPO / "configs").glob("*.yaml")) + [demo_config_path()], ids=lambda p: p.name)
@@ -59,8 +63,10 @@ def test_spec_is_frozen_and_defaults_resolve():
 
 
 def test_overrides_reach_nested_keys_and_list_items():
-    raw = apply_overrides({"candidates": [{"name": "a"}], "training": {}},
-                          ["training.epochs=2", "grid.train_sizes=[10, 20]", "candidates.0.method=full"])
+    raw = apply_overrides(
+        {"candidates": [{"name": "a"}], "training": {}},
+        ["training.epochs=2", "grid.train_sizes=[10, 20]", "candidates.0.method=full"],
+    )
     assert raw["training"]["epochs"] == 2 and raw["grid"]["train_sizes"] == [10, 20]
     assert raw["candidates"][0]["method"] == "full"
     with pytest.raises(ConfigError, match="not key=value"):
@@ -105,5 +111,7 @@ def test_explain_describes_every_setting_and_reads_back_as_the_same_spec():
 
     spec = load_spec(REPO / "configs" / "banking77.yaml")
     lines = explain(spec)
-    assert "# Peak learning rate. Default: 2e-4 for LoRA/QLoRA, 2e-5 for full fine-tuning." in [line.strip() for line in lines]
+    assert "# Peak learning rate. Default: 2e-4 for LoRA/QLoRA, 2e-5 for full fine-tuning." in [
+        line.strip() for line in lines
+    ]
     assert spec_from_dict(yaml.safe_load("\n".join(lines))) == spec

@@ -7,11 +7,11 @@ import pandas as pd
 import pytest
 
 from bakeoff.config import DataSpec, SplitSpec, TaskSpec
+from bakeoff.data.examples import Examples
 from bakeoff.data.load import keep_labels, load_examples
 from bakeoff.data.splits import nested_subsets, stratified_split
 from bakeoff.data.task import prepare_task
 from bakeoff.data.ticket_templates import CATEGORIES
-from bakeoff.data.examples import Examples
 from bakeoff.data.tickets import generate_out_of_scope, generate_tickets
 from bakeoff.data.validate import near_duplicate_mask
 from bakeoff.errors import DataError
@@ -43,13 +43,16 @@ def _csv(tmp_path, text):
     return path
 
 
-@pytest.mark.parametrize("content, message", [
-    ("", "empty"),
-    ("text,label\n", "no rows"),
-    ("body,label\nhi,a\n", "no column 'text'"),
-    ("text,label\nhi,a\nyo,\n", "empty or NaN label"),
-    (b"text,label\n\xff\xfe bad,a\n", "not UTF-8"),
-])
+@pytest.mark.parametrize(
+    "content, message",
+    [
+        ("", "empty"),
+        ("text,label\n", "no rows"),
+        ("body,label\nhi,a\n", "no column 'text'"),
+        ("text,label\nhi,a\nyo,\n", "empty or NaN label"),
+        (b"text,label\n\xff\xfe bad,a\n", "not UTF-8"),
+    ],
+)
 def test_bad_files_get_a_clear_error(tmp_path, content, message):
     path = _csv(tmp_path, content)
     with pytest.raises(DataError, match=message):
@@ -85,8 +88,10 @@ def test_report_counts_empty_texts_and_duplicates(tmp_path):
 
 
 def test_near_duplicates_are_found():
-    mask = near_duplicate_mask(["I was charged twice for my order 1234", "where is my parcel"],
-                               ["I was charged twice for my order 1235", "please cancel my plan"])
+    mask = near_duplicate_mask(
+        ["I was charged twice for my order 1234", "where is my parcel"],
+        ["I was charged twice for my order 1235", "please cancel my plan"],
+    )
     assert mask.tolist() == [True, False]
 
 
@@ -137,6 +142,8 @@ def test_builtin_task_defeats_a_keyword_baseline():
     from bakeoff.evaluation.suite import label_ids_of
 
     task = prepare_task(TaskSpec(builtin="support-tickets", builtin_examples=1600, split=SplitSpec(test_fraction=0.25)))
-    model = BaselineClassifier("tfidf-logreg", len(task.labels), seed=0).fit(task.train_pool.texts, label_ids_of(task.train_pool, task.labels))
+    model = BaselineClassifier("tfidf-logreg", len(task.labels), seed=0).fit(
+        task.train_pool.texts, label_ids_of(task.train_pool, task.labels)
+    )
     accuracy = (model.predict_proba(task.test.texts).argmax(1) == label_ids_of(task.test, task.labels)).mean()
     assert 0.6 < accuracy < 0.99

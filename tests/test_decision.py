@@ -2,14 +2,18 @@
 
 import sys
 
-from bakeoff.decision.engine import recommend, with_answers
 from decision_fixture import results
+
+from bakeoff.decision.engine import recommend, with_answers
 
 
 def test_decision_and_report_layers_do_not_import_torch():
     import subprocess
 
-    code = "import sys, bakeoff.decision.engine, bakeoff.report.summary, bakeoff.report.html; print('torch' in sys.modules)"
+    code = (
+        "import sys, bakeoff.decision.engine, bakeoff.report.summary, bakeoff.report.html; "
+        "print('torch' in sys.modules)"
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert out.stdout.strip() == "False", out.stderr
 
@@ -45,7 +49,9 @@ def test_a_high_out_of_scope_share_favours_the_model_that_abstains():
     assert recommend(results())["choice"] == "big-llm"
     outcome = recommend(with_answers(results(), {"out_of_scope_share": 0.3}))
     assert outcome["choice"] == "small-llm"
-    assert any(s.startswith("if 30% of traffic is out of scope: small-llm") for s in recommend(results())["sensitivity"])
+    assert any(
+        s.startswith("if 30% of traffic is out of scope: small-llm") for s in recommend(results())["sensitivity"]
+    )
 
 
 def test_quality_floor_can_exclude_everyone():
@@ -86,7 +92,9 @@ def test_the_paired_test_decides_ties_when_it_applies():
     data["run"]["analysis"]["paired_comparisons"] = []
     assert recommend(data)["tie"]  # intervals overlap and there is no paired test
     data["run"]["analysis"]["paired_comparisons"] = results()["run"]["analysis"]["paired_comparisons"]
-    assert not data["run"]["analysis"]["paired_comparisons"][0]["tie"]  # the paired bootstrap at n=200: a real difference
+    assert not data["run"]["analysis"]["paired_comparisons"][0][
+        "tie"
+    ]  # the paired bootstrap at n=200: a real difference
     decided = recommend(data)
     assert decided["tie"] is None and decided["reason"] == "highest weighted score"
 
@@ -104,8 +112,13 @@ def test_an_open_ended_task_changes_the_weights_and_warns_that_classification_is
 
 def test_an_llm_without_an_estimate_for_the_teams_gpu_is_named_not_dropped():
     data = results()
-    data["run"]["analysis"]["gpu_estimates"] = [e for e in data["run"]["analysis"]["gpu_estimates"] if e["model"] != "big-llm"]
+    data["run"]["analysis"]["gpu_estimates"] = [
+        e for e in data["run"]["analysis"]["gpu_estimates"] if e["model"] != "big-llm"
+    ]
     outcome = recommend(data)
     assert outcome["choice"] == "small-llm"
-    assert "big-llm" in outcome["not_assessed"] and "no cost or latency estimate on `a10g`" in outcome["not_assessed"]["big-llm"]
+    assert (
+        "big-llm" in outcome["not_assessed"]
+        and "no cost or latency estimate on `a10g`" in outcome["not_assessed"]["big-llm"]
+    )
     assert "Not assessed: big-llm" in outcome["rationale"]

@@ -33,32 +33,48 @@ def test_lora_is_4n_and_full_is_6n_per_token():
     floor = 3 * 32 * estimate.LAYER_FLOOR_S  # forward + backward passes, per layer
     assert lora.time_s == pytest.approx(lora.total_flops / (A100.peak_tflops * 1e12 * share) + steps * floor)
     # Packed training runs a 16-token shared prefix once per batch of 8, not once per example.
-    packed = estimate.fine_tune(arch, estimate.Workload(prompt_tokens=62, label_tokens=2, shared_prefix_tokens=16, batch_size=8), A100)
+    packed = estimate.fine_tune(
+        arch, estimate.Workload(prompt_tokens=62, label_tokens=2, shared_prefix_tokens=16, batch_size=8), A100
+    )
     assert packed.tokens == 500 * 3 * (64 - 16 * 7 / 8)
     assert packed.flops_per_token == lora.flops_per_token
 
 
 def test_memory_qlora_below_lora_below_full_and_checkpointing_saves_activations():
     arch = architecture_of("mistral-7b")
-    mem = {m: estimate.fine_tune(arch, estimate.Workload(method=m), A100).memory_gb["total"] for m in ("qlora", "lora", "full")}
+    mem = {
+        m: estimate.fine_tune(arch, estimate.Workload(method=m), A100).memory_gb["total"]
+        for m in ("qlora", "lora", "full")
+    }
     assert mem["qlora"] < mem["lora"] < mem["full"]
     full = estimate.fine_tune(arch, estimate.Workload(method="full"), A100).memory_gb
     assert full["allocated"] == pytest.approx(7.2417e9 * 16 / 1e9 + full["activations"] + full["logits"], rel=1e-3)
     assert full["total"] == pytest.approx(full["allocated"] * (1 + estimate.ALLOCATOR_SLACK) + estimate.CUDA_CONTEXT_GB)
     plain = estimate.fine_tune(arch, estimate.Workload(), A100).memory_gb["activations"]
-    checkpointed = estimate.fine_tune(arch, estimate.Workload(gradient_checkpointing=True), A100).memory_gb["activations"]
-    assert checkpointed == pytest.approx(plain * (2 * 32 + 34) / (34 * 32)), "each layer's input, plus one layer recomputed"
+    checkpointed = estimate.fine_tune(arch, estimate.Workload(gradient_checkpointing=True), A100).memory_gb[
+        "activations"
+    ]
+    assert checkpointed == pytest.approx(plain * (2 * 32 + 34) / (34 * 32)), (
+        "each layer's input, plus one layer recomputed"
+    )
 
 
 def test_moe_costs_active_flops_but_total_memory():
     mixtral, mistral = architecture_of("mixtral-8x7b"), architecture_of("mistral-7b")
     w = estimate.Workload()
-    flops_ratio = estimate.fine_tune(mixtral, w, A100).flops_per_token / estimate.fine_tune(mistral, w, A100).flops_per_token
-    memory_ratio = estimate.fine_tune(mixtral, w, A100).memory_gb["weights"] / estimate.fine_tune(mistral, w, A100).memory_gb["weights"]
+    flops_ratio = (
+        estimate.fine_tune(mixtral, w, A100).flops_per_token / estimate.fine_tune(mistral, w, A100).flops_per_token
+    )
+    memory_ratio = (
+        estimate.fine_tune(mixtral, w, A100).memory_gb["weights"]
+        / estimate.fine_tune(mistral, w, A100).memory_gb["weights"]
+    )
     assert 1.5 < flops_ratio < 2.0  # 12.9B vs 7.2B active
     assert memory_ratio == pytest.approx(46.70 / 7.24, rel=0.01)
     serve_moe, serve_dense = estimate.inference(mixtral, w, A100), estimate.inference(mistral, w, A100)
-    assert serve_moe.latency_ms_by_batch[1] > serve_dense.latency_ms_by_batch[1], "an MoE is not faster than the dense 7B"
+    assert serve_moe.latency_ms_by_batch[1] > serve_dense.latency_ms_by_batch[1], (
+        "an MoE is not faster than the dense 7B"
+    )
 
 
 def test_inference_latency_grows_with_batch_and_throughput_peaks():
@@ -75,7 +91,9 @@ def test_capacity_needs_more_gpus_for_more_load_and_fails_impossible_slas():
     assert light.meets_sla and heavy.gpus > light.gpus
     assert heavy.usd_per_month == pytest.approx(heavy.gpus * A100.usd_per_hour * 730)
     assert not capacity.plan(serve, 10, 1.0, A100.memory_gb, A100.usd_per_hour).meets_sla
-    big = capacity.plan(estimate.inference(architecture_of("mixtral-8x7b"), estimate.Workload(), gpu("l4")), 5, 10_000, 24, 0.8)
+    big = capacity.plan(
+        estimate.inference(architecture_of("mixtral-8x7b"), estimate.Workload(), gpu("l4")), 5, 10_000, 24, 0.8
+    )
     assert big.gpus_per_replica >= 4, "Mixtral's 93 GB of bf16 weights span several 24 GB GPUs"
 
 
@@ -86,34 +104,68 @@ def test_measured_cpu_runs_at_its_measured_peak():
     assert tune.memory_gb["weights"] == pytest.approx(134.5e6 * 4 / 1e9, rel=0.01)
 
 
+@pytest.mark.integration
 def test_estimate_cli_offline_table_and_json(tmp_path):
-    args = ["mistral-7b", "llama-3-8b", "mixtral-8x7b", "--gpu", "a10g", "--method", "qlora", "--train-examples", "500",
-            "--epochs", "3", "--sla-p95-ms", "200", "--load", "50"]
-    table = subprocess.run([sys.executable, "-m", "bakeoff.cli", "estimate", *args], capture_output=True, text=True,
-                           env={"HF_HUB_OFFLINE": "1", "COLUMNS": "250", "PATH": "", "PYTHONPATH": SRC}, timeout=120)
+    args = [
+        "mistral-7b",
+        "llama-3-8b",
+        "mixtral-8x7b",
+        "--gpu",
+        "a10g",
+        "--method",
+        "qlora",
+        "--train-examples",
+        "500",
+        "--epochs",
+        "3",
+        "--sla-p95-ms",
+        "200",
+        "--load",
+        "50",
+    ]
+    table = subprocess.run(
+        [sys.executable, "-m", "bakeoff.cli", "estimate", *args],
+        capture_output=True,
+        text=True,
+        env={"HF_HUB_OFFLINE": "1", "COLUMNS": "250", "PATH": "", "PYTHONPATH": SRC},
+        timeout=120,
+    )
     assert table.returncode == 0, table.stderr
     assert "MoE 8x, top-2" in table.stdout and table.stdout.count("dense") == 2
-    out = subprocess.run([sys.executable, "-m", "bakeoff.cli", "estimate", *args, "--json"], capture_output=True, text=True,
-                         env={"HF_HUB_OFFLINE": "1", "PATH": "", "PYTHONPATH": SRC}, timeout=120)
+    out = subprocess.run(
+        [sys.executable, "-m", "bakeoff.cli", "estimate", *args, "--json"],
+        capture_output=True,
+        text=True,
+        env={"HF_HUB_OFFLINE": "1", "PATH": "", "PYTHONPATH": SRC},
+        timeout=120,
+    )
     payload = json.loads(out.stdout)
     verdicts = {e["model"]: e["architecture"]["is_moe"] for e in payload["estimates"]}
     assert verdicts == {"mistral-7b": False, "llama-3-8b": False, "mixtral-8x7b": True}
-    bad = subprocess.run([sys.executable, "-m", "bakeoff.cli", "estimate", "mistral-7b", "--gpu", "a100"], capture_output=True, text=True, timeout=120,
-                         env={"PATH": "", "PYTHONPATH": SRC, "HF_HUB_OFFLINE": "1"})
+    bad = subprocess.run(
+        [sys.executable, "-m", "bakeoff.cli", "estimate", "mistral-7b", "--gpu", "a100"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={"PATH": "", "PYTHONPATH": SRC, "HF_HUB_OFFLINE": "1"},
+    )
     assert bad.returncode == 2 and "did you mean" in bad.stderr
 
 
-@pytest.mark.parametrize("device_name, memory_gb, key", [
-    ("NVIDIA A100-SXM4-80GB", 85.1, "a100-80gb"),
-    ("NVIDIA A100-SXM4-40GB", 42.4, "a100-40gb"),
-    ("NVIDIA H100 80GB HBM3", 85.0, "h100"),
-    ("NVIDIA H200", 150.0, "h200"),
-    ("NVIDIA L40S", 48.3, "l40s"),
-    ("NVIDIA L4", 24.2, "l4"),
-    ("NVIDIA A10G", 24.1, "a10g"),
-    ("Tesla T4", 15.8, "t4"),
-    ("NVIDIA GeForce RTX 4090", 25.4, "rtx-4090"),
-])
+@pytest.mark.parametrize(
+    "device_name, memory_gb, key",
+    [
+        ("NVIDIA A100-SXM4-80GB", 85.1, "a100-80gb"),
+        ("NVIDIA A100-SXM4-40GB", 42.4, "a100-40gb"),
+        ("NVIDIA H100 80GB HBM3", 85.0, "h100"),
+        ("NVIDIA H200", 150.0, "h200"),
+        ("NVIDIA L40S", 48.3, "l40s"),
+        ("NVIDIA L4", 24.2, "l4"),
+        ("NVIDIA A10G", 24.1, "a10g"),
+        ("Tesla T4", 15.8, "t4"),
+        ("NVIDIA GeForce RTX 4090", 25.4, "rtx-4090"),
+    ],
+)
 def test_a_cuda_device_is_costed_as_its_catalog_gpu(device_name, memory_gb, key):
     from bakeoff.efficiency.hardware import match_gpu
 
@@ -128,6 +180,7 @@ def test_an_unknown_cuda_device_has_no_catalog_entry():
 
 # --- issue 17: the model's new terms, the published reference points, calibration -------------------------------
 
+
 def test_every_published_point_within_25_percent_or_a_stated_outlier():
     from bakeoff.efficiency import reference
 
@@ -138,7 +191,9 @@ def test_every_published_point_within_25_percent_or_a_stated_outlier():
     assert len(outliers) <= reference.MAX_OUTLIERS
     for point in reference.points():
         assert point["source"].startswith("https://") and point["conditions"], point["id"]
-    misses = [f"{r['id']}: {r['ratio']:.2f}" for r in held if not r["outlier"] and abs(r["ratio"] - 1) > reference.TOLERANCE]
+    misses = [
+        f"{r['id']}: {r['ratio']:.2f}" for r in held if not r["outlier"] and abs(r["ratio"] - 1) > reference.TOLERANCE
+    ]
     assert not misses, f"estimate / published outside ±25%: {misses}"
     for r in outliers:  # an outlier that came back within tolerance should lose its mark
         assert abs(r["ratio"] - 1) > reference.TOLERANCE, f"{r['id']} is marked an outlier but is within ±25%"
@@ -146,14 +201,20 @@ def test_every_published_point_within_25_percent_or_a_stated_outlier():
 
 def test_qlora_counts_unquantized_embeddings_head_and_logits():
     arch = architecture_of("llama-3-8b")
-    w = estimate.Workload(method="qlora", prompt_tokens=512, label_tokens=0, batch_size=1, logits="full", unquantized_format="bf16")
+    w = estimate.Workload(
+        method="qlora", prompt_tokens=512, label_tokens=0, batch_size=1, logits="full", unquantized_format="bf16"
+    )
     memory = estimate.fine_tune_memory(arch, w, A100)
     unquantized = arch.params_embedding + arch.params_lm_head + arch.params_other
-    assert memory["weights"] * 1e9 == pytest.approx((arch.params_total - unquantized) * estimate.NF4_BYTES + 2 * unquantized)
+    assert memory["weights"] * 1e9 == pytest.approx(
+        (arch.params_total - unquantized) * estimate.NF4_BYTES + 2 * unquantized
+    )
     assert memory["weights"] > 5.5, "Llama-3's 128k-vocab embeddings and head alone are 2.1 GB in bf16"
     assert memory["logits"] * 1e9 == pytest.approx(512 * 128256 * 16)
     upcast = estimate.fine_tune_memory(arch, estimate.Workload(**{**w.__dict__, "unquantized_format": "fp32"}), A100)
-    assert upcast["weights"] - memory["weights"] == pytest.approx(2 * unquantized / 1e9), "PEFT's fp32 upcast doubles them"
+    assert upcast["weights"] - memory["weights"] == pytest.approx(2 * unquantized / 1e9), (
+        "PEFT's fp32 upcast doubles them"
+    )
     assert memory["total"] > memory["allocated"] + estimate.CUDA_CONTEXT_GB - 1e-9
 
 
@@ -173,7 +234,9 @@ def test_checkpointing_adds_a_forward_and_bigger_batches_use_the_gpu_better():
     per_token = {b: estimate.fine_tune(arch, estimate.Workload(batch_size=b), A100) for b in (1, 8, 64)}
     seconds_per_token = [per_token[b].time_s / per_token[b].tokens for b in (1, 8, 64)]
     assert seconds_per_token == sorted(seconds_per_token, reverse=True)
-    assert per_token[64].utilisation < 0.35 < per_token[64].utilisation * 1.1, "approaches train_utilisation at large batches"
+    assert per_token[64].utilisation < 0.35 < per_token[64].utilisation * 1.1, (
+        "approaches train_utilisation at large batches"
+    )
     ranked = [estimate.fine_tune(arch, estimate.Workload(lora_rank=r), A100).trainable_params for r in (8, 16, 64)]
     assert ranked[1] == 2 * ranked[0] and ranked[2] == 8 * ranked[0]
 
@@ -182,7 +245,9 @@ def test_batch1_latency_has_a_per_layer_floor():
     tiny = architecture_of("smollm2-135m")
     serve = estimate.inference(tiny, estimate.Workload(prompt_tokens=8, label_tokens=1), gpu("h100"), batch_sizes=(1,))
     assert serve.latency_ms_by_batch[1] >= 1000 * tiny.num_layers * estimate.LAYER_FLOOR_S
-    assert serve.latency_ms_by_batch[1] < 1000 * tiny.num_layers * estimate.LAYER_FLOOR_S * 1.5, "a 135M model is floor-bound on an H100"
+    assert serve.latency_ms_by_batch[1] < 1000 * tiny.num_layers * estimate.LAYER_FLOOR_S * 1.5, (
+        "a 135M model is floor-bound on an H100"
+    )
 
 
 def test_tensor_parallel_adds_bandwidth_and_flops_minus_allreduces():
@@ -210,13 +275,21 @@ def test_a_mixtral_replica_split_over_two_gpus_gets_both_gpus_bandwidth():
 def test_serving_weight_formats_change_bytes_and_fp8_compute():
     arch = architecture_of("llama-3-8b")
     h100 = gpu("h100")
-    served = {f: estimate.inference(arch, estimate.Workload(serving_weights=f), h100, batch_sizes=(1, 64)) for f in ("bf16", "fp8", "int8", "nf4")}
+    served = {
+        f: estimate.inference(arch, estimate.Workload(serving_weights=f), h100, batch_sizes=(1, 64))
+        for f in ("bf16", "fp8", "int8", "nf4")
+    }
     assert served["fp8"].weight_bytes_read_per_pass == pytest.approx(served["bf16"].weight_bytes_read_per_pass / 2)
     assert served["nf4"].weight_bytes_read_per_pass < served["int8"].weight_bytes_read_per_pass
-    assert served["fp8"].latency_ms_by_batch[64] < served["int8"].latency_ms_by_batch[64], "fp8 GEMMs; int8 weights are dequantized to bf16"
+    assert served["fp8"].latency_ms_by_batch[64] < served["int8"].latency_ms_by_batch[64], (
+        "fp8 GEMMs; int8 weights are dequantized to bf16"
+    )
     a100 = estimate.inference(arch, estimate.Workload(serving_weights="fp8"), A100, batch_sizes=(64,))
-    assert a100.latency_ms_by_batch[64] == pytest.approx(estimate.inference(arch, estimate.Workload(serving_weights="int8"), A100,
-                                                                            batch_sizes=(64,)).latency_ms_by_batch[64]), "A100 has no fp8 units"
+    assert a100.latency_ms_by_batch[64] == pytest.approx(
+        estimate.inference(
+            arch, estimate.Workload(serving_weights="int8"), A100, batch_sizes=(64,)
+        ).latency_ms_by_batch[64]
+    ), "A100 has no fp8 units"
     with pytest.raises(Exception, match="--weights"):
         estimate.inference(arch, estimate.Workload(serving_weights="fp4"), h100)
 
@@ -230,10 +303,17 @@ def _run_with_measurements(run_dir, step_factor: float, latency_factor: float, g
     workload = estimate.Workload(train_examples=40, epochs=1, batch_size=4, prompt_tokens=46)
     step = estimate.fine_tune(arch, workload, hardware).step_time_s * step_factor
     latency = estimate.inference(arch, workload, hardware, batch_sizes=(1,)).latency_ms_by_batch[1] * latency_factor
-    store = ResultStore.for_run(run_dir, "f" * 16, {"spec": {"candidates": [{"name": "smollm2 lora", "model": "smollm2-135m"}]}})
+    store = ResultStore.for_run(
+        run_dir, "f" * 16, {"spec": {"candidates": [{"name": "smollm2 lora", "model": "smollm2-135m"}]}}
+    )
     store.start("t1", "smollm2 lora", "lora", 40, 0)
-    store.finish("t1", {"model": {"architecture": arch.as_dict()},
-                        "efficiency": measured_vs_estimated(arch, workload, hardware, step, latency)})
+    store.finish(
+        "t1",
+        {
+            "model": {"architecture": arch.as_dict()},
+            "efficiency": measured_vs_estimated(arch, workload, hardware, step, latency),
+        },
+    )
     store.db.close()
 
 
@@ -247,13 +327,17 @@ def test_calibration_scales_the_run_hardware_and_says_when_it_does_not(tmp_path)
     assert calibration.by_model["smollm2-135m"]["step"] == pytest.approx(3.0)
     assert calibration.by_model["smollm2-135m"]["latency"] == pytest.approx(5.0)
     workload = estimate.Workload()
-    raw, = estimate_records(["smollm2-135m"], "a10g", workload, 200, 10)
-    scaled, other = estimate_records(["smollm2-135m", "qwen2.5-0.5b"], "a10g", workload, 200, 10, calibration=calibration)
+    (raw,) = estimate_records(["smollm2-135m"], "a10g", workload, 200, 10)
+    scaled, other = estimate_records(
+        ["smollm2-135m", "qwen2.5-0.5b"], "a10g", workload, 200, 10, calibration=calibration
+    )
     assert scaled["fine_tune"]["time_s"] == pytest.approx(3.0 * raw["fine_tune"]["time_s"])
-    assert scaled["inference"]["latency_ms_by_batch"][1] == pytest.approx(5.0 * raw["inference"]["latency_ms_by_batch"][1])
+    assert scaled["inference"]["latency_ms_by_batch"][1] == pytest.approx(
+        5.0 * raw["inference"]["latency_ms_by_batch"][1]
+    )
     assert scaled["calibration"]["applied"] and "measured for smollm2-135m" in scaled["calibration"]["basis"]
     assert "run-wide" in other["calibration"]["basis"], "an unmeasured model gets the run's mean, and is told so"
-    elsewhere, = estimate_records(["smollm2-135m"], "h100", workload, 200, 10, calibration=calibration)
+    (elsewhere,) = estimate_records(["smollm2-135m"], "h100", workload, 200, 10, calibration=calibration)
     assert not elsewhere["calibration"]["applied"] and "a10g" in elsewhere["calibration"]["reason"]
 
 
@@ -269,14 +353,41 @@ def test_estimate_cli_new_options_and_calibrate(tmp_path):
         return runner.invoke(app, ["estimate", "smollm2-135m", *args], env={"COLUMNS": "250"})
 
     plain = json.loads(run("--gpu", "a10g", "--json").stdout)
-    shaped = json.loads(run("--gpu", "a10g", "--json", "--batch-size", "2", "--lora-rank", "8", "--gradient-checkpointing",
-                            "--gpus-per-replica", "2", "--weights", "fp8").stdout)
-    assert set(plain) <= set(shaped) and set(plain["estimates"][0]) <= set(shaped["estimates"][0]), "the JSON keeps its shape"
+    shaped = json.loads(
+        run(
+            "--gpu",
+            "a10g",
+            "--json",
+            "--batch-size",
+            "2",
+            "--lora-rank",
+            "8",
+            "--gradient-checkpointing",
+            "--gpus-per-replica",
+            "2",
+            "--weights",
+            "fp8",
+        ).stdout
+    )
+    assert set(plain) <= set(shaped) and set(plain["estimates"][0]) <= set(shaped["estimates"][0]), (
+        "the JSON keeps its shape"
+    )
     w = shaped["workload"]
-    assert (w["batch_size"], w["lora_rank"], w["gradient_checkpointing"], w["gpus_per_replica"], w["serving_weights"]) == (2, 8, True, 2, "fp8")
-    assert shaped["estimates"][0]["fine_tune"]["memory_gb"]["weights"] == plain["estimates"][0]["fine_tune"]["memory_gb"]["weights"], \
-        "--weights is for serving: training weights stay bf16"
-    assert shaped["estimates"][0]["inference"]["gpus_per_replica"] == 2 and shaped["estimates"][0]["capacity"]["gpus_per_replica"] == 2
+    assert (
+        w["batch_size"],
+        w["lora_rank"],
+        w["gradient_checkpointing"],
+        w["gpus_per_replica"],
+        w["serving_weights"],
+    ) == (2, 8, True, 2, "fp8")
+    assert (
+        shaped["estimates"][0]["fine_tune"]["memory_gb"]["weights"]
+        == plain["estimates"][0]["fine_tune"]["memory_gb"]["weights"]
+    ), "--weights is for serving: training weights stay bf16"
+    assert (
+        shaped["estimates"][0]["inference"]["gpus_per_replica"] == 2
+        and shaped["estimates"][0]["capacity"]["gpus_per_replica"] == 2
+    )
     table = run("--gpu", "a10g", "--calibrate", str(tmp_path / "run"))
     assert table.exit_code == 0, table.output
     assert "calibrated from" in table.stdout and "step time x2.00" in table.stdout and "latency x4.00" in table.stdout

@@ -86,8 +86,15 @@ def test_auroc_fpr_and_threshold_on_a_tiny_ranking():
 def test_ood_report_counts_confidently_wrong_and_abstentions():
     test_probs = np.array([[0.95, 0.05], [0.1, 0.9], [0.6, 0.4]])
     oos_probs = np.array([[0.92, 0.08], [0.5, 0.5]])
-    report = ood_report(np.array([0, 1, 1]), test_probs, np.log(test_probs), oos_probs, np.log(oos_probs),
-                        np.array([[0.9, 0.1], [0.2, 0.8]]), np.array([[0.55, 0.45]]))
+    report = ood_report(
+        np.array([0, 1, 1]),
+        test_probs,
+        np.log(test_probs),
+        oos_probs,
+        np.log(oos_probs),
+        np.array([[0.9, 0.1], [0.2, 0.8]]),
+        np.array([[0.55, 0.45]]),
+    )
     assert report["confidently_wrong_rate"] == 0.5
     threshold = report["threshold"]
     assert threshold["max_prob"] == pytest.approx(0.8)
@@ -116,14 +123,14 @@ def test_paired_bootstrap_declares_identical_models_a_tie():
 
 def test_power_curve_fit_and_examples_needed():
     sizes = [25, 50, 100, 200, 400]
-    points = [(n, 0, 0.95 - 2.0 * n ** -0.5, [0, 1]) for n in sizes]
+    points = [(n, 0, 0.95 - 2.0 * n**-0.5, [0, 1]) for n in sizes]
     curve = learning_curve(points)
     fitted = fit(curve)
     assert fitted["a"] == pytest.approx(0.95, abs=1e-3) and fitted["c"] == pytest.approx(0.5, abs=1e-2)
-    needed = examples_needed(curve, 0.95 - 2.0 * 150 ** -0.5, fitted)
+    needed = examples_needed(curve, 0.95 - 2.0 * 150**-0.5, fitted)
     assert needed["how"].startswith("interpolated") and 140 <= needed["examples"] <= 160
     assert examples_needed(curve, 0.99, fitted)["examples"] is None, "a ceiling of 0.95 never reaches 0.99"
-    beyond = examples_needed(curve, 0.95 - 2.0 * 600 ** -0.5, fitted)
+    beyond = examples_needed(curve, 0.95 - 2.0 * 600**-0.5, fitted)
     assert beyond["how"].startswith("extrapolated") and beyond["examples"] == pytest.approx(600, rel=0.05)
     report = appetite(points, share_of_best=0.9, target=0.5)
     assert report["to_target"]["examples"] == 25
@@ -132,8 +139,12 @@ def test_power_curve_fit_and_examples_needed():
 def test_a_model_that_ignores_its_input_scores_chance_on_everything():
     task = prepare_task(TaskSpec(builtin="support-tickets", builtin_examples=400))
     k = len(task.labels)
-    spec = EvaluationSpec(bootstrap_samples=100, max_perturbed_items=40, max_out_of_scope_items=40,
-                          perturbations=[PerturbationSpec(name="typos"), PerturbationSpec(name="paraphrase")])
+    spec = EvaluationSpec(
+        bootstrap_samples=100,
+        max_perturbed_items=40,
+        max_out_of_scope_items=40,
+        perturbations=[PerturbationSpec(name="typos"), PerturbationSpec(name="paraphrase")],
+    )
 
     def blind(texts):
         raw = np.tile(np.linspace(0, 0.1, k), (len(texts), 1))  # same answer whatever the text

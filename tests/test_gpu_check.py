@@ -8,6 +8,8 @@ from pathlib import Path
 
 import pytest
 
+pytestmark = pytest.mark.integration  # runs bench/gpu_check.sh --dry-run in a subprocess
+
 REPO = Path(__file__).resolve().parents[1]
 
 pytest.importorskip("bitsandbytes")
@@ -15,8 +17,15 @@ pytest.importorskip("bitsandbytes")
 
 def test_gpu_check_dry_run_trains_lora_and_qlora_and_writes_json(tmp_path):
     env = os.environ | {"PYTHON": sys.executable, "OUT": str(tmp_path / "out"), "COLUMNS": "200"}
-    done = subprocess.run(["bash", str(REPO / "bench" / "gpu_check.sh"), "--dry-run"], capture_output=True, text=True, env=env, check=False,
-                          timeout=900, cwd=tmp_path)  # ~40 s of CPU; minutes of wall time on a shared machine
+    done = subprocess.run(
+        ["bash", str(REPO / "bench" / "gpu_check.sh"), "--dry-run"],
+        capture_output=True,
+        text=True,
+        env=env,
+        check=False,
+        timeout=900,
+        cwd=tmp_path,
+    )  # ~40 s of CPU; minutes of wall time on a shared machine
     assert done.returncode == 0, (done.stdout + done.stderr)[-3000:]
     payload = json.loads((tmp_path / "out" / "gpu_check.json").read_text())
     assert payload["dry_run"] and payload["measured_peak_tflops"] > 0

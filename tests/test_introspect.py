@@ -1,12 +1,12 @@
 """Architecture facts from configs: exact on tiny models, within 0.5% of published counts on the catalog."""
 
 import pytest
+from tiny import ARCHITECTURES, tiny_model
 
 from bakeoff.config import LoraSpec
 from bakeoff.efficiency.catalog import architecture_of, catalog
 from bakeoff.efficiency.introspect import introspect
 from bakeoff.training.lora import prepare_for_method
-from tiny import ARCHITECTURES, tiny_model
 
 
 @pytest.mark.parametrize("arch", list(ARCHITECTURES))
@@ -14,7 +14,14 @@ def test_counts_are_exact_on_instantiated_tiny_models(arch):
     model = tiny_model(arch, vocab_size=600)
     facts = introspect(model.config)
     assert facts.params_total == sum(p.numel() for p in model.parameters())
-    parts = facts.params_embedding + facts.params_attention + facts.params_mlp + facts.params_router + facts.params_lm_head + facts.params_other
+    parts = (
+        facts.params_embedding
+        + facts.params_attention
+        + facts.params_mlp
+        + facts.params_router
+        + facts.params_lm_head
+        + facts.params_other
+    )
     assert parts == facts.params_total
     for scope in ("attention", "all"):
         peft_model = prepare_for_method(tiny_model(arch, 600), "lora", LoraSpec(r=4, targets=scope), 0, False)

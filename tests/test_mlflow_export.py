@@ -26,7 +26,10 @@ from bakeoff.tracking.mlflow_export import connect, export_run, resolve_uri
 def run(tmp_path_factory, tiny_folder):
     """tfidf and a tiny LoRA LLM at one size, logged live to a file store while it runs."""
     root = tmp_path_factory.mktemp("mlflow")
-    candidates = [{"name": "tfidf", "model": "tfidf-logreg"}, {"name": "tiny lora", "model": str(tiny_folder), "method": "lora"}]
+    candidates = [
+        {"name": "tfidf", "model": "tfidf-logreg"},
+        {"name": "tiny lora", "model": str(tiny_folder), "method": "lora"},
+    ]
     live_store = root / "live-mlruns"
     make_run(root / "run", candidates, [16], tracking={"mlflow": {"uri": str(live_store), "experiment": "live"}})
     return {"dir": root / "run", "live": live_store, "results": json.loads((root / "run" / "results.json").read_text())}
@@ -63,14 +66,20 @@ def test_export_lands_one_parent_and_one_child_per_trial_with_the_stored_numbers
         test = stored["metrics"]["test"]
         assert metrics["test.accuracy"] == test["accuracy"]
         assert [metrics["test.accuracy.ci_low"], metrics["test.accuracy.ci_high"]] == test["accuracy_ci"]
-        assert [metrics["test.macro_f1"], metrics["test.macro_f1.ci_low"], metrics["test.macro_f1.ci_high"]] == [test["macro_f1"], *test["macro_f1_ci"]]
+        assert [metrics["test.macro_f1"], metrics["test.macro_f1.ci_low"], metrics["test.macro_f1.ci_high"]] == [
+            test["macro_f1"],
+            *test["macro_f1_ci"],
+        ]
         assert metrics["train.accuracy"] == stored["metrics"]["train"]["accuracy"]
         label = next(iter(test["per_class"]))
         assert metrics[f"test.per_class.{label}.f1"] == test["per_class"][label]["f1"]
         lowercase = stored["metrics"]["robustness"]["perturbations"]["lowercase"]
         assert metrics["robustness.perturbations.lowercase.accuracy"] == lowercase["accuracy"]
         assert metrics["robustness.perturbations.lowercase.macro_f1_drop.ci_high"] == lowercase["macro_f1_drop_ci"][1]
-        assert metrics["out_of_scope.by_score.max_prob.auroc"] == stored["metrics"]["out_of_scope"]["by_score"]["max_prob"]["auroc"]
+        assert (
+            metrics["out_of_scope.by_score.max_prob.auroc"]
+            == stored["metrics"]["out_of_scope"]["by_score"]["max_prob"]["auroc"]
+        )
         assert metrics["timings.latency_ms_p95"] == stored["timings"]["latency_ms_p95"]
         assert metrics["timings.peak_memory_mb"] == stored["timings"]["peak_memory_mb"]
         assert params["candidate"] == trial["candidate"] and params["method"] == trial["method"]
@@ -82,11 +91,14 @@ def test_export_lands_one_parent_and_one_child_per_trial_with_the_stored_numbers
     assert lora.data.params["training.learning_rate"] == "0.005" and lora.data.params["training.lora.r"] == "16"
     assert lora.data.metrics["training.train_tokens"] == training["train_tokens"]
     history = client.get_metric_history(lora.info.run_id, "training.train_loss")
-    assert [m.value for m in sorted(history, key=lambda m: m.step)] == training["train_loss_per_epoch"] and len(history) == 2
+    assert [m.value for m in sorted(history, key=lambda m: m.step)] == training["train_loss_per_epoch"] and len(
+        history
+    ) == 2
     estimates = next(t for t in results["trials"] if t["candidate"] == "tiny lora")["result"]["efficiency"]
     assert lora.data.metrics["efficiency.estimated_step_s"] == estimates["estimated_step_s"]
-    assert [a.path for a in client.list_artifacts(lora.info.run_id, "adapter")] and \
-        "adapter/adapter_model.safetensors" in {a.path for a in client.list_artifacts(lora.info.run_id, "adapter")}
+    assert [
+        a.path for a in client.list_artifacts(lora.info.run_id, "adapter")
+    ] and "adapter/adapter_model.safetensors" in {a.path for a in client.list_artifacts(lora.info.run_id, "adapter")}
     assert not client.list_artifacts(children["tfidf/n16/s0"].info.run_id)
 
     recommendation = results["recommendation"]
@@ -105,7 +117,9 @@ def test_reexport_updates_the_same_runs_and_never_duplicates(run, tmp_path):
     store = tmp_path / "mlruns"
     first = export_run(run["dir"], str(store))
     again = export_run(run["dir"], str(store))
-    assert again.created == 0 and again.parent_run_id == first.parent_run_id and again.child_run_ids == first.child_run_ids
+    assert (
+        again.created == 0 and again.parent_run_id == first.parent_run_id and again.child_run_ids == first.child_run_ids
+    )
     client, parents, children, runs = runs_of(store, "tiny-tickets")
     assert len(runs) == 3
     # Unchanged values are not logged again: metric histories do not grow with each export.
@@ -126,7 +140,10 @@ def test_reexport_updates_the_same_runs_and_never_duplicates(run, tmp_path):
     client, parents, children, runs = runs_of(store, "tiny-tickets")
     assert len(runs) == 3
     assert children["tfidf/n16/s0"].data.metrics["test.accuracy"] == 0.123
-    assert parents[0].data.tags["bakeoff.choice"] == "" and "below the floor" in parents[0].data.tags["bakeoff.excluded.tfidf"]
+    assert (
+        parents[0].data.tags["bakeoff.choice"] == ""
+        and "below the floor" in parents[0].data.tags["bakeoff.excluded.tfidf"]
+    )
 
 
 def test_config_tracking_logs_while_the_run_goes(run):
@@ -154,11 +171,17 @@ def _free_port() -> int:
 def test_unreachable_uri_is_one_line_exit_2_and_the_run_folder_is_untouched(run):
     before = folder_digest(run["dir"])
     started = time.monotonic()
-    result = CliRunner().invoke(app, ["export", "mlflow", str(run["dir"]), "--tracking-uri", f"http://127.0.0.1:{_free_port()}"])
+    result = CliRunner().invoke(
+        app, ["export", "mlflow", str(run["dir"]), "--tracking-uri", f"http://127.0.0.1:{_free_port()}"]
+    )
     assert result.exit_code == 2, result.output
     assert time.monotonic() - started < 30  # no minutes of retries
     lines = [line for line in result.output.splitlines() if line.strip()]
-    assert len(lines) == 1 and "cannot use the MLflow tracking URI http://127.0.0.1:" in lines[0] and "Connection refused" in lines[0]
+    assert (
+        len(lines) == 1
+        and "cannot use the MLflow tracking URI http://127.0.0.1:" in lines[0]
+        and "Connection refused" in lines[0]
+    )
     assert folder_digest(run["dir"]) == before
 
 
@@ -179,7 +202,9 @@ def test_a_server_that_is_not_mlflow_is_named_as_such(run):
     thread.start()
     try:
         before = folder_digest(run["dir"])
-        result = CliRunner().invoke(app, ["export", "mlflow", str(run["dir"]), "--tracking-uri", f"http://127.0.0.1:{server.server_port}"])
+        result = CliRunner().invoke(
+            app, ["export", "mlflow", str(run["dir"]), "--tracking-uri", f"http://127.0.0.1:{server.server_port}"]
+        )
     finally:
         server.shutdown()
         thread.join(timeout=5)
@@ -192,13 +217,22 @@ def test_missing_extra_is_one_line_exit_2(run, monkeypatch):
     before = folder_digest(run["dir"])
     result = CliRunner().invoke(app, ["export", "mlflow", str(run["dir"])])
     assert result.exit_code == 2
-    assert result.output.strip() == "error: MLflow export needs the `mlflow` extra (mlflow-skinny): pip install mlflow-skinny"
+    assert (
+        result.output.strip()
+        == "error: MLflow export needs the `mlflow` extra (mlflow-skinny): pip install mlflow-skinny"
+    )
     assert folder_digest(run["dir"]) == before
     from bakeoff.config import spec_from_dict
     from bakeoff.tracking.live import check_tracking
 
-    spec = spec_from_dict({"name": "x", "task": {"builtin": "support-tickets"}, "candidates": [{"name": "a", "model": "tfidf-logreg"}],
-                           "tracking": {"mlflow": {"uri": "http://127.0.0.1:1"}}})
+    spec = spec_from_dict(
+        {
+            "name": "x",
+            "task": {"builtin": "support-tickets"},
+            "candidates": [{"name": "a", "model": "tfidf-logreg"}],
+            "tracking": {"mlflow": {"uri": "http://127.0.0.1:1"}},
+        }
+    )
     with pytest.raises(BakeoffError, match="needs the `mlflow` extra"):
         check_tracking(spec)
 
@@ -240,8 +274,14 @@ def test_a_tracking_server_lost_mid_run_costs_a_warning_not_the_run(run):
     from bakeoff.config import spec_from_dict
     from bakeoff.tracking.live import track_trial
 
-    spec = spec_from_dict({"name": "x", "task": {"builtin": "support-tickets"}, "candidates": [{"name": "a", "model": "tfidf-logreg"}],
-                           "tracking": {"mlflow": {"uri": f"http://127.0.0.1:{_free_port()}"}}})
+    spec = spec_from_dict(
+        {
+            "name": "x",
+            "task": {"builtin": "support-tickets"},
+            "candidates": [{"name": "a", "model": "tfidf-logreg"}],
+            "tracking": {"mlflow": {"uri": f"http://127.0.0.1:{_free_port()}"}},
+        }
+    )
     console = Console(record=True, width=300)
     before = folder_digest(run["dir"])
     track_trial(spec, run["dir"], console)  # no exception: the runner goes on with the next trial

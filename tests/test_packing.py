@@ -5,6 +5,7 @@ from unittest import mock
 
 import pytest
 import torch
+from tiny import ARCHITECTURES, tiny_model, tiny_tokenizer
 
 from bakeoff.config import LoraSpec
 from bakeoff.data.tickets import generate_tickets
@@ -13,7 +14,6 @@ from bakeoff.training.batches import collate, label_loss
 from bakeoff.training.grouped_attention import group_spans, grouped_attention, uses_grouped_attention
 from bakeoff.training.lora import prepare_for_method
 from bakeoff.training.packing import pack, packed_label_loss, packing_supported
-from tiny import ARCHITECTURES, tiny_model, tiny_tokenizer
 
 
 def _items(tokenizer, n=8):
@@ -23,7 +23,9 @@ def _items(tokenizer, n=8):
 
 
 def _lora_model(arch, tokenizer):
-    model = prepare_for_method(tiny_model(arch, len(tokenizer)), "lora", LoraSpec(r=4, alpha=8), seed=0, gradient_checkpointing=False)
+    model = prepare_for_method(
+        tiny_model(arch, len(tokenizer)), "lora", LoraSpec(r=4, alpha=8), seed=0, gradient_checkpointing=False
+    )
     # Non-zero B matrices, so the adapters change activations (and the prefix's gradients matter).
     with torch.no_grad():
         for name, param in model.named_parameters():
@@ -52,8 +54,14 @@ def test_packed_loss_and_gradients_equal_the_padded_batch(arch, rows, grouped):
     model = _lora_model(arch, tokenizer)
     assert packing_supported(model, items, label_ids)
     total = sum(len(i.prompt_ids) + len(label_ids[i.label_index]) for i in items)
-    packed = pack(items, label_ids, tokenizer.pad_token_id, torch.float32, max_row_tokens=total if rows == 1 else total // 3,
-                  group_from_tokens=0)
+    packed = pack(
+        items,
+        label_ids,
+        tokenizer.pad_token_id,
+        torch.float32,
+        max_row_tokens=total if rows == 1 else total // 3,
+        group_from_tokens=0,
+    )
     padded = collate(items, label_ids, tokenizer.pad_token_id)
     assert packed.input_ids.shape[0] >= rows
     with grouped_attention(model) if grouped else contextlib.nullcontext(False) as switched:
@@ -106,7 +114,6 @@ def test_packing_is_refused_where_it_would_change_results():
     assert not packing_supported(llama, items, label_ids)
 
 
-
 def test_packed_batches_in_bfloat16_match_padded_ones():
     """The GPU path: the additive mask takes the model's dtype (bf16 here; run on CPU, tiny model)."""
     tokenizer = tiny_tokenizer()
@@ -130,11 +137,14 @@ def test_grouped_attention_scores_each_group_against_the_prefix_and_itself_only(
     assert len(spans) > 1 and spans[0][0] == 0 and spans[-1][1] == width, "groups tile the row"
     assert all(b0 == a1 for (_, b0), (a1, _) in zip(spans, spans[1:]))
     sdpa = torch.nn.functional.scaled_dot_product_attention
-    with grouped_attention(model), mock.patch.object(torch.nn.functional, "scaled_dot_product_attention", wraps=sdpa) as spy:
+    with (
+        grouped_attention(model),
+        mock.patch.object(torch.nn.functional, "scaled_dot_product_attention", wraps=sdpa) as spy,
+    ):
         packed_label_loss(model, packed)
     layers = model.config.num_hidden_layers
     assert spy.call_count == layers * len(spans)
-    keys = [call.args[1].shape[2] for call in spy.call_args_list[:len(spans)]]
+    keys = [call.args[1].shape[2] for call in spy.call_args_list[: len(spans)]]
     assert keys == [spans[0][1]] + [prefix + b - a for a, b in spans[1:]]
     assert max(keys) < width, "no call scores the whole row"
 

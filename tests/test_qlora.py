@@ -49,7 +49,8 @@ def _inputs(tokenizer, n=16, lr=2e-2):
 
 
 def _dequantized_copy(model: nn.Module) -> nn.Module:
-    """The same model with every bitsandbytes 4-bit Linear replaced by a float32 Linear holding its dequantized weight."""
+    """The same model with every bitsandbytes 4-bit Linear replaced by a float32 Linear holding its dequantized
+    weight."""
     plain = copy.deepcopy(model)
     for name, module in list(plain.named_modules()):
         if isinstance(module, bnb.nn.Linear4bit):
@@ -79,12 +80,19 @@ def test_qlora_trains_adapters_on_a_4bit_base_that_does_not_change(folders, arch
     assert adapters_before and all("lora_" in n for n in adapters_before)
     with fused_lora_forward(model) as switched:
         assert switched >= len([n for n in four_bit if "attn" in n]), "float32 4-bit LoRA layers take the fused forward"
-    result = train(model, _inputs(tokenizer), TrainingSpec(epochs=3, batch_size=8, early_stopping_patience=0), Accelerator(cpu=True))
+    result = train(
+        model,
+        _inputs(tokenizer),
+        TrainingSpec(epochs=3, batch_size=8, early_stopping_patience=0),
+        Accelerator(cpu=True),
+    )
     assert result.steps == 6
     assert result.train_loss_per_epoch[-1] < result.train_loss_per_epoch[0] * 0.9, result.train_loss_per_epoch
     changed = [n for n, p in model.named_parameters() if p.requires_grad and not torch.equal(p, adapters_before[n])]
     assert changed, "LoRA weights did not move"
-    base_after = {n.replace("base_layer.", ""): p for n, p in model.get_base_model().named_parameters() if "lora_" not in n}
+    base_after = {
+        n.replace("base_layer.", ""): p for n, p in model.get_base_model().named_parameters() if "lora_" not in n
+    }
     assert base_after.keys() == base_before.keys()
     for name, before in base_before.items():
         assert torch.equal(before, base_after[name]), f"base weight {name} changed"  # packed NF4 bytes included
@@ -175,7 +183,9 @@ def test_bf16_qlora_keeps_16bit_weights_and_trains_packed(folders):
     tokenizer, model = _load(folders["llama"], dtype=torch.bfloat16)
     model = prepare_for_method(model, "qlora", LoraSpec(r=4, alpha=8), 0, gradient_checkpointing=True)
     dtypes = {p.dtype for n, p in model.named_parameters() if "lora_" not in n and p.dtype.is_floating_point}
-    assert dtypes == {torch.bfloat16}, "embeddings, norms and LM head stay bf16 (no prepare_model_for_kbit_training upcast)"
+    assert dtypes == {torch.bfloat16}, (
+        "embeddings, norms and LM head stay bf16 (no prepare_model_for_kbit_training upcast)"
+    )
     assert {p.dtype for p in model.parameters() if p.requires_grad} == {torch.float32}
     result = train(model, _inputs(tokenizer, n=8), TrainingSpec(epochs=1, batch_size=8), Accelerator(cpu=True))
     assert result.packed and result.steps == 1 and np.isfinite(result.train_loss_per_epoch[0])
@@ -186,13 +196,24 @@ def test_missing_bitsandbytes_is_one_clear_error(monkeypatch, tmp_path):
     from bakeoff.errors import BakeoffError
     from bakeoff.runners.local import preflight
 
-    spec = RunSpec.model_validate({"name": "x", "task": {"builtin": "support-tickets"}, "output": {"dir": str(tmp_path / "run")},
-                                   "candidates": [{"name": "q", "model": "smollm2-135m", "method": "qlora"}]})
+    spec = RunSpec.model_validate(
+        {
+            "name": "x",
+            "task": {"builtin": "support-tickets"},
+            "output": {"dir": str(tmp_path / "run")},
+            "candidates": [{"name": "q", "model": "smollm2-135m", "method": "qlora"}],
+        }
+    )
     monkeypatch.setitem(sys.modules, "bitsandbytes", None)  # what find_spec reports for an absent package
-    with pytest.raises(BakeoffError, match=r"candidate `q`: `method: qlora` needs bitsandbytes: `pip install 'bakeoff\[qlora\]'`"):
+    with pytest.raises(
+        BakeoffError,
+        match=r"candidate `q`: `method: qlora` needs bitsandbytes: `pip install "
+        r"'bakeoff\[qlora\]'`",
+    ):
         preflight(spec, "cpu")
 
 
+@pytest.mark.integration
 def test_bakeoff_run_with_a_qlora_candidate_end_to_end_on_cpu(folders, tmp_path):
     config = {
         "name": "qlora-e2e",
@@ -200,13 +221,26 @@ def test_bakeoff_run_with_a_qlora_candidate_end_to_end_on_cpu(folders, tmp_path)
         "candidates": [{"name": "tiny qlora", "model": str(folders["llama"]), "method": "qlora"}],
         "training": {"epochs": 2, "batch_size": 8, "learning_rate": 2e-2, "max_validation_items": 16},
         "grid": {"train_sizes": [16]},
-        "evaluation": {"max_test_items": 20, "max_train_items": 16, "bootstrap_samples": 100, "perturbations": [],
-                       "max_validation_items": 10, "max_out_of_scope_items": 10, "latency_repeats": 3},
+        "evaluation": {
+            "max_test_items": 20,
+            "max_train_items": 16,
+            "bootstrap_samples": 100,
+            "perturbations": [],
+            "max_validation_items": 10,
+            "max_out_of_scope_items": 10,
+            "latency_repeats": 3,
+        },
         "output": {"dir": str(tmp_path / "run")},
     }
     path = tmp_path / "qlora.yaml"
     path.write_text(yaml.safe_dump(config))
-    done = subprocess.run([sys.executable, "-m", "bakeoff.cli", "run", str(path)], capture_output=True, text=True, timeout=300, check=False)
+    done = subprocess.run(
+        [sys.executable, "-m", "bakeoff.cli", "run", str(path)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
     assert done.returncode == 0, done.stderr[-3000:]
     run = tmp_path / "run"
     trials = {t["trial_id"]: t for t in json.loads((run / "results.json").read_text())["trials"]}
@@ -224,7 +258,10 @@ def test_bakeoff_run_with_a_qlora_candidate_end_to_end_on_cpu(folders, tmp_path)
 def test_bf16_qlora_on_cuda_trains_packed_scores_and_reloads(folders, arch, tmp_path):
     from peft import PeftModel
 
-    source, options = resolve_source(str(folders[arch])), LoadOptions(device="cuda", dtype=torch.bfloat16, load_in_4bit=True)
+    source, options = (
+        resolve_source(str(folders[arch])),
+        LoadOptions(device="cuda", dtype=torch.bfloat16, load_in_4bit=True),
+    )
     tokenizer, model = load_tokenizer(source, options), load_model(source, options)
     assert any(isinstance(m, bnb.nn.Linear4bit) for m in model.modules()) and next(model.parameters()).is_cuda
     model = prepare_for_method(model, "qlora", LoraSpec(r=8, alpha=16), 0, gradient_checkpointing=True)
@@ -245,9 +282,17 @@ def test_a_candidate_can_run_at_some_grid_sizes_only():
     from bakeoff.runners.grid import expand_grid
 
     def spec(sizes):
-        return RunSpec.model_validate({"name": "x", "task": {"builtin": "support-tickets"}, "grid": {"train_sizes": [40, 120]},
-                                       "candidates": [{"name": "l", "model": "smollm2-135m"},
-                                                      {"name": "q", "model": "smollm2-135m", "method": "qlora", "train_sizes": sizes}]})
+        return RunSpec.model_validate(
+            {
+                "name": "x",
+                "task": {"builtin": "support-tickets"},
+                "grid": {"train_sizes": [40, 120]},
+                "candidates": [
+                    {"name": "l", "model": "smollm2-135m"},
+                    {"name": "q", "model": "smollm2-135m", "method": "qlora", "train_sizes": sizes},
+                ],
+            }
+        )
 
     assert [t.trial_id for t in expand_grid(spec([120]))] == ["l/n40/s0", "l/n120/s0", "q/n120/s0"]
     with pytest.raises(ValueError, match=r"candidate `q`: train_sizes \[50\] are not in grid.train_sizes \[40, 120\]"):

@@ -27,6 +27,8 @@ from bakeoff.errors import BakeoffError
 from bakeoff.runners.grid import expand_grid
 from bakeoff.runners.resources import NodeCapacity, cluster_gpu, nodes_from_ray, refuse_unplaceable, trial_resources
 
+pytestmark = pytest.mark.integration  # a local Ray cluster and CLI processes
+
 TESTS = Path(__file__).resolve().parent
 SRC = TESTS.parent / "src"
 
@@ -42,8 +44,15 @@ def tiny_config(tmp_path: Path, tiny_folder: Path | None, name: str = "ray-tiny"
         "candidates": candidates,
         "training": {"epochs": 1, "batch_size": 8, "learning_rate": 5e-3, "max_validation_items": 4},
         "grid": {"train_sizes": [20], "seeds": [0]},
-        "evaluation": {"max_test_items": 12, "max_train_items": 0, "bootstrap_samples": 100, "latency_repeats": 3,
-                       "perturbations": [{"name": "lowercase"}], "max_perturbed_items": 10, "max_validation_items": 10},
+        "evaluation": {
+            "max_test_items": 12,
+            "max_train_items": 0,
+            "bootstrap_samples": 100,
+            "latency_repeats": 3,
+            "perturbations": [{"name": "lowercase"}],
+            "max_perturbed_items": 10,
+            "max_validation_items": 10,
+        },
         "output": {"dir": str(tmp_path / "run")},
     }
     for dotted, value in extra.items():
@@ -67,8 +76,14 @@ def ray_cluster():
     os.environ["PYTHONPATH"] = os.pathsep.join([str(SRC), str(TESTS)])
     os.environ["RAY_AUTH_MODE"] = "disabled"
     temp_dir = tempfile.mkdtemp(prefix="bkray-", dir="/tmp")
-    ray.init(num_cpus=2, _temp_dir=temp_dir, include_dashboard=False, log_to_driver=False, configure_logging=False,
-             object_store_memory=200 * 2**20)
+    ray.init(
+        num_cpus=2,
+        _temp_dir=temp_dir,
+        include_dashboard=False,
+        log_to_driver=False,
+        configure_logging=False,
+        object_store_memory=200 * 2**20,
+    )
     yield ray.get_runtime_context().gcs_address
     ray.shutdown()
     shutil.rmtree(temp_dir, ignore_errors=True)
@@ -117,15 +132,21 @@ def test_ray_and_local_give_the_same_metrics_and_files(tmp_path, tiny_folder, ra
 def test_a_killed_worker_is_retried_once_then_its_trial_is_stored_as_failed_and_the_run_goes_on(tmp_path, ray_cluster):
     marker = tmp_path / "killed"
     kill = {"name": "kill_worker", "params": {"marker": str(marker), "kills": "tfidf/n20/s0=1;tfidf/n20/s1=2"}}
-    config = tiny_config(tmp_path, None, evaluation__perturbations=[kill], evaluation__plugins=["ray_test_plugin"], grid__seeds=[0, 1])
+    config = tiny_config(
+        tmp_path, None, evaluation__perturbations=[kill], evaluation__plugins=["ray_test_plugin"], grid__seeds=[0, 1]
+    )
     outcome, log = _run_on_ray(config)
     killed = sorted(path.name.removeprefix("killed.") for path in tmp_path.glob("killed.*"))
-    assert killed == ["tfidf__n20__s0.1", "tfidf__n20__s1.1", "tfidf__n20__s1.2"], "the workers were not killed: the test proves nothing"
+    assert killed == ["tfidf__n20__s0.1", "tfidf__n20__s1.1", "tfidf__n20__s1.2"], (
+        "the workers were not killed: the test proves nothing"
+    )
     trials = {t["trial_id"]: t for t in outcome.store.trials()}
     assert trials["tfidf/n20/s0"]["status"] == "done", "killed once: the retry finished it"
     assert trials["tfidf/n20/s0"]["result"]["metrics"]["robustness"]["perturbations"]["kill_worker"]
     failed = trials["tfidf/n20/s1"]
-    assert failed["status"] == "failed" and "worker process died" in failed["error"] and "2 attempts" in failed["error"], failed
+    assert (
+        failed["status"] == "failed" and "worker process died" in failed["error"] and "2 attempts" in failed["error"]
+    ), failed
     assert (outcome.ran, outcome.failed) == (2, 1) and "tfidf/n20/s1 failed" in log
 
 
@@ -161,8 +182,14 @@ def test_driver_kill_9_or_ctrl_c_then_the_same_command_skips_done_trials(tmp_pat
     # Three trials one at a time (2 CPUs each on a 2-CPU Ray), each pausing 0.3 s per perturbed item in its
     # worker (3 s): windows to stop the driver in.
     pause = {"name": "pause_in_worker", "params": {"seconds": 0.3}}
-    config = tiny_config(tmp_path, None, cpus=2, grid__seeds=[0, 1, 2], evaluation__perturbations=[pause],
-                         evaluation__plugins=["ray_test_plugin"])
+    config = tiny_config(
+        tmp_path,
+        None,
+        cpus=2,
+        grid__seeds=[0, 1, 2],
+        evaluation__perturbations=[pause],
+        evaluation__plugins=["ray_test_plugin"],
+    )
     database = tmp_path / "run" / "results.sqlite"
     command = [sys.executable, "-m", "bakeoff.cli", "run", str(config), "--runner", "ray", "--ray-address", ray_cluster]
 
@@ -198,7 +225,11 @@ def test_a_trial_asking_for_more_gpus_than_any_node_has_is_refused_before_anythi
     result = CliRunner().invoke(app, ["run", str(config), "--runner", "ray"])
     assert result.exit_code == 2, result.output
     text = " ".join(result.output.split())
-    assert "trial `big/n20/s0` asks for 4 GPUs, 1 CPU (declared in resources.gpus)" in text and "has 0 GPUs, 2 CPUs" in text and "No trial was started" in text
+    assert (
+        "trial `big/n20/s0` asks for 4 GPUs, 1 CPU (declared in resources.gpus)" in text
+        and "has 0 GPUs, 2 CPUs" in text
+        and "No trial was started" in text
+    )
     assert not (tmp_path / "run" / "results.sqlite").exists()
 
 
@@ -211,18 +242,29 @@ def test_without_ray_the_ray_runner_says_how_to_install_it(tmp_path, monkeypatch
 
 
 def test_help_and_the_local_runner_never_import_ray():
-    code = ("import sys; from bakeoff.cli.main import app; import bakeoff.runners.local, bakeoff.cli.run;"
-            "from typer.testing import CliRunner; assert CliRunner().invoke(app, ['run', '--help']).exit_code == 0;"
-            "assert 'ray' not in sys.modules, 'ray imported'")
-    done = subprocess.run([sys.executable, "-c", code], env=_cli_env(), capture_output=True, text=True, timeout=120, check=False)
+    code = (
+        "import sys; from bakeoff.cli.main import app; import bakeoff.runners.local, bakeoff.cli.run;"
+        "from typer.testing import CliRunner; assert CliRunner().invoke(app, ['run', '--help']).exit_code == 0;"
+        "assert 'ray' not in sys.modules, 'ray imported'"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], env=_cli_env(), capture_output=True, text=True, timeout=120, check=False
+    )
     assert done.returncode == 0, done.stderr[-2000:]
 
 
 # Resource planning: pure functions over the spec, the estimator and Ray's node list.
 
+
 def _spec(**candidate):
-    return spec_from_dict({"name": "x", "task": {"builtin": "support-tickets"}, "grid": {"train_sizes": [100]},
-                           "candidates": [{"name": "c", **candidate}]})
+    return spec_from_dict(
+        {
+            "name": "x",
+            "task": {"builtin": "support-tickets"},
+            "grid": {"train_sizes": [100]},
+            "candidates": [{"name": "c", **candidate}],
+        }
+    )
 
 
 def test_llm_trials_get_the_gpus_the_estimator_says_and_declared_resources_win():
@@ -245,11 +287,21 @@ def test_llm_trials_get_the_gpus_the_estimator_says_and_declared_resources_win()
 
 
 def test_the_cluster_gpu_type_is_read_from_ray_accelerator_labels():
-    nodes = nodes_from_ray([
-        {"Alive": True, "NodeManagerAddress": "10.0.0.1", "Resources": {"CPU": 16.0, "GPU": 8.0, "memory": 5e11, "accelerator_type:A100-80G": 1.0}},
-        {"Alive": False, "NodeManagerAddress": "10.0.0.2", "Resources": {"CPU": 64.0, "GPU": 8.0, "accelerator_type:H100": 1.0}},
-        {"Alive": True, "NodeManagerAddress": "10.0.0.3", "Resources": {"CPU": 8.0, "memory": 3e10}},
-    ])
+    nodes = nodes_from_ray(
+        [
+            {
+                "Alive": True,
+                "NodeManagerAddress": "10.0.0.1",
+                "Resources": {"CPU": 16.0, "GPU": 8.0, "memory": 5e11, "accelerator_type:A100-80G": 1.0},
+            },
+            {
+                "Alive": False,
+                "NodeManagerAddress": "10.0.0.2",
+                "Resources": {"CPU": 64.0, "GPU": 8.0, "accelerator_type:H100": 1.0},
+            },
+            {"Alive": True, "NodeManagerAddress": "10.0.0.3", "Resources": {"CPU": 8.0, "memory": 3e10}},
+        ]
+    )
     assert [n.name for n in nodes] == ["10.0.0.1", "10.0.0.3"] and nodes[0].memory_gb == 500
     assert cluster_gpu(nodes, None).key == "a100-80gb"
     assert cluster_gpu(nodes, "h100").key == "h100"
@@ -263,17 +315,26 @@ def test_a_request_no_single_node_meets_is_refused_with_the_numbers():
     (trial,) = expand_grid(spec)
     need = trial_resources(trial, spec, None, 10)
     two_nodes = [NodeCapacity("a", 0, 8, 30, None), NodeCapacity("b", 0, 8, 30, None)]  # 16 CPUs in all, 8 per node
-    with pytest.raises(BakeoffError, match=r"asks for 0 GPUs, 12 CPUs .* the largest of 2 node\(s\) has 0 GPUs, 8 CPUs"):
+    with pytest.raises(
+        BakeoffError,
+        match=r"asks for 0 GPUs, 12 CPUs .* the largest of 2 node\(s\) has 0 GPUs, 8 "
+        r"CPUs",
+    ):
         refuse_unplaceable({trial: need}, two_nodes)
     refuse_unplaceable({trial: need}, [NodeCapacity("c", 0, 12, 30, None)])
 
 
 def test_the_runner_and_resources_do_not_change_the_fingerprint():
     base = {"name": "x", "task": {"builtin": "support-tickets"}, "candidates": [{"name": "c", "model": "tfidf-logreg"}]}
-    ray_spec = base | {"runner": {"kind": "ray", "address": "auto"},
-                       "candidates": [{"name": "c", "model": "tfidf-logreg", "resources": {"cpus": 2}}]}
+    ray_spec = base | {
+        "runner": {"kind": "ray", "address": "auto"},
+        "candidates": [{"name": "c", "model": "tfidf-logreg", "resources": {"cpus": 2}}],
+    }
     assert spec_from_dict(base).fingerprint() == spec_from_dict(ray_spec).fingerprint()
-    assert json.dumps(spec_from_dict(ray_spec).model_dump(mode="json")["runner"]) == '{"kind": "ray", "address": "auto", "gpu": null}'
+    assert (
+        json.dumps(spec_from_dict(ray_spec).model_dump(mode="json")["runner"])
+        == '{"kind": "ray", "address": "auto", "gpu": null}'
+    )
 
 
 def test_progress_prints_plain_lines_with_each_running_trials_step_and_loss():
@@ -282,8 +343,12 @@ def test_progress_prints_plain_lines_with_each_running_trials_step_and_loss():
     log = io.StringIO()
     progress = RayProgress(Console(file=log, width=200), total=3, already_done=1)
     progress.refresh({"a/n20/s0": {"step": 0, "loss": None, "node": "n1"}}, {"a/n20/s0", "b/n20/s0"})
-    progress.refresh({"a/n20/s0": {"step": 4, "loss": 1.2345, "node": "n1"}}, {"a/n20/s0", "b/n20/s0"})  # within 30 s: quiet
-    progress.refresh({"b/n20/s0": {"step": 2, "loss": 0.5, "node": "n2"}, "gone/n1/s0": {"step": 9}}, {"a/n20/s0", "b/n20/s0"})
+    progress.refresh(
+        {"a/n20/s0": {"step": 4, "loss": 1.2345, "node": "n1"}}, {"a/n20/s0", "b/n20/s0"}
+    )  # within 30 s: quiet
+    progress.refresh(
+        {"b/n20/s0": {"step": 2, "loss": 0.5, "node": "n2"}, "gone/n1/s0": {"step": 9}}, {"a/n20/s0", "b/n20/s0"}
+    )
     progress.finished("a/n20/s0", None)
     progress.finished("b/n20/s0", "its worker process died")
     lines = log.getvalue().splitlines()

@@ -31,12 +31,22 @@ def small_spec(tmp_path, tiny_folder, **overrides):
     raw = {
         "name": "small",
         "task": {"builtin": "support-tickets", "builtin_examples": 200},
-        "candidates": [{"name": "tfidf", "model": "tfidf-logreg"}, {"name": "tiny", "model": str(tiny_folder), "method": "lora"}],
+        "candidates": [
+            {"name": "tfidf", "model": "tfidf-logreg"},
+            {"name": "tiny", "model": str(tiny_folder), "method": "lora"},
+        ],
         "training": {"epochs": 1, "batch_size": 8, "learning_rate": 5e-3, "max_validation_items": 10},
         "grid": {"train_sizes": [20]},
-        "evaluation": {"max_test_items": 30, "max_train_items": 10, "bootstrap_samples": 100, "max_perturbed_items": 10,
-                       "max_validation_items": 10, "max_out_of_scope_items": 10, "latency_repeats": 3,
-                       "perturbations": [{"name": "typos"}, {"name": "paraphrase"}]},
+        "evaluation": {
+            "max_test_items": 30,
+            "max_train_items": 10,
+            "bootstrap_samples": 100,
+            "max_perturbed_items": 10,
+            "max_validation_items": 10,
+            "max_out_of_scope_items": 10,
+            "latency_repeats": 3,
+            "perturbations": [{"name": "typos"}, {"name": "paraphrase"}],
+        },
         "output": {"dir": str(tmp_path / "run")},
     }
     for key, value in overrides.items():
@@ -60,7 +70,9 @@ def test_same_config_and_seed_give_identical_metrics(tmp_path, tiny_folder):
 
 
 def test_diverging_trial_is_stored_as_failed_and_the_run_goes_on(tmp_path, tiny_folder):
-    outcome = run_spec(small_spec(tmp_path, tiny_folder, **{"training.learning_rate": 1e12, "training.warmup_fraction": 0.0}))
+    outcome = run_spec(
+        small_spec(tmp_path, tiny_folder, **{"training.learning_rate": 1e12, "training.warmup_fraction": 0.0})
+    )
     trials = {t["trial_id"]: t for t in outcome.store.trials()}
     assert trials["tfidf/n20/s0"]["status"] == "done"
     assert trials["tiny/n20/s0"]["status"] == "failed" and "learning_rate" in trials["tiny/n20/s0"]["error"]
@@ -101,7 +113,9 @@ def _tiny_trial_running(db) -> bool:
         return False
     try:
         with sqlite3.connect(db) as conn:
-            return bool(conn.execute("SELECT count(*) FROM trials WHERE candidate='tiny' AND status='running'").fetchone()[0])
+            return bool(
+                conn.execute("SELECT count(*) FROM trials WHERE candidate='tiny' AND status='running'").fetchone()[0]
+            )
     except sqlite3.OperationalError:
         return False
 
@@ -111,8 +125,13 @@ def test_ctrl_c_stops_cleanly_and_says_how_to_resume(tmp_path, tiny_folder):
     spec = small_spec(tmp_path, tiny_folder, **{"training.epochs": 30})
     config = tmp_path / "c.yaml"
     config.write_text(yaml.safe_dump(spec.model_dump(mode="json")))
-    process = subprocess.Popen([sys.executable, "-m", "bakeoff.cli", "run", str(config)], env=ENV, stdout=subprocess.PIPE,
-                               stderr=subprocess.PIPE, text=True)
+    process = subprocess.Popen(
+        [sys.executable, "-m", "bakeoff.cli", "run", str(config)],
+        env=ENV,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     db = tmp_path / "run" / "results.sqlite"
     deadline = time.time() + 120
     while time.time() < deadline and process.poll() is None:
@@ -123,7 +142,11 @@ def test_ctrl_c_stops_cleanly_and_says_how_to_resume(tmp_path, tiny_folder):
     _, stderr = process.communicate(timeout=120)
     assert process.returncode == 130, stderr[-3000:]
     said = " ".join(stderr.split())
-    assert "stopping at the next safe point" in said and "run the same command again to resume" in said and "Traceback" not in stderr
+    assert (
+        "stopping at the next safe point" in said
+        and "run the same command again to resume" in said
+        and "Traceback" not in stderr
+    )
     with sqlite3.connect(db) as conn:
         assert conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
         statuses = dict(conn.execute("SELECT candidate, status FROM trials").fetchall())
@@ -225,11 +248,16 @@ def test_remote_code_is_not_run_without_the_candidates_opt_in(tmp_path, tiny_fol
     folder = tmp_path / "remote"
     shutil.copytree(tiny_folder, folder)
     config = json.loads((folder / "config.json").read_text())
-    config["auto_map"] = {"AutoConfig": "configuration_evil.EvilConfig", "AutoModelForCausalLM": "modeling_evil.EvilModel"}
+    config["auto_map"] = {
+        "AutoConfig": "configuration_evil.EvilConfig",
+        "AutoModelForCausalLM": "modeling_evil.EvilModel",
+    }
     config["model_type"] = "evil-llama"  # unknown to transformers: only the checkpoint's own code could load it
     (folder / "config.json").write_text(json.dumps(config))
     marker = tmp_path / "executed"
-    (folder / "configuration_evil.py").write_text(f"open({str(marker)!r}, 'w').write('ran')\nfrom transformers import LlamaConfig as EvilConfig\n")
+    (folder / "configuration_evil.py").write_text(
+        f"open({str(marker)!r}, 'w').write('ran')\nfrom transformers import LlamaConfig as EvilConfig\n"
+    )
     (folder / "modeling_evil.py").write_text("from transformers import LlamaForCausalLM as EvilModel\n")
     with pytest.raises(ModelError, match="trust_remote_code"):
         load_model(resolve_source(str(folder)), LoadOptions())

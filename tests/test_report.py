@@ -1,21 +1,32 @@
 """The HTML report and summary from recorded results: every section, real numbers, dataset text escaped."""
 
+from decision_fixture import results
+
 from bakeoff.decision.engine import recommend
 from bakeoff.report.html import render
 from bakeoff.report.summary import markdown
-from decision_fixture import results
 
 
 def test_report_has_every_section_with_numbers_and_is_self_contained():
     data = results()
     html = render(data, recommend(data))
-    for section in ("Recommendation", "Candidates", "Data appetite", "Generalization, out-of-scope items, calibration",
-                    "Confusion matrices", "Latency, throughput and memory", "Cost and capacity on GPUs", "Architecture facts",
-                    "Run metadata"):
+    for section in (
+        "Recommendation",
+        "Candidates",
+        "Data appetite",
+        "Generalization, out-of-scope items, calibration",
+        "Confusion matrices",
+        "Latency, throughput and memory",
+        "Cost and capacity on GPUs",
+        "Architecture facts",
+        "Run metadata",
+    ):
         assert section in html, section
     assert "fine-tune big-llm" in html and "93.0 [90.0, 96.0]" in html
     assert html.count("<svg") >= 5  # learning curves, robustness, ROC, risk-coverage, reliability, latency
-    assert "http://" not in html.replace("http://www.w3.org/2000/svg", "") and "https://" not in html, "no external resources"
+    assert "http://" not in html.replace("http://www.w3.org/2000/svg", "") and "https://" not in html, (
+        "no external resources"
+    )
 
 
 def test_dataset_text_is_escaped_everywhere():

@@ -3,10 +3,10 @@
 import numpy as np
 import pytest
 import torch
-
-from bakeoff.evaluation.score import length_batches, label_log_probs, probabilities
-from bakeoff.models.prompt import PromptEncoder, PromptFormat, prompt_style
 from tiny import ARCHITECTURES, tiny_model, tiny_tokenizer
+
+from bakeoff.evaluation.score import label_log_probs, length_batches, probabilities
+from bakeoff.models.prompt import PromptEncoder, PromptFormat, prompt_style
 
 LABELS = ["billing", "refund", "refund_status", "account_access", "shipping"]
 TEXTS = [
@@ -143,7 +143,9 @@ def test_lm_head_gets_contiguous_rows_while_scoring(first_token):
     items = encoder.encode(TEXTS)
     seen = []
     head.register_forward_hook(lambda module, args, output: seen.append((args[0].shape[0], args[0].is_contiguous())))
-    scores = label_log_probs(model, items, encoder.label_ids, tokenizer.pad_token_id, batch_size=4, first_token_only=first_token)
+    scores = label_log_probs(
+        model, items, encoder.label_ids, tokenizer.pad_token_id, batch_size=4, first_token_only=first_token
+    )
     assert any(rows > 1 for rows, _ in seen), "batched passes went through the head"
     assert all(contiguous for _, contiguous in seen)
     assert not head._forward_pre_hooks

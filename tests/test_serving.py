@@ -31,6 +31,7 @@ ENV = os.environ | {"HF_HUB_OFFLINE": "1", "PYTHONUNBUFFERED": "1", "COLUMNS": "
 def fake_model(service_s: float = 0.0, threshold: float | None = 0.5) -> ServedModel:
     """Label = int(text) mod 4 with probability 0.7 (0.4 when the text ends in '?': below the threshold).
     Each call sleeps `service_s` whatever the batch size: a model with a fixed service time."""
+
     def predict(texts: list[str]) -> np.ndarray:
         time.sleep(service_s)
         probs = np.full((len(texts), len(LABELS)), 0.1)
@@ -39,6 +40,7 @@ def fake_model(service_s: float = 0.0, threshold: float | None = 0.5) -> ServedM
             probs[row] = (1 - top) / (len(LABELS) - 1)
             probs[row, int(text.rstrip("?")) % len(LABELS)] = top
         return probs
+
     return ServedModel("fake", "fake/n0/s0", "baseline", LABELS, threshold, None, "cpu", "cpu", predict)
 
 
@@ -64,17 +66,29 @@ def tiny_run(tmp_path_factory, tiny_folder) -> Path:
     from bakeoff.runners.local import run_spec
 
     root = tmp_path_factory.mktemp("serve-run")
-    spec = RunSpec.model_validate({
-        "name": "serve-test",
-        "task": {"builtin": "support-tickets", "builtin_examples": 200},
-        "candidates": [{"name": "tfidf", "model": "tfidf-logreg"}, {"name": "tiny lora", "model": str(tiny_folder), "method": "lora"}],
-        "training": {"epochs": 1, "batch_size": 8, "learning_rate": 5e-3, "max_validation_items": 10},
-        "grid": {"train_sizes": [40], "seeds": [0]},
-        "evaluation": {"max_test_items": 30, "max_train_items": 8, "bootstrap_samples": 100, "max_perturbed_items": 10,
-                       "max_validation_items": 20, "max_out_of_scope_items": 20, "latency_repeats": 3,
-                       "perturbations": [{"name": "lowercase"}]},
-        "output": {"dir": str(root / "run")},
-    })
+    spec = RunSpec.model_validate(
+        {
+            "name": "serve-test",
+            "task": {"builtin": "support-tickets", "builtin_examples": 200},
+            "candidates": [
+                {"name": "tfidf", "model": "tfidf-logreg"},
+                {"name": "tiny lora", "model": str(tiny_folder), "method": "lora"},
+            ],
+            "training": {"epochs": 1, "batch_size": 8, "learning_rate": 5e-3, "max_validation_items": 10},
+            "grid": {"train_sizes": [40], "seeds": [0]},
+            "evaluation": {
+                "max_test_items": 30,
+                "max_train_items": 8,
+                "bootstrap_samples": 100,
+                "max_perturbed_items": 10,
+                "max_validation_items": 20,
+                "max_out_of_scope_items": 20,
+                "latency_repeats": 3,
+                "perturbations": [{"name": "lowercase"}],
+            },
+            "output": {"dir": str(root / "run")},
+        }
+    )
     outcome = run_spec(spec)
     outcome.store.close()
     assert outcome.failed == 0
@@ -88,17 +102,20 @@ def test_served_predictions_equal_the_runs_stored_predictions(tiny_run, candidat
     model = load_served_model(record)
     texts = run_test_texts(tiny_run)
     assert len(texts) == len(stored)
-    with running(create_app(model, batching=BatchSettings(max_batch=8, max_wait_ms=10))) as url, client() as http, \
-            ThreadPoolExecutor(4) as pool:
+    with (
+        running(create_app(model, batching=BatchSettings(max_batch=8, max_wait_ms=10))) as url,
+        client() as http,
+        ThreadPoolExecutor(4) as pool,
+    ):
         # Concurrent requests of 1-3 texts, so micro-batches mix requests of several clients.
         starts, chunks, size = [], [], 1
         while sum(map(len, chunks)) < len(texts):
             starts.append(sum(map(len, chunks)))
-            chunks.append(texts[starts[-1]:starts[-1] + size])
+            chunks.append(texts[starts[-1] : starts[-1] + size])
             size = size % 3 + 1
         answers = list(pool.map(lambda chunk: http.post(f"{url}/v1/classify", json={"texts": chunk}), chunks))
     served = np.zeros_like(stored)
-    for start, chunk, answer in zip(starts, chunks, answers):
+    for start, answer in zip(starts, answers):
         assert answer.status_code == 200, answer.text
         for offset, prediction in enumerate(answer.json()["predictions"]):
             row = [prediction["probabilities"][label] for label in model.labels]
@@ -113,21 +130,24 @@ def test_served_predictions_equal_the_runs_stored_predictions(tiny_run, candidat
 LIMITS = RequestLimits(max_body_bytes=2_000, max_texts=3, max_chars=50)
 
 
-@pytest.mark.parametrize("method, path, body, headers, status", [
-    ("POST", "/v1/classify", b'{"texts": ["1"', {}, 422),  # malformed JSON
-    ("POST", "/v1/classify", b'{"texts": [1, 2]}', {}, 422),  # wrong type
-    ("POST", "/v1/classify", b'{"texts": "1"}', {}, 422),  # a string, not a list
-    ("POST", "/v1/classify", b'{"text": ["1"]}', {}, 422),  # missing field
-    ("POST", "/v1/classify", b'{"texts": ["1"], "x": 1}', {}, 422),  # unknown field
-    ("POST", "/v1/classify", b'{"texts": []}', {}, 422),  # nothing to classify
-    ("POST", "/v1/classify", b'["1"]', {}, 422),  # not an object
-    ("POST", "/v1/classify", b"", {}, 422),  # empty body
-    ("POST", "/v1/classify", json.dumps({"texts": ["1"] * 4}).encode(), {}, 413),  # too many texts
-    ("POST", "/v1/classify", json.dumps({"texts": ["1" * 51]}).encode(), {}, 422),  # text too long
-    ("POST", "/v1/classify", json.dumps({"texts": ["1"], "pad": "x" * 3000}).encode(), {}, 413),  # body too large
-    ("GET", "/v1/classify", None, {}, 405),
-    ("POST", "/v2/classify", b'{"texts": ["1"]}', {}, 404),
-])
+@pytest.mark.parametrize(
+    "method, path, body, headers, status",
+    [
+        ("POST", "/v1/classify", b'{"texts": ["1"', {}, 422),  # malformed JSON
+        ("POST", "/v1/classify", b'{"texts": [1, 2]}', {}, 422),  # wrong type
+        ("POST", "/v1/classify", b'{"texts": "1"}', {}, 422),  # a string, not a list
+        ("POST", "/v1/classify", b'{"text": ["1"]}', {}, 422),  # missing field
+        ("POST", "/v1/classify", b'{"texts": ["1"], "x": 1}', {}, 422),  # unknown field
+        ("POST", "/v1/classify", b'{"texts": []}', {}, 422),  # nothing to classify
+        ("POST", "/v1/classify", b'["1"]', {}, 422),  # not an object
+        ("POST", "/v1/classify", b"", {}, 422),  # empty body
+        ("POST", "/v1/classify", json.dumps({"texts": ["1"] * 4}).encode(), {}, 413),  # too many texts
+        ("POST", "/v1/classify", json.dumps({"texts": ["1" * 51]}).encode(), {}, 422),  # text too long
+        ("POST", "/v1/classify", json.dumps({"texts": ["1"], "pad": "x" * 3000}).encode(), {}, 413),  # body too large
+        ("GET", "/v1/classify", None, {}, 405),
+        ("POST", "/v2/classify", b'{"texts": ["1"]}', {}, 404),
+    ],
+)
 def test_every_bad_request_gets_its_4xx_as_json(method, path, body, headers, status):
     app = create_app(fake_model(), LIMITS)
     with running(app) as url, client() as http:
@@ -135,7 +155,9 @@ def test_every_bad_request_gets_its_4xx_as_json(method, path, body, headers, sta
         assert answer.status_code == status, answer.text
         error = answer.json()["error"]
         assert error["status"] == status and error["message"]
-        assert http.post(f"{url}/v1/classify", json={"texts": ["2"]}).status_code == 200, "still serving after the bad request"
+        assert http.post(f"{url}/v1/classify", json={"texts": ["2"]}).status_code == 200, (
+            "still serving after the bad request"
+        )
 
 
 def test_a_declared_oversize_body_is_refused_before_it_is_sent():
@@ -144,8 +166,10 @@ def test_a_declared_oversize_body_is_refused_before_it_is_sent():
     with running(create_app(fake_model(), LIMITS)) as url:
         port = int(url.rsplit(":", 1)[1])
         with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
-            sock.sendall(b"POST /v1/classify HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
-                         b"Content-Length: 999999\r\n\r\n{")
+            sock.sendall(
+                b"POST /v1/classify HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+                b"Content-Length: 999999\r\n\r\n{"
+            )
             reply = ""
             for _ in range(20):  # headers and body may arrive in separate packets
                 reply += sock.recv(65536).decode()
@@ -173,10 +197,22 @@ def test_api_key_is_required_when_set():
     with running(create_app(fake_model(), api_key="s3cret")) as url, client() as http:
         assert http.get(f"{url}/healthz").status_code == 200, "health checks need no key"
         assert http.post(f"{url}/v1/classify", json={"texts": ["1"]}).status_code == 401
-        assert http.post(f"{url}/v1/classify", json={"texts": ["1"]}, headers={"authorization": "Bearer wrong"}).status_code == 401
+        assert (
+            http.post(
+                f"{url}/v1/classify", json={"texts": ["1"]}, headers={"authorization": "Bearer wrong"}
+            ).status_code
+            == 401
+        )
         assert http.get(f"{url}/metrics").status_code == 401
-        assert http.post(f"{url}/v1/classify", json={"texts": ["1"]}, headers={"authorization": "Bearer s3cret"}).status_code == 200
-        assert http.post(f"{url}/v1/classify", json={"texts": ["1"]}, headers={"x-api-key": "s3cret"}).status_code == 200
+        assert (
+            http.post(
+                f"{url}/v1/classify", json={"texts": ["1"]}, headers={"authorization": "Bearer s3cret"}
+            ).status_code
+            == 200
+        )
+        assert (
+            http.post(f"{url}/v1/classify", json={"texts": ["1"]}, headers={"x-api-key": "s3cret"}).status_code == 200
+        )
 
 
 @pytest.mark.parametrize("max_batch", [8, 1])
@@ -208,8 +244,16 @@ def test_loadtest_against_a_slow_fake_finds_its_max_rate():
     capacity = 1 / service_s
     app = create_app(fake_model(service_s=service_s), batching=BatchSettings(max_batch=1, max_wait_ms=0))
     with running(app) as url:
-        plan = LoadPlan(url=f"{url}/v1/classify", rates_per_s=(5, 10, 20, 40), duration_s=0.5, sla_p95_ms=sla_ms,
-                        texts=tuple(str(i) for i in range(50)), timeout_s=10, bisect_steps=2, seed=0)
+        plan = LoadPlan(
+            url=f"{url}/v1/classify",
+            rates_per_s=(5, 10, 20, 40),
+            duration_s=0.5,
+            sla_p95_ms=sla_ms,
+            texts=tuple(str(i) for i in range(50)),
+            timeout_s=10,
+            bisect_steps=2,
+            seed=0,
+        )
         started = time.monotonic()
         result = asyncio.run(search(plan))
         elapsed = time.monotonic() - started
@@ -241,7 +285,9 @@ serve(create_app(ServedModel("slow", "slow/n0/s0", "baseline", ["a", "b"], None,
 
 
 def test_sigterm_lets_in_flight_requests_finish():
-    process = subprocess.Popen([sys.executable, "-c", SLOW_SERVER], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=ENV)
+    process = subprocess.Popen(
+        [sys.executable, "-c", SLOW_SERVER], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=ENV
+    )
     try:
         port = int(process.stdout.readline())
         url = f"http://127.0.0.1:{port}"
@@ -267,13 +313,19 @@ def test_sigterm_lets_in_flight_requests_finish():
             process.wait(timeout=10)
 
 
+@pytest.mark.integration
 def test_cli_serve_and_loadtest_store_measured_capacity_in_the_run(tiny_run):
     """The real CLI: `serve` (API key from the environment) and `loadtest --run --candidate`, then SIGTERM."""
     from bakeoff.store import ResultStore
 
     env = ENV | {"BAKEOFF_API_KEY": "k3y"}
-    server = subprocess.Popen([sys.executable, "-m", "bakeoff.cli", "serve", str(tiny_run), "--candidate", "tfidf", "--port", "0"],
-                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    server = subprocess.Popen(
+        [sys.executable, "-m", "bakeoff.cli", "serve", str(tiny_run), "--candidate", "tfidf", "--port", "0"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+    )
     try:
         url = None
         deadline = time.monotonic() + 120
@@ -285,15 +337,55 @@ def test_cli_serve_and_loadtest_store_measured_capacity_in_the_run(tiny_run):
         assert url, "serve did not print its URL within 120 s"
         with client() as http:
             assert http.post(f"{url}/v1/classify", json={"texts": ["hi"]}).status_code == 401
-        loadtest = subprocess.run([sys.executable, "-m", "bakeoff.cli", "loadtest", url, "--rate", "4,8", "--duration", "0.5",
-                                   "--bisect", "0", "--run", str(tiny_run), "--candidate", "tfidf", "--json"],
-                                  capture_output=True, text=True, env=env, timeout=120)
+        loadtest = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "bakeoff.cli",
+                "loadtest",
+                url,
+                "--rate",
+                "4,8",
+                "--duration",
+                "0.5",
+                "--bisect",
+                "0",
+                "--run",
+                str(tiny_run),
+                "--candidate",
+                "tfidf",
+                "--json",
+            ],
+            capture_output=True,
+            text=True,
+            env=env,
+            timeout=120,
+        )
         assert loadtest.returncode == 0, loadtest.stderr[-2000:]
         printed = json.loads(loadtest.stdout)
         assert printed["server"]["model"]["candidate"] == "tfidf" and len(printed["steps"]) == 2
         assert all(s["errors"] == 0 and s["sent"] > 0 for s in printed["steps"]), "the key was sent: no 401s"
-        wrong = subprocess.run([sys.executable, "-m", "bakeoff.cli", "loadtest", url, "--rate", "4", "--duration", "0.2",
-                                "--run", str(tiny_run), "--candidate", "tiny lora"], capture_output=True, text=True, env=env, timeout=120)
+        wrong = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "bakeoff.cli",
+                "loadtest",
+                url,
+                "--rate",
+                "4",
+                "--duration",
+                "0.2",
+                "--run",
+                str(tiny_run),
+                "--candidate",
+                "tiny lora",
+            ],
+            capture_output=True,
+            text=True,
+            env=env,
+            timeout=120,
+        )
         assert wrong.returncode == 2 and "serves `tfidf`" in wrong.stderr
         server.send_signal(signal.SIGTERM)
         assert server.wait(timeout=30) in (0, -signal.SIGTERM)
@@ -318,7 +410,9 @@ def test_export_model_writes_a_merged_model_that_reproduces_the_predictions(tiny
     from bakeoff.models.prompt import EncodedItem
 
     target = tmp_path / "export"
-    result = CliRunner().invoke(app, ["export", "model", str(tiny_run), "--candidate", "tiny lora", "--to", str(target)])
+    result = CliRunner().invoke(
+        app, ["export", "model", str(tiny_run), "--candidate", "tiny lora", "--to", str(target)]
+    )
     assert result.exit_code == 0, result.output
     assert "vllm serve" in result.output and "--enable-lora --lora-modules tiny-lora=" in result.output
     assert (target / "adapter" / "adapter_model.safetensors").is_file()
@@ -332,13 +426,27 @@ def test_export_model_writes_a_merged_model_that_reproduces_the_predictions(tiny
     tokenizer = AutoTokenizer.from_pretrained(target / "merged")
     model = AutoModelForCausalLM.from_pretrained(target / "merged")
     texts = run_test_texts(tiny_run)[:6]
-    items = [EncodedItem(tokenizer(prompt["template"].replace("{text}", t), add_special_tokens=False)["input_ids"], -1) for t in texts]
-    probs = probabilities(label_log_probs(model, items, [e["token_ids"] for e in labels], tokenizer.pad_token_id or 0, 8, None,
-                                          prompt["scoring"] == "first-token"))
+    items = [
+        EncodedItem(tokenizer(prompt["template"].replace("{text}", t), add_special_tokens=False)["input_ids"], -1)
+        for t in texts
+    ]
+    probs = probabilities(
+        label_log_probs(
+            model,
+            items,
+            [e["token_ids"] for e in labels],
+            tokenizer.pad_token_id or 0,
+            8,
+            None,
+            prompt["scoring"] == "first-token",
+        )
+    )
     stored = np.load(find_trial(tiny_run, "tiny lora").folder / "predictions.npz")["probs"][:6]
     np.testing.assert_allclose(probs, stored, atol=1e-4)
 
-    refused = CliRunner().invoke(app, ["export", "model", str(tiny_run), "--candidate", "tfidf", "--to", str(tmp_path / "x")])
+    refused = CliRunner().invoke(
+        app, ["export", "model", str(tiny_run), "--candidate", "tfidf", "--to", str(tmp_path / "x")]
+    )
     assert refused.exit_code == 2 and "bakeoff serve" in refused.output
 
 

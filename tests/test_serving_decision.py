@@ -1,22 +1,41 @@
 """Measured serving capacity (the run's `serving` section, from `bakeoff loadtest --run`) in the decision and the
 report: preferred over the estimate for the hardware being decided on, ignored for other hardware."""
 
+from decision_fixture import results
+
 from bakeoff.decision.engine import recommend, with_answers
 from bakeoff.decision.evidence import gather
 from bakeoff.decision.measured import estimated_capacity, measured_capacity
 from bakeoff.report.summary import markdown
-from decision_fixture import results
 
 
 def _step(rate, p95, sent=40, ok=None):
-    return {"rate_per_s": rate, "sent": sent, "ok": sent if ok is None else ok, "errors": 0, "timeouts": 0, "achieved_per_s": rate,
-            "latency_ms_p50": p95 / 2, "latency_ms_p95": p95, "latency_ms_p99": p95 * 1.2, "within_sla": p95 <= 100}
+    return {
+        "rate_per_s": rate,
+        "sent": sent,
+        "ok": sent if ok is None else ok,
+        "errors": 0,
+        "timeouts": 0,
+        "achieved_per_s": rate,
+        "latency_ms_p50": p95 / 2,
+        "latency_ms_p95": p95,
+        "latency_ms_p99": p95 * 1.2,
+        "within_sla": p95 <= 100,
+    }
 
 
 def _entry(candidate, hardware, steps, sla=100.0):
-    return {"trial_id": f"{candidate}/n200/s0", "hardware": hardware, "device": "cuda:0" if hardware != "cpu" else "cpu",
-            "sla_p95_ms": sla, "texts_per_request": 1, "steps": steps, "measured_at": "2026-12-02T18:00:00+00:00",
-            "batching": {"max_batch": 16, "max_wait_ms": 5.0}, "url": "http://127.0.0.1:8000/v1/classify"}
+    return {
+        "trial_id": f"{candidate}/n200/s0",
+        "hardware": hardware,
+        "device": "cuda:0" if hardware != "cpu" else "cpu",
+        "sla_p95_ms": sla,
+        "texts_per_request": 1,
+        "steps": steps,
+        "measured_at": "2026-12-02T18:00:00+00:00",
+        "batching": {"max_batch": 16, "max_wait_ms": 5.0},
+        "url": "http://127.0.0.1:8000/v1/classify",
+    }
 
 
 def with_serving(serving: dict) -> dict:
@@ -26,7 +45,9 @@ def with_serving(serving: dict) -> dict:
 
 
 def test_measured_capacity_is_the_best_step_within_the_sla_asked():
-    entry = _entry("big-llm", "a10g", [_step(10, 20), _step(20, 45), _step(40, 80), _step(80, 900), _step(30, 60, ok=39)])
+    entry = _entry(
+        "big-llm", "a10g", [_step(10, 20), _step(20, 45), _step(40, 80), _step(80, 900), _step(30, 60, ok=39)]
+    )
     assert measured_capacity(entry).items_per_s == 40  # the 30/s step had an error: not counted
     assert measured_capacity(entry, sla_p95_ms=50).items_per_s == 20
     assert measured_capacity(entry, sla_p95_ms=10) is None
@@ -76,11 +97,14 @@ def test_a_load_test_where_no_rate_met_the_sla_excludes_the_candidate():
 
 
 def test_the_report_shows_measured_capacity_beside_the_estimate():
-    serving = {"big-llm": _entry("big-llm", "a10g", [_step(10, 20), _step(20, 45), _step(40, 80), _step(80, 400)], sla=200.0)}
+    serving = {
+        "big-llm": _entry("big-llm", "a10g", [_step(10, 20), _step(20, 45), _step(40, 80), _step(80, 400)], sla=200.0)
+    }
     data = with_serving(serving)
     text = markdown("fixture", data["run"], data["trials"])
     assert "## Capacity under load: measured (HTTP load test) and estimated" in text
     row = next(line for line in text.splitlines() if line.startswith("| big-llm | big-llm/n200/s0 | a10g"))
-    # measured: 40 items/s within 200 ms. Estimated on the A10G: batch 1 (60 ms) meets 2 x 60 <= 200 -> 1 / 0.06 x 0.7 = 11.7;
+    # measured: 40 items/s within 200 ms. Estimated on the A10G: batch 1 (60 ms) meets 2 x 60 <= 200 -> 1 / 0.06 x 0.7 =
+    # 11.7;
     # batch 16 (400 ms) does not.
     assert "| 40.0 |" in row and "| 11.7 |" in row and "x3.43" in row

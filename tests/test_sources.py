@@ -54,7 +54,15 @@ def test_real_pretrained_models_load_and_score(name, params):
     source = resolve_source(name)
     tokenizer, model = load_tokenizer(source, LoadOptions()), load_model(source, LoadOptions())
     assert sum(p.numel() for p in model.parameters()) == params
-    encoder = PromptEncoder(tokenizer, PromptFormat("Classify the customer message.", ["billing", "shipping"], show_label_list=True))
-    probs = probabilities(label_log_probs(model, encoder.encode(["I was charged twice", "Where is my parcel?"]), encoder.label_ids,
-                                         tokenizer.pad_token_id))
+    encoder = PromptEncoder(
+        tokenizer, PromptFormat("Classify the customer message.", ["billing", "shipping"], show_label_list=True)
+    )
+    probs = probabilities(
+        label_log_probs(
+            model,
+            encoder.encode(["I was charged twice", "Where is my parcel?"]),
+            encoder.label_ids,
+            tokenizer.pad_token_id,
+        )
+    )
     assert probs.shape == (2, 2)

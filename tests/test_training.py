@@ -4,14 +4,14 @@ import numpy as np
 import pytest
 import torch
 from accelerate import Accelerator
+from tiny import ARCHITECTURES, tiny_model, tiny_tokenizer
 
 from bakeoff.config import LoraSpec, TrainingSpec
 from bakeoff.data.tickets import generate_tickets
 from bakeoff.models.prompt import PromptEncoder, PromptFormat
 from bakeoff.training.batches import LabelBatch, collate, label_loss
-from bakeoff.training.lora import find_targets, prepare_for_method
 from bakeoff.training.loop import LoopInputs, TrainingDiverged, train
-from tiny import ARCHITECTURES, tiny_model, tiny_tokenizer
+from bakeoff.training.lora import find_targets, prepare_for_method
 
 
 def _inputs(tokenizer, n=24, lr=5e-3):
@@ -33,10 +33,14 @@ def test_lora_changes_adapters_not_base(arch):
     spec = TrainingSpec(epochs=2, batch_size=8, early_stopping_patience=0)
     result = train(peft_model, _inputs(tokenizer), spec, Accelerator(cpu=True))
     assert result.steps == 6 and len(result.validation_loss_per_epoch) == 2
-    changed = [n for n, p in peft_model.named_parameters() if p.requires_grad and not torch.equal(p, adapters_before[n])]
+    changed = [
+        n for n, p in peft_model.named_parameters() if p.requires_grad and not torch.equal(p, adapters_before[n])
+    ]
     assert changed, "LoRA weights did not move"
     # peft nests wrapped weights under `base_layer` (twice for MoE expert tensors): strip it to match names.
-    base_after = {n.replace("base_layer.", ""): p for n, p in peft_model.get_base_model().named_parameters() if "lora_" not in n}
+    base_after = {
+        n.replace("base_layer.", ""): p for n, p in peft_model.get_base_model().named_parameters() if "lora_" not in n
+    }
     assert base_after.keys() == base_before.keys()
     for name, before in base_before.items():
         assert torch.equal(before, base_after[name]), f"base weight {name} changed"
@@ -50,16 +54,27 @@ def test_moe_experts_are_adapted_through_target_parameters():
     dense_modules, dense_parameters = find_targets(tiny_model("llama", len(tokenizer)), "all")
     assert set(dense_modules) == {"q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"}
     assert dense_parameters == []
-    assert find_targets(tiny_model("llama", len(tokenizer)), "attention") == (["k_proj", "o_proj", "q_proj", "v_proj"], [])
+    assert find_targets(tiny_model("llama", len(tokenizer)), "attention") == (
+        ["k_proj", "o_proj", "q_proj", "v_proj"],
+        [],
+    )
 
 
 def test_loss_falls_and_best_epoch_is_kept():
     tokenizer = tiny_tokenizer()
     model = prepare_for_method(tiny_model("llama", len(tokenizer)), "lora", LoraSpec(r=8, alpha=16), 0, False)
-    result = train(model, _inputs(tokenizer, lr=2e-2), TrainingSpec(epochs=6, batch_size=4, early_stopping_patience=0), Accelerator(cpu=True))
+    result = train(
+        model,
+        _inputs(tokenizer, lr=2e-2),
+        TrainingSpec(epochs=6, batch_size=4, early_stopping_patience=0),
+        Accelerator(cpu=True),
+    )
     assert result.train_loss_per_epoch[-1] < result.train_loss_per_epoch[0] * 0.8
     assert result.best_epoch == 1 + min(range(6), key=lambda e: result.validation_loss_per_epoch[e])
-    assert result.validation_loss_per_epoch[result.best_epoch - 1] < result.validation_loss_per_epoch[0] or result.best_epoch == 1
+    assert (
+        result.validation_loss_per_epoch[result.best_epoch - 1] < result.validation_loss_per_epoch[0]
+        or result.best_epoch == 1
+    )
 
 
 def test_full_fine_tune_moves_base_weights():
@@ -76,9 +91,13 @@ def test_label_only_logits_give_the_same_loss_as_full_logits():
     inputs = _inputs(tokenizer)
     batch: LabelBatch = collate(inputs.train[:6], inputs.label_ids, inputs.pad_id)
     fast, count = label_loss(model, batch)
-    logits = model(input_ids=batch.input_ids, attention_mask=batch.attention_mask, position_ids=batch.position_ids).logits
+    logits = model(
+        input_ids=batch.input_ids, attention_mask=batch.attention_mask, position_ids=batch.position_ids
+    ).logits
     width = batch.target_ids.shape[1]
-    reference = torch.nn.functional.cross_entropy(logits[:, -width - 1:-1].transpose(1, 2), batch.target_ids, reduction="none")
+    reference = torch.nn.functional.cross_entropy(
+        logits[:, -width - 1 : -1].transpose(1, 2), batch.target_ids, reduction="none"
+    )
     expected = (reference * batch.target_mask).sum() / batch.target_mask.sum()
     assert count == int(batch.target_mask.sum())
     torch.testing.assert_close(fast, expected, atol=1e-5, rtol=1e-5)
@@ -89,7 +108,12 @@ def test_non_finite_loss_stops_with_a_reason():
     tokenizer = tiny_tokenizer()
     model = prepare_for_method(tiny_model("llama", len(tokenizer)), "lora", LoraSpec(r=4), 0, False)
     with pytest.raises(TrainingDiverged, match="learning_rate"):
-        train(model, _inputs(tokenizer, lr=1e9), TrainingSpec(epochs=3, batch_size=8, warmup_fraction=0), Accelerator(cpu=True))
+        train(
+            model,
+            _inputs(tokenizer, lr=1e9),
+            TrainingSpec(epochs=3, batch_size=8, warmup_fraction=0),
+            Accelerator(cpu=True),
+        )
 
 
 def test_lm_head_never_sees_more_than_the_label_positions():
@@ -121,7 +145,9 @@ def test_merged_lora_scores_like_the_unmerged_adapter(arch):
     np.testing.assert_allclose(before, after, atol=1e-4)
 
 
-@pytest.mark.parametrize("arch,dtype", [("llama", torch.float32), ("mixtral", torch.float32), ("llama", torch.bfloat16)])
+@pytest.mark.parametrize(
+    "arch,dtype", [("llama", torch.float32), ("mixtral", torch.float32), ("llama", torch.bfloat16)]
+)
 def test_fused_lora_forward_gives_peft_loss_and_gradients_and_is_removed_after(arch, dtype):
     from unittest import mock
 
@@ -147,10 +173,15 @@ def test_fused_lora_forward_gives_peft_loss_and_gradients_and_is_removed_after(a
         return loss.detach(), grads
 
     loss_peft, grads_peft = loss_and_grads()
-    with mock.patch.object(AddmmLora, "forward", wraps=AddmmLora.forward) as fused, fused_lora_forward(model) as switched:
+    with (
+        mock.patch.object(AddmmLora, "forward", wraps=AddmmLora.forward) as fused,
+        fused_lora_forward(model) as switched,
+    ):
         loss_fused, grads_fused = loss_and_grads()
     linears = [m for n, m in model.named_modules() if n.endswith(("q_proj", "v_proj")) and hasattr(m, "lora_variant")]
-    assert switched >= len(linears) > 0 and fused.call_count == switched, "every plain LoRA Linear ran the fused forward"
+    assert switched >= len(linears) > 0 and fused.call_count == switched, (
+        "every plain LoRA Linear ran the fused forward"
+    )
     assert all(not m.lora_variant for m in linears), "the variant is gone after the block"
     tolerance = {"atol": 1e-6, "rtol": 1e-5} if dtype == torch.float32 else {"atol": 2e-2, "rtol": 2e-2}
     torch.testing.assert_close(loss_fused, loss_peft, **tolerance)

@@ -34,8 +34,13 @@ def trial_row(trial: TrialRecord) -> dict[str, Any]:
     by_score = ((metrics.out_of_scope if metrics else None) or {}).get("by_score") or {}
     calibration = (metrics.calibration if metrics else None) or {}
     return {
-        "trial_id": trial.trial_id, "candidate": trial.candidate, "model_name": trial.model_name, "method": trial.method,
-        "train_size": trial.train_size, "seed": trial.seed, "status": trial.status,
+        "trial_id": trial.trial_id,
+        "candidate": trial.candidate,
+        "model_name": trial.model_name,
+        "method": trial.method,
+        "train_size": trial.train_size,
+        "seed": trial.seed,
+        "status": trial.status,
         **_stat_columns("test_accuracy", test.accuracy if test else None),
         **_stat_columns("test_macro_f1", test.macro_f1 if test else None),
         "train_accuracy": train.accuracy.value if train else None,
@@ -132,5 +137,7 @@ def recommend(run: Run | str | Path, **answers: Any) -> Recommendation:
         decision = DecisionSpec.model_validate(current | answers).model_dump()
     except ValidationError as err:
         problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in err.errors())
-        raise ConfigError(f"recommend() answers: {problems} (the keys are those of the config's `decision:` section)") from None
+        raise ConfigError(
+            f"recommend() answers: {problems} (the keys are those of the config's `decision:` section)"
+        ) from None
     return Recommendation.model_validate(decide(with_answers(run.stored, decision)))

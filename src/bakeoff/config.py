@@ -27,50 +27,93 @@ class Spec(BaseModel):
 def safe_folder_name(name: str) -> str:
     """A name that becomes a folder: no separators, no hidden or parent paths, nothing a shell would mangle."""
     if not name.strip() or name.startswith(".") or any(not (c.isalnum() or c in " ._-+") for c in name):
-        raise ValueError(f"{name!r}: use letters, digits, spaces and . _ - + (not starting with a dot): it names a folder")
+        raise ValueError(
+            f"{name!r}: use letters, digits, spaces and . _ - + (not starting with a dot): it names a folder"
+        )
     return name
 
 
 class DataSpec(Spec):
-    path: Path = Field(description="Labeled examples: .csv, .jsonl, .parquet, or a `datasets` folder saved with save_to_disk.")
-    test_path: Path | None = Field(None, description="Optional test file (same format). Without it a test split is drawn from `path`.")
-    validation_path: Path | None = Field(None, description="Optional validation file. Without it a validation split is drawn from the training data.")
-    format: Literal["auto", "csv", "jsonl", "parquet", "hf-disk"] = Field("auto", description="File format; `auto` goes by the file extension (a folder is `hf-disk`).")
+    path: Path = Field(
+        description="Labeled examples: .csv, .jsonl, .parquet, or a `datasets` folder saved with save_to_disk."
+    )
+    test_path: Path | None = Field(
+        None, description="Optional test file (same format). Without it a test split is drawn from `path`."
+    )
+    validation_path: Path | None = Field(
+        None, description="Optional validation file. Without it a validation split is drawn from the training data."
+    )
+    format: Literal["auto", "csv", "jsonl", "parquet", "hf-disk"] = Field(
+        "auto", description="File format; `auto` goes by the file extension (a folder is `hf-disk`)."
+    )
     text_column: str = Field("text", description="Column holding the input text.")
     label_column: str = Field("label", description="Column holding the class label.")
     id_column: str | None = Field(None, description="Optional column of unique item ids; duplicates are an error.")
-    labels: list[str] | None = Field(None, description="Keep only these labels (e.g. a slice of a large intent set). Default: all.")
-    max_per_label: int | None = Field(None, ge=2, description="Keep at most this many examples per label from `path` (seeded), to bound run time.")
-    out_of_scope_labels: list[str] | None = Field(None, description="Labels whose items are out of scope: never trained on, used to test abstention (e.g. `oos`, or intents held out on purpose).")
-    out_of_scope_path: Path | None = Field(None, description="A file of out-of-scope items (text column only needed), same format as `path`.")
+    labels: list[str] | None = Field(
+        None, description="Keep only these labels (e.g. a slice of a large intent set). Default: all."
+    )
+    max_per_label: int | None = Field(
+        None, ge=2, description="Keep at most this many examples per label from `path` (seeded), to bound run time."
+    )
+    out_of_scope_labels: list[str] | None = Field(
+        None,
+        description="Labels whose items are out of scope: never "
+        "trained on, used to test abstention (e.g. `oos`, "
+        "or intents held out on purpose).",
+    )
+    out_of_scope_path: Path | None = Field(
+        None, description="A file of out-of-scope items (text column only needed), same format as `path`."
+    )
 
     @model_validator(mode="after")
     def _distinct_columns(self) -> DataSpec:
         if self.text_column == self.label_column:
-            raise ValueError(f"text_column and label_column are both `{self.text_column}`: the label would be in the input; "
-                             "set `label_column` to the column that holds the class")
+            raise ValueError(
+                f"text_column and label_column are both `{self.text_column}`: the label would be in the "
+                "input; "
+                "set `label_column` to the column that holds the class"
+            )
         if self.labels is not None and self.out_of_scope_labels:
             both = sorted(set(self.labels) & set(self.out_of_scope_labels))
             if both:
-                raise ValueError(f"labels {both} are in both `labels` (trained on) and `out_of_scope_labels` (never trained on)")
+                raise ValueError(
+                    f"labels {both} are in both `labels` (trained on) and `out_of_scope_labels` (never trained on)"
+                )
         return self
 
 
 class SplitSpec(Spec):
-    test_fraction: float = Field(0.25, gt=0, lt=1, description="Share of the data held out for test when no `test_path` is given.")
-    validation_fraction: float = Field(0.1, gt=0, lt=1, description="Share of the training pool held out for validation (early stopping) when no `validation_path` is given.")
+    test_fraction: float = Field(
+        0.25, gt=0, lt=1, description="Share of the data held out for test when no `test_path` is given."
+    )
+    validation_fraction: float = Field(
+        0.1,
+        gt=0,
+        lt=1,
+        description="Share of the training pool held out for "
+        "validation (early stopping) when no "
+        "`validation_path` is given.",
+    )
     seed: int = Field(0, description="Seed of the stratified splits.")
 
 
 class TaskSpec(Spec):
-    builtin: Literal["support-tickets"] | None = Field(None, description="A built-in task instead of `data`: `support-tickets` (generated, seeded).")
-    builtin_examples: int = Field(1200, ge=100, description="How many tickets the built-in generator makes (before splitting).")
+    builtin: Literal["support-tickets"] | None = Field(
+        None, description="A built-in task instead of `data`: `support-tickets` (generated, seeded)."
+    )
+    builtin_examples: int = Field(
+        1200, ge=100, description="How many tickets the built-in generator makes (before splitting)."
+    )
     data: DataSpec | None = Field(None, description="Your own labeled data.")
     split: SplitSpec = Field(default_factory=SplitSpec)
-    instruction: str = Field("Classify the customer message into one category.", description="Instruction placed before each item in LLM prompts.")
+    instruction: str = Field(
+        "Classify the customer message into one category.",
+        description="Instruction placed before each item in LLM prompts.",
+    )
     prompt_style: Literal["auto", "chat", "plain"] = Field(
         "auto",
-        description="LLM prompt form. `plain`: instruction, `Message:` item, `Category:` (fewest tokens per item); `chat`: the "
+        description="LLM prompt form. `plain`: instruction, `Message:` item, `Category:` (fewest tokens per item); "
+        "`chat`: the "
         "tokenizer's chat template. `auto`: plain for fine-tuned models (they learn the format), chat for zero-shot.",
     )
 
@@ -84,8 +127,14 @@ class TaskSpec(Spec):
 class LoraSpec(Spec):
     r: int = Field(16, ge=1, description="LoRA rank.")
     alpha: float = Field(32, gt=0, description="LoRA scaling numerator (scale = alpha / r).")
-    dropout: float = Field(0.0, ge=0, lt=1, description="Dropout on the LoRA input (0, as in PEFT and torchtune: on CPU each mask "
-                           "costs ~14% of a step in random numbers; early stopping guards against overfitting).")
+    dropout: float = Field(
+        0.0,
+        ge=0,
+        lt=1,
+        description="Dropout on the LoRA input (0, as in PEFT and torchtune: on "
+        "CPU each mask "
+        "costs ~14% of a step in random numbers; early stopping guards against overfitting).",
+    )
     targets: Literal["attention", "all"] | list[str] = Field(
         "all",
         description="Which weights get adapters: `attention` (q/k/v/o), `all` (attention + MLP, and MoE experts), "
@@ -95,46 +144,93 @@ class LoraSpec(Spec):
 
 class TrainingSpec(Spec):
     epochs: int = Field(3, ge=1, description="Maximum passes over the training subset (early stopping may end sooner).")
-    learning_rate: float | None = Field(None, gt=0, description="Peak learning rate. Default: 2e-4 for LoRA/QLoRA, 2e-5 for full fine-tuning.")
+    learning_rate: float | None = Field(
+        None, gt=0, description="Peak learning rate. Default: 2e-4 for LoRA/QLoRA, 2e-5 for full fine-tuning."
+    )
     batch_size: int = Field(8, ge=1, description="Examples per optimizer step.")
-    warmup_fraction: float = Field(0.06, ge=0, lt=1, description="Share of steps with linear warm-up; the rest decays linearly to 0.")
+    warmup_fraction: float = Field(
+        0.06, ge=0, lt=1, description="Share of steps with linear warm-up; the rest decays linearly to 0."
+    )
     weight_decay: float = Field(0.0, ge=0, description="AdamW weight decay.")
-    packing: bool = Field(True, description="Run each batch as rows of [shared prompt prefix | item | item ...] with a mask that keeps "
-                          "items apart: no padding, the prefix computed once; exactly the padded batch's loss and gradients. "
-                          "Used where exact (SDPA/eager attention, sequences inside any sliding window); false: left-padded batches.")
-    max_grad_norm: float | None = Field(1.0, gt=0, description="Clip the gradient norm to this (HF Trainer's default); null: no clipping.")
-    max_prompt_tokens: int = Field(192, ge=16, description="Prompts longer than this are cut at the end of the item text (its opening states the request).")
-    max_validation_items: int = Field(100, ge=2, description="Validation items (stratified sample) whose loss is computed after each epoch.")
-    early_stopping_patience: int = Field(1, ge=0, description="Stop after this many epochs without a lower validation loss (0 = never stop early). The best epoch's weights are kept.")
+    packing: bool = Field(
+        True,
+        description="Run each batch as rows of [shared prompt prefix | item | item ...] with a "
+        "mask that keeps "
+        "items apart: no padding, the prefix computed once; exactly the padded batch's loss and "
+        "gradients. "
+        "Used where exact (SDPA/eager attention, sequences inside any sliding window); false: "
+        "left-padded batches.",
+    )
+    max_grad_norm: float | None = Field(
+        1.0, gt=0, description="Clip the gradient norm to this (HF Trainer's default); null: no clipping."
+    )
+    max_prompt_tokens: int = Field(
+        192,
+        ge=16,
+        description="Prompts longer than this are cut at the end of the item text (its opening states the request).",
+    )
+    max_validation_items: int = Field(
+        100, ge=2, description="Validation items (stratified sample) whose loss is computed after each epoch."
+    )
+    early_stopping_patience: int = Field(
+        1,
+        ge=0,
+        description="Stop after this many epochs without a lower validation "
+        "loss (0 = never stop early). The best epoch's weights "
+        "are kept.",
+    )
     gradient_checkpointing: bool = Field(False, description="Trade compute for activation memory.")
-    dtype: Literal["auto", "float32", "bfloat16"] = Field("auto", description="`auto`: bfloat16 on CUDA, float32 on CPU (bf16 is ~100x slower on CPUs without AVX-512 BF16).")
+    dtype: Literal["auto", "float32", "bfloat16"] = Field(
+        "auto",
+        description="`auto`: bfloat16 on CUDA, float32 on CPU (bf16 is ~100x slower on CPUs without AVX-512 BF16).",
+    )
     lora: LoraSpec = Field(default_factory=LoraSpec)
 
 
 class ResourcesSpec(Spec):
     """What one trial of a candidate asks a Ray cluster for (`runner.kind: ray`); ignored by the local runner."""
 
-    gpus: int | None = Field(None, ge=0, description="GPUs per trial. Default: baselines 0; LLMs what the estimator says the "
-                             "method needs on the cluster's GPU type (0 on a cluster without GPUs).")
+    gpus: int | None = Field(
+        None,
+        ge=0,
+        description="GPUs per trial. Default: baselines 0; LLMs what the estimator "
+        "says the "
+        "method needs on the cluster's GPU type (0 on a cluster without GPUs).",
+    )
     cpus: float = Field(1.0, gt=0, description="CPU cores per trial (also the trial's torch threads).")
-    memory_gb: float | None = Field(None, gt=0, description="Host memory per trial, GB (Ray schedules by it). Default: not reserved.")
+    memory_gb: float | None = Field(
+        None, gt=0, description="Host memory per trial, GB (Ray schedules by it). Default: not reserved."
+    )
 
 
 class CandidateSpec(Spec):
-    name: str = Field(description="Unique name shown in results (letters, digits, spaces and . _ - + only: it names a folder).")
+    name: str = Field(
+        description="Unique name shown in results (letters, digits, spaces and . _ - + only: it names a folder)."
+    )
     model: str = Field(
         description="A short name (smollm2-135m, gemma3-270m), a baseline (tfidf-logreg, minilm-logreg), "
         "a Hugging Face id already in the local cache, a local model folder, or a .gguf file."
     )
     method: Literal["lora", "qlora", "full", "zero-shot", "fit"] | None = Field(
-        None, description="lora | qlora (LoRA on a 4-bit NF4 base; needs bitsandbytes) | full | zero-shot (no fine-tuning). Baselines: fit. Default: lora for LLMs, fit for baselines."
+        None,
+        description="lora | qlora (LoRA on a 4-bit NF4 base; needs bitsandbytes) | full | zero-shot (no "
+        "fine-tuning). Baselines: fit. Default: lora for LLMs, fit for baselines.",
     )
     gguf_file: str | None = Field(None, description="GGUF file name inside a model folder, if the folder holds one.")
-    trust_remote_code: bool = Field(False, description="Run model code shipped with the checkpoint. Off unless you opt in for this candidate.")
+    trust_remote_code: bool = Field(
+        False, description="Run model code shipped with the checkpoint. Off unless you opt in for this candidate."
+    )
     allow_pickle: bool = Field(False, description="Allow pickle (.bin) weights. Off: only safetensors and GGUF load.")
-    train_sizes: list[int] | None = Field(None, min_length=1, description="Only these of `grid.train_sizes` for this candidate "
-                                          "(e.g. a slow QLoRA row at the largest size only). Default: all of them.")
-    resources: ResourcesSpec = Field(default_factory=ResourcesSpec, description="Ray runner only: GPUs, CPUs and memory one trial asks for.")
+    train_sizes: list[int] | None = Field(
+        None,
+        min_length=1,
+        description="Only these of `grid.train_sizes` for this "
+        "candidate "
+        "(e.g. a slow QLoRA row at the largest size only). Default: all of them.",
+    )
+    resources: ResourcesSpec = Field(
+        default_factory=ResourcesSpec, description="Ray runner only: GPUs, CPUs and memory one trial asks for."
+    )
 
     @field_validator("name")
     @classmethod
@@ -161,7 +257,11 @@ class CandidateSpec(Spec):
 
 
 class GridSpec(Spec):
-    train_sizes: list[int] = Field([50, 200], min_length=1, description="Training-set sizes (nested, stratified subsets). Zero-shot candidates ignore them.")
+    train_sizes: list[int] = Field(
+        [50, 200],
+        min_length=1,
+        description="Training-set sizes (nested, stratified subsets). Zero-shot candidates ignore them.",
+    )
     seeds: list[int] = Field([0], min_length=1, description="Seeds; each (candidate, size) runs once per seed.")
 
     @field_validator("train_sizes")
@@ -175,36 +275,80 @@ class GridSpec(Spec):
 
 
 class PerturbationSpec(Spec):
-    name: str = Field(description="A registered perturbation (typos, drop_double, lowercase, uppercase, punctuation, whitespace, "
-                                  "contractions, synonyms, padding, entities, truncate) or `paraphrase` (built-in task only).")
-    params: dict[str, float | int | str] = Field(default_factory=dict, description="Keyword parameters, e.g. {rate: 0.05} for typos.")
+    name: str = Field(
+        description="A registered perturbation (typos, drop_double, lowercase, uppercase, punctuation, "
+        "whitespace, "
+        "contractions, synonyms, padding, entities, truncate) or `paraphrase` (built-in task "
+        "only)."
+    )
+    params: dict[str, float | int | str] = Field(
+        default_factory=dict, description="Keyword parameters, e.g. {rate: 0.05} for typos."
+    )
 
 
 DEFAULT_PERTURBATIONS = ("typos", "lowercase", "padding", "entities", "synonyms", "truncate", "paraphrase")
 
 
 class EvaluationSpec(Spec):
-    batch_size: int | Literal["auto"] = Field(16, description="Items per scoring batch on average (batches are length-sorted and of equal padded size: more short items, fewer long ones), or `auto`: measure throughput at 4/8/16/32 on a test sample first and use the fastest.")
+    batch_size: int | Literal["auto"] = Field(
+        16,
+        description="Items per scoring batch on average (batches are "
+        "length-sorted and of equal padded size: more short "
+        "items, fewer long ones), or `auto`: measure throughput "
+        "at 4/8/16/32 on a test sample first and use the fastest.",
+    )
     scoring: Literal["full", "auto", "first-token"] = Field(
-        "full", description="LLM label scoring: `full` sums the log-probs of every label token (exact); `first-token` scores only "
-        "the first token (labels must start with distinct tokens); `auto` uses first-token for fine-tuned candidates when "
-        "possible and full otherwise (zero-shot models are never sure of the rest of a label).")
+        "full",
+        description="LLM label scoring: `full` sums the log-probs of every label token (exact); `first-token` "
+        "scores only "
+        "the first token (labels must start with distinct tokens); `auto` uses first-token for fine-tuned candidates "
+        "when "
+        "possible and full otherwise (zero-shot models are never sure of the rest of a label).",
+    )
     bootstrap_samples: int = Field(1000, ge=100, description="Bootstrap resamples for confidence intervals.")
     confidence: float = Field(0.95, gt=0.5, lt=1, description="Confidence level of the intervals.")
-    max_test_items: int | None = Field(None, ge=10, description="Score at most this many test items (stratified, seeded). Default: all.")
-    max_train_items: int = Field(200, ge=0, description="Also score up to this many training items, so memorization shows (train vs test).")
-    latency_repeats: int = Field(12, ge=3, description="Items scored one at a time (after 2 warm-up calls) for batch-1 latency p50/p95/p99.")
+    max_test_items: int | None = Field(
+        None, ge=10, description="Score at most this many test items (stratified, seeded). Default: all."
+    )
+    max_train_items: int = Field(
+        200, ge=0, description="Also score up to this many training items, so memorization shows (train vs test)."
+    )
+    latency_repeats: int = Field(
+        12, ge=3, description="Items scored one at a time (after 2 warm-up calls) for batch-1 latency p50/p95/p99."
+    )
     perturbations: list[PerturbationSpec] | None = Field(
-        None, description=f"Perturbed copies of the test set to score. Default: {', '.join(DEFAULT_PERTURBATIONS)} (paraphrase only on the built-in task). [] for none.")
-    plugins: list[str] = Field(default_factory=list, description="Python modules to import first; they may @register perturbations.")
+        None,
+        description=f"Perturbed copies of the test set to score. Default: {', '.join(DEFAULT_PERTURBATIONS)} "
+        "(paraphrase only on the built-in task). [] for none.",
+    )
+    plugins: list[str] = Field(
+        default_factory=list, description="Python modules to import first; they may @register perturbations."
+    )
     max_perturbed_items: int = Field(100, ge=10, description="Test items (stratified) perturbed per perturbation.")
-    max_validation_items: int = Field(100, ge=10, description="Validation items scored to fit temperature scaling and the abstention threshold.")
-    max_out_of_scope_items: int = Field(200, ge=4, description="Out-of-scope items scored (split half validation, half test).")
-    calibration_bins: int = Field(15, ge=2, description="Equal-width confidence bins for ECE and the reliability diagram.")
-    memorization_train_accuracy: float = Field(0.98, gt=0, le=1, description="Train accuracy at or above which a candidate counts as near-perfect on what it saw.")
-    memorization_drop: float = Field(0.10, gt=0, lt=1, description="Accuracy drop from train to perturbed held-out items that flags memorization.")
-    appetite_share_of_best: float = Field(0.9, gt=0, le=1, description="Report examples needed to reach this share of a candidate's best macro-F1.")
-    appetite_target_macro_f1: float | None = Field(None, gt=0, le=1, description="Also report examples needed to reach this absolute macro-F1.")
+    max_validation_items: int = Field(
+        100, ge=10, description="Validation items scored to fit temperature scaling and the abstention threshold."
+    )
+    max_out_of_scope_items: int = Field(
+        200, ge=4, description="Out-of-scope items scored (split half validation, half test)."
+    )
+    calibration_bins: int = Field(
+        15, ge=2, description="Equal-width confidence bins for ECE and the reliability diagram."
+    )
+    memorization_train_accuracy: float = Field(
+        0.98,
+        gt=0,
+        le=1,
+        description="Train accuracy at or above which a candidate counts as near-perfect on what it saw.",
+    )
+    memorization_drop: float = Field(
+        0.10, gt=0, lt=1, description="Accuracy drop from train to perturbed held-out items that flags memorization."
+    )
+    appetite_share_of_best: float = Field(
+        0.9, gt=0, le=1, description="Report examples needed to reach this share of a candidate's best macro-F1."
+    )
+    appetite_target_macro_f1: float | None = Field(
+        None, gt=0, le=1, description="Also report examples needed to reach this absolute macro-F1."
+    )
 
     def resolved_perturbations(self, builtin_task: bool) -> list[PerturbationSpec]:
         if self.perturbations is not None:
@@ -213,61 +357,117 @@ class EvaluationSpec(Spec):
 
 
 class EfficiencySpec(Spec):
-    gpus: list[str] = Field(["l4", "a10g", "a100-80gb", "h100"], description="GPUs (catalog keys) to estimate each LLM candidate's fine-tune and serving cost on.")
-    method: Literal["lora", "qlora", "full"] = Field("lora", description="Fine-tuning method assumed for the GPU estimates.")
-    train_examples: int | None = Field(None, ge=1, description="Training examples assumed for the GPU estimates. Default: the grid's largest size.")
+    gpus: list[str] = Field(
+        ["l4", "a10g", "a100-80gb", "h100"],
+        description="GPUs (catalog keys) to estimate each LLM candidate's fine-tune and serving cost on.",
+    )
+    method: Literal["lora", "qlora", "full"] = Field(
+        "lora", description="Fine-tuning method assumed for the GPU estimates."
+    )
+    train_examples: int | None = Field(
+        None, ge=1, description="Training examples assumed for the GPU estimates. Default: the grid's largest size."
+    )
     sla_p95_ms: float = Field(200.0, gt=0, description="p95 latency SLA for the capacity plan, ms.")
     load_items_per_s: float = Field(50.0, gt=0, description="Serving load for the capacity plan, items per second.")
-    usd_per_hour: dict[str, float] = Field(default_factory=dict, description="Override catalog prices per GPU, e.g. {a10g: 0.75}.")
+    usd_per_hour: dict[str, float] = Field(
+        default_factory=dict, description="Override catalog prices per GPU, e.g. {a10g: 0.75}."
+    )
 
 
 class DecisionSpec(Spec):
     """The four questions behind a recommendation (and two thresholds). Unset means "no constraint"."""
 
     task_specificity: Literal["narrow", "open-ended"] = Field(
-        "narrow", description="narrow: classification/extraction with a fixed answer space (label scoring applies); open-ended: generation.")
+        "narrow",
+        description="narrow: classification/extraction with a fixed answer space (label scoring applies); "
+        "open-ended: generation.",
+    )
     max_fine_tune_usd: float | None = Field(None, gt=0, description="Budget for one fine-tune, $.")
     max_usd_per_1k_items: float | None = Field(None, gt=0, description="Budget per 1,000 items served, $.")
     max_usd_per_month: float | None = Field(None, gt=0, description="Serving budget per month at the target load, $.")
     gpu: str = Field("a10g", description="GPU the team will deploy on (catalog key; must be in `efficiency.gpus`).")
     max_gpus: int | None = Field(None, ge=1, description="GPUs available for serving.")
     sla_p95_ms: float | None = Field(None, gt=0, description="p95 latency SLA, ms.")
-    load_items_per_s: float | None = Field(None, gt=0, description="Target load, items/s (default: efficiency.load_items_per_s).")
+    load_items_per_s: float | None = Field(
+        None, gt=0, description="Target load, items/s (default: efficiency.load_items_per_s)."
+    )
     memory_limit_gb: float | None = Field(None, gt=0, description="Memory per GPU the model may use, GB.")
-    labeled_examples: int | None = Field(None, ge=1, description="Labeled examples the team has (quality is read from the learning curve there). Default: the grid's largest size.")
-    out_of_scope_share: float = Field(0.0, ge=0, le=1, description="Share of production traffic expected to be out of scope.")
+    labeled_examples: int | None = Field(
+        None,
+        ge=1,
+        description="Labeled examples the team has (quality is read from "
+        "the learning curve there). Default: the grid's "
+        "largest size.",
+    )
+    out_of_scope_share: float = Field(
+        0.0, ge=0, le=1, description="Share of production traffic expected to be out of scope."
+    )
     min_macro_f1: float | None = Field(None, gt=0, le=1, description="Minimum acceptable macro-F1.")
-    cpu_usd_per_hour: float = Field(0.10, ge=0, description="$ per hour of the CPU box that serves classical baselines.")
+    cpu_usd_per_hour: float = Field(
+        0.10, ge=0, description="$ per hour of the CPU box that serves classical baselines."
+    )
 
 
 class OutputSpec(Spec):
     dir: Path | None = Field(None, description="Run folder. Default: runs/<name>.")
-    shared: bool = Field(False, description="Ray runner: `dir` is storage every node mounts at the same path, so workers write "
-                         "predictions and adapters there directly; false: they send them back to the driver through Ray.")
+    shared: bool = Field(
+        False,
+        description="Ray runner: `dir` is storage every node mounts at the same path, so "
+        "workers write "
+        "predictions and adapters there directly; false: they send them back to the driver through "
+        "Ray.",
+    )
 
 
 class RunnerSpec(Spec):
-    kind: Literal["local", "ray"] = Field("local", description="`local`: trials one after another in this process; `ray`: each trial "
-                                          "a Ray task with its own resources, several at once (needs `pip install 'bakeoff[ray]'`).")
-    address: str | None = Field(None, description="Ray cluster to join: `auto` (the cluster this machine is part of), `ray://host:10001`, "
-                                "or a GCS `host:port`. Default: start a Ray instance on this machine.")
-    gpu: str | None = Field(None, description="Catalog key of the cluster's GPUs, used to size LLM trials without `resources.gpus`. "
-                            "Default: read from the nodes' Ray accelerator type.")
+    kind: Literal["local", "ray"] = Field(
+        "local",
+        description="`local`: trials one after another in this process; "
+        "`ray`: each trial "
+        "a Ray task with its own resources, several at once (needs `pip install "
+        "'bakeoff[ray]'`).",
+    )
+    address: str | None = Field(
+        None,
+        description="Ray cluster to join: `auto` (the cluster this machine is part of), "
+        "`ray://host:10001`, "
+        "or a GCS `host:port`. Default: start a Ray instance on this machine.",
+    )
+    gpu: str | None = Field(
+        None,
+        description="Catalog key of the cluster's GPUs, used to size LLM trials without "
+        "`resources.gpus`. "
+        "Default: read from the nodes' Ray accelerator type.",
+    )
 
 
 class MlflowTrackingSpec(Spec):
-    uri: str | None = Field(None, description="MLflow tracking URI: a tracking server (http://host:5000) or a local folder (./mlruns, "
-                            "file:/path). Default: $MLFLOW_TRACKING_URI, else ./mlruns (relative to the working folder).")
-    experiment: str | None = Field(None, description="MLflow experiment to log into (created if missing). Default: the run's `name`.")
+    uri: str | None = Field(
+        None,
+        description="MLflow tracking URI: a tracking server (http://host:5000) or a local "
+        "folder (./mlruns, "
+        "file:/path). Default: $MLFLOW_TRACKING_URI, else ./mlruns (relative to the working "
+        "folder).",
+    )
+    experiment: str | None = Field(
+        None, description="MLflow experiment to log into (created if missing). Default: the run's `name`."
+    )
 
 
 class TrackingSpec(Spec):
-    mlflow: MlflowTrackingSpec | None = Field(None, description="Log to MLflow while the run goes: a parent run per bakeoff run, a child "
-                                              "run per trial as each one is stored (`bakeoff export mlflow` does the same afterwards).")
+    mlflow: MlflowTrackingSpec | None = Field(
+        None,
+        description="Log to MLflow while the run goes: a parent run per "
+        "bakeoff run, a child "
+        "run per trial as each one is stored (`bakeoff export mlflow` does the "
+        "same afterwards).",
+    )
 
 
 class RunSpec(Spec):
-    name: str = Field(description="Run name; also the default folder under runs/ (letters, digits, spaces and . _ - +).")
+    name: str = Field(
+        description="Run name; also the default folder under runs/ (letters, digits, spaces and . _ - +)."
+    )
     task: TaskSpec
     candidates: list[CandidateSpec] = Field(min_length=1)
     training: TrainingSpec = Field(default_factory=TrainingSpec)
@@ -276,20 +476,29 @@ class RunSpec(Spec):
     efficiency: EfficiencySpec = Field(default_factory=EfficiencySpec)
     decision: DecisionSpec = Field(default_factory=DecisionSpec)
     output: OutputSpec = Field(default_factory=OutputSpec)
-    tracking: TrackingSpec = Field(default_factory=TrackingSpec, description="Experiment tracking (MLflow); does not change results.")
-    runner: RunnerSpec = Field(default_factory=RunnerSpec, description="Where trials run: this process, or a Ray cluster.")
+    tracking: TrackingSpec = Field(
+        default_factory=TrackingSpec, description="Experiment tracking (MLflow); does not change results."
+    )
+    runner: RunnerSpec = Field(
+        default_factory=RunnerSpec, description="Where trials run: this process, or a Ray cluster."
+    )
 
     @model_validator(mode="after")
     def _decision_gpu_is_estimated(self) -> RunSpec:
         if self.decision.gpu not in self.efficiency.gpus:
-            raise ValueError(f"decision.gpu `{self.decision.gpu}` must be one of efficiency.gpus {self.efficiency.gpus} (add it there)")
+            raise ValueError(
+                f"decision.gpu `{self.decision.gpu}` must be one of efficiency.gpus "
+                f"{self.efficiency.gpus} (add it there)"
+            )
         return self
 
     @model_validator(mode="after")
     def _paraphrase_needs_builtin(self) -> RunSpec:
         names = [p.name for p in self.evaluation.perturbations or []]
         if "paraphrase" in names and self.task.builtin is None:
-            raise ValueError("evaluation.perturbations: `paraphrase` needs held-out phrasings, which only the built-in task has")
+            raise ValueError(
+                "evaluation.perturbations: `paraphrase` needs held-out phrasings, which only the built-in task has"
+            )
         return self
 
     @field_validator("name")
@@ -302,8 +511,10 @@ class RunSpec(Spec):
         for candidate in self.candidates:
             outside = sorted(set(candidate.train_sizes or []) - set(self.grid.train_sizes))
             if outside:
-                raise ValueError(f"candidate `{candidate.name}`: train_sizes {outside} are not in grid.train_sizes "
-                                 f"{self.grid.train_sizes}; pick from those")
+                raise ValueError(
+                    f"candidate `{candidate.name}`: train_sizes {outside} are not in grid.train_sizes "
+                    f"{self.grid.train_sizes}; pick from those"
+                )
         return self
 
     @field_validator("candidates")
@@ -323,8 +534,17 @@ class RunSpec(Spec):
         """Hash of everything that determines trial results: not where they are written or tracked, nor the post-hoc
         GPU estimates and decision questions (changing those re-decides; it does not invalidate trials), nor
         where trials run (runner, per-candidate resources): one run folder resumes under either runner."""
-        payload = self.model_dump(mode="json", exclude={"output": True, "efficiency": True, "decision": True, "tracking": True,
-                                                        "runner": True, "candidates": {"__all__": {"resources"}}})
+        payload = self.model_dump(
+            mode="json",
+            exclude={
+                "output": True,
+                "efficiency": True,
+                "decision": True,
+                "tracking": True,
+                "runner": True,
+                "candidates": {"__all__": {"resources"}},
+            },
+        )
         return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:16]
 
 
@@ -347,7 +567,9 @@ def explain(spec: BaseModel, indent: int = 0) -> list[str]:
                 item_lines[first] = f"{pad}  - " + item_lines[first].lstrip()
                 lines += item_lines
         else:
-            dumped = yaml.safe_dump({name: _plain(value)}, default_flow_style=True, width=10_000, sort_keys=False).strip()
+            dumped = yaml.safe_dump(
+                {name: _plain(value)}, default_flow_style=True, width=10_000, sort_keys=False
+            ).strip()
             lines.append(f"{pad}{dumped[1:-1] if dumped.startswith('{') else dumped}")
     return lines
 
@@ -379,8 +601,11 @@ def apply_overrides(raw: dict[str, Any], overrides: list[str]) -> dict[str, Any]
         try:
             value = yaml.safe_load(value_text)
         except yaml.YAMLError as err:
-            raise ConfigError(f"override `{item}`: the value is not valid YAML ({getattr(err, 'problem', None) or err}); "
-                              "quote it, e.g. key='text'") from None
+            raise ConfigError(
+                f"override `{item}`: the value is not valid YAML "
+                f"({getattr(err, 'problem', None) or err}); "
+                "quote it, e.g. key='text'"
+            ) from None
         node: Any = raw
         for depth, key in enumerate(keys[:-1]):
             if isinstance(node, list):
@@ -391,7 +616,9 @@ def apply_overrides(raw: dict[str, Any], overrides: list[str]) -> dict[str, Any]
                 node = node[key]
             if not isinstance(node, (dict, list)):
                 parent = ".".join(keys[: depth + 1])
-                raise ConfigError(f"override `{item}`: `{parent}` is a single value ({node!r}), not a section with keys")
+                raise ConfigError(
+                    f"override `{item}`: `{parent}` is a single value ({node!r}), not a section with keys"
+                )
         if isinstance(node, list):
             node[_list_index(node, keys[-1], dotted)] = value
         else:
@@ -412,7 +639,9 @@ def load_spec(path: Path, overrides: list[str] | None = None) -> RunSpec:
     except FileNotFoundError:
         raise ConfigError(f"config file not found: {path}") from None
     except IsADirectoryError:
-        raise ConfigError(f"{path} is a folder; give the YAML config file inside it (e.g. {Path(path) / 'config.yaml'})") from None
+        raise ConfigError(
+            f"{path} is a folder; give the YAML config file inside it (e.g. {Path(path) / 'config.yaml'})"
+        ) from None
     except OSError as err:
         raise ConfigError(f"cannot read the config {path} ({err.strerror})") from None
     except UnicodeDecodeError:
@@ -489,6 +718,12 @@ def _resolve_paths(spec: RunSpec, base: Path) -> RunSpec:
     def fix(p: Path | None) -> Path | None:
         return p if p is None or p.is_absolute() else (base / p).resolve()
 
-    data = data.model_copy(update={"path": fix(data.path), "test_path": fix(data.test_path), "validation_path": fix(data.validation_path),
-                                   "out_of_scope_path": fix(data.out_of_scope_path)})
+    data = data.model_copy(
+        update={
+            "path": fix(data.path),
+            "test_path": fix(data.test_path),
+            "validation_path": fix(data.validation_path),
+            "out_of_scope_path": fix(data.out_of_scope_path),
+        }
+    )
     return spec.model_copy(update={"task": spec.task.model_copy(update={"data": data})})

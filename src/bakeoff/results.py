@@ -51,9 +51,16 @@ class SplitScores(Record):
     accuracy: Stat = Field(description="Share of items whose top label is right.")
     macro_f1: Stat = Field(description="Unweighted mean of per-class F1.")
     mean_true_label_prob: float | None = Field(None, description="Mean probability given to the right label.")
-    per_class: dict[str, JsonMap] = Field(default_factory=dict, description="Per label: precision, recall, f1, support.")
-    confusion: list[list[int]] = Field(default_factory=list, description="Confusion matrix, rows true labels, columns predicted, in the run's label order.")
-    removed_near_duplicates: int | None = Field(None, description="test_clean only: test items dropped as exact or near duplicates of training items.")
+    per_class: dict[str, JsonMap] = Field(
+        default_factory=dict, description="Per label: precision, recall, f1, support."
+    )
+    confusion: list[list[int]] = Field(
+        default_factory=list,
+        description="Confusion matrix, rows true labels, columns predicted, in the run's label order.",
+    )
+    removed_near_duplicates: int | None = Field(
+        None, description="test_clean only: test items dropped as exact or near duplicates of training items."
+    )
 
     @model_validator(mode="before")
     @classmethod
@@ -65,11 +72,28 @@ class TrialMetrics(Record):
     """Everything measured about a trial's predictions."""
 
     test: SplitScores | None = Field(None, description="Held-out test set.")
-    train: SplitScores | None = Field(None, description="Up to `evaluation.max_train_items` of the examples trained on (memorization shows as train >> test).")
-    test_clean: SplitScores | None = Field(None, description="Test items that are neither exact nor near duplicates of training items.")
-    calibration: JsonMap | None = Field(None, description="ece, brier, nll, reliability bins, temperature, after_scaling.")
-    robustness: JsonMap | None = Field(None, description="Perturbed test subsets: clean, perturbations {name: scores and drops}, mean_perturbed_accuracy, worst_perturbation, paraphrase.")
-    out_of_scope: JsonMap | None = Field(None, description="Out-of-scope detection: by_score {auroc, aupr, ...}, confidently_wrong_rate, risk_coverage, threshold.")
+    train: SplitScores | None = Field(
+        None,
+        description="Up to `evaluation.max_train_items` of the examples trained on "
+        "(memorization shows as train >> test).",
+    )
+    test_clean: SplitScores | None = Field(
+        None, description="Test items that are neither exact nor near duplicates of training items."
+    )
+    calibration: JsonMap | None = Field(
+        None, description="ece, brier, nll, reliability bins, temperature, after_scaling."
+    )
+    robustness: JsonMap | None = Field(
+        None,
+        description="Perturbed test subsets: clean, perturbations {name: scores "
+        "and drops}, mean_perturbed_accuracy, worst_perturbation, "
+        "paraphrase.",
+    )
+    out_of_scope: JsonMap | None = Field(
+        None,
+        description="Out-of-scope detection: by_score {auroc, aupr, ...}, "
+        "confidently_wrong_rate, risk_coverage, threshold.",
+    )
     memorization: JsonMap | None = Field(None, description="train/test/perturbed accuracy, gap, and the `flag`.")
 
 
@@ -82,12 +106,16 @@ class Timings(Record):
     latency_ms_p95: float | None = Field(None, description="Batch-1 latency, 95th percentile.")
     latency_ms_p99: float | None = Field(None, description="Batch-1 latency, 99th percentile.")
     latency_ms_repeats: list[float] = Field(default_factory=list, description="Every batch-1 latency measured.")
-    items_per_s_by_batch: dict[int, float] = Field(default_factory=dict, description="Scoring throughput per batch size tried.")
+    items_per_s_by_batch: dict[int, float] = Field(
+        default_factory=dict, description="Scoring throughput per batch size tried."
+    )
     best_batch: int | None = Field(None, description="The batch size with the highest throughput.")
     items_per_s_at_best: float | None = Field(None, description="Throughput at best_batch.")
     load_s: float | None = Field(None, description="LLMs: loading tokenizer and model.")
     fine_tune_s: float | None = Field(None, description="Training (LLMs) or fitting (baselines) wall time.")
-    train_tokens_per_s: float | None = Field(None, description="LLMs: real training tokens per second of optimizer steps.")
+    train_tokens_per_s: float | None = Field(
+        None, description="LLMs: real training tokens per second of optimizer steps."
+    )
     peak_memory_mb: float | None = Field(None, description="Peak memory of the trial (RSS on CPU, allocated on CUDA).")
     scoring_batch_size: int | None = Field(None, description="LLMs: the batch size used to score the test set.")
 
@@ -100,15 +128,21 @@ class Training(Record):
     best_epoch: int = Field(description="Epoch whose weights were kept.")
     stopped_early: bool = Field(description="Whether early stopping ended training.")
     train_loss_per_epoch: list[float] = Field(default_factory=list, description="Mean training loss per epoch.")
-    validation_loss_per_epoch: list[float] = Field(default_factory=list, description="Validation loss after each epoch.")
+    validation_loss_per_epoch: list[float] = Field(
+        default_factory=list, description="Validation loss after each epoch."
+    )
     wall_s: float = Field(description="Whole loop, validation passes included.")
     step_time_s: float = Field(description="Optimizer steps only.")
     train_tokens: int = Field(description="Real tokens of the training batches, all epochs.")
-    computed_tokens: int = Field(description="Tokens actually run (packing runs the shared prefix once per row, no padding).")
+    computed_tokens: int = Field(
+        description="Tokens actually run (packing runs the shared prefix once per row, no padding)."
+    )
     packed: bool = Field(description="Packed batches (else left-padded).")
     trainable_params: int | None = Field(None, description="Parameters trained.")
     total_params: int | None = Field(None, description="All parameters of the model.")
-    learning_rate: float | None = Field(None, description="Peak learning rate used (the spec's, or the method's default).")
+    learning_rate: float | None = Field(
+        None, description="Peak learning rate used (the spec's, or the method's default)."
+    )
 
 
 class TrialRecord(Record):
@@ -123,20 +157,32 @@ class TrialRecord(Record):
     status: Literal["running", "done", "failed"] = Field(description="`running` means started and not (yet) finished.")
     attempts: int = Field(0, description="Times the trial was started.")
     error: str | None = Field(None, description="Why it failed (failed trials).")
-    metrics: TrialMetrics | None = Field(None, description="Quality, robustness, out-of-scope, calibration (done trials).")
+    metrics: TrialMetrics | None = Field(
+        None, description="Quality, robustness, out-of-scope, calibration (done trials)."
+    )
     timings: Timings | None = Field(None, description="Measured speed and memory (done trials).")
     training: Training | None = Field(None, description="The fine-tune's history (trained LLMs).")
-    model: JsonMap | None = Field(None, description="What was loaded: kind (llm/baseline), source, dtype, architecture.")
-    efficiency: JsonMap | None = Field(None, description="Estimated vs measured step time and latency on this run's hardware (LLMs).")
+    model: JsonMap | None = Field(
+        None, description="What was loaded: kind (llm/baseline), source, dtype, architecture."
+    )
+    efficiency: JsonMap | None = Field(
+        None, description="Estimated vs measured step time and latency on this run's hardware (LLMs)."
+    )
 
     @classmethod
     def from_stored(cls, row: JsonMap, model_name: str | None = None) -> TrialRecord:
         """A store row (results.json `trials[i]`: identity, status and a nested `result`) as one flat record."""
         result = row.get("result") or {}
-        fields = {key: row.get(key) for key in ("trial_id", "candidate", "method", "train_size", "seed", "status", "attempts", "error")}
+        fields = {
+            key: row.get(key)
+            for key in ("trial_id", "candidate", "method", "train_size", "seed", "status", "attempts", "error")
+        }
         sections = {key: result.get(key) for key in ("metrics", "timings", "training", "model", "efficiency")}
-        return cls.model_validate(fields | sections | {"model_name": result.get("model_name", model_name),
-                                                       "attempts": row.get("attempts") or 0})
+        return cls.model_validate(
+            fields
+            | sections
+            | {"model_name": result.get("model_name", model_name), "attempts": row.get("attempts") or 0}
+        )
 
     @property
     def done(self) -> bool:
@@ -154,18 +200,30 @@ class RunMeta(Record):
     created: str | None = Field(None, description="When the run folder was created (UTC, ISO 8601).")
     device: str | None = Field(None, description="cpu, cuda, ...")
     torch_threads: int | None = Field(None, description="torch intra-op threads.")
-    labels: list[str] = Field(default_factory=list, description="The task's labels, in the order of confusion matrices and probabilities.")
-    data_report: JsonMap | None = Field(None, description="Split sizes, duplicates between train and test, dropped texts.")
-    analysis: JsonMap | None = Field(None, description="Cross-trial analysis: learning curves, paired comparisons, GPU estimates.")
+    labels: list[str] = Field(
+        default_factory=list, description="The task's labels, in the order of confusion matrices and probabilities."
+    )
+    data_report: JsonMap | None = Field(
+        None, description="Split sizes, duplicates between train and test, dropped texts."
+    )
+    analysis: JsonMap | None = Field(
+        None, description="Cross-trial analysis: learning curves, paired comparisons, GPU estimates."
+    )
 
 
 class Recommendation(Record):
     """The decision engine's answer (decision/engine.py's `recommend`)."""
 
     choice: str | None = Field(description="The candidate to use, or None when none meets every constraint.")
-    excluded: dict[str, str] = Field(default_factory=dict, description="Candidate: the constraint it failed, with its number.")
-    ranking: list[tuple[str, float]] = Field(default_factory=list, description="(candidate, weighted score), best first.")
-    pareto: list[str] = Field(default_factory=list, description="Candidates no other beats on quality, $/month and p95 at once.")
+    excluded: dict[str, str] = Field(
+        default_factory=dict, description="Candidate: the constraint it failed, with its number."
+    )
+    ranking: list[tuple[str, float]] = Field(
+        default_factory=list, description="(candidate, weighted score), best first."
+    )
+    pareto: list[str] = Field(
+        default_factory=list, description="Candidates no other beats on quality, $/month and p95 at once."
+    )
     tie: list[str] | None = Field(None, description="The top two, when within noise of each other.")
     no_llm_needed: bool = Field(False, description="A classical baseline is within noise of the best LLM.")
     reason: str = Field(description="Why the choice won.")
@@ -173,7 +231,9 @@ class Recommendation(Record):
     evidence: list[JsonMap] = Field(default_factory=list, description="Per candidate: the numbers the decision used.")
     answers: JsonMap = Field(default_factory=dict, description="The decision answers used.")
     sensitivity: list[str] = Field(default_factory=list, description="Answers that would change the choice.")
-    not_assessed: dict[str, str] = Field(default_factory=dict, description="Candidates with no evidence to decide on, and why.")
+    not_assessed: dict[str, str] = Field(
+        default_factory=dict, description="Candidates with no evidence to decide on, and why."
+    )
     rationale: str = Field("", description="The paragraph shown at the top of the report.")
 
 
@@ -183,7 +243,9 @@ class RunResults(Record):
     schema_: str = Field("bakeoff.results/1", alias="schema", description="Schema name and version.")
     run: RunMeta = Field(description="Run metadata.")
     trials: list[TrialRecord] = Field(default_factory=list, description="One record per trial, in run order.")
-    recommendation: Recommendation | None = Field(None, description="The recommendation for the run's decision answers.")
+    recommendation: Recommendation | None = Field(
+        None, description="The recommendation for the run's decision answers."
+    )
 
     model_config = ConfigDict(frozen=True, extra="forbid", populate_by_name=True)
 
@@ -192,12 +254,16 @@ class RunResults(Record):
         """Parse results.json's content (or report.build.load_results', which lacks only the recommendation)."""
         spec = (stored.get("run") or {}).get("spec") or {}
         models = {c["name"]: c.get("model") for c in spec.get("candidates", [])}
-        return cls.model_validate({
-            "schema": stored.get("schema", "bakeoff.results/1"),
-            "run": stored.get("run") or {},
-            "trials": [TrialRecord.from_stored(row, models.get(row.get("candidate"))) for row in stored.get("trials", [])],
-            "recommendation": stored.get("recommendation"),
-        })
+        return cls.model_validate(
+            {
+                "schema": stored.get("schema", "bakeoff.results/1"),
+                "run": stored.get("run") or {},
+                "trials": [
+                    TrialRecord.from_stored(row, models.get(row.get("candidate"))) for row in stored.get("trials", [])
+                ],
+                "recommendation": stored.get("recommendation"),
+            }
+        )
 
     @property
     def name(self) -> str | None:

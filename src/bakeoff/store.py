@@ -53,7 +53,9 @@ def _damaged_store_is_a_user_error(method):
         try:
             return method(self, *args, **kwargs)
         except sqlite3.OperationalError as err:  # "unable to open database file", "database is locked", disk I/O
-            raise BakeoffError(f"cannot use the results store {self.path} ({err}); check the folder's permissions and free space") from None
+            raise BakeoffError(
+                f"cannot use the results store {self.path} ({err}); check the folder's permissions and free space"
+            ) from None
         except sqlite3.DatabaseError as err:
             raise StoreDamaged(
                 f"results store damaged: {self.path} ({err}). Nothing was overwritten: results.json, summary.md and "
@@ -122,7 +124,8 @@ class ResultStore:
         self.db.execute(
             """INSERT INTO trials (trial_id, candidate, method, train_size, seed, status, attempts, started_at)
                VALUES (?, ?, ?, ?, ?, 'running', 1, ?)
-               ON CONFLICT(trial_id) DO UPDATE SET status='running', attempts=attempts+1, started_at=excluded.started_at,
+               ON CONFLICT(trial_id) DO UPDATE SET status='running', attempts=attempts+1,
+               started_at=excluded.started_at,
                result=NULL, error=NULL, finished_at=NULL""",
             (trial_id, candidate, method, train_size, seed, _now()),
         )
@@ -136,12 +139,15 @@ class ResultStore:
 
     @_damaged_store_is_a_user_error
     def fail(self, trial_id: str, error: str) -> None:
-        self.db.execute("UPDATE trials SET status='failed', error=?, finished_at=? WHERE trial_id=?", (error, _now(), trial_id))
+        self.db.execute(
+            "UPDATE trials SET status='failed', error=?, finished_at=? WHERE trial_id=?", (error, _now(), trial_id)
+        )
 
     @_damaged_store_is_a_user_error
     def trials(self) -> list[dict]:
         rows = self.db.execute(
-            "SELECT trial_id, candidate, method, train_size, seed, status, attempts, result, error FROM trials ORDER BY rowid"
+            "SELECT trial_id, candidate, method, train_size, seed, status, attempts, result, error FROM trials ORDER "
+            "BY rowid"
         ).fetchall()
         keys = ("trial_id", "candidate", "method", "train_size", "seed", "status", "attempts", "result", "error")
         out = []

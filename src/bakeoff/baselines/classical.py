@@ -54,7 +54,9 @@ class BaselineClassifier:
             raise ModelError(f"unknown baseline {kind!r}")
 
     @classmethod
-    def from_fitted(cls, kind: str, n_labels: int, pipeline, embedder: SentenceEmbedder | None = None) -> BaselineClassifier:
+    def from_fitted(
+        cls, kind: str, n_labels: int, pipeline, embedder: SentenceEmbedder | None = None
+    ) -> BaselineClassifier:
         """A classifier around an already fitted pipeline (saved by a trial, loaded by `bakeoff serve`)."""
         model = cls(kind, n_labels, seed=0, embedder=embedder)
         model.pipeline = pipeline

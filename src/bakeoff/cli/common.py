@@ -37,7 +37,9 @@ def user_errors(command):
             console.print(Text.assemble(("error:", "bold red"), " ", str(err)), highlight=False, soft_wrap=True)
             raise typer.Exit(2) from None
         except (RunInterrupted, KeyboardInterrupt):
-            console.print("\n[yellow]stopped.[/yellow] Finished trials are saved; run the same command again to resume.")
+            console.print(
+                "\n[yellow]stopped.[/yellow] Finished trials are saved; run the same command again to resume."
+            )
             sys.exit(130)
 
     return wrapper

@@ -15,12 +15,18 @@ def _table(records: list[dict], workload, sla: float, load: float) -> Table:
     from bakeoff.report.summary import estimate_row
 
     hardware = records[0]["hardware"]
-    shape = (f"batch {workload.batch_size}, LoRA r{workload.lora_rank}" + (", checkpointed" if workload.gradient_checkpointing else "")
-             if workload.method != "full" else f"batch {workload.batch_size}" + (", checkpointed" if workload.gradient_checkpointing else ""))
+    shape = (
+        f"batch {workload.batch_size}, LoRA "
+        f"r{workload.lora_rank}" + (", checkpointed" if workload.gradient_checkpointing else "")
+        if workload.method != "full"
+        else f"batch {workload.batch_size}" + (", checkpointed" if workload.gradient_checkpointing else "")
+    )
     serving = f"{records[0]['inference'].get('weight_format', 'bf16')} weights"
-    table = Table(title=f"estimates on {hardware['name']} (${hardware['usd_per_hour']:.2f}/h): {workload.method}, "
-                        f"{workload.train_examples} examples x {workload.epochs} epochs, {shape}; serve {serving}, "
-                        f"{load:g} items/s at p95 <= {sla:g} ms")
+    table = Table(
+        title=f"estimates on {hardware['name']} (${hardware['usd_per_hour']:.2f}/h): {workload.method}, "
+        f"{workload.train_examples} examples x {workload.epochs} epochs, {shape}; serve {serving}, "
+        f"{load:g} items/s at p95 <= {sla:g} ms"
+    )
     rows = [estimate_row(r) for r in records]
     for column in rows[0]:
         if column != "GPU":  # one GPU per table: it is in the title
@@ -37,8 +43,11 @@ def _calibration_lines(records: list[dict]) -> list[str]:
         if not note:
             continue
         if note["applied"]:
-            lines.append(f"{record['model']}: calibrated from {note['run_dir']} on {note['hardware']}: step time x{note['step_ratio']:.2f}, "
-                         f"latency x{note['latency_ratio']:.2f} ({note['basis']})")
+            lines.append(
+                f"{record['model']}: calibrated from {note['run_dir']} on {note['hardware']}: step time "
+                f"x{note['step_ratio']:.2f}, "
+                f"latency x{note['latency_ratio']:.2f} ({note['basis']})"
+            )
         else:
             lines.append(f"{record['model']}: calibration from {note['run_dir']} NOT applied: {note['reason']}")
     return lines
@@ -47,7 +56,9 @@ def _calibration_lines(records: list[dict]) -> list[str]:
 @user_errors
 def estimate_command(
     models: list[str] = typer.Argument(..., help="Catalog names (see --list), local model folders, or cached hub ids."),
-    gpu: str = typer.Option("a10g", help="GPU to estimate for (catalog key), or local-cpu for this machine (measured)."),
+    gpu: str = typer.Option(
+        "a10g", help="GPU to estimate for (catalog key), or local-cpu for this machine (measured)."
+    ),
     method: str = typer.Option("lora", help="lora | qlora | full"),
     train_examples: int = typer.Option(500, help="Training examples."),
     epochs: int = typer.Option(3, help="Epochs."),
@@ -56,15 +67,32 @@ def estimate_command(
     sla_p95_ms: float = typer.Option(200.0, help="p95 latency SLA for serving, ms."),
     load: float = typer.Option(50.0, help="Serving load, items per second."),
     usd_per_hour: float = typer.Option(None, help="Override the GPU's $/hour."),
-    train_utilisation: float = typer.Option(0.35, help="Share of peak FLOP/s a fine-tune sustains at large batches (less at small ones)."),
-    batch_size: int = typer.Option(8, min=1, help="Training examples per step (sets tokens per step, activations, utilisation)."),
+    train_utilisation: float = typer.Option(
+        0.35, help="Share of peak FLOP/s a fine-tune sustains at large batches (less at small ones)."
+    ),
+    batch_size: int = typer.Option(
+        8, min=1, help="Training examples per step (sets tokens per step, activations, utilisation)."
+    ),
     lora_rank: int = typer.Option(16, min=1, help="LoRA rank (trainable parameters and their optimizer states)."),
-    gradient_checkpointing: bool = typer.Option(False, "--gradient-checkpointing", help="Recompute activations in backward: less memory, one more forward."),
-    gpus_per_replica: int = typer.Option(1, min=1, help="Tensor-parallel GPUs per serving replica (FLOP/s and bandwidth add up, minus all-reduces); "
-                                                        "raised automatically when the weights need more."),
-    weights: str = typer.Option(None, help="Serving weight format: bf16 | fp8 | int8 | nf4 (default: nf4 for qlora, else bf16)."),
-    calibrate: Path = typer.Option(None, help="A run folder: scale step time and latency by its measured/estimated ratios "
-                                              "(only for the hardware the run measured)."),
+    gradient_checkpointing: bool = typer.Option(
+        False, "--gradient-checkpointing", help="Recompute activations in backward: less memory, one more forward."
+    ),
+    gpus_per_replica: int = typer.Option(
+        1,
+        min=1,
+        help="Tensor-parallel GPUs per serving replica (FLOP/s and "
+        "bandwidth add up, minus all-reduces); "
+        "raised automatically when the weights need more.",
+    ),
+    weights: str = typer.Option(
+        None, help="Serving weight format: bf16 | fp8 | int8 | nf4 (default: nf4 for qlora, else bf16)."
+    ),
+    calibrate: Path = typer.Option(
+        None,
+        help="A run folder: scale step time and latency by its measured/estimated "
+        "ratios "
+        "(only for the hardware the run measured).",
+    ),
     as_json: bool = typer.Option(False, "--json", help="Print JSON instead of a table."),
     out: Path = typer.Option(None, help="Also write the JSON here."),
 ) -> None:
@@ -84,12 +112,27 @@ def estimate_command(
         from bakeoff.efficiency.calibrate import load as load_calibration
 
         calibration = load_calibration(calibrate)
-    workload = Workload(method=method, train_examples=train_examples, epochs=epochs, prompt_tokens=prompt_tokens,
-                        num_labels=num_labels, train_utilisation=train_utilisation, batch_size=batch_size, lora_rank=lora_rank,
-                        gradient_checkpointing=gradient_checkpointing, gpus_per_replica=gpus_per_replica, serving_weights=weights)
+    workload = Workload(
+        method=method,
+        train_examples=train_examples,
+        epochs=epochs,
+        prompt_tokens=prompt_tokens,
+        num_labels=num_labels,
+        train_utilisation=train_utilisation,
+        batch_size=batch_size,
+        lora_rank=lora_rank,
+        gradient_checkpointing=gradient_checkpointing,
+        gpus_per_replica=gpus_per_replica,
+        serving_weights=weights,
+    )
     records = estimate_records(models, gpu, workload, sla_p95_ms, load, usd_per_hour, calibration)
-    payload = {"workload": workload.__dict__, "sla_p95_ms": sla_p95_ms, "load_items_per_s": load,
-               "prices": price_provenance(), "estimates": records}
+    payload = {
+        "workload": workload.__dict__,
+        "sla_p95_ms": sla_p95_ms,
+        "load_items_per_s": load,
+        "prices": price_provenance(),
+        "estimates": records,
+    }
     if calibration is not None:
         payload["calibration"] = calibration.as_dict()
     if out:
@@ -100,6 +143,9 @@ def estimate_command(
     stdout.print(_table(records, workload, sla_p95_ms, load))
     for line in _calibration_lines(records):
         stdout.print(line, markup=False)
-    console.print(f"[dim]Estimates, not measurements: utilisation up to {train_utilisation:.0%} for training and "
-                  f"{workload.inference_utilisation:.0%} for inference, lower at few tokens per pass; prices: {price_provenance()}. "
-                  f"Capacity assumptions: {records[0]['capacity']['assumptions']}.[/dim]")
+    console.print(
+        f"[dim]Estimates, not measurements: utilisation up to {train_utilisation:.0%} for training and "
+        f"{workload.inference_utilisation:.0%} for inference, lower at few tokens per pass; prices: "
+        f"{price_provenance()}. "
+        f"Capacity assumptions: {records[0]['capacity']['assumptions']}.[/dim]"
+    )

@@ -14,10 +14,13 @@ def export_model_command(
     run_dir: Path = typer.Argument(..., help="A run folder written by `bakeoff run`."),
     candidate: str = typer.Option(..., "--candidate", help="LLM candidate name, as in the run's results."),
     to: Path = typer.Option(..., "--to", help="New folder to write (must not exist or be empty)."),
-    train_size: int = typer.Option(None, "--train-size", help="Which training size's trial (default: the largest finished)."),
+    train_size: int = typer.Option(
+        None, "--train-size", help="Which training size's trial (default: the largest finished)."
+    ),
     seed: int = typer.Option(None, "--seed", help="Which seed's trial (default: the lowest finished)."),
 ) -> None:
-    """Write the PEFT adapter, the merged model (safetensors), labels.json and prompt.json, and print the vLLM command."""
+    """Write the PEFT adapter, the merged model (safetensors), labels.json and prompt.json, and print the vLLM
+    command."""
     from bakeoff.serving.export import export_trial
     from bakeoff.serving.predictor import find_trial
 

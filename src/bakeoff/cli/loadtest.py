@@ -38,12 +38,22 @@ def loadtest_command(
     rate: str = typer.Option(..., "--rate", help="Requests per second to try, comma-separated, ascending: 1,2,4,8."),
     duration: float = typer.Option(10.0, "--duration", help="Seconds per rate step."),
     sla_p95_ms: float = typer.Option(500.0, "--sla-p95-ms", help="p95 latency a step must meet, ms."),
-    bisect: int = typer.Option(3, "--bisect", help="Bisection steps between the last rate within the SLA and the first beyond it."),
+    bisect: int = typer.Option(
+        3, "--bisect", help="Bisection steps between the last rate within the SLA and the first beyond it."
+    ),
     texts_per_request: int = typer.Option(1, "--texts-per-request", min=1, max=256, help="Texts in each request."),
-    timeout_s: float = typer.Option(10.0, "--timeout-s", min=0.1, max=300, help="Per-request timeout, s (counted as a timeout past it)."),
-    texts: Path = typer.Option(None, "--texts", help="File of texts to send, one per line (default: the --run's test set)."),
-    run: Path = typer.Option(None, "--run", help="Run folder: texts from its test set; with --candidate, store the result in it."),
-    candidate: str = typer.Option(None, "--candidate", help="With --run: the candidate the server serves (checked via /healthz)."),
+    timeout_s: float = typer.Option(
+        10.0, "--timeout-s", min=0.1, max=300, help="Per-request timeout, s (counted as a timeout past it)."
+    ),
+    texts: Path = typer.Option(
+        None, "--texts", help="File of texts to send, one per line (default: the --run's test set)."
+    ),
+    run: Path = typer.Option(
+        None, "--run", help="Run folder: texts from its test set; with --candidate, store the result in it."
+    ),
+    candidate: str = typer.Option(
+        None, "--candidate", help="With --run: the candidate the server serves (checked via /healthz)."
+    ),
     seed: int = typer.Option(0, help="Seed for arrival times and text choice."),
     as_json: bool = typer.Option(False, "--json", help="Print the result as JSON on stdout."),
 ) -> None:
@@ -55,15 +65,27 @@ def loadtest_command(
         raise BakeoffError("--candidate needs --run RUN_DIR (where to store the result)")
     endpoint = url.rstrip("/") if url.rstrip("/").endswith("/v1/classify") else url.rstrip("/") + "/v1/classify"
     key = os.environ.get("BAKEOFF_API_KEY")
-    plan = LoadPlan(url=endpoint, rates_per_s=parse_rates(rate), duration_s=duration, sla_p95_ms=sla_p95_ms, texts=_texts(texts, run),
-                    texts_per_request=texts_per_request, timeout_s=timeout_s, bisect_steps=bisect, seed=seed,
-                    headers=(("authorization", f"Bearer {key}"),) if key else ())
+    plan = LoadPlan(
+        url=endpoint,
+        rates_per_s=parse_rates(rate),
+        duration_s=duration,
+        sla_p95_ms=sla_p95_ms,
+        texts=_texts(texts, run),
+        texts_per_request=texts_per_request,
+        timeout_s=timeout_s,
+        bisect_steps=bisect,
+        seed=seed,
+        headers=(("authorization", f"Bearer {key}"),) if key else (),
+    )
 
     def show(step) -> None:
         if not as_json:
             verdict = "[green]within SLA[/green]" if step.within_sla else "[red]over SLA[/red]"
-            console.print(f"  {step.rate_per_s:8.2f} req/s: achieved {step.achieved_per_s:7.2f}, p95 {_ms(step.latency_ms_p95)} ms, "
-                          f"{step.errors} errors, {step.timeouts} timeouts: {verdict}")
+            console.print(
+                f"  {step.rate_per_s:8.2f} req/s: achieved {step.achieved_per_s:7.2f}, p95 "
+                f"{_ms(step.latency_ms_p95)} ms, "
+                f"{step.errors} errors, {step.timeouts} timeouts: {verdict}"
+            )
 
     if not as_json:
         console.print(f"load test of {endpoint}: {duration:g} s per step, SLA p95 <= {sla_p95_ms:g} ms")
@@ -74,18 +96,40 @@ def loadtest_command(
         print(json.dumps(result, indent=1))
         return
     table = Table(title=f"{endpoint} (p95 SLA {sla_p95_ms:g} ms, {duration:g} s per step)")
-    for column in ("offered req/s", "achieved req/s", "sent", "errors", "timeouts", "p50 ms", "p95 ms", "p99 ms", "within SLA"):
+    for column in (
+        "offered req/s",
+        "achieved req/s",
+        "sent",
+        "errors",
+        "timeouts",
+        "p50 ms",
+        "p95 ms",
+        "p99 ms",
+        "within SLA",
+    ):
         table.add_column(column, justify="right")
     for step in sorted(result["steps"], key=lambda s: s["rate_per_s"]):
-        table.add_row(f"{step['rate_per_s']:.2f}", f"{step['achieved_per_s']:.2f}", str(step["sent"]), str(step["errors"]), str(step["timeouts"]),
-                      _ms(step["latency_ms_p50"]), _ms(step["latency_ms_p95"]), _ms(step["latency_ms_p99"]), "yes" if step["within_sla"] else "no")
+        table.add_row(
+            f"{step['rate_per_s']:.2f}",
+            f"{step['achieved_per_s']:.2f}",
+            str(step["sent"]),
+            str(step["errors"]),
+            str(step["timeouts"]),
+            _ms(step["latency_ms_p50"]),
+            _ms(step["latency_ms_p95"]),
+            _ms(step["latency_ms_p99"]),
+            "yes" if step["within_sla"] else "no",
+        )
     stdout.print(table)
     best = result["max_rate_within_sla_per_s"]
     if best is None:
         stdout.print(f"max rate within SLA: below the lowest rate tried ({min(plan.rates_per_s):g} req/s)")
     else:
         note = "" if result["limit_found"] else " (every rate tried met the SLA: try higher rates)"
-        stdout.print(f"max rate within SLA: [bold]{best:.2f} req/s[/bold] ({result['max_items_per_s_within_sla']:.2f} texts/s), "
-                     f"p95 {result['latency_ms_p95_at_max']:.0f} ms{note}")
+        stdout.print(
+            f"max rate within SLA: [bold]{best:.2f} req/s[/bold] ({result['max_items_per_s_within_sla']:.2f} "
+            "texts/s), "
+            f"p95 {result['latency_ms_p95_at_max']:.0f} ms{note}"
+        )
     if run is not None and candidate is not None:
         stdout.print(f"stored in {run} (serving.{candidate}); `bakeoff report {run}` shows it")

@@ -42,7 +42,9 @@ app.command("serve")(serve.serve_command)
 app.command("loadtest")(loadtest.loadtest_command)
 
 # `bakeoff export model ...` (files for GPU serving stacks) and `bakeoff export mlflow ...` (experiment tracking).
-export_app = typer.Typer(no_args_is_help=True, help="Export a finished run: the chosen model, or the results to MLflow.")
+export_app = typer.Typer(
+    no_args_is_help=True, help="Export a finished run: the chosen model, or the results to MLflow."
+)
 app.add_typer(export_app, name="export")
 export_app.command("model")(export_model.export_model_command)
 export_app.command("mlflow")(export_mlflow.export_mlflow_command)

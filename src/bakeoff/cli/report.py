@@ -51,8 +51,11 @@ def _validate(answers: dict, current: dict, estimated_gpus: list[str]) -> dict:
         lines = [explain_error({**e, "loc": ("decision", *e["loc"])}) for e in err.errors()]
         raise ConfigError("decision answers: " + "; ".join(lines)) from None
     if estimated_gpus and decision["gpu"] not in estimated_gpus:
-        raise ConfigError(f"gpu `{decision['gpu']}`: this run estimated only {', '.join(estimated_gpus)}; pick one of them, or add it "
-                          "to `efficiency.gpus` in the config and run `bakeoff run` again (trials are not redone)")
+        raise ConfigError(
+            f"gpu `{decision['gpu']}`: this run estimated only {', '.join(estimated_gpus)}; pick one of "
+            "them, or add it "
+            "to `efficiency.gpus` in the config and run `bakeoff run` again (trials are not redone)"
+        )
     return decision
 
 
@@ -70,7 +73,9 @@ def report_command(run_dir: Path = typer.Argument(..., help="A run folder (holds
 @user_errors
 def recommend_command(
     run_dir: Path = typer.Argument(..., help="A run folder."),
-    answers: list[str] = typer.Argument(None, help="Decision answers as key=value, e.g. sla_p95_ms=100 out_of_scope_share=0.2."),
+    answers: list[str] = typer.Argument(
+        None, help="Decision answers as key=value, e.g. sla_p95_ms=100 out_of_scope_share=0.2."
+    ),
     interactive: bool = typer.Option(False, "--interactive", "-i", help="Ask the questions one by one."),
 ) -> None:
     """Recommend a candidate for your constraints (budget, SLA, GPU, data, out-of-scope share), from stored results."""
@@ -83,7 +88,9 @@ def recommend_command(
     if interactive:
         for key, prompt, parser in QUESTIONS:
             default = given.get(key, current.get(key))
-            reply = typer.prompt(prompt, default="" if default is None else str(default), show_default=default is not None)
+            reply = typer.prompt(
+                prompt, default="" if default is None else str(default), show_default=default is not None
+            )
             if str(reply).strip() == "":
                 given[key] = None
             else:
@@ -93,5 +100,9 @@ def recommend_command(
                     raise ConfigError(f"{key}: {reply!r} is not a {parser.__name__}") from None
     decision = _validate(given, current, estimated_gpus)
     _, recommendation, paths = build(run_dir, decision)
-    stdout.print(recommendation["rationale"] if recommendation else "no finished trials to decide from", markup=False, highlight=False)
+    stdout.print(
+        recommendation["rationale"] if recommendation else "no finished trials to decide from",
+        markup=False,
+        highlight=False,
+    )
     console.print("wrote " + "  ".join(map(str, paths)), markup=False, highlight=False)

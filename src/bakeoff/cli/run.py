@@ -38,7 +38,9 @@ def execute(spec: RunSpec) -> None:
         # The runner computes the analysis once; `report` and `recommend` only read it.
         outcome.store.set_meta("analysis", analyse(outcome.store.trials(), outcome.run_dir, spec_json))
         results, recommendation, paths = build(outcome.run_dir)
-        track_run_end(spec, outcome.run_dir, console)  # report files and recommendation to MLflow, when `tracking.mlflow` is set
+        track_run_end(
+            spec, outcome.run_dir, console
+        )  # report files and recommendation to MLflow, when `tracking.mlflow` is set
     trials = results["trials"]
     stdout.print(terminal_table(f"bakeoff: {spec.name}", trials))
     stdout.print(robustness_table(trials))
@@ -49,7 +51,9 @@ def execute(spec: RunSpec) -> None:
     console.print(
         f"{outcome.ran} trials run, {outcome.skipped} already done (skipped), {outcome.failed} failed. "
         f"Report: {paths[2]}  Summary: {paths[0]}  Results: {paths[1]}",
-        markup=False, highlight=False, soft_wrap=True,
+        markup=False,
+        highlight=False,
+        soft_wrap=True,
     )
     if outcome.failed:
         raise typer.Exit(1)
@@ -58,16 +62,28 @@ def execute(spec: RunSpec) -> None:
 @user_errors
 def run_command(
     config: Path = typer.Argument(..., help="YAML run config (see configs/)."),
-    overrides: list[str] = typer.Argument(None, help="Dotted overrides, e.g. training.epochs=2 grid.train_sizes=[50,100]."),
-    runner: str | None = typer.Option(None, "--runner", help="`local` (this process) or `ray` (each trial a Ray task); overrides `runner.kind`."),
-    ray_address: str | None = typer.Option(None, "--ray-address", help="Ray cluster to join (`auto`, `ray://host:10001`); "
-                                           "overrides `runner.address`. Default: start Ray on this machine."),
+    overrides: list[str] = typer.Argument(
+        None, help="Dotted overrides, e.g. training.epochs=2 grid.train_sizes=[50,100]."
+    ),
+    runner: str | None = typer.Option(
+        None, "--runner", help="`local` (this process) or `ray` (each trial a Ray task); overrides `runner.kind`."
+    ),
+    ray_address: str | None = typer.Option(
+        None,
+        "--ray-address",
+        help="Ray cluster to join (`auto`, "
+        "`ray://host:10001`); "
+        "overrides `runner.address`. Default: start Ray on this machine.",
+    ),
 ) -> None:
     """Fine-tune and evaluate every candidate in CONFIG; re-running resumes where it stopped."""
     spec = load_spec(config, overrides or [])
     if runner is not None or ray_address is not None:
         # Applied as typed fields, not as `key=value` overrides: YAML would read some host:port strings as numbers.
-        chosen = spec.runner.model_dump() | {"kind": runner or spec.runner.kind, "address": ray_address or spec.runner.address}
+        chosen = spec.runner.model_dump() | {
+            "kind": runner or spec.runner.kind,
+            "address": ray_address or spec.runner.address,
+        }
         try:
             spec = spec.model_copy(update={"runner": RunnerSpec.model_validate(chosen)})
         except ValidationError:

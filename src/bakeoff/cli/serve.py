@@ -17,13 +17,21 @@ API_KEY_VARIABLE = "BAKEOFF_API_KEY"
 def serve_command(
     run_dir: Path = typer.Argument(..., help="A run folder written by `bakeoff run`."),
     candidate: str = typer.Option(..., "--candidate", help="Candidate name, as in the run's results."),
-    train_size: int = typer.Option(None, "--train-size", help="Which training size's trial (default: the largest finished)."),
+    train_size: int = typer.Option(
+        None, "--train-size", help="Which training size's trial (default: the largest finished)."
+    ),
     seed: int = typer.Option(None, "--seed", help="Which seed's trial (default: the lowest finished)."),
     host: str = typer.Option("127.0.0.1", help="Address to bind. The default accepts only local connections."),
     port: int = typer.Option(8000, help="Port (0: any free port, printed at start)."),
-    max_batch: int = typer.Option(16, "--max-batch", min=1, max=1024, help="Texts scored together at most (1: no micro-batching)."),
-    max_wait_ms: float = typer.Option(5.0, "--max-wait-ms", min=0, max=1000, help="How long a batch waits for more requests, ms."),
-    max_body_bytes: int = typer.Option(1_000_000, "--max-body-bytes", min=64, help="Largest request body (413 past it)."),
+    max_batch: int = typer.Option(
+        16, "--max-batch", min=1, max=1024, help="Texts scored together at most (1: no micro-batching)."
+    ),
+    max_wait_ms: float = typer.Option(
+        5.0, "--max-wait-ms", min=0, max=1000, help="How long a batch waits for more requests, ms."
+    ),
+    max_body_bytes: int = typer.Option(
+        1_000_000, "--max-body-bytes", min=64, help="Largest request body (413 past it)."
+    ),
     max_texts: int = typer.Option(64, "--max-texts", min=1, help="Most texts per request (413 past it)."),
     max_chars: int = typer.Option(4_000, "--max-chars", min=1, help="Most characters per text (422 past it)."),
 ) -> None:
@@ -37,16 +45,24 @@ def serve_command(
     record = find_trial(run_dir, candidate, train_size, seed)
     api_key = os.environ.get(API_KEY_VARIABLE) or None
     if host not in ("127.0.0.1", "localhost", "::1") and api_key is None:
-        console.print(f"[yellow]warning:[/yellow] binding {host} without {API_KEY_VARIABLE}: anyone who can reach it can use it")
+        console.print(
+            f"[yellow]warning:[/yellow] binding {host} without {API_KEY_VARIABLE}: anyone who can reach it can use it"
+        )
     try:
         sock = bind(host, port)
     except OSError as err:
         raise BakeoffError(f"cannot listen on {host}:{port} ({err.strerror}); pick another --port or --host") from None
     console.print(f"loading {record.trial['trial_id']} ...")
     model = load_served_model(record)
-    app = create_app(model, RequestLimits(max_body_bytes, max_texts, max_chars), BatchSettings(max_batch, max_wait_ms), api_key)
+    app = create_app(
+        model, RequestLimits(max_body_bytes, max_texts, max_chars), BatchSettings(max_batch, max_wait_ms), api_key
+    )
     bound_host, bound_port = sock.getsockname()[:2]
     shown = f"[{bound_host}]" if ":" in bound_host else bound_host
-    console.print(f"serving [bold]{model.candidate}[/bold] ({model.trial_id}, {model.device}) on http://{shown}:{bound_port} "
-                  f"(micro-batch <= {max_batch} texts, wait <= {max_wait_ms:g} ms{', API key required' if api_key else ''})")
+    console.print(
+        f"serving [bold]{model.candidate}[/bold] ({model.trial_id}, {model.device}) on "
+        f"http://{shown}:{bound_port} "
+        f"(micro-batch <= {max_batch} texts, wait <= {max_wait_ms:g} "
+        f"ms{', API key required' if api_key else ''})"
+    )
     serve(app, sock)

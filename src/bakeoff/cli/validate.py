@@ -18,7 +18,9 @@ def validate_command(
     config: Path = typer.Argument(..., help="YAML run config."),
     overrides: list[str] = typer.Argument(None, help="Dotted overrides, as for `bakeoff run`."),
     check_data: bool = typer.Option(True, help="Also load and validate the task data."),
-    explain: bool = typer.Option(False, "--explain", help="Print the resolved config, every setting with its description."),
+    explain: bool = typer.Option(
+        False, "--explain", help="Print the resolved config, every setting with its description."
+    ),
 ) -> None:
     """Resolve the config (and data, and model sources) and print what would run."""
     from bakeoff.models.sources import resolve_source
@@ -33,7 +35,9 @@ def validate_command(
             console.print(f"candidate {escape(candidate.name)}: classical baseline")
         else:
             source = resolve_source(candidate.model, candidate.gguf_file)
-            console.print(f"candidate {escape(candidate.name)}: {candidate.resolved_method}, {escape(source.description)}")
+            console.print(
+                f"candidate {escape(candidate.name)}: {candidate.resolved_method}, {escape(source.description)}"
+            )
     if task is not None:
         for warning in task.report.warnings:
             console.print(f"[yellow]data: {escape(warning)}[/yellow]")
@@ -43,5 +47,7 @@ def validate_command(
         from bakeoff.config import explain as explained
 
         stdout.print("\n".join(explained(spec)), markup=False, highlight=False, soft_wrap=True)
-    stdout.print(f"ok: {spec.name}, {len(trials)} trials, fingerprint {spec.fingerprint()}, output {spec.run_dir}", markup=False)
+    stdout.print(
+        f"ok: {spec.name}, {len(trials)} trials, fingerprint {spec.fingerprint()}, output {spec.run_dir}", markup=False
+    )
     raise typer.Exit(0)

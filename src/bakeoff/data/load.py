@@ -22,13 +22,20 @@ def detect_format(path: Path, declared: str) -> str:
         return "hf-disk"
     fmt = _BY_SUFFIX.get(path.suffix.lower())
     if fmt is None:
-        raise DataError(f"{path}: cannot tell the format from the extension; set `task.data.format` (csv, jsonl, parquet, hf-disk)")
+        raise DataError(
+            f"{path}: cannot tell the format from the extension; set `task.data.format` (csv, jsonl, parquet, hf-disk)"
+        )
     return fmt
 
 
 # Leading bytes of binary formats users mistake for text (or the reverse): named so the error can say
 # "this is a Parquet file" instead of "re-save as UTF-8".
-_MAGIC = {b"PAR1": "parquet", b"PK\x03\x04": "zip (an Excel workbook?)", b"\x1f\x8b": "gzip", b"SQLite format 3": "SQLite"}
+_MAGIC = {
+    b"PAR1": "parquet",
+    b"PK\x03\x04": "zip (an Excel workbook?)",
+    b"\x1f\x8b": "gzip",
+    b"SQLite format 3": "SQLite",
+}
 
 
 def _sniff(path: Path) -> str | None:
@@ -51,12 +58,20 @@ def read_table(path: Path, declared_format: str = "auto") -> pd.DataFrame:
         raise DataError(f"data file not found: {path}")
     fmt = detect_format(path, declared_format)
     if fmt == "hf-disk" and not path.is_dir():
-        raise DataError(f"{path}: `format: hf-disk` needs a folder saved with `save_to_disk`; this is a file (set `format: auto`)")
+        raise DataError(
+            f"{path}: `format: hf-disk` needs a folder saved with `save_to_disk`; this is a file (set `format: auto`)"
+        )
     if fmt != "hf-disk" and path.is_dir():
-        raise DataError(f"{path} is a folder; point the path at a {fmt} file (or use `format: hf-disk` for a `save_to_disk` folder)")
+        raise DataError(
+            f"{path} is a folder; point the path at a {fmt} file (or use `format: hf-disk` for a `save_to_disk` folder)"
+        )
     sniffed = _sniff(path)
     if sniffed is not None and sniffed != fmt:
-        hint = "set `task.data.format: parquet` (or `auto`)" if sniffed == "parquet" else "export it as CSV, JSON Lines or Parquet"
+        hint = (
+            "set `task.data.format: parquet` (or `auto`)"
+            if sniffed == "parquet"
+            else "export it as CSV, JSON Lines or Parquet"
+        )
         raise DataError(f"{path}: this is a {sniffed} file, not {fmt}; {hint}")
     try:
         if fmt == "csv":
@@ -92,8 +107,11 @@ def read_table(path: Path, declared_format: str = "auto") -> pd.DataFrame:
 def _records_frame(path: Path, frame: pd.DataFrame) -> pd.DataFrame:
     """JSON rows must be objects with named fields; numbered columns mean they were bare values or arrays."""
     if len(frame.columns) and all(isinstance(c, int) for c in frame.columns):
-        raise DataError(f"{path}: the JSON rows are not objects with named fields (found {len(frame.columns)} unnamed values "
-                        'per row); write one object per row, e.g. {"text": "...", "label": "..."}')
+        raise DataError(
+            f"{path}: the JSON rows are not objects with named fields (found {len(frame.columns)} unnamed "
+            "values "
+            'per row); write one object per row, e.g. {"text": "...", "label": "..."}'
+        )
     return frame
 
 
@@ -110,21 +128,27 @@ def table_to_examples(frame: pd.DataFrame, spec: DataSpec, path: Path) -> Exampl
     for column in (spec.text_column, spec.label_column):
         nested = frame[column].map(_is_nested)
         if nested.any():
-            raise DataError(f"{path}: column {column!r} holds lists or records (row {int(frame.index[nested][0]) + 2}: "
-                            f"{str(frame[column][nested].iloc[0])[:60]}); bakeoff classifies one text into one label: "
-                            "give one string per row (a multi-label task needs one row per label)")
+            raise DataError(
+                f"{path}: column {column!r} holds lists or records (row {int(frame.index[nested][0]) + 2}: "
+                f"{str(frame[column][nested].iloc[0])[:60]}); bakeoff classifies one text into one label: "
+                "give one string per row (a multi-label task needs one row per label)"
+            )
     labels = frame[spec.label_column]
     blank = labels.isna() | (labels.astype(str).str.strip() == "") | (labels.astype(str).str.lower() == "nan")
     if blank.any():
         rows = [int(i) + 2 for i in frame.index[blank][:5]]  # +2: header line and 1-based lines
-        raise DataError(f"{path}: {int(blank.sum())} rows have an empty or NaN label (file lines {rows}...); fill or drop them")
+        raise DataError(
+            f"{path}: {int(blank.sum())} rows have an empty or NaN label (file lines {rows}...); fill or drop them"
+        )
     if spec.id_column is not None:
         if spec.id_column not in frame.columns:
             raise DataError(f"{path}: no id column {spec.id_column!r}; columns are {list(frame.columns)}")
         ids = frame[spec.id_column].astype(str)
         repeated = ids[ids.duplicated(keep=False)]
         if len(repeated):
-            raise DataError(f"{path}: {repeated.nunique()} ids occur more than once (e.g. {repeated.iloc[0]!r}); ids must be unique")
+            raise DataError(
+                f"{path}: {repeated.nunique()} ids occur more than once (e.g. {repeated.iloc[0]!r}); ids must be unique"
+            )
     texts = frame[spec.text_column].fillna("").astype(str).tolist()
     return Examples(texts, labels.astype(str).tolist())
 
@@ -144,8 +168,11 @@ def normalise_labels(examples: Examples, where: str) -> tuple[Examples, list[str
     spellings: dict[str, set[str]] = {}
     for raw, clean in zip(examples.labels, stripped):
         spellings.setdefault(clean, set()).add(raw)
-    warnings = [f"{where}: labels {sorted(map(repr, raws))} differ only by surrounding spaces; merged into {clean!r}"
-                for clean, raws in sorted(spellings.items()) if len(raws) > 1]
+    warnings = [
+        f"{where}: labels {sorted(map(repr, raws))} differ only by surrounding spaces; merged into {clean!r}"
+        for clean, raws in sorted(spellings.items())
+        if len(raws) > 1
+    ]
     return Examples(examples.texts, stripped), warnings
 
 
@@ -153,7 +180,9 @@ def load_texts(path: Path, spec: DataSpec) -> list[str]:
     """Texts only (out-of-scope files need no label column)."""
     frame = read_table(path, spec.format)
     if spec.text_column not in frame.columns:
-        raise DataError(f"{path}: no column {spec.text_column!r}; columns are {list(frame.columns)}. Set `task.data.text_column`.")
+        raise DataError(
+            f"{path}: no column {spec.text_column!r}; columns are {list(frame.columns)}. Set `task.data.text_column`."
+        )
     return [t for t in frame[spec.text_column].fillna("").astype(str) if t.strip()]
 
 
@@ -168,8 +197,12 @@ def keep_labels(examples: Examples, labels: list[str] | None, max_per_label: int
     if labels is not None:
         unknown = sorted(set(labels) - set(examples.labels))
         if unknown:
-            hints = [f"{label!r} (did you mean {close[0]!r}?)" if (close := difflib.get_close_matches(label, set(examples.labels), n=1))
-                     else repr(label) for label in unknown[:5]]
+            hints = [
+                f"{label!r} (did you mean {close[0]!r}?)"
+                if (close := difflib.get_close_matches(label, set(examples.labels), n=1))
+                else repr(label)
+                for label in unknown[:5]
+            ]
             raise DataError(f"`task.data.labels` names labels absent from the data: {', '.join(hints)}")
         wanted = set(labels)
         indices = [i for i in indices if examples.labels[i] in wanted]

@@ -15,7 +15,9 @@ def stratified_split(examples: Examples, fraction: float, seed: int, what: str) 
     try:
         rest, held = train_test_split(indices, test_size=fraction, stratify=examples.labels, random_state=seed)
     except ValueError as err:
-        raise DataError(f"cannot draw a stratified {what} split: {err}. Use more data per label or a different fraction.") from None
+        raise DataError(
+            f"cannot draw a stratified {what} split: {err}. Use more data per label or a different fraction."
+        ) from None
     return examples.subset(sorted(rest)), examples.subset(sorted(held))
 
 

@@ -7,9 +7,9 @@ from dataclasses import dataclass
 
 from bakeoff.config import TaskSpec
 from bakeoff.data import validate
+from bakeoff.data.examples import Examples
 from bakeoff.data.load import keep_labels, load_examples, load_texts
 from bakeoff.data.splits import stratified_split
-from bakeoff.data.examples import Examples
 from bakeoff.data.tickets import generate_out_of_scope, generate_tickets
 from bakeoff.errors import DataError
 
@@ -36,7 +36,9 @@ def prepare_task(spec: TaskSpec) -> TaskData:
         everything = generate_tickets(spec.builtin_examples, seed=split.seed)
         out_of_scope = generate_out_of_scope(max(20, spec.builtin_examples // 10), seed=split.seed)
         given_test = given_validation = None
-        paraphrases = generate_tickets(max(50, round(spec.builtin_examples * split.test_fraction)), seed=split.seed, phrasings="held_out")
+        paraphrases = generate_tickets(
+            max(50, round(spec.builtin_examples * split.test_fraction)), seed=split.seed, phrasings="held_out"
+        )
     else:
         data = spec.data
         everything, found = load_examples(data.path, data)
@@ -61,8 +63,11 @@ def prepare_task(spec: TaskSpec) -> TaskData:
             if given_validation is not None:
                 given_validation, _ = split_out_labels(given_validation, data.out_of_scope_labels)
             if not everything.labels:
-                raise DataError("`task.data.out_of_scope_labels` covers every label of the training data: nothing is left to "
-                                "train on; list only the labels that should stay unseen")
+                raise DataError(
+                    "`task.data.out_of_scope_labels` covers every label of the training data: nothing is "
+                    "left to "
+                    "train on; list only the labels that should stay unseen"
+                )
         everything = keep_labels(everything, data.labels, data.max_per_label, split.seed)
         if given_test is not None:
             given_test = keep_labels(given_test, data.labels, None, split.seed)
@@ -105,8 +110,12 @@ def check_out_of_scope_labels(wanted: list[str], train: Examples, test: Examples
     present = set(train.labels) | set(test.labels if test is not None else [])
     unknown = [label for label in wanted if label not in present]
     if unknown:
-        hints = [f"{label!r} (did you mean {close[0]!r}?)" if (close := difflib.get_close_matches(label, present, n=1)) else repr(label)
-                 for label in unknown]
+        hints = [
+            f"{label!r} (did you mean {close[0]!r}?)"
+            if (close := difflib.get_close_matches(label, present, n=1))
+            else repr(label)
+            for label in unknown
+        ]
         raise DataError(f"`task.data.out_of_scope_labels`: {', '.join(hints)} not found in the data's labels")
 
 

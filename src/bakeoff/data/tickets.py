@@ -40,8 +40,17 @@ def _order(rng: random.Random) -> str:
 
 def _date(rng: random.Random) -> str:
     month = rng.choice(["March", "April", "June", "September", "October", "November"])
-    return rng.choice([f"{month} {rng.randrange(1, 29)}", "last Tuesday", "yesterday", "two weeks ago",
-                       f"{rng.randrange(1, 13)}/{rng.randrange(1, 29)}", "the 3rd", "last month"])
+    return rng.choice(
+        [
+            f"{month} {rng.randrange(1, 29)}",
+            "last Tuesday",
+            "yesterday",
+            "two weeks ago",
+            f"{rng.randrange(1, 13)}/{rng.randrange(1, 29)}",
+            "the 3rd",
+            "last month",
+        ]
+    )
 
 
 def _fill(template: str, rng: random.Random) -> str:
@@ -69,8 +78,8 @@ def _typo(text: str, rng: random.Random) -> str:
         return text
     i = rng.choice(positions)
     if rng.random() < 0.5:
-        return text[:i] + text[i + 1] + text[i] + text[i + 2:]
-    return text[:i] + text[i + 1:]
+        return text[:i] + text[i + 1] + text[i] + text[i + 2 :]
+    return text[:i] + text[i + 1 :]
 
 
 def _dress(core: str, rng: random.Random) -> str:

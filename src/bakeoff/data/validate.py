@@ -45,7 +45,9 @@ def check_labels(examples: Examples, where: str) -> None:
     if not counts:
         raise DataError(f"{where}: no examples left (every text empty, or every label filtered out)")
     if len(counts) < 2:
-        raise DataError(f"{where}: every example has the label {next(iter(counts))!r}; a classifier needs at least 2 labels")
+        raise DataError(
+            f"{where}: every example has the label {next(iter(counts))!r}; a classifier needs at least 2 labels"
+        )
     rare = sorted(label for label, n in counts.items() if n < 2)
     if rare:
         raise DataError(
@@ -62,11 +64,16 @@ def check_held_out_labels(train: Examples, held_out: Examples, which: str) -> No
     if not set(held_out.labels) & set(train.labels):
         raise DataError(f"the {which} file shares no labels with the training data; check `label_column` and the files")
     if unseen:
-        raise DataError(f"the {which} data has labels never seen in training: {unseen[:5]}; remove them, add training examples, "
-                        "or list them in `out_of_scope_labels`")
+        raise DataError(
+            f"the {which} data has labels never seen in training: {unseen[:5]}; remove them, add training "
+            "examples, "
+            "or list them in `out_of_scope_labels`"
+        )
 
 
-def near_duplicate_mask(reference: list[str], queries: list[str], threshold: float = NEAR_DUPLICATE_COSINE) -> np.ndarray:
+def near_duplicate_mask(
+    reference: list[str], queries: list[str], threshold: float = NEAR_DUPLICATE_COSINE
+) -> np.ndarray:
     """True for each query whose nearest reference text has char-n-gram cosine >= threshold."""
     if not reference or not queries:
         return np.zeros(len(queries), dtype=bool)
@@ -77,7 +84,9 @@ def near_duplicate_mask(reference: list[str], queries: list[str], threshold: flo
     return (1.0 - distances[:, 0]) >= threshold
 
 
-def report(train: Examples, validation: Examples, test: Examples, empty_dropped: int, warnings: list[str] = ()) -> DataReport:
+def report(
+    train: Examples, validation: Examples, test: Examples, empty_dropped: int, warnings: list[str] = ()
+) -> DataReport:
     normalized_train = {t.strip().lower() for t in train.texts}
     counts = Counter(train.labels)
     return DataReport(

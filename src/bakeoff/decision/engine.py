@@ -8,7 +8,8 @@ Pure functions over stored results (no torch). Steps:
    weigh more when a budget or an SLA is given. The Pareto frontier (quality up, cost and p95 down) is
    reported beside it.
 3. Ties: when the top two are within statistical noise (the paired bootstrap on the same test items, or
-   overlapping macro-F1 intervals where no paired test applies), it is a tie and the cheaper one wins. When a classical baseline ties with the best LLM, the answer
+   overlapping macro-F1 intervals where no paired test applies), it is a tie and the cheaper one wins. When a classical
+   baseline ties with the best LLM, the answer
    is "no LLM needed".
 4. Sensitivity: the decision is re-run with other answers (out-of-scope share, data size, budget, SLA),
    and every change that flips it is reported ("if more than 15% of traffic is out of scope: B").
@@ -20,9 +21,13 @@ import math
 
 from bakeoff.decision.evidence import Evidence, gather, not_assessed
 
-OPEN_ENDED_CAUTION = ("Caution: the task is open-ended (generation), but this run measured classification by label scoring; "
-                      "these scores are a proxy that does not carry over to generation quality, so robustness and out-of-scope "
-                      "behaviour were weighted up and quality down. Evaluate generated outputs before committing.")
+OPEN_ENDED_CAUTION = (
+    "Caution: the task is open-ended (generation), but this run measured classification by label "
+    "scoring; "
+    "these scores are a proxy that does not carry over to generation quality, so robustness and "
+    "out-of-scope "
+    "behaviour were weighted up and quality down. Evaluate generated outputs before committing."
+)
 
 
 def _exclusion(e: Evidence, d: dict) -> str | None:
@@ -53,29 +58,38 @@ def weights(d: dict) -> dict[str, float]:
     # macro-F1 says less about it, while holding up under perturbed and unseen inputs says more about how
     # a model copes with free-form traffic. So quality weighs less and robustness / out-of-scope more.
     open_ended = d.get("task_specificity") == "open-ended"
-    return {"quality": 0.6 if open_ended else 1.0, "robustness": 0.3 + share + (0.5 if open_ended else 0.0),
-            "out_of_scope": 0.1 + 3.0 * share + (0.3 if open_ended else 0.0), "calibration": 0.1,
-            "cost": 0.1 if budget else 0.05, "latency": 0.1 if d.get("sla_p95_ms") is not None else 0.0}
+    return {
+        "quality": 0.6 if open_ended else 1.0,
+        "robustness": 0.3 + share + (0.5 if open_ended else 0.0),
+        "out_of_scope": 0.1 + 3.0 * share + (0.3 if open_ended else 0.0),
+        "calibration": 0.1,
+        "cost": 0.1 if budget else 0.05,
+        "latency": 0.1 if d.get("sla_p95_ms") is not None else 0.0,
+    }
 
 
 def score(e: Evidence, pool: list[Evidence], w: dict[str, float]) -> float:
     """Higher is better."""
     cheapest = max(1.0, min(x.usd_per_month or 0.0 for x in pool))  # floors: $1/month, 1 ms
     fastest = max(1.0, min(x.p95_ms or 0.0 for x in pool))
-    return (w["quality"] * e.macro_f1
-            + w["robustness"] * (e.perturbed_accuracy if e.perturbed_accuracy is not None else e.macro_f1)
-            + w["out_of_scope"] * (e.oos_auroc if e.oos_auroc is not None else 0.5)
-            - w["calibration"] * (e.ece_scaled or 0.0)
-            - w["cost"] * math.log10(max(1.0, e.usd_per_month or 0.0) / cheapest)
-            - w["latency"] * math.log10(max(1.0, e.p95_ms or 0.0) / fastest))
+    return (
+        w["quality"] * e.macro_f1
+        + w["robustness"] * (e.perturbed_accuracy if e.perturbed_accuracy is not None else e.macro_f1)
+        + w["out_of_scope"] * (e.oos_auroc if e.oos_auroc is not None else 0.5)
+        - w["calibration"] * (e.ece_scaled or 0.0)
+        - w["cost"] * math.log10(max(1.0, e.usd_per_month or 0.0) / cheapest)
+        - w["latency"] * math.log10(max(1.0, e.p95_ms or 0.0) / fastest)
+    )
 
 
 def pareto(pool: list[Evidence]) -> list[str]:
     """Candidates no other beats on quality, $ per month and p95 at once."""
+
     def dominates(a: Evidence, b: Evidence) -> bool:
         ka = (-a.macro_f1, a.usd_per_month or 0.0, a.p95_ms or 0.0)
         kb = (-b.macro_f1, b.usd_per_month or 0.0, b.p95_ms or 0.0)
         return all(x <= y for x, y in zip(ka, kb)) and ka != kb
+
     return [e.candidate for e in pool if not any(dominates(o, e) for o in pool)]
 
 
@@ -93,8 +107,15 @@ def decide(evidence: list[Evidence], d: dict, comparisons: list[dict] | None = N
     excluded = {e.candidate: reason for e in evidence if (reason := _exclusion(e, d))}
     pool = [e for e in evidence if e.candidate not in excluded]
     if not pool:
-        return {"choice": None, "excluded": excluded, "ranking": [], "pareto": [], "tie": None, "no_llm_needed": False,
-                "reason": "no candidate meets every constraint"}
+        return {
+            "choice": None,
+            "excluded": excluded,
+            "ranking": [],
+            "pareto": [],
+            "tie": None,
+            "no_llm_needed": False,
+            "reason": "no candidate meets every constraint",
+        }
     w = weights(d)
     ranked = sorted(pool, key=lambda e: score(e, pool, w), reverse=True)
     choice, tie, reason = ranked[0], None, "highest weighted score"
@@ -110,17 +131,30 @@ def decide(evidence: list[Evidence], d: dict, comparisons: list[dict] | None = N
         best_baseline = max(baselines, key=lambda e: e.macro_f1)
         if best_baseline.macro_f1 >= best_llm.macro_f1 or _tied(best_baseline, best_llm, comparisons):
             no_llm, choice = True, best_baseline
-            reason = (f"a classical baseline is within noise of the best LLM ({best_llm.candidate}): no LLM needed"
-                      if best_baseline.macro_f1 < best_llm.macro_f1 else "a classical baseline scores at least as well as every LLM")
-    return {"choice": choice.candidate, "excluded": excluded, "ranking": [(e.candidate, round(score(e, pool, w), 4)) for e in ranked],
-            "pareto": pareto(pool), "tie": tie, "no_llm_needed": no_llm, "reason": reason, "weights": w}
+            reason = (
+                f"a classical baseline is within noise of the best LLM ({best_llm.candidate}): no LLM needed"
+                if best_baseline.macro_f1 < best_llm.macro_f1
+                else "a classical baseline scores at least as well as every LLM"
+            )
+    return {
+        "choice": choice.candidate,
+        "excluded": excluded,
+        "ranking": [(e.candidate, round(score(e, pool, w), 4)) for e in ranked],
+        "pareto": pareto(pool),
+        "tie": tie,
+        "no_llm_needed": no_llm,
+        "reason": reason,
+        "weights": w,
+    }
 
 
 def _what_if(results: dict, d: dict, default_size: int, default_load: float, base_choice: str | None) -> list[str]:
     """Answers that would flip the choice, tried one at a time."""
     flips = []
     sizes = sorted({t["train_size"] for t in results["trials"] if t["train_size"]})
-    trials = [("out_of_scope_share", v, f"if {100 * v:.0f}% of traffic is out of scope") for v in (0.0, 0.05, 0.15, 0.3, 0.5)]
+    trials = [
+        ("out_of_scope_share", v, f"if {100 * v:.0f}% of traffic is out of scope") for v in (0.0, 0.05, 0.15, 0.3, 0.5)
+    ]
     trials += [("labeled_examples", n, f"with {n} labeled examples") for n in sizes]
     for key, label in (("max_usd_per_month", "a monthly budget of ${:,.0f}"), ("sla_p95_ms", "a p95 SLA of {:.0f} ms")):
         current = d.get(key)
@@ -131,7 +165,9 @@ def _what_if(results: dict, d: dict, default_size: int, default_load: float, bas
         if d.get(key) == value:
             continue
         comparisons = (results["run"].get("analysis") or {}).get("paired_comparisons")
-        alternative = decide(gather(results, d | {key: value}, default_size, default_load), d | {key: value}, comparisons)["choice"]
+        alternative = decide(
+            gather(results, d | {key: value}, default_size, default_load), d | {key: value}, comparisons
+        )["choice"]
         if alternative != base_choice:
             flips.append(f"{sentence}: {alternative or 'no candidate qualifies'}")
     return flips
@@ -150,8 +186,10 @@ def recommend(results: dict) -> dict:
     outcome = decide(evidence, d, (results["run"].get("analysis") or {}).get("paired_comparisons"))
     outcome["evidence"] = [e.as_dict() for e in evidence]
     outcome["not_assessed"] = not_assessed(results, d, evidence)
-    outcome["answers"] = d | {"labeled_examples": d.get("labeled_examples") or default_size,
-                              "load_items_per_s": d.get("load_items_per_s") or default_load}
+    outcome["answers"] = d | {
+        "labeled_examples": d.get("labeled_examples") or default_size,
+        "load_items_per_s": d.get("load_items_per_s") or default_load,
+    }
     outcome["sensitivity"] = _what_if(results, d, default_size, default_load, outcome["choice"])
     outcome["rationale"] = rationale(outcome, {e.candidate: e for e in evidence})
     return outcome
@@ -164,7 +202,10 @@ def rationale(outcome: dict, evidence: dict[str, Evidence]) -> str:
     caution = f" {OPEN_ENDED_CAUTION}" if answers.get("task_specificity") == "open-ended" else ""
     if outcome["choice"] is None:
         reasons = "; ".join(f"{c}: {r}" for c, r in outcome["excluded"].items())
-        return f"No candidate meets every constraint ({reasons}). Relax a constraint or add candidates.{unassessed}{caution}"
+        return (
+            f"No candidate meets every constraint ({reasons}). Relax a constraint or add candidates."
+            f"{unassessed}{caution}"
+        )
     e = evidence[outcome["choice"]]
     low, high = e.macro_f1_ci
     if outcome["no_llm_needed"]:
@@ -185,8 +226,15 @@ def rationale(outcome: dict, evidence: dict[str, Evidence]) -> str:
     if e.oos_auroc is not None:
         parts[-1] += f", out-of-scope AUROC {e.oos_auroc:.2f}"
     parts[-1] += "."
-    cost = f"Serving {answers['load_items_per_s']:g} items/s costs ~${e.usd_per_month:,.0f}/month" if e.usd_per_month is not None else "Serving cost n/a"
-    parts.append(f"{cost} ({e.usd_per_1k_items:.4f} $/1k items, p95 {e.p95_ms:.0f} ms, {e.latency_source}); fine-tune ${e.fine_tune_usd:.2f}.")
+    cost = (
+        f"Serving {answers['load_items_per_s']:g} items/s costs ~${e.usd_per_month:,.0f}/month"
+        if e.usd_per_month is not None
+        else "Serving cost n/a"
+    )
+    parts.append(
+        f"{cost} ({e.usd_per_1k_items:.4f} $/1k items, p95 {e.p95_ms:.0f} ms, {e.latency_source}); fine-tune "
+        f"${e.fine_tune_usd:.2f}."
+    )
     parts.append(f"Why: {outcome['reason']}.")
     if outcome["excluded"]:
         parts.append("Excluded: " + "; ".join(f"{c} ({r})" for c, r in outcome["excluded"].items()) + ".")
@@ -200,4 +248,3 @@ def with_answers(results: dict, answers: dict) -> dict:
     spec = dict(results["run"]["spec"])
     spec["decision"] = dict(spec.get("decision") or {}) | answers
     return results | {"run": results["run"] | {"spec": spec}}
-

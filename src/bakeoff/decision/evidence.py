@@ -12,8 +12,8 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 
-from bakeoff.efficiency.capacity import HOURS_PER_MONTH, TARGET_UTILISATION, plan_batches
 from bakeoff.decision.measured import MeasuredCapacity, measured_capacity
+from bakeoff.efficiency.capacity import HOURS_PER_MONTH, TARGET_UTILISATION, plan_batches
 
 
 @dataclass(frozen=True)
@@ -47,7 +47,9 @@ def _interpolate(curve: list[dict], size: int) -> tuple[float, tuple[float, floa
     sizes = [r["train_size"] for r in curve]
     if size <= sizes[0]:
         r = curve[0]
-        note = f"measured at {sizes[0]}" + (f" (below: you have {size}, fewer than the smallest measured)" if size < sizes[0] else "")
+        note = f"measured at {sizes[0]}" + (
+            f" (below: you have {size}, fewer than the smallest measured)" if size < sizes[0] else ""
+        )
         return r["macro_f1"], tuple(r["ci"]), note
     if size >= sizes[-1]:
         r = curve[-1]
@@ -56,9 +58,13 @@ def _interpolate(curve: list[dict], size: int) -> tuple[float, tuple[float, floa
     for lo, hi in zip(curve, curve[1:]):
         if lo["train_size"] <= size <= hi["train_size"]:
             t = (size - lo["train_size"]) / (hi["train_size"] - lo["train_size"])
-            mix = lambda a, b: a + t * (b - a)  # noqa: E731
+            mix = lambda a, b, t=t: a + t * (b - a)  # noqa: E731
             ci = (mix(lo["ci"][0], hi["ci"][0]), mix(lo["ci"][1], hi["ci"][1]))
-            return mix(lo["macro_f1"], hi["macro_f1"]), ci, f"interpolated between {lo['train_size']} and {hi['train_size']}"
+            return (
+                mix(lo["macro_f1"], hi["macro_f1"]),
+                ci,
+                f"interpolated between {lo['train_size']} and {hi['train_size']}",
+            )
     raise AssertionError("unreachable")
 
 
@@ -93,7 +99,13 @@ def gather(results: dict, decision: dict, default_size: int, default_load: float
         metrics = trial["result"]["metrics"]
         robustness, oos = metrics.get("robustness", {}), metrics.get("out_of_scope", {})
         common = dict(
-            candidate=name, kind=kind, zero_shot=zero_shot, macro_f1=f1, macro_f1_ci=ci, quality_note=note, trial_size=trial["train_size"],
+            candidate=name,
+            kind=kind,
+            zero_shot=zero_shot,
+            macro_f1=f1,
+            macro_f1_ci=ci,
+            quality_note=note,
+            trial_size=trial["train_size"],
             perturbed_accuracy=robustness.get("mean_perturbed_accuracy"),
             paraphrase_accuracy=(robustness.get("paraphrase") or {}).get("accuracy"),
             oos_auroc=((oos.get("by_score") or {}).get("max_prob") or {}).get("auroc"),
@@ -124,8 +136,11 @@ def not_assessed(results: dict, decision: dict, evidence: list[Evidence]) -> dic
     assessed = {e.candidate for e in evidence}
     done = {t["candidate"] for t in results["trials"] if t["status"] == "done" and t.get("result")}
     failed = {t["candidate"] for t in results["trials"] if t["status"] != "done"} - done
-    reasons = {name: f"no cost or latency estimate on `{decision['gpu']}`: add it to `efficiency.gpus` and re-run (trials are kept)"
-               for name in sorted(done - assessed)}
+    reasons = {
+        name: f"no cost or latency estimate on `{decision['gpu']}`: add it to `efficiency.gpus` and re-run "
+        "(trials are kept)"
+        for name in sorted(done - assessed)
+    }
     reasons |= {name: "no finished trial" for name in sorted(failed)}
     return reasons
 
@@ -137,22 +152,35 @@ def _measured_on(entry: dict | None, hardware: str, decision: dict) -> MeasuredC
     measured = measured_capacity(entry, decision.get("sla_p95_ms"))
     if measured is None:  # no step met the SLA: the candidate measurably cannot, at any rate tried
         sla = decision.get("sla_p95_ms") or entry["sla_p95_ms"]
-        return MeasuredCapacity(0.0, min((s["latency_ms_p95"] for s in entry["steps"] if s["latency_ms_p95"]), default=float("inf")),
-                                sla, hardware, entry.get("measured_at", ""))
+        return MeasuredCapacity(
+            0.0,
+            min((s["latency_ms_p95"] for s in entry["steps"] if s["latency_ms_p95"]), default=float("inf")),
+            sla,
+            hardware,
+            entry.get("measured_at", ""),
+        )
     return measured
 
 
-def _measured_costs(measured: MeasuredCapacity, usd_per_hour_per_replica: float, gpus_per_replica: int, decision: dict,
-                    load: float) -> dict:
+def _measured_costs(
+    measured: MeasuredCapacity, usd_per_hour_per_replica: float, gpus_per_replica: int, decision: dict, load: float
+) -> dict:
     """Replicas for the load at the measured rate (it already meets the SLA: no utilisation margin on top)."""
-    source = (f"measured by HTTP load test on {measured.hardware}: {measured.items_per_s:.1f} items/s within p95 "
-              f"{measured.sla_p95_ms:.0f} ms ({measured.measured_at[:10]})")
+    source = (
+        f"measured by HTTP load test on {measured.hardware}: {measured.items_per_s:.1f} items/s within p95 "
+        f"{measured.sla_p95_ms:.0f} ms ({measured.measured_at[:10]})"
+    )
     if measured.items_per_s <= 0:
         return dict(usd_per_month=None, p95_ms=measured.latency_ms_p95, gpus=0, meets_sla=False, latency_source=source)
     replicas = max(1, -(-load // measured.items_per_s))
-    return dict(usd_per_1k_items=usd_per_hour_per_replica / 3600 / measured.items_per_s * 1000,
-                usd_per_month=int(replicas) * usd_per_hour_per_replica * HOURS_PER_MONTH, p95_ms=measured.latency_ms_p95,
-                gpus=int(replicas) * gpus_per_replica, meets_sla=True, latency_source=source)
+    return dict(
+        usd_per_1k_items=usd_per_hour_per_replica / 3600 / measured.items_per_s * 1000,
+        usd_per_month=int(replicas) * usd_per_hour_per_replica * HOURS_PER_MONTH,
+        p95_ms=measured.latency_ms_p95,
+        gpus=int(replicas) * gpus_per_replica,
+        meets_sla=True,
+        latency_source=source,
+    )
 
 
 def _llm_costs(record: dict, decision: dict, size: int, load: float) -> dict:
@@ -161,7 +189,8 @@ def _llm_costs(record: dict, decision: dict, size: int, load: float) -> dict:
     assumed_examples = max(1, record["workload"]["train_examples"])
     latencies = {int(b): ms for b, ms in serve["latency_ms_by_batch"].items()}
     usd_hour = record["hardware"]["usd_per_hour"]
-    # efficiency/capacity.py's rule (p95 <= 2 x batch service time, replicas at 70% utilisation), on the stored estimates.
+    # efficiency/capacity.py's rule (p95 <= 2 x batch service time, replicas at 70% utilisation), on the stored
+    # estimates.
     chosen = plan_batches(latencies, load, decision.get("sla_p95_ms"), plan["gpus_per_replica"], usd_hour)
     batch = chosen.batch_size if chosen.meets_sla else min(latencies)
     items_per_s_per_replica = batch / (latencies[batch] / 1000)
@@ -169,7 +198,10 @@ def _llm_costs(record: dict, decision: dict, size: int, load: float) -> dict:
         fine_tune_usd=tune["cost_usd"] * size / assumed_examples,
         usd_per_1k_items=usd_hour * plan["gpus_per_replica"] / 3600 / items_per_s_per_replica * 1000,
         usd_per_month=chosen.usd_per_month if chosen.meets_sla else None,
-        p95_ms=2 * latencies[batch], gpus=chosen.gpus, memory_gb=tune["memory_gb"]["total"], meets_sla=chosen.meets_sla,
+        p95_ms=2 * latencies[batch],
+        gpus=chosen.gpus,
+        memory_gb=tune["memory_gb"]["total"],
+        meets_sla=chosen.meets_sla,
         latency_source=f"estimated on {record['hardware']['name']} (batch {batch})",
     )
 
@@ -180,7 +212,12 @@ def _baseline_costs(timings: dict, decision: dict, load: float) -> dict:
     boxes = max(1, -(-load // (items_per_s * TARGET_UTILISATION)))
     sla = decision.get("sla_p95_ms")
     return dict(
-        fine_tune_usd=0.0, usd_per_1k_items=decision["cpu_usd_per_hour"] / 3600 / items_per_s * 1000,
-        usd_per_month=int(boxes) * decision["cpu_usd_per_hour"] * HOURS_PER_MONTH, p95_ms=p95, gpus=0, memory_gb=0.0,
-        meets_sla=sla is None or p95 <= sla, latency_source="measured on this run's CPU (batch 1)",
+        fine_tune_usd=0.0,
+        usd_per_1k_items=decision["cpu_usd_per_hour"] / 3600 / items_per_s * 1000,
+        usd_per_month=int(boxes) * decision["cpu_usd_per_hour"] * HOURS_PER_MONTH,
+        p95_ms=p95,
+        gpus=0,
+        memory_gb=0.0,
+        meets_sla=sla is None or p95 <= sla,
+        latency_source="measured on this run's CPU (batch 1)",
     )

@@ -26,13 +26,21 @@ def measured_capacity(entry: dict | None, sla_p95_ms: float | None = None) -> Me
     if not entry:
         return None
     sla = sla_p95_ms if sla_p95_ms is not None else entry["sla_p95_ms"]
-    good = [s for s in entry["steps"] if s["sent"] and s["ok"] == s["sent"] and s["latency_ms_p95"] is not None
-            and s["latency_ms_p95"] <= sla]
+    good = [
+        s
+        for s in entry["steps"]
+        if s["sent"] and s["ok"] == s["sent"] and s["latency_ms_p95"] is not None and s["latency_ms_p95"] <= sla
+    ]
     if not good:
         return None
     best = max(good, key=lambda s: s["rate_per_s"])
-    return MeasuredCapacity(best["rate_per_s"] * entry.get("texts_per_request", 1), best["latency_ms_p95"], sla,
-                            entry.get("hardware") or "unknown", entry.get("measured_at", ""))
+    return MeasuredCapacity(
+        best["rate_per_s"] * entry.get("texts_per_request", 1),
+        best["latency_ms_p95"],
+        sla,
+        entry.get("hardware") or "unknown",
+        entry.get("measured_at", ""),
+    )
 
 
 def estimated_capacity(latency_ms_by_batch: dict, sla_p95_ms: float) -> float | None:

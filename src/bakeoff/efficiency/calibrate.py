@@ -30,11 +30,20 @@ class Calibration:
     def ratios_for(self, model: str) -> tuple[dict, str]:
         if model in self.by_model:
             return self.by_model[model], f"measured for {model} in {self.run_dir}"
-        return self.overall, f"run-wide mean of {self.overall['trials']} trials in {self.run_dir} ({model} was not measured)"
+        return (
+            self.overall,
+            f"run-wide mean of {self.overall['trials']} trials in {self.run_dir} ({model} was not measured)",
+        )
 
     def as_dict(self) -> dict:
-        return {"run_dir": self.run_dir, "hardware_key": self.hardware_key, "hardware_name": self.hardware_name,
-                "by_model": self.by_model, "overall": self.overall, "notes": self.notes}
+        return {
+            "run_dir": self.run_dir,
+            "hardware_key": self.hardware_key,
+            "hardware_name": self.hardware_name,
+            "by_model": self.by_model,
+            "overall": self.overall,
+            "notes": self.notes,
+        }
 
 
 def _known(cls, values: dict) -> dict:
@@ -60,10 +69,15 @@ def trial_ratios(result: dict) -> dict | None:
     latency = efficiency.get("measured_latency_ms_b1")
     estimated_step = estimate.fine_tune(arch, workload, hardware).step_time_s
     estimated_latency = estimate.inference(arch, workload, hardware, batch_sizes=(1,)).latency_ms_by_batch[1]
-    return {"hardware": hardware, "step": step / estimated_step if step else None,
-            "latency": latency / estimated_latency if latency else None,
-            "estimated_step_s": estimated_step, "measured_step_s": step,
-            "estimated_latency_ms_b1": estimated_latency, "measured_latency_ms_b1": latency}
+    return {
+        "hardware": hardware,
+        "step": step / estimated_step if step else None,
+        "latency": latency / estimated_latency if latency else None,
+        "estimated_step_s": estimated_step,
+        "measured_step_s": step,
+        "estimated_latency_ms_b1": estimated_latency,
+        "measured_latency_ms_b1": latency,
+    }
 
 
 def load(run_dir: Path) -> Calibration:
@@ -90,26 +104,43 @@ def load(run_dir: Path) -> Calibration:
     finally:
         store.db.close()
     if not per_model:
-        raise BakeoffError(f"--calibrate {run_dir}: the run has no finished LLM trial with measured step time or latency; "
-                           "run one (e.g. bench/configs/estimator_calibration.yaml) first")
+        raise BakeoffError(
+            f"--calibrate {run_dir}: the run has no finished LLM trial with measured step time or "
+            "latency; "
+            "run one (e.g. bench/configs/estimator_calibration.yaml) first"
+        )
     if len(hardware) > 1:
-        raise BakeoffError(f"--calibrate {run_dir}: trials ran on several hardware classes ({', '.join(hardware)}); "
-                           "calibrate from a run made on one")
-    (key, machine), = hardware.items()
-    by_model = {model: {"step": _geomean([r["step"] for r in rows]), "latency": _geomean([r["latency"] for r in rows]),
-                        "trials": len(rows)} for model, rows in per_model.items()}
+        raise BakeoffError(
+            f"--calibrate {run_dir}: trials ran on several hardware classes ({', '.join(hardware)}); "
+            "calibrate from a run made on one"
+        )
+    ((key, machine),) = hardware.items()
+    by_model = {
+        model: {
+            "step": _geomean([r["step"] for r in rows]),
+            "latency": _geomean([r["latency"] for r in rows]),
+            "trials": len(rows),
+        }
+        for model, rows in per_model.items()
+    }
     everything = [r for rows in per_model.values() for r in rows]
-    overall = {"step": _geomean([r["step"] for r in everything]), "latency": _geomean([r["latency"] for r in everything]),
-               "trials": len(everything)}
+    overall = {
+        "step": _geomean([r["step"] for r in everything]),
+        "latency": _geomean([r["latency"] for r in everything]),
+        "trials": len(everything),
+    }
     return Calibration(str(run_dir), key, machine.name, by_model, overall)
 
 
 def apply(record: dict, calibration: Calibration) -> dict:
     """Scale one estimate record's times by the calibration's ratios; capacity is re-planned by the caller."""
     if record["hardware"]["key"] != calibration.hardware_key:
-        record["calibration"] = {"applied": False, "run_dir": calibration.run_dir,
-                                 "reason": f"the run measured {calibration.hardware_key}, these estimates are for "
-                                           f"{record['hardware']['key']}"}
+        record["calibration"] = {
+            "applied": False,
+            "run_dir": calibration.run_dir,
+            "reason": f"the run measured {calibration.hardware_key}, these estimates are for "
+            f"{record['hardware']['key']}",
+        }
         return record
     ratios, basis = calibration.ratios_for(record["model"])
     step, latency = ratios["step"] or 1.0, ratios["latency"] or 1.0
@@ -121,6 +152,12 @@ def apply(record: dict, calibration: Calibration) -> dict:
     serve["cost_usd_per_1k_items"] *= latency
     serve["generation_ms_per_item_batch1"] *= latency
     record = {**record, "fine_tune": tune, "inference": serve}
-    record["calibration"] = {"applied": True, "run_dir": calibration.run_dir, "hardware": calibration.hardware_key,
-                             "step_ratio": step, "latency_ratio": latency, "basis": basis}
+    record["calibration"] = {
+        "applied": True,
+        "run_dir": calibration.run_dir,
+        "hardware": calibration.hardware_key,
+        "step_ratio": step,
+        "latency_ratio": latency,
+        "basis": basis,
+    }
     return record

@@ -16,8 +16,10 @@ from bakeoff.efficiency.estimate import USABLE_MEMORY, InferenceEstimate
 
 TARGET_UTILISATION = 0.7
 HOURS_PER_MONTH = 730
-ASSUMPTIONS = ("dynamic batching; p95 latency <= 2 x batch service time; replicas planned at <= 70% utilisation; "
-               "a replica spans enough GPUs to hold the weights; 730 h per month")
+ASSUMPTIONS = (
+    "dynamic batching; p95 latency <= 2 x batch service time; replicas planned at <= 70% utilisation; "
+    "a replica spans enough GPUs to hold the weights; 730 h per month"
+)
 
 
 @dataclass(frozen=True)
@@ -40,15 +42,28 @@ def gpus_to_hold(weight_bytes: float, memory_gb: float) -> int:
     return max(1, math.ceil(weight_bytes / (memory_gb * 1e9 * USABLE_MEMORY)))
 
 
-def plan(inference: InferenceEstimate, load_items_per_s: float, sla_p95_ms: float, memory_gb: float,
-         usd_per_hour: float, gpus_per_replica: int = 1) -> CapacityPlan:
+def plan(
+    inference: InferenceEstimate,
+    load_items_per_s: float,
+    sla_p95_ms: float,
+    memory_gb: float,
+    usd_per_hour: float,
+    gpus_per_replica: int = 1,
+) -> CapacityPlan:
     """`gpus_per_replica`: at least this many (tensor parallel); more if the weights need them."""
-    gpus_per_replica = max(gpus_per_replica, inference.gpus_per_replica, gpus_to_hold(inference.weight_bytes_read_per_pass, memory_gb))
+    gpus_per_replica = max(
+        gpus_per_replica, inference.gpus_per_replica, gpus_to_hold(inference.weight_bytes_read_per_pass, memory_gb)
+    )
     return plan_batches(inference.latency_ms_by_batch, load_items_per_s, sla_p95_ms, gpus_per_replica, usd_per_hour)
 
 
-def plan_batches(latency_ms_by_batch: dict[int, float], load_items_per_s: float, sla_p95_ms: float | None,
-                 gpus_per_replica: int, usd_per_hour: float) -> CapacityPlan:
+def plan_batches(
+    latency_ms_by_batch: dict[int, float],
+    load_items_per_s: float,
+    sla_p95_ms: float | None,
+    gpus_per_replica: int,
+    usd_per_hour: float,
+) -> CapacityPlan:
     """The rule above on given batch latencies (ms per batch on one replica): of the batches whose p95
     meets the SLA (any batch without an SLA), the one that serves the load with the fewest GPUs.
     The decision engine applies it to stored estimates, so the rule and its constants live here once."""
@@ -60,7 +75,9 @@ def plan_batches(latency_ms_by_batch: dict[int, float], load_items_per_s: float,
         per_replica = batch / (latency_ms / 1000) * TARGET_UTILISATION
         replicas = max(1, math.ceil(load_items_per_s / per_replica))
         gpus = replicas * gpus_per_replica
-        candidate = CapacityPlan(True, batch, p95, gpus_per_replica, replicas, gpus, gpus * usd_per_hour * HOURS_PER_MONTH)
+        candidate = CapacityPlan(
+            True, batch, p95, gpus_per_replica, replicas, gpus, gpus * usd_per_hour * HOURS_PER_MONTH
+        )
         if best is None or candidate.gpus < best.gpus:
             best = candidate
     if best is None:

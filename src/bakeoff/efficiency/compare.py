@@ -11,8 +11,13 @@ from bakeoff.efficiency.hardware import Hardware
 from bakeoff.efficiency.introspect import Architecture
 
 
-def measured_vs_estimated(arch: Architecture, workload: estimate.Workload, hardware: Hardware,
-                          measured_step_s: float | None, measured_latency_ms_b1: float | None) -> dict:
+def measured_vs_estimated(
+    arch: Architecture,
+    workload: estimate.Workload,
+    hardware: Hardware,
+    measured_step_s: float | None,
+    measured_latency_ms_b1: float | None,
+) -> dict:
     tune = estimate.fine_tune(arch, workload, hardware)
     serve = estimate.inference(arch, workload, hardware, batch_sizes=(1,))
     estimated_latency = serve.latency_ms_by_batch[1]
@@ -24,6 +29,8 @@ def measured_vs_estimated(arch: Architecture, workload: estimate.Workload, hardw
         "step_ratio_measured_over_estimated": measured_step_s / tune.step_time_s if measured_step_s else None,
         "estimated_latency_ms_b1": estimated_latency,
         "measured_latency_ms_b1": measured_latency_ms_b1,
-        "latency_ratio_measured_over_estimated": measured_latency_ms_b1 / estimated_latency if measured_latency_ms_b1 else None,
+        "latency_ratio_measured_over_estimated": measured_latency_ms_b1 / estimated_latency
+        if measured_latency_ms_b1
+        else None,
         "estimated_memory_gb": tune.memory_gb,
     }

@@ -98,9 +98,13 @@ class Workload:
     inference_utilisation: float = 0.7  # share of peak FLOP/s a long prefill sustains
     weight_format: str | None = None  # default: nf4 for qlora, fp32 on a measured CPU, else bf16
     gpus_per_replica: int = 1  # serving: tensor parallel degree (FLOP/s and bandwidth add up, minus all-reduces)
-    serving_weights: str | None = None  # serving weight format (bf16 | fp8 | int8 | nf4); default: weight_format, else nf4 for qlora, else bf16
+    serving_weights: str | None = (
+        None  # serving weight format (bf16 | fp8 | int8 | nf4); default: weight_format, else nf4 for qlora, else bf16
+    )
     logits: str = "labels"  # labels (bakeoff: LM head on label positions) | full | chunked (every position)
-    unquantized_format: str = "fp32"  # QLoRA: embeddings/LM head left unquantized (fp32 after PEFT's upcast; bf16 in litgpt/torchtune)
+    unquantized_format: str = (
+        "fp32"  # QLoRA: embeddings/LM head left unquantized (fp32 after PEFT's upcast; bf16 in litgpt/torchtune)
+    )
 
 
 @dataclass(frozen=True)
@@ -184,7 +188,9 @@ def _check(workload: Workload) -> None:
     if workload.weight_format and workload.weight_format not in WEIGHT_BYTES:
         raise BakeoffError(f"weight_format must be one of {', '.join(WEIGHT_BYTES)}, not {workload.weight_format!r}")
     if workload.serving_weights and workload.serving_weights not in SERVING_WEIGHT_FORMATS:
-        raise BakeoffError(f"--weights must be one of {', '.join(SERVING_WEIGHT_FORMATS)}, not {workload.serving_weights!r}")
+        raise BakeoffError(
+            f"--weights must be one of {', '.join(SERVING_WEIGHT_FORMATS)}, not {workload.serving_weights!r}"
+        )
     if workload.logits not in ("labels", "full", "chunked"):
         raise BakeoffError(f"logits must be labels, full or chunked, not {workload.logits!r}")
 
@@ -194,12 +200,18 @@ def fine_tune_memory(arch: Architecture, workload: Workload, hardware: Hardware)
     seq = workload.prompt_tokens + workload.label_tokens
     tokens = workload.batch_size * seq
     weight_format = _weight_format(workload, hardware)
-    trainable = arch.params_total if workload.method == "full" else workload.lora_rank * arch.lora_params_per_rank[workload.lora_targets]
+    trainable = (
+        arch.params_total
+        if workload.method == "full"
+        else workload.lora_rank * arch.lora_params_per_rank[workload.lora_targets]
+    )
     if weight_format == "nf4":
         # 4-bit loading quantizes the blocks' linear layers only; embeddings, LM head and norms stay in
         # unquantized_format (QLoRA paper sec. 4; PEFT's prepare_model_for_kbit_training upcasts them to fp32).
         unquantized = arch.params_embedding + arch.params_lm_head + arch.params_other
-        weights = (arch.params_total - unquantized) * NF4_BYTES + unquantized * WEIGHT_BYTES[workload.unquantized_format]
+        weights = (arch.params_total - unquantized) * NF4_BYTES + unquantized * WEIGHT_BYTES[
+            workload.unquantized_format
+        ]
     else:
         weights = arch.params_total * WEIGHT_BYTES[weight_format]
     # LoRA: adapters in fp32 with gradient and Adam states. Full: 16 B per parameter in all, weights included.
@@ -207,7 +219,13 @@ def fine_tune_memory(arch: Architecture, workload: Workload, hardware: Hardware)
     activation_scale = 2.0 if weight_format == "fp32" else 1.0  # fp32 activations are twice bf16
     per_layer_full = ACTIVATION_BYTES_PER_TOKEN_PER_LAYER_PER_HIDDEN * arch.hidden_size * tokens * activation_scale
     if workload.gradient_checkpointing:
-        kept = CHECKPOINTED_BYTES_PER_TOKEN_PER_LAYER_PER_HIDDEN * arch.hidden_size * tokens * activation_scale * arch.num_layers
+        kept = (
+            CHECKPOINTED_BYTES_PER_TOKEN_PER_LAYER_PER_HIDDEN
+            * arch.hidden_size
+            * tokens
+            * activation_scale
+            * arch.num_layers
+        )
         activations = kept + per_layer_full  # plus the one layer being recomputed
     else:
         activations = per_layer_full * arch.num_layers
@@ -216,9 +234,17 @@ def fine_tune_memory(arch: Architecture, workload: Workload, hardware: Hardware)
     allocated = weights + states + activations + logits
     context = 0.0 if hardware.measured else CUDA_CONTEXT_GB * 1e9
     slack = ALLOCATOR_SLACK * allocated
-    return {"weights": weights / 1e9, "trainable_states": states / 1e9, "activations": activations / 1e9, "logits": logits / 1e9,
-            "allocated": allocated / 1e9, "cuda_context": context / 1e9, "allocator_slack": slack / 1e9,
-            "total": (allocated + context + slack) / 1e9, "trainable_params": int(trainable)}
+    return {
+        "weights": weights / 1e9,
+        "trainable_states": states / 1e9,
+        "activations": activations / 1e9,
+        "logits": logits / 1e9,
+        "allocated": allocated / 1e9,
+        "cuda_context": context / 1e9,
+        "allocator_slack": slack / 1e9,
+        "total": (allocated + context + slack) / 1e9,
+        "trainable_params": int(trainable),
+    }
 
 
 def fine_tune(arch: Architecture, workload: Workload, hardware: Hardware) -> FineTuneEstimate:
@@ -239,7 +265,9 @@ def fine_tune(arch: Architecture, workload: Workload, hardware: Hardware) -> Fin
     weight_format = _weight_format(workload, hardware)
     tokens_per_step = workload.batch_size * run_per_example
     share = utilisation(workload.train_utilisation, tokens_per_step, hardware)
-    sustained = peak_flops(hardware, "bf16") * share  # training GEMMs run in bf16 (nf4 is dequantized first), on one GPU
+    sustained = (
+        peak_flops(hardware, "bf16") * share
+    )  # training GEMMs run in bf16 (nf4 is dequantized first), on one GPU
     steps = math.ceil(workload.train_examples / workload.batch_size) * workload.epochs
     slowdown = QLORA_TIME_FACTOR if weight_format == "nf4" and not hardware.measured else 1.0
     passes = 3 + (1 if workload.gradient_checkpointing else 0)  # forward, backward (2x), recompute
@@ -251,9 +279,16 @@ def fine_tune(arch: Architecture, workload: Workload, hardware: Hardware) -> Fin
     per_gpu_total = memory["total"] * 1e9
     needed = max(1, math.ceil(per_gpu_total / (hardware.memory_gb * 1e9)))
     return FineTuneEstimate(
-        flops_per_token=per_token, tokens=tokens, total_flops=total, step_time_s=time_s / steps, time_s=time_s,
-        memory_gb=memory, gpus_needed=needed, cost_usd=time_s / 3600 * hardware.usd_per_hour * needed,
-        trainable_params=int(trainable), utilisation=share,
+        flops_per_token=per_token,
+        tokens=tokens,
+        total_flops=total,
+        step_time_s=time_s / steps,
+        time_s=time_s,
+        memory_gb=memory,
+        gpus_needed=needed,
+        cost_usd=time_s / 3600 * hardware.usd_per_hour * needed,
+        trainable_params=int(trainable),
+        utilisation=share,
     )
 
 
@@ -267,11 +302,20 @@ def serving_format(workload: Workload, hardware: Hardware) -> str:
     return "nf4" if workload.method == "qlora" else "bf16"
 
 
-def pass_time_s(arch: Architecture, hardware: Hardware, flops: float, tokens: float, weight_bytes: float, workload: Workload,
-                weight_format: str) -> float:
+def pass_time_s(
+    arch: Architecture,
+    hardware: Hardware,
+    flops: float,
+    tokens: float,
+    weight_bytes: float,
+    workload: Workload,
+    weight_format: str,
+) -> float:
     """One forward pass of `tokens` tokens on one replica: max(compute, weight read) + floor + all-reduces."""
     gpus = workload.gpus_per_replica
-    compute = flops / (peak_flops(hardware, weight_format, gpus) * utilisation(workload.inference_utilisation, tokens, hardware))
+    compute = flops / (
+        peak_flops(hardware, weight_format, gpus) * utilisation(workload.inference_utilisation, tokens, hardware)
+    )
     efficiency = 1.0 if hardware.measured else BANDWIDTH_EFFICIENCY
     memory = weight_bytes / (hardware.bandwidth_gbs * 1e9 * gpus * efficiency)
     return max(compute, memory) + floor_s(arch, hardware) + allreduce_s(arch, hardware, gpus, tokens)
@@ -282,27 +326,45 @@ def prefill_ms(arch: Architecture, workload: Workload, hardware: Hardware, promp
     _check(workload)
     weight_format = serving_format(workload, hardware)
     tokens = batch * prompt_tokens
-    flops = (2 * body_params(arch) + attention_flops_per_token(arch, prompt_tokens)) * tokens + 2 * arch.params_lm_head_compute * batch
+    flops = (
+        2 * body_params(arch) + attention_flops_per_token(arch, prompt_tokens)
+    ) * tokens + 2 * arch.params_lm_head_compute * batch
     weight_bytes = arch.params_total * WEIGHT_BYTES[weight_format]
     return 1000 * pass_time_s(arch, hardware, flops, tokens, weight_bytes, workload, weight_format)
 
 
-def inference(arch: Architecture, workload: Workload, hardware: Hardware, batch_sizes=(1, 2, 4, 8, 16, 32, 64, 128)) -> InferenceEstimate:
+def inference(
+    arch: Architecture, workload: Workload, hardware: Hardware, batch_sizes=(1, 2, 4, 8, 16, 32, 64, 128)
+) -> InferenceEstimate:
     _check(workload)
     continuation = workload.num_labels * max(workload.label_tokens - 1, 0)
     scored_positions = 1 + continuation
     weight_format = serving_format(workload, hardware)
-    prompt_flops = (2 * body_params(arch) + attention_flops_per_token(arch, workload.prompt_tokens)) * workload.prompt_tokens
-    continuation_flops = (2 * body_params(arch) + attention_flops_per_token(arch, workload.prompt_tokens)) * continuation
+    prompt_flops = (
+        2 * body_params(arch) + attention_flops_per_token(arch, workload.prompt_tokens)
+    ) * workload.prompt_tokens
+    continuation_flops = (
+        2 * body_params(arch) + attention_flops_per_token(arch, workload.prompt_tokens)
+    ) * continuation
     head_flops = 2 * arch.params_lm_head_compute * scored_positions
     flops_item = prompt_flops + continuation_flops + head_flops
     # Every resident weight is read once per pass; a batch of prompts touches all experts of an MoE.
     weight_bytes = arch.params_total * WEIGHT_BYTES[weight_format]
     latency = {}
     for b in batch_sizes:
-        seconds = pass_time_s(arch, hardware, b * (prompt_flops + head_flops), b * workload.prompt_tokens, weight_bytes, workload, weight_format)
+        seconds = pass_time_s(
+            arch,
+            hardware,
+            b * (prompt_flops + head_flops),
+            b * workload.prompt_tokens,
+            weight_bytes,
+            workload,
+            weight_format,
+        )
         if continuation:
-            seconds += pass_time_s(arch, hardware, b * continuation_flops, b * continuation, weight_bytes, workload, weight_format)
+            seconds += pass_time_s(
+                arch, hardware, b * continuation_flops, b * continuation, weight_bytes, workload, weight_format
+            )
         latency[b] = 1000 * seconds
     best = max(batch_sizes, key=lambda b: b / latency[b])
     items_per_s = best / latency[best] * 1000
@@ -311,15 +373,22 @@ def inference(arch: Architecture, workload: Workload, hardware: Hardware, batch_
     # chosen experts of an MoE) and the KV cache.
     bandwidth = hardware.bandwidth_gbs * 1e9 * gpus * (1.0 if hardware.measured else BANDWIDTH_EFFICIENCY)
     active_bytes = arch.params_active * WEIGHT_BYTES[weight_format]
-    decode_step_s = ((active_bytes + arch.kv_cache_bytes_per_token["bfloat16"] * workload.prompt_tokens) / bandwidth
-                     + floor_s(arch, hardware) + allreduce_s(arch, hardware, gpus, 1))
+    decode_step_s = (
+        (active_bytes + arch.kv_cache_bytes_per_token["bfloat16"] * workload.prompt_tokens) / bandwidth
+        + floor_s(arch, hardware)
+        + allreduce_s(arch, hardware, gpus, 1)
+    )
     prefill_s = prefill_ms(arch, workload, hardware, workload.prompt_tokens) / 1000
     return InferenceEstimate(
-        flops_per_item=flops_item, weight_bytes_read_per_pass=weight_bytes,
-        latency_ms_by_batch=latency, best_batch=best, items_per_s_at_best=items_per_s,
+        flops_per_item=flops_item,
+        weight_bytes_read_per_pass=weight_bytes,
+        latency_ms_by_batch=latency,
+        best_batch=best,
+        items_per_s_at_best=items_per_s,
         cost_usd_per_1k_items=hardware.usd_per_hour * gpus / 3600 / items_per_s * 1000,
         generation_ms_per_item_batch1=1000 * (prefill_s + 16 * decode_step_s),
-        gpus_per_replica=gpus, weight_format=weight_format,
+        gpus_per_replica=gpus,
+        weight_format=weight_format,
     )
 
 

@@ -16,8 +16,8 @@ from importlib.resources import files
 
 import yaml
 
-from bakeoff.errors import BakeoffError
 from bakeoff.cache import cache_root
+from bakeoff.errors import BakeoffError
 
 # torch is imported only where this machine is measured: the GPU catalog and prices are used by the
 # decision engine and reports, which must run without torch.
@@ -59,9 +59,17 @@ def gpu(key: str, usd_per_hour: float | None = None) -> Hardware:
         hint = f"; did you mean `{close[0]}`?" if close else ""
         raise BakeoffError(f"unknown GPU `{key}`{hint} Known: {', '.join(gpus)}, local-cpu (this machine, measured)")
     entry = gpus[key]
-    hardware = Hardware(key, entry["name"], float(entry["bf16_tflops"]), float(entry["memory_gb"]),
-                        float(entry["bandwidth_gbs"]), float(entry["usd_per_hour"]), note=entry.get("note", ""),
-                        fp8_tflops=float(entry.get("fp8_tflops", 0)), interconnect_gbs=float(entry.get("interconnect_gbs", 32)))
+    hardware = Hardware(
+        key,
+        entry["name"],
+        float(entry["bf16_tflops"]),
+        float(entry["memory_gb"]),
+        float(entry["bandwidth_gbs"]),
+        float(entry["usd_per_hour"]),
+        note=entry.get("note", ""),
+        fp8_tflops=float(entry.get("fp8_tflops", 0)),
+        interconnect_gbs=float(entry.get("interconnect_gbs", 32)),
+    )
     return hardware if usd_per_hour is None else replace(hardware, usd_per_hour=usd_per_hour)
 
 
@@ -114,9 +122,16 @@ def local_cpu(refresh: bool = False) -> Hardware:
         partial.write_text(json.dumps(measured))
         os.replace(partial, path)
     memory_gb = _total_memory_gb()
-    return Hardware("local-cpu", f"{platform.processor() or platform.machine()} ({threads} threads)",
-                    measured["matmul_gflops"] / 1000, memory_gb, measured["bandwidth_gbs"], 0.0, measured=True,
-                    note="measured: fp32 matmul peak and memory-copy bandwidth")
+    return Hardware(
+        "local-cpu",
+        f"{platform.processor() or platform.machine()} ({threads} threads)",
+        measured["matmul_gflops"] / 1000,
+        memory_gb,
+        measured["bandwidth_gbs"],
+        0.0,
+        measured=True,
+        note="measured: fp32 matmul peak and memory-copy bandwidth",
+    )
 
 
 def _total_memory_gb() -> float:

@@ -9,7 +9,6 @@ Active parameters per token count only `experts_per_token` of the routed experts
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
-
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:  # the Architecture record is used by torch-free code (decision, report); introspect() needs both
@@ -47,7 +46,6 @@ class Architecture:
     context_length: int | None
     lora_params_per_rank: dict  # "attention" / "all" -> adapter parameters per unit of LoRA rank
 
-
     @property
     def params_lm_head_compute(self) -> int:
         """Parameters the LM head multiplies by, tied or not (a tied head still costs its matmul)."""
@@ -57,7 +55,7 @@ class Architecture:
         return asdict(self)
 
 
-def _first(config: "PretrainedConfig", keys: tuple[str, ...], default=0):
+def _first(config: PretrainedConfig, keys: tuple[str, ...], default=0):
     for key in keys:
         value = getattr(config, key, None)
         if value:
@@ -83,7 +81,7 @@ def _role(name: str) -> str:
     return "other"
 
 
-def introspect(config: "PretrainedConfig") -> Architecture:
+def introspect(config: PretrainedConfig) -> Architecture:
     """Count parameters by role from the config alone (meta-device instantiation)."""
     import torch
     from transformers import AutoModelForCausalLM

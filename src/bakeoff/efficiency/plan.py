@@ -13,32 +13,65 @@ from bakeoff.efficiency.hardware import hardware_for
 from bakeoff.efficiency.introspect import Architecture
 
 
-def estimate_record(name: str, arch: Architecture, gpu_key: str, workload: estimate.Workload, sla_p95_ms: float, load: float,
-                    usd_per_hour: float | None = None, calibration=None) -> dict:
+def estimate_record(
+    name: str,
+    arch: Architecture,
+    gpu_key: str,
+    workload: estimate.Workload,
+    sla_p95_ms: float,
+    load: float,
+    usd_per_hour: float | None = None,
+    calibration=None,
+) -> dict:
     """`calibration` (efficiency.calibrate.Calibration): scale times by a run's measured/estimated ratios."""
     hardware = hardware_for(gpu_key, usd_per_hour)
     tune = estimate.fine_tune(arch, workload, hardware)
     # A replica spans as many GPUs as its weights need; its latency then gets all of their bandwidth and FLOP/s.
     weight_bytes = arch.params_total * estimate.WEIGHT_BYTES[estimate.serving_format(workload, hardware)]
     needed = capacity.gpus_to_hold(weight_bytes, hardware.memory_gb)
-    serving_workload = replace(workload, gpus_per_replica=max(needed, workload.gpus_per_replica)) if not hardware.measured else workload
+    serving_workload = (
+        replace(workload, gpus_per_replica=max(needed, workload.gpus_per_replica))
+        if not hardware.measured
+        else workload
+    )
     serve = estimate.inference(arch, serving_workload, hardware)
-    record = {"model": name, "architecture": arch.as_dict(), "hardware": hardware.as_dict(), "workload": dict(workload.__dict__),
-              "fine_tune": estimate.as_dict(tune), "inference": estimate.as_dict(serve)}
+    record = {
+        "model": name,
+        "architecture": arch.as_dict(),
+        "hardware": hardware.as_dict(),
+        "workload": dict(workload.__dict__),
+        "fine_tune": estimate.as_dict(tune),
+        "inference": estimate.as_dict(serve),
+    }
     if calibration is not None:
         from bakeoff.efficiency.calibrate import apply
 
         record = apply(record, calibration)
-    plan = capacity.plan(estimate.InferenceEstimate(**record["inference"]), load, sla_p95_ms, hardware.memory_gb,
-                         hardware.usd_per_hour, gpus_per_replica=serving_workload.gpus_per_replica)
+    plan = capacity.plan(
+        estimate.InferenceEstimate(**record["inference"]),
+        load,
+        sla_p95_ms,
+        hardware.memory_gb,
+        hardware.usd_per_hour,
+        gpus_per_replica=serving_workload.gpus_per_replica,
+    )
     record["capacity"] = plan.as_dict()
     return record
 
 
-def estimate_records(models: list[str], gpu_key: str, workload: estimate.Workload, sla_p95_ms: float, load: float,
-                     usd_per_hour: float | None = None, calibration=None) -> list[dict]:
+def estimate_records(
+    models: list[str],
+    gpu_key: str,
+    workload: estimate.Workload,
+    sla_p95_ms: float,
+    load: float,
+    usd_per_hour: float | None = None,
+    calibration=None,
+) -> list[dict]:
     """One record per model (catalog name, folder or cached hub id), all on `gpu_key`."""
     from bakeoff.efficiency.catalog import architecture_of  # reads configs: needs transformers
 
-    return [estimate_record(name, architecture_of(name), gpu_key, workload, sla_p95_ms, load, usd_per_hour, calibration)
-            for name in models]
+    return [
+        estimate_record(name, architecture_of(name), gpu_key, workload, sla_p95_ms, load, usd_per_hour, calibration)
+        for name in models
+    ]

@@ -34,8 +34,11 @@ def estimated(point: dict) -> float:
     kind = point["kind"]
     if kind == "train_memory":
         memory = estimate.fine_tune_memory(arch, workload, hardware)
-        return {"allocated": memory["allocated"], "reserved": memory["allocated"] + memory["allocator_slack"],
-                "device": memory["total"]}[point["metric"]]
+        return {
+            "allocated": memory["allocated"],
+            "reserved": memory["allocated"] + memory["allocator_slack"],
+            "device": memory["total"],
+        }[point["metric"]]
     if kind == "train_throughput":
         tune = estimate.fine_tune(arch, workload, hardware)
         return tune.tokens / tune.time_s
@@ -50,10 +53,21 @@ def compare() -> list[dict]:
     rows = []
     for point in points():
         value = estimated(point)
-        rows.append({"id": point["id"], "kind": point["kind"], "model": point["model"], "gpu": point["gpu"],
-                     "published": float(point["published"]), "unit": point["unit"], "estimated": value,
-                     "ratio": value / float(point["published"]), "outlier": point.get("outlier"), "excluded": point.get("excluded"),
-                     "source": point["source"]})
+        rows.append(
+            {
+                "id": point["id"],
+                "kind": point["kind"],
+                "model": point["model"],
+                "gpu": point["gpu"],
+                "published": float(point["published"]),
+                "unit": point["unit"],
+                "estimated": value,
+                "ratio": value / float(point["published"]),
+                "outlier": point.get("outlier"),
+                "excluded": point.get("excluded"),
+                "source": point["source"],
+            }
+        )
     return rows
 
 
@@ -61,8 +75,10 @@ def markdown_table(rows: list[dict]) -> str:
     lines = ["| point | model | GPU | published | estimated | est / pub |", "|---|---|---|---|---|---|"]
     for r in rows:
         mark = " (known outlier)" if r["outlier"] else " (excluded)" if r["excluded"] else ""
-        lines.append(f"| {r['id']}{mark} | {r['model']} | {r['gpu']} | {r['published']:g} {r['unit']} | "
-                     f"{r['estimated']:.3g} {r['unit']} | {r['ratio']:.2f} |")
+        lines.append(
+            f"| {r['id']}{mark} | {r['model']} | {r['gpu']} | {r['published']:g} {r['unit']} | "
+            f"{r['estimated']:.3g} {r['unit']} | {r['ratio']:.2f} |"
+        )
     return "\n".join(lines)
 
 

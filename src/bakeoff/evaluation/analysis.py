@@ -21,7 +21,9 @@ def learning_curves(trials: list[dict], share_of_best: float, target: float | No
         if trial["status"] != "done" or not trial["train_size"]:
             continue
         test = trial["result"]["metrics"]["test"]
-        by_candidate.setdefault(trial["candidate"], []).append((trial["train_size"], trial["seed"], test["macro_f1"], test["macro_f1_ci"]))
+        by_candidate.setdefault(trial["candidate"], []).append(
+            (trial["train_size"], trial["seed"], test["macro_f1"], test["macro_f1_ci"])
+        )
     return {name: appetite(points, share_of_best, target) for name, points in by_candidate.items()}
 
 
@@ -32,7 +34,10 @@ def paired_comparisons(trials: list[dict], run_dir: Path, n_resamples: int, conf
         groups.setdefault((trial["train_size"], trial["seed"]), []).append(trial)
     out = []
     for (size, seed), members in sorted(groups.items()):
-        loaded = {t["candidate"]: np.load(Path(run_dir) / "trials" / t["trial_id"].replace("/", "__") / "predictions.npz") for t in members}
+        loaded = {
+            t["candidate"]: np.load(Path(run_dir) / "trials" / t["trial_id"].replace("/", "__") / "predictions.npz")
+            for t in members
+        }
         for a, b in combinations(sorted(loaded), 2):
             if not np.array_equal(loaded[a]["y_true"], loaded[b]["y_true"]):
                 continue  # different test items: not comparable pairwise
@@ -49,8 +54,12 @@ def analyse(trials: list[dict], run_dir: Path, spec: dict) -> dict:
     evaluation = EvaluationSpec.model_validate(spec.get("evaluation") or {}).model_dump(mode="json")
     efficiency = EfficiencySpec.model_validate(spec.get("efficiency") or {}).model_dump(mode="json")
     return {
-        "learning_curves": learning_curves(trials, evaluation["appetite_share_of_best"], evaluation.get("appetite_target_macro_f1")),
-        "paired_comparisons": paired_comparisons(trials, run_dir, evaluation["bootstrap_samples"], evaluation["confidence"]),
+        "learning_curves": learning_curves(
+            trials, evaluation["appetite_share_of_best"], evaluation.get("appetite_target_macro_f1")
+        ),
+        "paired_comparisons": paired_comparisons(
+            trials, run_dir, evaluation["bootstrap_samples"], evaluation["confidence"]
+        ),
         "gpu_estimates": gpu_estimates(trials, efficiency, spec["grid"]["train_sizes"], spec["training"]["epochs"]),
     }
 
@@ -66,14 +75,31 @@ def gpu_estimates(trials: list[dict], efficiency: dict, train_sizes: list[int], 
         result = trial.get("result") or {}
         model = result.get("model") or {}
         if trial["status"] == "done" and model.get("kind") == "llm" and result.get("efficiency"):
-            seen.setdefault(result.get("model_name") or trial["candidate"], (model["architecture"], result["efficiency"]["workload"]))
+            seen.setdefault(
+                result.get("model_name") or trial["candidate"],
+                (model["architecture"], result["efficiency"]["workload"]),
+            )
     records = []
     for name, (arch, measured_workload) in seen.items():
-        workload = Workload(method=efficiency["method"], train_examples=efficiency.get("train_examples") or max(train_sizes), epochs=epochs,
-                            prompt_tokens=measured_workload["prompt_tokens"], label_tokens=measured_workload["label_tokens"],
-                            shared_prefix_tokens=measured_workload.get("shared_prefix_tokens", 0),
-                            num_labels=measured_workload["num_labels"])
+        workload = Workload(
+            method=efficiency["method"],
+            train_examples=efficiency.get("train_examples") or max(train_sizes),
+            epochs=epochs,
+            prompt_tokens=measured_workload["prompt_tokens"],
+            label_tokens=measured_workload["label_tokens"],
+            shared_prefix_tokens=measured_workload.get("shared_prefix_tokens", 0),
+            num_labels=measured_workload["num_labels"],
+        )
         for gpu_key in efficiency["gpus"]:
-            records.append(estimate_record(name, Architecture(**arch), gpu_key, workload, efficiency["sla_p95_ms"],
-                                           efficiency["load_items_per_s"], efficiency["usd_per_hour"].get(gpu_key)))
+            records.append(
+                estimate_record(
+                    name,
+                    Architecture(**arch),
+                    gpu_key,
+                    workload,
+                    efficiency["sla_p95_ms"],
+                    efficiency["load_items_per_s"],
+                    efficiency["usd_per_hour"].get(gpu_key),
+                )
+            )
     return records

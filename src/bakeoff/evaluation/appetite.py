@@ -31,9 +31,16 @@ def learning_curve(points: list[tuple[int, int, float, list[float]]]) -> list[di
     for size in sorted(by_size):
         values = np.array([v for v, _ in by_size[size]])
         cis = np.array([ci for _, ci in by_size[size]])
-        rows.append({"train_size": size, "seeds": len(values), "macro_f1": float(values.mean()),
-                     "seed_min": float(values.min()), "seed_max": float(values.max()),
-                     "ci": [float(cis[:, 0].mean()), float(cis[:, 1].mean())]})
+        rows.append(
+            {
+                "train_size": size,
+                "seeds": len(values),
+                "macro_f1": float(values.mean()),
+                "seed_min": float(values.min()),
+                "seed_max": float(values.max()),
+                "ci": [float(cis[:, 0].mean()), float(cis[:, 1].mean())],
+            }
+        )
     return rows
 
 
@@ -46,8 +53,14 @@ def fit(curve: list[dict]) -> dict | None:
     try:
         with warnings.catch_warnings():  # 3 points for 3 parameters: no covariance, which we do not use
             warnings.simplefilter("ignore", OptimizeWarning)
-            params, _ = curve_fit(_power_law, sizes, values, p0=(min(1.0, values.max() + 0.05), 1.0, 0.5),
-                                  bounds=([0, 0, 0.01], [1.0, 100.0, 3.0]), maxfev=20000)
+            params, _ = curve_fit(
+                _power_law,
+                sizes,
+                values,
+                p0=(min(1.0, values.max() + 0.05), 1.0, 0.5),
+                bounds=([0, 0, 0.01], [1.0, 100.0, 3.0]),
+                maxfev=20000,
+            )
     except (RuntimeError, ValueError):
         return None
     a, b, c = (float(p) for p in params)
@@ -73,13 +86,19 @@ def examples_needed(curve: list[dict], target: float, fitted: dict | None) -> di
             s0, v0 = sizes[i - 1], values[i - 1]
             on_curve = _inverse(fitted, target)
             if on_curve is not None and s0 <= on_curve <= size:
-                return {"examples": int(np.ceil(on_curve)), "how": "interpolated on the fitted curve between measured sizes"}
+                return {
+                    "examples": int(np.ceil(on_curve)),
+                    "how": "interpolated on the fitted curve between measured sizes",
+                }
             interpolated = s0 + (target - v0) * (size - s0) / (value - v0)
             return {"examples": int(np.ceil(interpolated)), "how": "interpolated linearly between measured sizes"}
     n = _inverse(fitted, target)
     if n is not None:
         if n <= EXTRAPOLATION_LIMIT * sizes[-1]:
-            return {"examples": int(np.ceil(n)), "how": f"extrapolated on the fitted curve (<= {EXTRAPOLATION_LIMIT:g}x largest size)"}
+            return {
+                "examples": int(np.ceil(n)),
+                "how": f"extrapolated on the fitted curve (<= {EXTRAPOLATION_LIMIT:g}x largest size)",
+            }
     return {"examples": None, "how": f"not reached up to {sizes[-1]} examples"}
 
 
@@ -87,8 +106,12 @@ def appetite(points: list[tuple[int, int, float, list[float]]], share_of_best: f
     curve = learning_curve(points)
     fitted = fit(curve)
     best = max(r["macro_f1"] for r in curve)
-    report = {"curve": curve, "fit": fitted, "best_macro_f1": best,
-              "to_share_of_best": {"share": share_of_best, **examples_needed(curve, share_of_best * best, fitted)}}
+    report = {
+        "curve": curve,
+        "fit": fitted,
+        "best_macro_f1": best,
+        "to_share_of_best": {"share": share_of_best, **examples_needed(curve, share_of_best * best, fitted)},
+    }
     if target is not None:
         report["to_target"] = {"target": target, **examples_needed(curve, target, fitted)}
     return report

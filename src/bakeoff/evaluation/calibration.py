@@ -21,16 +21,28 @@ def reliability_bins(y_true: np.ndarray, probs: np.ndarray, bins: int = 15) -> l
     out = []
     for b in range(bins):
         members = index == b
-        out.append({"low": float(edges[b]), "high": float(edges[b + 1]), "count": int(members.sum()),
-                    "confidence": float(confidence[members].mean()) if members.any() else None,
-                    "accuracy": float(correct[members].mean()) if members.any() else None})
+        out.append(
+            {
+                "low": float(edges[b]),
+                "high": float(edges[b + 1]),
+                "count": int(members.sum()),
+                "confidence": float(confidence[members].mean()) if members.any() else None,
+                "accuracy": float(correct[members].mean()) if members.any() else None,
+            }
+        )
     return out
 
 
 def ece(y_true: np.ndarray, probs: np.ndarray, bins: int = 15) -> float:
     """Expected calibration error: sum over bins of (bin share) x |accuracy - confidence|."""
     total = len(y_true)
-    return float(sum(b["count"] / total * abs(b["accuracy"] - b["confidence"]) for b in reliability_bins(y_true, probs, bins) if b["count"]))
+    return float(
+        sum(
+            b["count"] / total * abs(b["accuracy"] - b["confidence"])
+            for b in reliability_bins(y_true, probs, bins)
+            if b["count"]
+        )
+    )
 
 
 def brier(y_true: np.ndarray, probs: np.ndarray) -> float:
@@ -57,16 +69,26 @@ def softmax_t(scores: np.ndarray, temperature: float) -> np.ndarray:
     return np.exp(log_softmax(scores / temperature, axis=1))
 
 
-def calibration_report(y_true: np.ndarray, scores: np.ndarray, val_true: np.ndarray | None, val_scores: np.ndarray | None,
-                       bins: int = 15) -> dict:
+def calibration_report(
+    y_true: np.ndarray, scores: np.ndarray, val_true: np.ndarray | None, val_scores: np.ndarray | None, bins: int = 15
+) -> dict:
     """Metrics before and after temperature scaling (fitted on validation), with diagram data."""
     probs = softmax_t(scores, 1.0)
-    report = {"ece": ece(y_true, probs, bins), "brier": brier(y_true, probs), "nll": nll(y_true, probs),
-              "reliability": reliability_bins(y_true, probs, bins), "bins": bins}
+    report = {
+        "ece": ece(y_true, probs, bins),
+        "brier": brier(y_true, probs),
+        "nll": nll(y_true, probs),
+        "reliability": reliability_bins(y_true, probs, bins),
+        "bins": bins,
+    }
     if val_true is not None and len(val_true) >= 2:
         temperature = fit_temperature(val_true, val_scores)
         scaled = softmax_t(scores, temperature)
         report["temperature"] = temperature
-        report["after_scaling"] = {"ece": ece(y_true, scaled, bins), "brier": brier(y_true, scaled), "nll": nll(y_true, scaled),
-                                   "reliability": reliability_bins(y_true, scaled, bins)}
+        report["after_scaling"] = {
+            "ece": ece(y_true, scaled, bins),
+            "brier": brier(y_true, scaled),
+            "nll": nll(y_true, scaled),
+            "reliability": reliability_bins(y_true, scaled, bins),
+        }
     return report

@@ -38,34 +38,57 @@ def _accuracy_batched(y_true: np.ndarray, y_pred: np.ndarray, axis: int = -1) ->
     return np.mean(y_true == y_pred, axis=axis)
 
 
-def _interval(statistic, y_true: np.ndarray, y_pred: np.ndarray, n_resamples: int, confidence: float, seed: int) -> list[float]:
+def _interval(
+    statistic, y_true: np.ndarray, y_pred: np.ndarray, n_resamples: int, confidence: float, seed: int
+) -> list[float]:
     if len(y_true) < 2:
         value = float(statistic(y_true, y_pred))
         return [value, value]
     res = bootstrap(
-        (y_true, y_pred), statistic, paired=True, vectorized=True, n_resamples=n_resamples,
-        confidence_level=confidence, method="percentile", rng=np.random.default_rng(seed),
+        (y_true, y_pred),
+        statistic,
+        paired=True,
+        vectorized=True,
+        n_resamples=n_resamples,
+        confidence_level=confidence,
+        method="percentile",
+        rng=np.random.default_rng(seed),
     )
     low, high = res.confidence_interval
     return [float(np.nan_to_num(low)), float(np.nan_to_num(high))]
 
 
-def quality(y_true: np.ndarray, probs: np.ndarray, labels: list[str], n_resamples: int = 1000,
-            confidence: float = 0.95, seed: int = 0) -> dict:
+def quality(
+    y_true: np.ndarray,
+    probs: np.ndarray,
+    labels: list[str],
+    n_resamples: int = 1000,
+    confidence: float = 0.95,
+    seed: int = 0,
+) -> dict:
     """Quality of argmax predictions. y_true: [N] class ids; probs: [N, K] rows summing to 1."""
     y_true = np.asarray(y_true)
     y_pred = probs.argmax(axis=1)
     k = len(labels)
-    precision, recall, f1, support = precision_recall_fscore_support(y_true, y_pred, labels=np.arange(k), zero_division=0)
+    precision, recall, f1, support = precision_recall_fscore_support(
+        y_true, y_pred, labels=np.arange(k), zero_division=0
+    )
     return {
         "items": int(len(y_true)),
         "accuracy": float(np.mean(y_true == y_pred)),
         "accuracy_ci": _interval(_accuracy_batched, y_true, y_pred, n_resamples, confidence, seed),
         "macro_f1": macro_f1(y_true, y_pred, k),
-        "macro_f1_ci": _interval(lambda t, p, axis=-1: macro_f1_batched(t, p, k), y_true, y_pred, n_resamples, confidence, seed),
+        "macro_f1_ci": _interval(
+            lambda t, p, axis=-1: macro_f1_batched(t, p, k), y_true, y_pred, n_resamples, confidence, seed
+        ),
         "mean_true_label_prob": float(np.mean(probs[np.arange(len(y_true)), y_true])),
         "per_class": {
-            label: {"precision": float(precision[i]), "recall": float(recall[i]), "f1": float(f1[i]), "support": int(support[i])}
+            label: {
+                "precision": float(precision[i]),
+                "recall": float(recall[i]),
+                "f1": float(f1[i]),
+                "support": int(support[i]),
+            }
             for i, label in enumerate(labels)
         },
         "confusion": confusion_matrix(y_true, y_pred, labels=np.arange(k)).tolist(),

@@ -20,20 +20,39 @@ def mcnemar(y_true: np.ndarray, pred_a: np.ndarray, pred_b: np.ndarray) -> dict:
     return {"only_a_correct": only_a, "only_b_correct": only_b, "p_value": p_value}
 
 
-def paired_bootstrap_macro_f1(y_true: np.ndarray, pred_a: np.ndarray, pred_b: np.ndarray, n_labels: int,
-                              n_resamples: int = 1000, confidence: float = 0.95, seed: int = 0) -> dict:
+def paired_bootstrap_macro_f1(
+    y_true: np.ndarray,
+    pred_a: np.ndarray,
+    pred_b: np.ndarray,
+    n_labels: int,
+    n_resamples: int = 1000,
+    confidence: float = 0.95,
+    seed: int = 0,
+) -> dict:
     rng = np.random.default_rng(seed)
     observed = macro_f1(y_true, pred_a, n_labels) - macro_f1(y_true, pred_b, n_labels)
     idx = rng.integers(0, len(y_true), (n_resamples, len(y_true)))  # the same resamples for both candidates
     diffs = macro_f1_batched(y_true[idx], pred_a[idx], n_labels) - macro_f1_batched(y_true[idx], pred_b[idx], n_labels)
     tail = (1 - confidence) / 2
-    return {"difference": float(observed), "ci": [float(np.quantile(diffs, tail)), float(np.quantile(diffs, 1 - tail))],
-            "p_b_at_least_a": float(np.mean(diffs <= 0))}
+    return {
+        "difference": float(observed),
+        "ci": [float(np.quantile(diffs, tail)), float(np.quantile(diffs, 1 - tail))],
+        "p_b_at_least_a": float(np.mean(diffs <= 0)),
+    }
 
 
-def compare(y_true: np.ndarray, probs_a: np.ndarray, probs_b: np.ndarray, n_resamples: int = 1000, confidence: float = 0.95,
-            seed: int = 0) -> dict:
+def compare(
+    y_true: np.ndarray,
+    probs_a: np.ndarray,
+    probs_b: np.ndarray,
+    n_resamples: int = 1000,
+    confidence: float = 0.95,
+    seed: int = 0,
+) -> dict:
     pred_a, pred_b = probs_a.argmax(axis=1), probs_b.argmax(axis=1)
     boot = paired_bootstrap_macro_f1(y_true, pred_a, pred_b, probs_a.shape[1], n_resamples, confidence, seed)
-    return {"macro_f1": boot, "mcnemar": mcnemar(y_true, pred_a, pred_b),
-            "tie": bool(boot["ci"][0] <= 0 <= boot["ci"][1])}
+    return {
+        "macro_f1": boot,
+        "mcnemar": mcnemar(y_true, pred_a, pred_b),
+        "tie": bool(boot["ci"][0] <= 0 <= boot["ci"][1]),
+    }

@@ -12,7 +12,7 @@ from __future__ import annotations
 import hashlib
 import random
 import re
-from typing import Callable
+from collections.abc import Callable
 
 from bakeoff.errors import ConfigError
 
@@ -20,26 +20,112 @@ Perturbation = Callable[..., str]
 REGISTRY: dict[str, Perturbation] = {}
 
 KEYBOARD_NEIGHBOURS = {
-    "a": "qwsz", "b": "vghn", "c": "xdfv", "d": "serfcx", "e": "wsdr", "f": "drtgvc", "g": "ftyhbv", "h": "gyujnb",
-    "i": "ujko", "j": "huikmn", "k": "jiolm", "l": "kop", "m": "njk", "n": "bhjm", "o": "iklp", "p": "ol",
-    "q": "wa", "r": "edft", "s": "awedxz", "t": "rfgy", "u": "yhji", "v": "cfgb", "w": "qase", "x": "zsdc",
-    "y": "tghu", "z": "asx",
+    "a": "qwsz",
+    "b": "vghn",
+    "c": "xdfv",
+    "d": "serfcx",
+    "e": "wsdr",
+    "f": "drtgvc",
+    "g": "ftyhbv",
+    "h": "gyujnb",
+    "i": "ujko",
+    "j": "huikmn",
+    "k": "jiolm",
+    "l": "kop",
+    "m": "njk",
+    "n": "bhjm",
+    "o": "iklp",
+    "p": "ol",
+    "q": "wa",
+    "r": "edft",
+    "s": "awedxz",
+    "t": "rfgy",
+    "u": "yhji",
+    "v": "cfgb",
+    "w": "qase",
+    "x": "zsdc",
+    "y": "tghu",
+    "z": "asx",
 }
-CONTRACTIONS = {"I am": "I'm", "do not": "don't", "can not": "can't", "cannot": "can't", "it is": "it's", "I have": "I've",
-                "does not": "doesn't", "is not": "isn't", "I would": "I'd", "you are": "you're", "did not": "didn't",
-                "I will": "I'll", "what is": "what's", "that is": "that's", "was not": "wasn't", "have not": "haven't"}
-SYNONYMS = {"charged": "billed", "refund": "reimbursement", "cancel": "terminate", "order": "purchase", "package": "parcel",
-            "broken": "damaged", "help": "assist", "account": "profile", "card": "bank card", "money": "funds",
-            "arrived": "came", "want": "would like", "need": "require", "problem": "issue", "app": "application",
-            "fix": "resolve", "delivery": "shipment", "password": "passcode", "transfer": "payment", "send": "ship"}
+CONTRACTIONS = {
+    "I am": "I'm",
+    "do not": "don't",
+    "can not": "can't",
+    "cannot": "can't",
+    "it is": "it's",
+    "I have": "I've",
+    "does not": "doesn't",
+    "is not": "isn't",
+    "I would": "I'd",
+    "you are": "you're",
+    "did not": "didn't",
+    "I will": "I'll",
+    "what is": "what's",
+    "that is": "that's",
+    "was not": "wasn't",
+    "have not": "haven't",
+}
+SYNONYMS = {
+    "charged": "billed",
+    "refund": "reimbursement",
+    "cancel": "terminate",
+    "order": "purchase",
+    "package": "parcel",
+    "broken": "damaged",
+    "help": "assist",
+    "account": "profile",
+    "card": "bank card",
+    "money": "funds",
+    "arrived": "came",
+    "want": "would like",
+    "need": "require",
+    "problem": "issue",
+    "app": "application",
+    "fix": "resolve",
+    "delivery": "shipment",
+    "password": "passcode",
+    "transfer": "payment",
+    "send": "ship",
+}
 GREETINGS = ["Hi team,", "Hello there!", "Good afternoon,", "Hey,", "Dear customer service,"]
-SIGN_OFFS = ["Thanks in advance!", "Best regards, Alex", "Cheers, Sam", "Thank you so much for your help.", "Kind regards."]
+SIGN_OFFS = [
+    "Thanks in advance!",
+    "Best regards, Alex",
+    "Cheers, Sam",
+    "Thank you so much for your help.",
+    "Kind regards.",
+]
 NAMES = ["Alex", "Jordan", "Robin", "Mei", "Tariq", "Elena", "Sven", "Grace"]
-_NAME_RE = re.compile(r"\b(" + "|".join(["Maria", "James", "Aisha", "Chen", "Olga", "Luis", "Priya", "Tom", "Fatima", "Kenji",
-                                         "Sara", "Ahmed", "Noah", "Emma", "Ivan", "Zoe"]) + r")\b")
+_NAME_RE = re.compile(
+    r"\b("
+    + "|".join(
+        [
+            "Maria",
+            "James",
+            "Aisha",
+            "Chen",
+            "Olga",
+            "Luis",
+            "Priya",
+            "Tom",
+            "Fatima",
+            "Kenji",
+            "Sara",
+            "Ahmed",
+            "Noah",
+            "Emma",
+            "Ivan",
+            "Zoe",
+        ]
+    )
+    + r")\b"
+)
 _AMOUNT_RE = re.compile(r"([$€£])\s?(\d+(?:[.,]\d+)?)|(\d+(?:[.,]\d+)?)\s?(USD|EUR|GBP|dollars|pounds|euros)")
 _NUMBER_RE = re.compile(r"\b\d{4,}\b")
-_DATE_RE = re.compile(r"\b(January|February|March|April|May|June|July|August|September|October|November|December) \d{1,2}\b|\b\d{1,2}/\d{1,2}\b")
+_DATE_RE = re.compile(
+    r"\b(January|February|March|April|May|June|July|August|September|October|November|December) "
+    r"\d{1,2}\b|\b\d{1,2}/\d{1,2}\b"
+)
 
 
 def register(name: str):
@@ -111,7 +197,9 @@ def punctuation_noise(text: str, rng: random.Random) -> str:
 @register("whitespace")
 def whitespace_noise(text: str, rng: random.Random) -> str:
     words = text.split(" ")
-    return "".join(w + (" " * rng.randint(1, 3) if rng.random() < 0.3 else " ") for w in words).strip() + rng.choice(["", "\n", "  "])
+    return "".join(w + (" " * rng.randint(1, 3) if rng.random() < 0.3 else " ") for w in words).strip() + rng.choice(
+        ["", "\n", "  "]
+    )
 
 
 @register("contractions")
@@ -151,7 +239,7 @@ def entity_swap(text: str, rng: random.Random) -> str:
     """Replace names, amounts, long numbers (order ids) and dates with other values."""
     out = _NAME_RE.sub(lambda m: rng.choice(NAMES), text)
     out = _AMOUNT_RE.sub(lambda m: f"{rng.choice(['$', '€', '£'])}{rng.randint(5, 900)}.{rng.randint(0, 99):02d}", out)
-    out = _NUMBER_RE.sub(lambda m: str(rng.randint(10**(len(m.group(0)) - 1), 10**len(m.group(0)) - 1)), out)
+    out = _NUMBER_RE.sub(lambda m: str(rng.randint(10 ** (len(m.group(0)) - 1), 10 ** len(m.group(0)) - 1)), out)
     return _DATE_RE.sub(lambda m: f"{rng.choice(['May', 'July', 'December'])} {rng.randint(1, 28)}", out)
 
 
@@ -168,7 +256,10 @@ def resolve(name: str) -> Perturbation:
 
         close = difflib.get_close_matches(name, REGISTRY, n=1)
         hint = f"did you mean `{close[0]}`? " if close else ""
-        raise ConfigError(f"evaluation.perturbations: unknown perturbation `{name}`; {hint}known: {', '.join(sorted(REGISTRY))}, paraphrase")
+        raise ConfigError(
+            f"evaluation.perturbations: unknown perturbation `{name}`; {hint}known: "
+            f"{', '.join(sorted(REGISTRY))}, paraphrase"
+        )
     return REGISTRY[name]
 
 

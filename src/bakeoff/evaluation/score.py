@@ -19,8 +19,8 @@ import numpy as np
 import torch
 
 from bakeoff.models.lm_head import contiguous_lm_head
-from bakeoff.models.prompt import EncodedItem, shared_prefix_length
 from bakeoff.models.padding import left_pad
+from bakeoff.models.prompt import EncodedItem, shared_prefix_length
 
 LOGITS_BUDGET_BYTES = 256 * 2**20  # cap on one continuation pass's float32 logits
 MIN_SHARED_PREFIX = 8  # shorter shared prefixes are not worth a separate pass
@@ -31,8 +31,15 @@ def distinct_first_tokens(label_ids: list[list[int]]) -> bool:
 
 
 @torch.inference_mode()
-def label_log_probs(model, items: list[EncodedItem], label_ids: list[list[int]], pad_id: int,
-                    batch_size: int = 16, progress=None, first_token_only: bool = False) -> np.ndarray:
+def label_log_probs(
+    model,
+    items: list[EncodedItem],
+    label_ids: list[list[int]],
+    pad_id: int,
+    batch_size: int = 16,
+    progress=None,
+    first_token_only: bool = False,
+) -> np.ndarray:
     """log P(label tokens | prompt), summed over each label's tokens: [items, labels] float64.
 
     `first_token_only`: score only each label's first token (labels must start with distinct tokens).
@@ -45,8 +52,15 @@ def label_log_probs(model, items: list[EncodedItem], label_ids: list[list[int]],
         return _label_log_probs(model, items, label_ids, pad_id, batch_size, progress, first_token_only)
 
 
-def _label_log_probs(model, items: list[EncodedItem], label_ids: list[list[int]], pad_id: int, batch_size: int, progress,
-                     first_token_only: bool) -> np.ndarray:
+def _label_log_probs(
+    model,
+    items: list[EncodedItem],
+    label_ids: list[list[int]],
+    pad_id: int,
+    batch_size: int,
+    progress,
+    first_token_only: bool,
+) -> np.ndarray:
     model.eval()
     device = next(model.parameters()).device
     scores = np.zeros((len(items), len(label_ids)), dtype=np.float64)
@@ -88,20 +102,35 @@ def length_batches(lengths: list[int], batch_size: int) -> list[list[int]]:
     return batches + [batch] if batch else batches
 
 
-def _score_batch(model, prompts: list[list[int]], label_ids: list[list[int]], pad_id: int, device, first_token_only: bool,
-                 prefix=None, prefix_length: int = 0) -> np.ndarray:
+def _score_batch(
+    model,
+    prompts: list[list[int]],
+    label_ids: list[list[int]],
+    pad_id: int,
+    device,
+    first_token_only: bool,
+    prefix=None,
+    prefix_length: int = 0,
+) -> np.ndarray:
     """Score a batch of prompts (or of prompt suffixes after a shared prefix whose cache is given)."""
     ids, mask, positions = left_pad(prompts, pad_id)
     ids, mask, positions = ids.to(device), mask.to(device), positions.to(device)
     cache = None
     if prefix is not None:
-        # Row layout: [shared prefix | left padding | suffix]; the mask hides the padding, positions continue the prefix.
+        # Row layout: [shared prefix | left padding | suffix]; the mask hides the padding, positions continue the
+        # prefix.
         cache = copy.deepcopy(prefix)
         cache.batch_repeat_interleave(len(prompts))
         mask = torch.cat([torch.ones((len(prompts), prefix_length), dtype=mask.dtype, device=device), mask], dim=1)
         positions = positions + prefix_length
-    out = model(input_ids=ids, attention_mask=mask, position_ids=positions, cache=cache, use_cache=not first_token_only or prefix is not None,
-                logits_to_keep=1)
+    out = model(
+        input_ids=ids,
+        attention_mask=mask,
+        position_ids=positions,
+        cache=cache,
+        use_cache=not first_token_only or prefix is not None,
+        logits_to_keep=1,
+    )
     first = torch.log_softmax(out.logits[:, -1].float(), dim=-1)  # [B, V]
     firsts = torch.tensor([label[0] for label in label_ids], device=device)
     total = first[:, firsts].double()  # [B, K]
@@ -122,7 +151,7 @@ def _continuations(model, cache, prompt_mask: torch.Tensor, labels: list[list[in
     lengths = prompt_mask.sum(dim=1)  # [B] real prompt tokens
     result = torch.zeros((batch, len(labels)), dtype=torch.float64, device=device)
     for start in range(0, len(labels), per_chunk):
-        chunk = labels[start:start + per_chunk]
+        chunk = labels[start : start + per_chunk]
         k = len(chunk)
         feed = torch.full((k, width), pad_id, dtype=torch.long)
         target = torch.full((k, width), pad_id, dtype=torch.long)
@@ -132,7 +161,11 @@ def _continuations(model, cache, prompt_mask: torch.Tensor, labels: list[list[in
             feed[row, :n] = torch.tensor(label[:-1])
             target[row, :n] = torch.tensor(label[1:])
             valid[row, :n] = True
-        feed, target, valid = feed.to(device).repeat(batch, 1), target.to(device).repeat(batch, 1), valid.to(device).repeat(batch, 1)
+        feed, target, valid = (
+            feed.to(device).repeat(batch, 1),
+            target.to(device).repeat(batch, 1),
+            valid.to(device).repeat(batch, 1),
+        )
         # Row b*k + j continues prompt b with label j. The cache is copied: the forward appends to it.
         expanded = copy.deepcopy(cache)
         expanded.batch_repeat_interleave(k)
@@ -141,7 +174,7 @@ def _continuations(model, cache, prompt_mask: torch.Tensor, labels: list[list[in
         out = model(input_ids=feed, attention_mask=attention, position_ids=positions, cache=expanded, use_cache=True)
         log_probs = torch.log_softmax(out.logits.float(), dim=-1).gather(-1, target.unsqueeze(-1)).squeeze(-1)
         summed = (log_probs.double() * valid).sum(dim=1).view(batch, k)
-        result[:, start:start + k] = summed
+        result[:, start : start + k] = summed
     return result
 
 

@@ -14,15 +14,15 @@ from __future__ import annotations
 
 import random
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 import numpy as np
 
 from bakeoff.config import EvaluationSpec
+from bakeoff.data.examples import Examples
 from bakeoff.data.splits import stratified_indices
 from bakeoff.data.task import TaskData
-from bakeoff.data.examples import Examples
 from bakeoff.evaluation import perturb
 from bakeoff.evaluation.calibration import calibration_report
 from bakeoff.evaluation.metrics import quality
@@ -56,8 +56,9 @@ def out_of_scope_split(task: TaskData, limit: int, seed: int) -> tuple[list[str]
     return items[:half], items[half:]
 
 
-def run_suite(predict: Predict, task: TaskData, spec: EvaluationSpec, train_subset: Examples | None, seed: int,
-              builtin_task: bool) -> SuiteOutput:
+def run_suite(
+    predict: Predict, task: TaskData, spec: EvaluationSpec, train_subset: Examples | None, seed: int, builtin_task: bool
+) -> SuiteOutput:
     labels = task.labels
     stats = (spec.bootstrap_samples, spec.confidence, seed)
     test_index = stratified_indices(task.test.labels, spec.max_test_items, seed=0)
@@ -70,7 +71,9 @@ def run_suite(predict: Predict, task: TaskData, spec: EvaluationSpec, train_subs
 
     clean = np.array([not task.test_near_duplicate[i] for i in test_index])
     if clean.any() and not clean.all():
-        metrics["test_clean"] = quality(y_test[clean], test_probs[clean], labels, *stats) | {"removed_near_duplicates": int((~clean).sum())}
+        metrics["test_clean"] = quality(y_test[clean], test_probs[clean], labels, *stats) | {
+            "removed_near_duplicates": int((~clean).sum())
+        }
     else:
         metrics["test_clean"] = metrics["test"] | {"removed_near_duplicates": int((~clean).sum())}
 
@@ -89,31 +92,49 @@ def run_suite(predict: Predict, task: TaskData, spec: EvaluationSpec, train_subs
     if oos_test:
         oos_test_probs, oos_test_raw = predict(oos_test)
         oos_val_probs = predict(oos_val)[0] if oos_val else None
-        metrics["out_of_scope"] = ood_report(y_test, test_probs, test_raw, oos_test_probs, oos_test_raw, val_probs, oos_val_probs)
+        metrics["out_of_scope"] = ood_report(
+            y_test, test_probs, test_raw, oos_test_probs, oos_test_raw, val_probs, oos_val_probs
+        )
 
     metrics["memorization"] = _memorization(metrics, spec)
     return SuiteOutput(metrics, test_probs, test_raw, y_test, inference_s, len(test))
 
 
-def _robustness(predict: Predict, task: TaskData, spec: EvaluationSpec, test: Examples, test_probs: np.ndarray,
-                y_test: np.ndarray, seed: int, builtin_task: bool) -> dict:
+def _robustness(
+    predict: Predict,
+    task: TaskData,
+    spec: EvaluationSpec,
+    test: Examples,
+    test_probs: np.ndarray,
+    y_test: np.ndarray,
+    seed: int,
+    builtin_task: bool,
+) -> dict:
     subset = stratified_indices(test.labels, spec.max_perturbed_items, seed=1)
     texts = [test.texts[i] for i in subset]
     y_sub, clean_probs = y_test[subset], test_probs[subset]
     stats = (spec.bootstrap_samples, spec.confidence, seed)
     clean_quality = quality(y_sub, clean_probs, task.labels, *stats)
-    report: dict = {"items": len(subset), "clean": {"accuracy": clean_quality["accuracy"], "macro_f1": clean_quality["macro_f1"]},
-                    "perturbations": {}}
+    report: dict = {
+        "items": len(subset),
+        "clean": {"accuracy": clean_quality["accuracy"], "macro_f1": clean_quality["macro_f1"]},
+        "perturbations": {},
+    }
     for item in spec.resolved_perturbations(builtin_task):
         if item.name == "paraphrase":
             if task.paraphrases is None:
                 continue
-            para = task.paraphrases.subset(stratified_indices(task.paraphrases.labels, spec.max_perturbed_items, seed=1))
+            para = task.paraphrases.subset(
+                stratified_indices(task.paraphrases.labels, spec.max_perturbed_items, seed=1)
+            )
             probs = predict(para.texts)[0]
             result = quality(label_ids_of(para, task.labels), probs, task.labels, *stats)
             report["paraphrase"] = {
-                "accuracy": result["accuracy"], "accuracy_ci": result["accuracy_ci"], "macro_f1": result["macro_f1"],
-                "macro_f1_ci": result["macro_f1_ci"], "items": result["items"],
+                "accuracy": result["accuracy"],
+                "accuracy_ci": result["accuracy_ci"],
+                "macro_f1": result["macro_f1"],
+                "macro_f1_ci": result["macro_f1_ci"],
+                "items": result["items"],
                 "accuracy_drop": clean_quality["accuracy"] - result["accuracy"],
                 "note": "new tickets in phrasings never used in training (not paired with test items)",
             }
@@ -123,16 +144,22 @@ def _robustness(predict: Predict, task: TaskData, spec: EvaluationSpec, test: Ex
         result = quality(y_sub, probs, task.labels, *stats)
         paired = compare(y_sub, clean_probs, probs, spec.bootstrap_samples, spec.confidence, seed)
         report["perturbations"][item.name] = {
-            "params": dict(item.params), "accuracy": result["accuracy"], "accuracy_ci": result["accuracy_ci"],
-            "macro_f1": result["macro_f1"], "macro_f1_ci": result["macro_f1_ci"],
+            "params": dict(item.params),
+            "accuracy": result["accuracy"],
+            "accuracy_ci": result["accuracy_ci"],
+            "macro_f1": result["macro_f1"],
+            "macro_f1_ci": result["macro_f1_ci"],
             "accuracy_drop": clean_quality["accuracy"] - result["accuracy"],
-            "macro_f1_drop": paired["macro_f1"]["difference"], "macro_f1_drop_ci": paired["macro_f1"]["ci"],
+            "macro_f1_drop": paired["macro_f1"]["difference"],
+            "macro_f1_drop_ci": paired["macro_f1"]["ci"],
             "mcnemar_p": paired["mcnemar"]["p_value"],
             "changed_texts": int(sum(a != b for a, b in zip(texts, perturbed))),
         }
     drops = [p["accuracy"] for p in report["perturbations"].values()]
     report["mean_perturbed_accuracy"] = float(np.mean(drops)) if drops else None
-    report["worst_perturbation"] = min(report["perturbations"], key=lambda k: report["perturbations"][k]["accuracy"]) if drops else None
+    report["worst_perturbation"] = (
+        min(report["perturbations"], key=lambda k: report["perturbations"][k]["accuracy"]) if drops else None
+    )
     return report
 
 
@@ -143,7 +170,14 @@ def _memorization(metrics: dict, spec: EvaluationSpec) -> dict:
     test = metrics["test"]["accuracy"]
     perturbed = metrics["robustness"].get("mean_perturbed_accuracy")
     held_out = perturbed if perturbed is not None else test
-    flagged = train is not None and train >= spec.memorization_train_accuracy and train - held_out >= spec.memorization_drop
-    return {"train_accuracy": train, "test_accuracy": test, "perturbed_accuracy": perturbed,
-            "paraphrase_accuracy": metrics["robustness"].get("paraphrase", {}).get("accuracy"),
-            "gap": None if train is None else train - held_out, "flag": bool(flagged)}
+    flagged = (
+        train is not None and train >= spec.memorization_train_accuracy and train - held_out >= spec.memorization_drop
+    )
+    return {
+        "train_accuracy": train,
+        "test_accuracy": test,
+        "perturbed_accuracy": perturbed,
+        "paraphrase_accuracy": metrics["robustness"].get("paraphrase", {}).get("accuracy"),
+        "gap": None if train is None else train - held_out,
+        "flag": bool(flagged),
+    }

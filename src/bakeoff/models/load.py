@@ -19,8 +19,8 @@ from pathlib import Path
 import torch
 from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer, PreTrainedModel, PreTrainedTokenizerBase
 
-from bakeoff.errors import ModelError
 from bakeoff.cache import cache_root
+from bakeoff.errors import ModelError
 from bakeoff.models.sources import ModelSource
 
 
@@ -61,12 +61,18 @@ def converted_folder(source: ModelSource) -> Path:
 def _convert_gguf(source: ModelSource, target: Path) -> None:
     from rich.console import Console
 
-    Console(stderr=True).print(f"converting {source.gguf_file} to safetensors once (cached in {target.parent}) ...", style="dim", markup=False)
+    Console(stderr=True).print(
+        f"converting {source.gguf_file} to safetensors once (cached in {target.parent}) ...", style="dim", markup=False
+    )
     try:
         tokenizer = AutoTokenizer.from_pretrained(source.location, gguf_file=source.gguf_file)
-        gguf_model = AutoModelForCausalLM.from_pretrained(source.location, gguf_file=source.gguf_file, dtype=torch.float32)
+        gguf_model = AutoModelForCausalLM.from_pretrained(
+            source.location, gguf_file=source.gguf_file, dtype=torch.float32
+        )
     except Exception as err:  # gguf parse errors come in many types (ValueError, struct.error, KeyError ...)
-        raise ModelError(f"cannot load GGUF {source.gguf_file} from {source.location}: {err} (is the file complete?)") from None
+        raise ModelError(
+            f"cannot load GGUF {source.gguf_file} from {source.location}: {err} (is the file complete?)"
+        ) from None
     config = gguf_model.config
     if hasattr(config, "quantization_config"):
         del config.quantization_config
@@ -90,7 +96,9 @@ def model_folder(source: ModelSource) -> str:
 def load_tokenizer(source: ModelSource, options: LoadOptions) -> PreTrainedTokenizerBase:
     where = model_folder(source)
     try:
-        tokenizer = AutoTokenizer.from_pretrained(where, trust_remote_code=options.trust_remote_code, local_files_only=True)
+        tokenizer = AutoTokenizer.from_pretrained(
+            where, trust_remote_code=options.trust_remote_code, local_files_only=True
+        )
     except Exception as err:  # missing or corrupt tokenizer files surface as OSError, ValueError, JSON or Rust errors
         raise ModelError(_not_loadable(source, "tokenizer", err)) from None
     if isinstance(tokenizer, bool) or not hasattr(tokenizer, "encode"):
@@ -114,7 +122,9 @@ def load_model(source: ModelSource, options: LoadOptions) -> PreTrainedModel:
             quantization_config=quantization,
             device_map={"": options.device} if options.load_in_4bit else None,
         )
-    except Exception as err:  # truncated/corrupt weights raise SafetensorError, OSError, RuntimeError ... depending on where
+    except (
+        Exception
+    ) as err:  # truncated/corrupt weights raise SafetensorError, OSError, RuntimeError ... depending on where
         raise ModelError(_not_loadable(source, "model", err)) from None
     if options.load_in_4bit:
         keep_4bit_compute_dtype(model)
@@ -143,7 +153,10 @@ def require_bitsandbytes(candidate: str | None = None) -> None:
     """QLoRA's one dependency beyond the base install; checked before anything is loaded."""
     if importlib.util.find_spec("bitsandbytes") is None:
         who = f"candidate `{candidate}`: " if candidate else ""
-        raise ModelError(f"{who}`method: qlora` needs bitsandbytes: `pip install 'bakeoff[qlora]'` (CPU and CUDA), or use `method: lora`")
+        raise ModelError(
+            f"{who}`method: qlora` needs bitsandbytes: `pip install 'bakeoff[qlora]'` (CPU and CUDA), or "
+            "use `method: lora`"
+        )
 
 
 def nf4_config(compute_dtype: torch.dtype):
@@ -156,14 +169,20 @@ def nf4_config(compute_dtype: torch.dtype):
     require_bitsandbytes()
     from transformers import BitsAndBytesConfig
 
-    return BitsAndBytesConfig(load_in_4bit=True, bnb_4bit_quant_type="nf4", bnb_4bit_compute_dtype=compute_dtype,
-                              bnb_4bit_use_double_quant=True)
+    return BitsAndBytesConfig(
+        load_in_4bit=True,
+        bnb_4bit_quant_type="nf4",
+        bnb_4bit_compute_dtype=compute_dtype,
+        bnb_4bit_use_double_quant=True,
+    )
 
 
 def load_config(source: ModelSource, trust_remote_code: bool = False):
     """The model's config only (no weights): for introspection and validation."""
     try:
-        return AutoConfig.from_pretrained(model_folder(source), trust_remote_code=trust_remote_code, local_files_only=True)
+        return AutoConfig.from_pretrained(
+            model_folder(source), trust_remote_code=trust_remote_code, local_files_only=True
+        )
     except (OSError, ValueError) as err:
         raise ModelError(_not_loadable(source, "config", err)) from None
 
@@ -173,10 +192,16 @@ def _not_loadable(source: ModelSource, what: str, err: Exception) -> str:
     if source.kind == "hub":
         return (
             f"cannot load the {what} of `{source.location}` offline: it is not in the local Hugging Face cache. "
-            f"Download it where there is network (`hf download {source.location}`) or point `model` at a local folder. ({first_line})"
+            f"Download it where there is network (`hf download {source.location}`) or point `model` at a local folder. "
+            f"({first_line})"
         )
     if "trust_remote_code" in str(err):
-        return f"{source.description} needs its own code: set `trust_remote_code: true` on this candidate if you trust it"
+        return (
+            f"{source.description} needs its own code: set `trust_remote_code: true` on this candidate if you trust it"
+        )
     if "safetensors" in str(err).lower() and "pickle" not in first_line.lower():
-        return f"cannot load the {what} from {source.description}: {first_line} (pickle .bin weights need `allow_pickle: true`)"
+        return (
+            f"cannot load the {what} from {source.description}: {first_line} "
+            "(pickle .bin weights need `allow_pickle: true`)"
+        )
     return f"cannot load the {what} from {source.description}: {first_line}"

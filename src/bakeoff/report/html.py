@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 from importlib.resources import files
-from pathlib import Path
 
 from jinja2 import Environment, select_autoescape
 from markupsafe import Markup
@@ -34,7 +33,10 @@ def _largest_trials(trials: list[dict]) -> list[dict]:
 def _charts(results: dict) -> dict[str, Markup]:
     analysis = results["run"].get("analysis") or {}
     top = _largest_trials(results["trials"])
-    curves = {name: [(r["train_size"], r["macro_f1"]) for r in report["curve"]] for name, report in analysis.get("learning_curves", {}).items()}
+    curves = {
+        name: [(r["train_size"], r["macro_f1"]) for r in report["curve"]]
+        for name, report in analysis.get("learning_curves", {}).items()
+    }
     charts = {}
     if curves:
         charts["learning"] = line_chart(curves, "training examples", "test macro-F1")
@@ -61,15 +63,22 @@ def _charts(results: dict) -> dict[str, Markup]:
         if points:
             reliability[trial["candidate"]] = points
     if roc:
-        charts["roc"] = line_chart(roc, "out-of-scope accepted (FPR)", "in-scope accepted (TPR)", x_range=(0, 1), diagonal=True)
+        charts["roc"] = line_chart(
+            roc, "out-of-scope accepted (FPR)", "in-scope accepted (TPR)", x_range=(0, 1), diagonal=True
+        )
     if risk:
         charts["risk"] = line_chart(risk, "coverage (most confident first)", "error rate", x_range=(0, 1))
     if reliability:
         charts["reliability"] = line_chart(reliability, "confidence", "accuracy", x_range=(0, 1), diagonal=True)
-    latency = [(f"{t['candidate']} (n={t['train_size']})", t["result"]["timings"]["latency_ms_p95"]) for t in results["trials"]
-               if t["status"] == "done" and (t.get("result") or {}).get("timings", {}).get("latency_ms_p95")]
+    latency = [
+        (f"{t['candidate']} (n={t['train_size']})", t["result"]["timings"]["latency_ms_p95"])
+        for t in results["trials"]
+        if t["status"] == "done" and (t.get("result") or {}).get("timings", {}).get("latency_ms_p95")
+    ]
     if latency:
-        charts["latency"] = bar_chart(latency, "batch-1 latency p95, ms (measured here)", x_max=max(v for _, v in latency) * 1.15)
+        charts["latency"] = bar_chart(
+            latency, "batch-1 latency p95, ms (measured here)", x_max=max(v for _, v in latency) * 1.15
+        )
     return {name: Markup(svg) for name, svg in charts.items()}  # built from escaped parts by report.svg
 
 
@@ -80,35 +89,69 @@ def _confusions(results: dict) -> list[dict]:
         matrix = trial["result"]["metrics"]["test"].get("confusion")
         if matrix and len(matrix) == len(labels):
             peak = max(max(row) for row in matrix) or 1
-            out.append({"candidate": trial["candidate"], "size": trial["train_size"], "labels": labels,
-                        "rows": [[(v, round(0.85 * v / peak, 2)) for v in row] for row in matrix]})
+            out.append(
+                {
+                    "candidate": trial["candidate"],
+                    "size": trial["train_size"],
+                    "labels": labels,
+                    "rows": [[(v, round(0.85 * v / peak, 2)) for v in row] for row in matrix],
+                }
+            )
     return out
 
 
 def _architectures(trials: list[dict]) -> list[dict]:
     seen = {}
     for trial in trials:
-        model = ((trial.get("result") or {}).get("model") or {})
+        model = (trial.get("result") or {}).get("model") or {}
         if model.get("kind") == "llm" and "architecture" in model:
             seen.setdefault(trial["result"].get("model_name") or trial["candidate"], model["architecture"])
-    keys = ("model_type", "is_moe", "num_experts", "experts_per_token", "params_total", "params_active", "params_embedding",
-            "params_attention", "params_mlp", "params_lm_head", "tied_embeddings", "num_layers", "hidden_size", "num_heads",
-            "num_kv_heads", "head_dim", "sliding_window", "vocab_size", "context_length")
+    keys = (
+        "model_type",
+        "is_moe",
+        "num_experts",
+        "experts_per_token",
+        "params_total",
+        "params_active",
+        "params_embedding",
+        "params_attention",
+        "params_mlp",
+        "params_lm_head",
+        "tied_embeddings",
+        "num_layers",
+        "hidden_size",
+        "num_heads",
+        "num_kv_heads",
+        "head_dim",
+        "sliding_window",
+        "vocab_size",
+        "context_length",
+    )
     return [{"model": name, "facts": [(k, arch.get(k)) for k in keys]} for name, arch in seen.items()]
 
 
 def render(results: dict, recommendation: dict | None) -> str:
-    env = Environment(autoescape=select_autoescape(default=True, default_for_string=True), trim_blocks=True, lstrip_blocks=True)
+    env = Environment(
+        autoescape=select_autoescape(default=True, default_for_string=True), trim_blocks=True, lstrip_blocks=True
+    )
     template = env.from_string(files("bakeoff.report").joinpath("templates/report.html.j2").read_text(encoding="utf-8"))
     run, trials = results["run"], results["trials"]
     analysis = run.get("analysis") or {}
     return template.render(
-        run=run, name=(run.get("spec") or {}).get("name", "run"), recommendation=recommendation,
-        quality_rows=summary.rows(trials), robustness_rows=summary.robustness_rows(trials),
-        efficiency_rows=summary.efficiency_rows(trials), gpu_rows=summary.gpu_estimate_rows(analysis),
+        run=run,
+        name=(run.get("spec") or {}).get("name", "run"),
+        recommendation=recommendation,
+        quality_rows=summary.rows(trials),
+        robustness_rows=summary.robustness_rows(trials),
+        efficiency_rows=summary.efficiency_rows(trials),
+        gpu_rows=summary.gpu_estimate_rows(analysis),
         serving_rows=summary.serving_rows(results["run"], trials),
-        appetite=summary.appetite_lines(analysis), comparisons=summary.comparison_lines(analysis, limit=200),
-        charts=_charts(results), confusions=_confusions(results), architectures=_architectures(trials),
-        spec_json=json.dumps(run.get("spec"), indent=1), versions=run.get("versions") or {},
+        appetite=summary.appetite_lines(analysis),
+        comparisons=summary.comparison_lines(analysis, limit=200),
+        charts=_charts(results),
+        confusions=_confusions(results),
+        architectures=_architectures(trials),
+        spec_json=json.dumps(run.get("spec"), indent=1),
+        versions=run.get("versions") or {},
         failed=[t for t in trials if t["status"] == "failed"],
     )

@@ -14,7 +14,6 @@ results.json schema (`bakeoff.results/1`):
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 from rich.table import Table
 
@@ -43,27 +42,35 @@ def rows(trials: list[dict]) -> list[dict[str, str]]:
         result = trial.get("result") or {}
         metrics = result.get("metrics", {})
         timings = result.get("timings", {})
-        out.append({
-            "candidate": trial["candidate"],
-            "method": trial["method"],
-            "train n": str(trial["train_size"]) if trial["train_size"] else "0",
-            "seed": str(trial["seed"]),
-            "test acc % [95% CI]": _with_ci(metrics.get("test"), "accuracy"),
-            "test macro-F1 % [95% CI]": _with_ci(metrics.get("test"), "macro_f1"),
-            "train acc %": _pct(metrics["train"]["accuracy"]) if metrics.get("train") else "-",
-            "fine-tune s": _number(timings.get("fine_tune_s")),
-            "train tok/s": _number(timings.get("train_tokens_per_s"), 0),
-            "infer items/s": _number(timings.get("inference_items_per_s")),
-            "peak MB": _number(timings.get("peak_memory_mb"), 0),
-            "status": trial["status"] if trial["status"] != "failed" else f"failed: {trial.get('error', '')}",
-        })
+        out.append(
+            {
+                "candidate": trial["candidate"],
+                "method": trial["method"],
+                "train n": str(trial["train_size"]) if trial["train_size"] else "0",
+                "seed": str(trial["seed"]),
+                "test acc % [95% CI]": _with_ci(metrics.get("test"), "accuracy"),
+                "test macro-F1 % [95% CI]": _with_ci(metrics.get("test"), "macro_f1"),
+                "train acc %": _pct(metrics["train"]["accuracy"]) if metrics.get("train") else "-",
+                "fine-tune s": _number(timings.get("fine_tune_s")),
+                "train tok/s": _number(timings.get("train_tokens_per_s"), 0),
+                "infer items/s": _number(timings.get("inference_items_per_s")),
+                "peak MB": _number(timings.get("peak_memory_mb"), 0),
+                "status": trial["status"] if trial["status"] != "failed" else f"failed: {trial.get('error', '')}",
+            }
+        )
     return out
 
 
 TERMINAL_COLUMNS = {  # summary.md has every column; the terminal gets the ones that decide
-    "candidate": "candidate", "method": "method", "train n": "n", "test acc % [95% CI]": "test acc % [95% CI]",
-    "test macro-F1 % [95% CI]": "macro-F1 % [95% CI]", "train acc %": "train acc", "fine-tune s": "tune s",
-    "infer items/s": "items/s", "peak MB": "peak MB",
+    "candidate": "candidate",
+    "method": "method",
+    "train n": "n",
+    "test acc % [95% CI]": "test acc % [95% CI]",
+    "test macro-F1 % [95% CI]": "macro-F1 % [95% CI]",
+    "train acc %": "train acc",
+    "fine-tune s": "tune s",
+    "infer items/s": "items/s",
+    "peak MB": "peak MB",
 }
 
 
@@ -82,7 +89,7 @@ def terminal_table(title: str, trials: list[dict]) -> Table:
 def robustness_table(trials: list[dict]) -> Table:
     table = Table(title="generalization, out-of-scope, calibration", pad_edge=False)
     table_rows = robustness_rows(trials)
-    for header in (table_rows[0] if table_rows else {"candidate": ""}):
+    for header in table_rows[0] if table_rows else {"candidate": ""}:
         table.add_column(header, justify="left" if header == "candidate" else "right", overflow="fold")
     for row in table_rows:
         table.add_row(*row.values())
@@ -108,22 +115,29 @@ def robustness_rows(trials: list[dict]) -> list[dict[str, str]]:
         oos = metrics.get("out_of_scope") or {}
         calibration = metrics.get("calibration") or {}
         flag = _get(metrics, "memorization", "flag")
-        out.append({
-            "candidate": trial["candidate"], "train n": str(trial["train_size"]),
-            "train acc": _pct(_get(metrics, "train", "accuracy")),
-            "test acc": _pct(_get(metrics, "test", "accuracy")),
-            "clean test acc": _pct(_get(metrics, "test_clean", "accuracy")),
-            "perturbed acc (worst)": "-" if robustness.get("mean_perturbed_accuracy") is None else
-                f"{_pct(robustness['mean_perturbed_accuracy'])} ({robustness.get('worst_perturbation')} "
+        out.append(
+            {
+                "candidate": trial["candidate"],
+                "train n": str(trial["train_size"]),
+                "train acc": _pct(_get(metrics, "train", "accuracy")),
+                "test acc": _pct(_get(metrics, "test", "accuracy")),
+                "clean test acc": _pct(_get(metrics, "test_clean", "accuracy")),
+                "perturbed acc (worst)": "-"
+                if robustness.get("mean_perturbed_accuracy") is None
+                else f"{_pct(robustness['mean_perturbed_accuracy'])} ({robustness.get('worst_perturbation')} "
                 f"{_pct(robustness['perturbations'][robustness['worst_perturbation']]['accuracy'])})",
-            "paraphrase acc": _pct(_get(robustness, "paraphrase", "accuracy")),
-            "OOS AUROC": _number(_get(oos, "by_score", "max_prob", "auroc"), 3),
-            "OOS conf. wrong %": _pct(oos.get("confidently_wrong_rate")),
-            "abstain %": _pct(_get(oos, "threshold", "abstention_rate")),
-            "ECE -> scaled": "-" if calibration.get("ece") is None else
-                f"{calibration['ece']:.3f} -> {_number(_get(calibration, 'after_scaling', 'ece'), 3)}",
-            "memorized?": f"YES (gap {_pct(_get(metrics, 'memorization', 'gap'))})" if flag else ("no" if flag is not None else "-"),
-        })
+                "paraphrase acc": _pct(_get(robustness, "paraphrase", "accuracy")),
+                "OOS AUROC": _number(_get(oos, "by_score", "max_prob", "auroc"), 3),
+                "OOS conf. wrong %": _pct(oos.get("confidently_wrong_rate")),
+                "abstain %": _pct(_get(oos, "threshold", "abstention_rate")),
+                "ECE -> scaled": "-"
+                if calibration.get("ece") is None
+                else f"{calibration['ece']:.3f} -> {_number(_get(calibration, 'after_scaling', 'ece'), 3)}",
+                "memorized?": f"YES (gap {_pct(_get(metrics, 'memorization', 'gap'))})"
+                if flag
+                else ("no" if flag is not None else "-"),
+            }
+        )
     return out
 
 
@@ -135,16 +149,24 @@ def efficiency_rows(trials: list[dict]) -> list[dict[str, str]]:
         timings, efficiency = result.get("timings") or {}, result.get("efficiency")
         if trial["status"] != "done" or not timings.get("latency_ms_p50"):
             continue
-        out.append({
-            "candidate": trial["candidate"], "train n": str(trial["train_size"]),
-            "step s meas / est": "-" if not efficiency or not efficiency.get("measured_step_s") else
-                f"{efficiency['measured_step_s']:.2f} / {efficiency['estimated_step_s']:.2f} (x{efficiency['step_ratio_measured_over_estimated']:.2f})",
-            "latency b=1 ms p50/p95/p99": f"{timings['latency_ms_p50']:.1f} / {timings['latency_ms_p95']:.1f} / {timings['latency_ms_p99']:.1f}",
-            "latency est ms": "-" if not efficiency else
-                f"{efficiency['estimated_latency_ms_b1']:.1f} (x{efficiency['latency_ratio_measured_over_estimated']:.2f})",
-            "best batch items/s": f"{timings['items_per_s_at_best']:.1f} (b={timings['best_batch']})",
-            "peak MB": _number(timings.get("peak_memory_mb"), 0),
-        })
+        out.append(
+            {
+                "candidate": trial["candidate"],
+                "train n": str(trial["train_size"]),
+                "step s meas / est": "-"
+                if not efficiency or not efficiency.get("measured_step_s")
+                else f"{efficiency['measured_step_s']:.2f} / {efficiency['estimated_step_s']:.2f} "
+                f"(x{efficiency['step_ratio_measured_over_estimated']:.2f})",
+                "latency b=1 ms p50/p95/p99": f"{timings['latency_ms_p50']:.1f} / {timings['latency_ms_p95']:.1f} / "
+                f"{timings['latency_ms_p99']:.1f}",
+                "latency est ms": "-"
+                if not efficiency
+                else f"{efficiency['estimated_latency_ms_b1']:.1f} "
+                f"(x{efficiency['latency_ratio_measured_over_estimated']:.2f})",
+                "best batch items/s": f"{timings['items_per_s_at_best']:.1f} (b={timings['best_batch']})",
+                "peak MB": _number(timings.get("peak_memory_mb"), 0),
+            }
+        )
     return out
 
 
@@ -154,15 +176,25 @@ def _batch1(latency_by_batch: dict) -> float:
 
 def estimate_row(record: dict) -> dict[str, str]:
     """One estimate record (efficiency.plan) as display cells: `bakeoff estimate` and the reports share it."""
-    arch, tune, serve, plan, hw = record["architecture"], record["fine_tune"], record["inference"], record["capacity"], record["hardware"]
+    arch, tune, serve, plan, hw = (
+        record["architecture"],
+        record["fine_tune"],
+        record["inference"],
+        record["capacity"],
+        record["hardware"],
+    )
     return {
-        "model": record["model"], "GPU": hw["key"],
+        "model": record["model"],
+        "GPU": hw["key"],
         "type": f"MoE {arch['num_experts']}x, top-{arch['experts_per_token']}" if arch["is_moe"] else "dense",
         "params total/active": f"{arch['params_total'] / 1e9:.2f}B / {arch['params_active'] / 1e9:.2f}B",
         "KV KB/token": f"{arch['kv_cache_bytes_per_token']['bfloat16'] / 1024:.0f}",
-        "tune mem GB": f"{tune['memory_gb']['total']:.1f}" + (f" ({tune['gpus_needed']} GPUs)" if tune["gpus_needed"] > 1 else ""),
-        "tune time": f"{tune['time_s'] / 60:.1f} min", "tune $": f"{tune['cost_usd']:.2f}",
-        "latency b=1 ms": f"{_batch1(serve['latency_ms_by_batch']):.1f}", "items/s/GPU": f"{serve['items_per_s_at_best']:.0f}",
+        "tune mem GB": f"{tune['memory_gb']['total']:.1f}"
+        + (f" ({tune['gpus_needed']} GPUs)" if tune["gpus_needed"] > 1 else ""),
+        "tune time": f"{tune['time_s'] / 60:.1f} min",
+        "tune $": f"{tune['cost_usd']:.2f}",
+        "latency b=1 ms": f"{_batch1(serve['latency_ms_by_batch']):.1f}",
+        "items/s/GPU": f"{serve['items_per_s_at_best']:.0f}",
         "$/1k items": f"{serve['cost_usd_per_1k_items']:.4f}",
         "GPUs for SLA": str(plan["gpus"]) if plan["meets_sla"] else "SLA not met",
         "$/month": f"{plan['usd_per_month']:,.0f}" if plan["meets_sla"] else "-",
@@ -188,16 +220,24 @@ def serving_rows(meta: dict, trials: list[dict]) -> list[dict[str, str]]:
             record = estimates[(trial["result"].get("model_name") or candidate, hardware)]
             estimate = estimated_capacity(record["inference"]["latency_ms_by_batch"], sla)
         batching = entry.get("batching") or {}
-        out.append({
-            "candidate": candidate, "trial": entry.get("trial_id") or "?", "hardware": hardware,
-            "server": f"batch <= {batching.get('max_batch', '?')}, wait {batching.get('max_wait_ms', '?')} ms",
-            "SLA p95 ms": f"{sla:g}",
-            "measured items/s within SLA": "none met it" if measured is None else f"{measured.items_per_s:.1f}",
-            "p95 ms there": "-" if measured is None else f"{measured.latency_ms_p95:.0f}",
-            "estimated items/s": ("-" if trial is None else "none meets it") if estimate is None else f"{estimate:.1f}",
-            "measured / estimated": f"x{measured.items_per_s / estimate:.2f}" if measured is not None and estimate else "-",
-            "measured at": entry.get("measured_at", "")[:16],
-        })
+        out.append(
+            {
+                "candidate": candidate,
+                "trial": entry.get("trial_id") or "?",
+                "hardware": hardware,
+                "server": f"batch <= {batching.get('max_batch', '?')}, wait {batching.get('max_wait_ms', '?')} ms",
+                "SLA p95 ms": f"{sla:g}",
+                "measured items/s within SLA": "none met it" if measured is None else f"{measured.items_per_s:.1f}",
+                "p95 ms there": "-" if measured is None else f"{measured.latency_ms_p95:.0f}",
+                "estimated items/s": ("-" if trial is None else "none meets it")
+                if estimate is None
+                else f"{estimate:.1f}",
+                "measured / estimated": f"x{measured.items_per_s / estimate:.2f}"
+                if measured is not None and estimate
+                else "-",
+                "measured at": entry.get("measured_at", "")[:16],
+            }
+        )
     return out
 
 
@@ -214,7 +254,9 @@ def appetite_lines(analysis: dict | None) -> list[str]:
         line = f"{name}: macro-F1 by size {curve}; {100 * share['share']:.0f}% of its best needs {needed}"
         if "to_target" in report:
             target = report["to_target"]
-            line += f"; macro-F1 {100 * target['target']:.0f}% needs " + (f"{target['examples']} ({target['how']})" if target["examples"] else target["how"])
+            line += f"; macro-F1 {100 * target['target']:.0f}% needs " + (
+                f"{target['examples']} ({target['how']})" if target["examples"] else target["how"]
+            )
         lines.append(line + ".")
     return lines
 
@@ -223,9 +265,16 @@ def comparison_lines(analysis: dict | None, limit: int = 12) -> list[str]:
     lines = []
     for c in (analysis or {}).get("paired_comparisons", [])[:limit]:
         low, high = c["macro_f1"]["ci"]
-        verdict = "tie (CI includes 0)" if c["tie"] else (f"{c['a']} better" if c["macro_f1"]["difference"] > 0 else f"{c['b']} better")
-        lines.append(f"n={c['train_size']} seed {c['seed']}: {c['a']} - {c['b']} macro-F1 {100 * c['macro_f1']['difference']:+.1f} pts "
-                     f"[{100 * low:+.1f}, {100 * high:+.1f}], McNemar p={c['mcnemar']['p_value']:.3g}: {verdict}")
+        verdict = (
+            "tie (CI includes 0)"
+            if c["tie"]
+            else (f"{c['a']} better" if c["macro_f1"]["difference"] > 0 else f"{c['b']} better")
+        )
+        lines.append(
+            f"n={c['train_size']} seed {c['seed']}: {c['a']} - {c['b']} macro-F1 "
+            f"{100 * c['macro_f1']['difference']:+.1f} pts "
+            f"[{100 * low:+.1f}, {100 * high:+.1f}], McNemar p={c['mcnemar']['p_value']:.3g}: {verdict}"
+        )
     return lines
 
 
@@ -233,7 +282,11 @@ def _markdown_table(table_rows: list[dict[str, str]]) -> list[str]:
     if not table_rows:
         return []
     header = list(table_rows[0])
-    return ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)] + ["| " + " | ".join(r.values()) + " |" for r in table_rows] + [""]
+    return (
+        ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+        + ["| " + " | ".join(r.values()) + " |" for r in table_rows]
+        + [""]
+    )
 
 
 def best_per_size(trials: list[dict]) -> list[str]:
@@ -243,7 +296,9 @@ def best_per_size(trials: list[dict]) -> list[str]:
         result = trial.get("result")
         if trial["status"] != "done" or not result:
             continue
-        by_size.setdefault(trial["train_size"], {}).setdefault(trial["candidate"], []).append(result["metrics"]["test"]["macro_f1"])
+        by_size.setdefault(trial["train_size"], {}).setdefault(trial["candidate"], []).append(
+            result["metrics"]["test"]["macro_f1"]
+        )
     lines = []
     for size in sorted(by_size):
         means = {c: sum(v) / len(v) for c, v in by_size[size].items()}
@@ -261,45 +316,86 @@ def markdown(run_name: str, meta: dict, trials: list[dict], recommendation: dict
     report = meta.get("data_report") or {}
     if report:
         lines += [
-            f"Data: {report['labels']} labels; train pool {report['train_examples']}, validation {report['validation_examples']}, "
+            f"Data: {report['labels']} labels; train pool {report['train_examples']}, validation "
+            f"{report['validation_examples']}, "
             f"test {report['test_examples']}; {report['test_exact_in_train']} test items duplicated in train, "
-            f"{report['test_near_duplicates_of_train']} near-duplicates; {report['empty_texts_dropped']} empty texts dropped.",
+            f"{report['test_near_duplicates_of_train']} near-duplicates; {report['empty_texts_dropped']} empty texts "
+            "dropped.",
             "",
         ]
-    lines += [f"Device: {meta.get('device')}; bakeoff {meta.get('versions', {}).get('bakeoff')}, git {meta.get('git_sha') or 'n/a'}.", ""]
+    lines += [
+        f"Device: {meta.get('device')}; bakeoff {meta.get('versions', {}).get('bakeoff')}, git "
+        f"{meta.get('git_sha') or 'n/a'}.",
+        "",
+    ]
     lines += ["## Quality", ""] + _markdown_table(table_rows)
     lines += [f"- {line}" for line in best_per_size(trials)]
     evaluation = _evaluation_settings(meta)
-    lines += ["", f"Accuracy and macro-F1 are percentages on the held-out test set, with percentile-bootstrap "
-              f"{100 * evaluation.confidence:g}% intervals; `train acc` is on (up to {evaluation.max_train_items} of) the examples "
-              "the candidate was trained on: a large train/test gap is memorization.", ""]
+    lines += [
+        "",
+        f"Accuracy and macro-F1 are percentages on the held-out test set, with percentile-bootstrap "
+        f"{100 * evaluation.confidence:g}% intervals; `train acc` is on (up to {evaluation.max_train_items} of) "
+        "the examples "
+        "the candidate was trained on: a large train/test gap is memorization.",
+        "",
+    ]
     lines += ["## Generalization, out-of-scope items, calibration", ""] + _markdown_table(robustness_rows(trials))
-    lines += ["`clean test acc`: test items that are neither exact nor near duplicates of training items. `perturbed acc`: mean over "
-              "perturbations of the test subset (worst in brackets). `paraphrase acc`: built-in tickets in phrasings never used in "
-              "training. `OOS AUROC`: out-of-scope detection from max probability. `conf. wrong`: out-of-scope items given a label "
-              "with p >= 0.9. `abstain`: share of test + out-of-scope items refused at the validation-chosen threshold. `ECE`: expected "
-              f"calibration error ({evaluation.calibration_bins} bins) before and after temperature scaling. `memorized?`: near-perfect on training items, "
-              "materially worse on perturbed held-out ones.", ""]
+    lines += [
+        "`clean test acc`: test items that are neither exact nor near duplicates of training items. `perturbed "
+        "acc`: mean over "
+        "perturbations of the test subset (worst in brackets). `paraphrase acc`: built-in tickets in phrasings "
+        "never used in "
+        "training. `OOS AUROC`: out-of-scope detection from max probability. `conf. wrong`: out-of-scope items "
+        "given a label "
+        "with p >= 0.9. `abstain`: share of test + out-of-scope items refused at the validation-chosen "
+        "threshold. `ECE`: expected "
+        f"calibration error ({evaluation.calibration_bins} bins) before and after temperature scaling. "
+        "`memorized?`: near-perfect on training items, "
+        "materially worse on perturbed held-out ones.",
+        "",
+    ]
     analysis = meta.get("analysis")
     if efficiency_rows(trials):
-        lines += ["## Speed and memory, measured here (and the estimator's view of it)", ""] + _markdown_table(efficiency_rows(trials))
-        lines += ["Measured on this run's hardware; `est` is bakeoff's estimate for the same hardware from the architecture alone "
-                  "(x = measured / estimated). Latency: one item at a time, after warm-up.", ""]
+        lines += ["## Speed and memory, measured here (and the estimator's view of it)", ""] + _markdown_table(
+            efficiency_rows(trials)
+        )
+        lines += [
+            "Measured on this run's hardware; `est` is bakeoff's estimate for the same hardware from the "
+            "architecture alone "
+            "(x = measured / estimated). Latency: one item at a time, after warm-up.",
+            "",
+        ]
     if gpu_estimate_rows(analysis):
         spec_eff = (meta.get("spec") or {}).get("efficiency", {})
         lines += ["## Estimated on GPUs (not measured)", ""] + _markdown_table(gpu_estimate_rows(analysis))
-        lines += [f"Estimates for {spec_eff.get('method', 'lora')} fine-tuning and label-scoring inference, serving "
-                  f"{spec_eff.get('load_items_per_s')} items/s at p95 <= {spec_eff.get('sla_p95_ms')} ms; formulas and assumptions "
-                  "in `bakeoff/efficiency/estimate.py`, prices indicative (2026-11).", ""]
+        lines += [
+            f"Estimates for {spec_eff.get('method', 'lora')} fine-tuning and label-scoring inference, serving "
+            f"{spec_eff.get('load_items_per_s')} items/s at p95 <= {spec_eff.get('sla_p95_ms')} ms; formulas and "
+            "assumptions "
+            "in `bakeoff/efficiency/estimate.py`, prices indicative (2026-11).",
+            "",
+        ]
     if serving_rows(meta, trials):
-        lines += ["## Capacity under load: measured (HTTP load test) and estimated", ""] + _markdown_table(serving_rows(meta, trials))
-        lines += ["Measured: `bakeoff loadtest` against `bakeoff serve`, open-loop Poisson arrivals; the highest rate whose p95 met "
-                  "the SLA with no errors. Estimated: the capacity plan's rule (p95 <= 2 x batch service time, 70% utilisation) "
-                  "on the same hardware. Where a measurement exists for the hardware decided on, the recommendation uses it.", ""]
+        lines += ["## Capacity under load: measured (HTTP load test) and estimated", ""] + _markdown_table(
+            serving_rows(meta, trials)
+        )
+        lines += [
+            "Measured: `bakeoff loadtest` against `bakeoff serve`, open-loop Poisson arrivals; the highest rate "
+            "whose p95 met "
+            "the SLA with no errors. Estimated: the capacity plan's rule (p95 <= 2 x batch service time, 70% "
+            "utilisation) "
+            "on the same hardware. Where a measurement exists for the hardware decided on, the recommendation "
+            "uses it.",
+            "",
+        ]
     if appetite_lines(analysis):
         lines += ["## Data appetite", ""] + [f"- {line}" for line in appetite_lines(analysis)] + [""]
     if comparison_lines(analysis, limit=100):
-        lines += ["## Paired comparisons (same test items)", ""] + [f"- {line}" for line in comparison_lines(analysis, limit=100)] + [""]
+        lines += (
+            ["## Paired comparisons (same test items)", ""]
+            + [f"- {line}" for line in comparison_lines(analysis, limit=100)]
+            + [""]
+        )
     return "\n".join(lines) + "\n"
 
 

@@ -30,8 +30,13 @@ def expand_grid(spec: RunSpec) -> list[Trial]:
     """All trials; cheap baselines first so a long run shows early results. Zero-shot runs once per seed."""
     trials = []
     for candidate in sorted(spec.candidates, key=lambda c: not c.is_baseline):
-        sizes = [0] if candidate.resolved_method == "zero-shot" else [
-            size for size in spec.grid.train_sizes if candidate.train_sizes is None or size in candidate.train_sizes]
+        sizes = (
+            [0]
+            if candidate.resolved_method == "zero-shot"
+            else [
+                size for size in spec.grid.train_sizes if candidate.train_sizes is None or size in candidate.train_sizes
+            ]
+        )
         for size in sizes:
             for seed in spec.grid.seeds:
                 trials.append(Trial(candidate, size, seed))

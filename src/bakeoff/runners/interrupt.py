@@ -34,7 +34,9 @@ class StopRequest:
 def stop_on_interrupt(console: Console):
     """Within the block, Ctrl-C requests a stop (see `StopRequest.check`); a second one interrupts at once."""
     request = StopRequest()
-    if threading.current_thread() is not threading.main_thread():  # signal handlers can only be set from the main thread
+    if (
+        threading.current_thread() is not threading.main_thread()
+    ):  # signal handlers can only be set from the main thread
         yield request
         return
 

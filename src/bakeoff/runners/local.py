@@ -31,7 +31,16 @@ from bakeoff.runners.trials import TrialContext, default_device, run_trial
 from bakeoff.store import ResultStore
 from bakeoff.tracking.live import track_trial
 
-PACKAGES = ("bakeoff", "torch", "transformers", "peft", "accelerate", "datasets", "scikit-learn", "sentence-transformers")
+PACKAGES = (
+    "bakeoff",
+    "torch",
+    "transformers",
+    "peft",
+    "accelerate",
+    "datasets",
+    "scikit-learn",
+    "sentence-transformers",
+)
 
 
 @dataclass
@@ -57,7 +66,12 @@ def package_versions() -> dict[str, str]:
 def git_sha() -> str | None:
     try:
         here = Path(__file__).resolve().parent
-        return subprocess.run(["git", "rev-parse", "HEAD"], cwd=here, capture_output=True, text=True, timeout=5).stdout.strip() or None
+        return (
+            subprocess.run(
+                ["git", "rev-parse", "HEAD"], cwd=here, capture_output=True, text=True, timeout=5
+            ).stdout.strip()
+            or None
+        )
     except (OSError, subprocess.SubprocessError):
         return None
 
@@ -96,11 +110,19 @@ def run_spec(spec: RunSpec, console: Console | None = None, task: TaskData | Non
     for warning in report.warnings:
         console.print(f"[yellow]data: {escape(warning)}[/yellow]")
     if report.test_exact_in_train or report.test_near_duplicates_of_train:
-        console.print(f"[yellow]data: {report.test_exact_in_train} test items also in train, "
-                      f"{report.test_near_duplicates_of_train} near-duplicates of train items[/yellow]")
+        console.print(
+            f"[yellow]data: {report.test_exact_in_train} test items also in train, "
+            f"{report.test_near_duplicates_of_train} near-duplicates of train items[/yellow]"
+        )
     ctx = TrialContext(spec=spec, task=task, run_dir=run_dir, device=device)
     ran = skipped = failed = 0
-    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), TimeRemainingColumn())
+    columns = (
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        TimeRemainingColumn(),
+    )
     with stop_on_interrupt(console) as stop, Progress(*columns, console=console, transient=False) as progress:
         overall = progress.add_task("trials", total=len(trials))
         for trial in trials:
@@ -109,7 +131,11 @@ def run_spec(spec: RunSpec, console: Console | None = None, task: TaskData | Non
                 skipped += 1
                 progress.advance(overall)
                 continue
-            subset = task.train_pool.subset(subsets[trial.seed][trial.train_size]) if trial.train_size else task.train_pool.subset([])
+            subset = (
+                task.train_pool.subset(subsets[trial.seed][trial.train_size])
+                if trial.train_size
+                else task.train_pool.subset([])
+            )
             error = _run_one(trial, ctx, subset, store, progress, stop)
             track_trial(spec, run_dir, console)  # log the stored trial to MLflow, when `tracking.mlflow` is set
             ran += 1
@@ -120,7 +146,9 @@ def run_spec(spec: RunSpec, console: Console | None = None, task: TaskData | Non
     return RunOutcome(run_dir, task, store, ran, skipped, failed)
 
 
-def _run_one(trial: Trial, ctx: TrialContext, subset, store: ResultStore, progress: Progress, stop: StopRequest) -> str | None:
+def _run_one(
+    trial: Trial, ctx: TrialContext, subset, store: ResultStore, progress: Progress, stop: StopRequest
+) -> str | None:
     """Run a trial and store its outcome; returns the failure reason, or None."""
     store.start(trial.trial_id, trial.candidate.name, trial.method, trial.train_size, trial.seed)
     label = f"  {trial.trial_id}"
@@ -141,8 +169,10 @@ def _run_one(trial: Trial, ctx: TrialContext, subset, store: ResultStore, progre
     except OSError as err:
         if err.errno in (errno.ENOSPC, errno.EDQUOT):
             # The trial stays `running`, so a re-run redoes it; finished trials and the store are untouched.
-            raise BakeoffError(f"disk full while {trial.trial_id} was writing ({err.filename or ctx.run_dir}); "
-                               "free some space and run the same command again to resume") from None
+            raise BakeoffError(
+                f"disk full while {trial.trial_id} was writing ({err.filename or ctx.run_dir}); "
+                "free some space and run the same command again to resume"
+            ) from None
         raise
     finally:
         progress.remove_task(steps)

@@ -33,7 +33,9 @@ def run_folder_lock(run_dir: Path) -> Iterator[None]:
         run_dir.mkdir(parents=True, exist_ok=True)
         fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
     except OSError as err:
-        raise BakeoffError(f"cannot write to the run folder {run_dir} ({err.strerror}); set `output.dir` to a writable folder") from None
+        raise BakeoffError(
+            f"cannot write to the run folder {run_dir} ({err.strerror}); set `output.dir` to a writable folder"
+        ) from None
     try:
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)

@@ -51,8 +51,10 @@ def check_hardware_names(spec: RunSpec) -> None:
     for key in spec.efficiency.usd_per_hour:
         gpu(key)
         if key not in spec.efficiency.gpus:
-            raise ConfigError(f"efficiency.usd_per_hour sets a price for `{key}`, which is not in efficiency.gpus "
-                              f"{spec.efficiency.gpus}: add it there, or the price is never used")
+            raise ConfigError(
+                f"efficiency.usd_per_hour sets a price for `{key}`, which is not in efficiency.gpus "
+                f"{spec.efficiency.gpus}: add it there, or the price is never used"
+            )
 
 
 def check_perturbations(spec: RunSpec) -> None:
@@ -76,14 +78,21 @@ def check_candidate(candidate: CandidateSpec, device: str) -> None:
     except (OSError, ValueError) as err:
         raise ModelError(f"candidate `{candidate.name}`: cannot read {config_path} ({err})") from None
     if isinstance(config, dict) and config.get("auto_map") and not candidate.trust_remote_code:
-        raise ModelError(f"candidate `{candidate.name}`: {source.description} needs its own code (config.json has auto_map); "
-                         "set `trust_remote_code: true` on this candidate if you trust it")
+        raise ModelError(
+            f"candidate `{candidate.name}`: {source.description} needs its own code (config.json has "
+            "auto_map); "
+            "set `trust_remote_code: true` on this candidate if you trust it"
+        )
     names = {p.name for p in folder.iterdir()} if folder.is_dir() else set()
     safe = any(n.endswith(".safetensors") for n in names)
     pickled = any(n.endswith((".bin", ".pt", ".pth", ".ckpt")) for n in names)
     if pickled and not safe and not candidate.allow_pickle:
-        raise ModelError(f"candidate `{candidate.name}`: {source.description} has only pickle weights (.bin), which can run code "
-                         "when loaded; set `allow_pickle: true` on this candidate if you trust the file, or convert to safetensors")
+        raise ModelError(
+            f"candidate `{candidate.name}`: {source.description} has only pickle weights (.bin), which "
+            "can run code "
+            "when loaded; set `allow_pickle: true` on this candidate if you trust the file, or convert to "
+            "safetensors"
+        )
 
 
 def _local_files(source: ModelSource) -> Path | None:
@@ -109,9 +118,13 @@ def check_run_dir(run_dir: Path, create: bool) -> None:
             probe.write_text("ok")
             probe.unlink()
         except OSError as err:
-            raise BakeoffError(f"cannot write to the run folder {run_dir} ({err.strerror}); set `output.dir` to a writable folder") from None
+            raise BakeoffError(
+                f"cannot write to the run folder {run_dir} ({err.strerror}); set `output.dir` to a writable folder"
+            ) from None
         return
     existing = next(p for p in (run_dir, *run_dir.absolute().parents) if p.exists())
     if not existing.is_dir() or not os.access(existing, os.W_OK | os.X_OK):
-        raise BakeoffError(f"cannot write to the run folder {run_dir} ({existing} is not a writable folder); "
-                           "set `output.dir` to a writable folder")
+        raise BakeoffError(
+            f"cannot write to the run folder {run_dir} ({existing} is not a writable folder); "
+            "set `output.dir` to a writable folder"
+        )

@@ -25,8 +25,14 @@ class RayProgress:
         self.seen: dict[str, dict] = {}
         self.live = console.is_terminal
         if self.live:
-            self.bar = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                                console=console, transient=False)
+            self.bar = Progress(
+                TextColumn("{task.description}"),
+                BarColumn(),
+                MofNCompleteColumn(),
+                TimeElapsedColumn(),
+                console=console,
+                transient=False,
+            )
             self.overall = self.bar.add_task(self._counts(0), total=total, completed=already_done)
             self.bar.start()
         elif already_done:
@@ -52,7 +58,11 @@ class RayProgress:
             if changed and (first or now - self.last_line_s[trial_id] >= PLAIN_EVERY_S):
                 self.last_line_s[trial_id] = now
                 verb = "started" if first else "running"
-                self.console.print(f"{verb} {trial_id} {_state_text(state)} [{self._counts(len(running))}]", markup=False, highlight=False)
+                self.console.print(
+                    f"{verb} {trial_id} {_state_text(state)} [{self._counts(len(running))}]",
+                    markup=False,
+                    highlight=False,
+                )
             self.seen[trial_id] = state
 
     def finished(self, trial_id: str, error: str | None) -> None:
@@ -67,7 +77,11 @@ class RayProgress:
         if error is not None:
             self.console.print(f"[red]{escape(trial_id)} failed:[/red] {escape(error)}", highlight=False)
         elif not self.live:
-            self.console.print(f"done {trial_id} [{self.done} of {self.total} done, {self.failed} failed]", markup=False, highlight=False)
+            self.console.print(
+                f"done {trial_id} [{self.done} of {self.total} done, {self.failed} failed]",
+                markup=False,
+                highlight=False,
+            )
 
     def close(self) -> None:
         if self.live:

@@ -62,7 +62,9 @@ def ray_session(ray, runner: RunnerSpec, console: Console):
     temp_dir = None
     try:
         if runner.address is None:
-            os.environ.setdefault("RAY_AUTH_MODE", "disabled")  # a private instance on this machine, reachable only from here
+            os.environ.setdefault(
+                "RAY_AUTH_MODE", "disabled"
+            )  # a private instance on this machine, reachable only from here
             _absolute_pythonpath()
             # Ray puts unix sockets under its temp folder; their paths must stay under ~107 bytes.
             temp_dir = tempfile.mkdtemp(prefix="bkray-", dir="/tmp")
@@ -73,8 +75,11 @@ def ray_session(ray, runner: RunnerSpec, console: Console):
         if temp_dir:
             shutil.rmtree(temp_dir, ignore_errors=True)
         first_line = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
-        raise BakeoffError(f"cannot reach the Ray cluster at `{runner.address}` ({first_line}); start one with `ray start --head`, "
-                           "or fix `runner.address` / `--ray-address`") from None
+        raise BakeoffError(
+            f"cannot reach the Ray cluster at `{runner.address}` ({first_line}); start one with `ray "
+            "start --head`, "
+            "or fix `runner.address` / `--ray-address`"
+        ) from None
     where = runner.address or "a new Ray instance on this machine"
     console.print(f"ray: connected to {where} ({_cluster_summary(ray)})", markup=False, highlight=False)
     try:
@@ -89,12 +94,15 @@ def _absolute_pythonpath() -> None:
     """Workers of a Ray started here inherit this environment but not this folder: a relative PYTHONPATH
     (`PYTHONPATH=src`) would import another bakeoff there, or none."""
     if os.environ.get("PYTHONPATH"):
-        os.environ["PYTHONPATH"] = os.pathsep.join(str(Path(part).resolve()) for part in os.environ["PYTHONPATH"].split(os.pathsep) if part)
+        os.environ["PYTHONPATH"] = os.pathsep.join(
+            str(Path(part).resolve()) for part in os.environ["PYTHONPATH"].split(os.pathsep) if part
+        )
 
 
 def _cluster_summary(ray) -> str:
     total = ray.cluster_resources()
-    return f"{len([n for n in ray.nodes() if n.get('Alive')])} node(s), {total.get('CPU', 0):g} CPUs, {total.get('GPU', 0):g} GPUs"
+    alive = len([n for n in ray.nodes() if n.get("Alive")])
+    return f"{alive} node(s), {total.get('CPU', 0):g} CPUs, {total.get('GPU', 0):g} GPUs"
 
 
 def run_spec_on_ray(spec: RunSpec, console: Console | None = None, task: TaskData | None = None) -> RunOutcome:
@@ -112,9 +120,13 @@ def run_spec_on_ray(spec: RunSpec, console: Console | None = None, task: TaskDat
         trials = expand_grid(spec)
         plans = {trial: trial_resources(trial, spec, hardware, len(task.labels)) for trial in trials}
         refuse_unplaceable(plans, nodes)
-        store = ResultStore.for_run(spec.run_dir, spec.fingerprint(), run_metadata(spec, task, f"ray: {_cluster_summary(ray)}"))
-        console.print(f"[bold]{escape(spec.name)}[/bold]: {len(task.labels)} labels, {len(trials)} trials as Ray tasks "
-                      + escape(f"({_plan_summary(plans)}) -> {spec.run_dir}"))
+        store = ResultStore.for_run(
+            spec.run_dir, spec.fingerprint(), run_metadata(spec, task, f"ray: {_cluster_summary(ray)}")
+        )
+        console.print(
+            f"[bold]{escape(spec.name)}[/bold]: {len(task.labels)} labels, {len(trials)} trials as Ray tasks "
+            + escape(f"({_plan_summary(plans)}) -> {spec.run_dir}")
+        )
         ran, failed = _run_grid(ray, spec, task, trials, plans, store, console)
     return RunOutcome(spec.run_dir, task, store, ran, len(trials) - ran, failed)
 
@@ -126,7 +138,9 @@ def _plan_summary(plans: dict[Trial, TrialResources]) -> str:
     return "; ".join(f"{name}: {need.gpus} GPU, {need.cpus:g} CPU ({need.why})" for name, need in by_candidate.items())
 
 
-def _run_grid(ray, spec: RunSpec, task, trials: list[Trial], plans, store: ResultStore, console: Console) -> tuple[int, int]:
+def _run_grid(
+    ray, spec: RunSpec, task, trials: list[Trial], plans, store: ResultStore, console: Console
+) -> tuple[int, int]:
     """Submit every trial not yet done, store each result as it arrives; returns (ran, failed)."""
     from bakeoff.runners.ray_worker import ProgressBoard, execute_trial
 
@@ -147,8 +161,12 @@ def _run_grid(ray, spec: RunSpec, task, trials: list[Trial], plans, store: Resul
                 store.start(trial.trial_id, trial.candidate.name, trial.method, trial.train_size, trial.seed)
                 indices = list(subsets[trial.seed][trial.train_size]) if trial.train_size else []
                 need = plans[trial]
-                ref = remote.options(**need.ray_options(), max_retries=MAX_RETRIES, retry_exceptions=False,
-                                     name=f"bakeoff {trial.trial_id}").remote(spec, task_ref, trial, indices, need.cpus, board)
+                ref = remote.options(
+                    **need.ray_options(),
+                    max_retries=MAX_RETRIES,
+                    retry_exceptions=False,
+                    name=f"bakeoff {trial.trial_id}",
+                ).remote(spec, task_ref, trial, indices, need.cpus, board)
                 in_flight[ref] = trial
             while in_flight:
                 stop.check()
@@ -156,7 +174,9 @@ def _run_grid(ray, spec: RunSpec, task, trials: list[Trial], plans, store: Resul
                 for ref in ready:
                     trial = in_flight.pop(ref)
                     error = _store_result(ray, ref, trial, spec, store)
-                    track_trial(spec, spec.run_dir, console)  # log the stored trial to MLflow, when `tracking.mlflow` is set
+                    track_trial(
+                        spec, spec.run_dir, console
+                    )  # log the stored trial to MLflow, when `tracking.mlflow` is set
                     failed += error is not None
                     progress.finished(trial.trial_id, error)
                 progress.refresh(ray.get(board.snapshot.remote()), {t.trial_id for t in in_flight.values()})
@@ -192,8 +212,10 @@ def _store_result(ray, ref, trial: Trial, spec: RunSpec, store: ResultStore) -> 
             write_files(trial_dir, result.files)
     except OSError as err:
         if err.errno in (errno.ENOSPC, errno.EDQUOT):
-            raise BakeoffError(f"disk full while storing {trial.trial_id} ({err.filename or trial_dir}); "
-                               "free some space and run the same command again to resume") from None
+            raise BakeoffError(
+                f"disk full while storing {trial.trial_id} ({err.filename or trial_dir}); "
+                "free some space and run the same command again to resume"
+            ) from None
         raise
     store.finish(trial.trial_id, result.outcome.record | {"ray": {"node": result.node, "trial_s": result.trial_s}})
     return None
@@ -203,9 +225,11 @@ def _failure_reason(err: Exception) -> str:
     """One line for the store: what killed the task (after its retry), not Ray's multi-line report."""
     from ray import exceptions
 
-    deaths = ((exceptions.NodeDiedError, "its node died"),
-              (exceptions.OutOfMemoryError, "Ray's memory monitor killed it (host out of memory)"),
-              (exceptions.WorkerCrashedError, "its worker process died (killed, or out of host memory)"))
+    deaths = (
+        (exceptions.NodeDiedError, "its node died"),
+        (exceptions.OutOfMemoryError, "Ray's memory monitor killed it (host out of memory)"),
+        (exceptions.WorkerCrashedError, "its worker process died (killed, or out of host memory)"),
+    )
     for kind, what in deaths:
         if isinstance(err, kind):
             return f"{what}, on each of {MAX_RETRIES + 1} attempts"

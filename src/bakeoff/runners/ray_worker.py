@@ -31,7 +31,9 @@ class TrialResult:
     outcome: TrialOutcome
     files: dict[str, bytes] = field(default_factory=dict)  # path inside the trial folder -> content; empty when shared
     node: str = ""
-    trial_s: float = 0.0  # wall time of the trial inside the worker (the rest of the task's time is Ray's and the worker's start)
+    trial_s: float = (
+        0.0  # wall time of the trial inside the worker (the rest of the task's time is Ray's and the worker's start)
+    )
 
 
 class ProgressBoard:
@@ -47,7 +49,9 @@ class ProgressBoard:
         return dict(self.state)
 
 
-def execute_trial(spec: RunSpec, task: TaskData, trial: Trial, subset_indices: list[int], cpus: float, board) -> TrialResult:
+def execute_trial(
+    spec: RunSpec, task: TaskData, trial: Trial, subset_indices: list[int], cpus: float, board
+) -> TrialResult:
     """Run on a Ray worker. `spec.run_dir` is absolute (the driver resolved it)."""
     import ray
     import torch

@@ -58,8 +58,15 @@ def nodes_from_ray(nodes: list[dict]) -> list[NodeCapacity]:
             continue
         resources = node.get("Resources", {})
         accelerator = next((key.split(":", 1)[1] for key in resources if key.startswith("accelerator_type:")), None)
-        out.append(NodeCapacity(node.get("NodeManagerAddress", "?"), resources.get("GPU", 0.0), resources.get("CPU", 0.0),
-                                resources.get("memory", 0.0) / 1e9, accelerator))
+        out.append(
+            NodeCapacity(
+                node.get("NodeManagerAddress", "?"),
+                resources.get("GPU", 0.0),
+                resources.get("CPU", 0.0),
+                resources.get("memory", 0.0) / 1e9,
+                accelerator,
+            )
+        )
     return out
 
 
@@ -73,8 +80,12 @@ def cluster_gpu(nodes: list[NodeCapacity], override: str | None) -> Hardware | N
     if matches:
         return min(matches, key=lambda hardware: hardware.memory_gb)
     if any(node.gpus > 0 for node in nodes):
-        raise BakeoffError(f"cannot tell which GPU the Ray cluster has (accelerator types: {', '.join(types) or 'none reported'}); "
-                           f"set `runner.gpu` to one of {', '.join(gpu_keys())}, or `resources.gpus` on each LLM candidate")
+        raise BakeoffError(
+            "cannot tell which GPU the Ray cluster has (accelerator types: "
+            f"{', '.join(types) or 'none reported'}); "
+            f"set `runner.gpu` to one of {', '.join(gpu_keys())}, or `resources.gpus` on each LLM "
+            "candidate"
+        )
     return None
 
 
@@ -87,16 +98,22 @@ def _catalog_match(label: str) -> Hardware | None:
 def trial_resources(trial: Trial, spec: RunSpec, hardware: Hardware | None, num_labels: int) -> TrialResources:
     declared = trial.candidate.resources
     if trial.method == "qlora" and declared.gpus == 0:
-        raise BakeoffError(f"candidate `{trial.candidate.name}`: QLoRA needs a CUDA GPU but `resources.gpus` is 0; "
-                           "remove `resources.gpus` or set it to 1 or more")
+        raise BakeoffError(
+            f"candidate `{trial.candidate.name}`: QLoRA needs a CUDA GPU but `resources.gpus` is 0; "
+            "remove `resources.gpus` or set it to 1 or more"
+        )
     if declared.gpus is not None:
         return TrialResources(declared.gpus, declared.cpus, declared.memory_gb, "declared in resources.gpus")
     if trial.candidate.is_baseline:
         return TrialResources(0, declared.cpus, declared.memory_gb, "baseline: CPU")
     if hardware is None:
         return TrialResources(0, declared.cpus, declared.memory_gb, "no GPUs in the cluster: runs on CPU")
-    return TrialResources(estimated_gpus(trial, spec, hardware, num_labels), declared.cpus, declared.memory_gb,
-                          f"estimated for {trial.method} on {hardware.key}")
+    return TrialResources(
+        estimated_gpus(trial, spec, hardware, num_labels),
+        declared.cpus,
+        declared.memory_gb,
+        f"estimated for {trial.method} on {hardware.key}",
+    )
 
 
 def estimated_gpus(trial: Trial, spec: RunSpec, hardware: Hardware, num_labels: int) -> int:
@@ -108,17 +125,22 @@ def estimated_gpus(trial: Trial, spec: RunSpec, hardware: Hardware, num_labels: 
     architecture = architecture_of(candidate.model, candidate.trust_remote_code)
     method = trial.method if trial.method != "zero-shot" else "lora"
     workload = estimate.Workload(
-        method=method, train_examples=max(trial.train_size, 1), epochs=training.epochs,
+        method=method,
+        train_examples=max(trial.train_size, 1),
+        epochs=training.epochs,
         prompt_tokens=training.max_prompt_tokens,  # the longest a prompt may be: memory is sized for the worst batch
-        num_labels=num_labels, batch_size=training.batch_size, lora_rank=training.lora.r,
+        num_labels=num_labels,
+        batch_size=training.batch_size,
+        lora_rank=training.lora.r,
         lora_targets=training.lora.targets if isinstance(training.lora.targets, str) else "all",
         gradient_checkpointing=training.gradient_checkpointing,
     )
     if trial.method == "zero-shot":
         serving = estimate.inference(architecture, workload, hardware)
         efficiency = spec.efficiency
-        return capacity.plan(serving, efficiency.load_items_per_s, efficiency.sla_p95_ms, hardware.memory_gb,
-                             hardware.usd_per_hour).gpus_per_replica
+        return capacity.plan(
+            serving, efficiency.load_items_per_s, efficiency.sla_p95_ms, hardware.memory_gb, hardware.usd_per_hour
+        ).gpus_per_replica
     return estimate.fine_tune(architecture, workload, hardware).gpus_needed
 
 
@@ -128,12 +150,19 @@ def refuse_unplaceable(plans: dict[Trial, TrialResources], nodes: list[NodeCapac
         if any(_fits(need, node) for node in nodes):
             continue
         biggest = max(nodes, key=lambda node: (node.gpus, node.cpus, node.memory_gb), default=None)
-        offer = (f"the largest of {len(nodes)} node(s) has {_count(biggest.gpus, 'GPU')}, {_count(biggest.cpus, 'CPU')} "
-                 f"and {biggest.memory_gb:.1f} GB memory" if biggest else "the cluster has no alive nodes")
+        offer = (
+            f"the largest of {len(nodes)} node(s) has {_count(biggest.gpus, 'GPU')}, "
+            f"{_count(biggest.cpus, 'CPU')} "
+            f"and {biggest.memory_gb:.1f} GB memory"
+            if biggest
+            else "the cluster has no alive nodes"
+        )
         memory = f", {need.memory_gb:g} GB memory" if need.memory_gb is not None else ""
         raise BakeoffError(
-            f"trial `{trial.trial_id}` asks for {_count(need.gpus, 'GPU')}, {_count(need.cpus, 'CPU')}{memory} ({need.why}) but {offer}; "
-            f"lower `resources` of candidate `{trial.candidate.name}`, or join a cluster with bigger nodes (`--ray-address`). "
+            f"trial `{trial.trial_id}` asks for {_count(need.gpus, 'GPU')}, {_count(need.cpus, 'CPU')}{memory} "
+            f"({need.why}) but {offer}; "
+            f"lower `resources` of candidate `{trial.candidate.name}`, or join a cluster with bigger nodes "
+            "(`--ray-address`). "
             "No trial was started."
         )
 

@@ -17,9 +17,9 @@ import torch
 
 from bakeoff.baselines.classical import BaselineClassifier, SentenceEmbedder
 from bakeoff.config import RunSpec
+from bakeoff.data.examples import Examples
 from bakeoff.data.splits import stratified_sample
 from bakeoff.data.task import TaskData
-from bakeoff.data.examples import Examples
 from bakeoff.efficiency.compare import measured_vs_estimated
 from bakeoff.efficiency.estimate import Workload
 from bakeoff.efficiency.hardware import this_machine
@@ -33,8 +33,8 @@ from bakeoff.models.load import LoadOptions, load_model, load_tokenizer
 from bakeoff.models.prompt import PromptEncoder, PromptFormat, prompt_style, shared_prefix_length
 from bakeoff.models.sources import resolve_source
 from bakeoff.runners.grid import Trial
-from bakeoff.training.lora import prepare_for_method, trainable_summary
 from bakeoff.training.loop import LoopInputs, TrainingDiverged, train
+from bakeoff.training.lora import prepare_for_method, trainable_summary
 
 DEFAULT_LEARNING_RATE = {"lora": 2e-4, "qlora": 2e-4, "full": 2e-5}
 LATENCY_SAMPLE = 64  # test items used for the latency / throughput measurement
@@ -64,7 +64,9 @@ def resolve_dtype(setting: str, device: str) -> torch.dtype:
 
 
 def _evaluate(ctx: TrialContext, trial: Trial, predict, train_subset: Examples | None) -> SuiteOutput:
-    output = run_suite(predict, ctx.task, ctx.spec.evaluation, train_subset, trial.seed, ctx.spec.task.builtin is not None)
+    output = run_suite(
+        predict, ctx.task, ctx.spec.evaluation, train_subset, trial.seed, ctx.spec.task.builtin is not None
+    )
     trial_dir = ctx.run_dir / "trials" / trial.folder_name
     trial_dir.mkdir(parents=True, exist_ok=True)
     partial = trial_dir / "predictions.partial.npz"
@@ -74,7 +76,10 @@ def _evaluate(ctx: TrialContext, trial: Trial, predict, train_subset: Examples |
 
 
 def _timings(output: SuiteOutput) -> dict:
-    return {"inference_s": output.inference_s, "inference_items_per_s": output.test_items / output.inference_s if output.inference_s else None}
+    return {
+        "inference_s": output.inference_s,
+        "inference_items_per_s": output.test_items / output.inference_s if output.inference_s else None,
+    }
 
 
 def run_baseline_trial(trial: Trial, ctx: TrialContext, train_subset: Examples) -> dict:
@@ -87,18 +92,33 @@ def run_baseline_trial(trial: Trial, ctx: TrialContext, train_subset: Examples) 
             model.fit(train_subset.texts, label_ids_of(train_subset, labels))
         _save_baseline(model, ctx.run_dir / "trials" / trial.folder_name)
         output = _evaluate(ctx, trial, model.predict_scores, train_subset)
-        serving = measure_scoring(lambda texts, size: model.predict_proba(texts), ctx.task.test.texts[:LATENCY_SAMPLE],
-                                  repeats=ctx.spec.evaluation.latency_repeats)
-    timings = _timings(output) | serving | {"fine_tune_s": fit_watch.seconds, "train_tokens_per_s": None, "peak_memory_mb": memory.peak_mb}
-    return {"metrics": output.metrics, "timings": timings, "training": None, "model": {"kind": "baseline", "name": trial.candidate.model},
-            "efficiency": None}
+        serving = measure_scoring(
+            lambda texts, size: model.predict_proba(texts),
+            ctx.task.test.texts[:LATENCY_SAMPLE],
+            repeats=ctx.spec.evaluation.latency_repeats,
+        )
+    timings = (
+        _timings(output)
+        | serving
+        | {"fine_tune_s": fit_watch.seconds, "train_tokens_per_s": None, "peak_memory_mb": memory.peak_mb}
+    )
+    return {
+        "metrics": output.metrics,
+        "timings": timings,
+        "training": None,
+        "model": {"kind": "baseline", "name": trial.candidate.model},
+        "efficiency": None,
+    }
 
 
 def run_llm_trial(trial: Trial, ctx: TrialContext, train_subset: Examples) -> dict:
     spec, candidate, method = ctx.spec, trial.candidate, trial.method
     options = LoadOptions(
-        device=ctx.device, dtype=resolve_dtype(spec.training.dtype, ctx.device),
-        trust_remote_code=candidate.trust_remote_code, allow_pickle=candidate.allow_pickle, load_in_4bit=method == "qlora",
+        device=ctx.device,
+        dtype=resolve_dtype(spec.training.dtype, ctx.device),
+        trust_remote_code=candidate.trust_remote_code,
+        allow_pickle=candidate.allow_pickle,
+        load_in_4bit=method == "qlora",
     )
     source = resolve_source(candidate.model, candidate.gguf_file)
     trial_dir = ctx.run_dir / "trials" / trial.folder_name
@@ -106,9 +126,13 @@ def run_llm_trial(trial: Trial, ctx: TrialContext, train_subset: Examples) -> di
         with Stopwatch() as load_watch:
             tokenizer = load_tokenizer(source, options)
             model = load_model(source, options)
-        fmt = PromptFormat(spec.task.instruction, ctx.task.labels, show_label_list=method == "zero-shot",
-                           max_prompt_tokens=spec.training.max_prompt_tokens,
-                           style=prompt_style(spec.task.prompt_style, fine_tuned=method != "zero-shot"))
+        fmt = PromptFormat(
+            spec.task.instruction,
+            ctx.task.labels,
+            show_label_list=method == "zero-shot",
+            max_prompt_tokens=spec.training.max_prompt_tokens,
+            style=prompt_style(spec.task.prompt_style, fine_tuned=method != "zero-shot"),
+        )
         encoder = PromptEncoder(tokenizer, fmt)
         training = None
         if method != "zero-shot":
@@ -119,12 +143,18 @@ def run_llm_trial(trial: Trial, ctx: TrialContext, train_subset: Examples) -> di
         first_token = first_token_scoring(spec.evaluation.scoring, method, encoder.label_ids, candidate.name)
 
         def score(items, batch_size):
-            return label_log_probs(model, items, encoder.label_ids, tokenizer.pad_token_id, batch_size, ctx.on_scored, first_token)
+            return label_log_probs(
+                model, items, encoder.label_ids, tokenizer.pad_token_id, batch_size, ctx.on_scored, first_token
+            )
 
         latency_items = encoder.encode(ctx.task.test.texts[:LATENCY_SAMPLE])
         auto_batch = spec.evaluation.batch_size == "auto"
-        serving = measure_scoring(score, latency_items, repeats=spec.evaluation.latency_repeats,
-                                  batch_sizes=(4, 8, 16, 32) if auto_batch else (4, 16))
+        serving = measure_scoring(
+            score,
+            latency_items,
+            repeats=spec.evaluation.latency_repeats,
+            batch_sizes=(4, 8, 16, 32) if auto_batch else (4, 16),
+        )
         batch_size = serving["best_batch"] if auto_batch else spec.evaluation.batch_size
 
         def predict(texts: list[str]) -> tuple[np.ndarray, np.ndarray]:
@@ -132,22 +162,42 @@ def run_llm_trial(trial: Trial, ctx: TrialContext, train_subset: Examples) -> di
             return probabilities(log_likelihoods), log_likelihoods
 
         output = _evaluate(ctx, trial, predict, train_subset if method != "zero-shot" else None)
-    timings = _timings(output) | serving | {
-        "load_s": load_watch.seconds,
-        "fine_tune_s": training["wall_s"] if training else 0.0,
-        "train_tokens_per_s": training["train_tokens"] / training["step_time_s"] if training and training["step_time_s"] else None,
-        "peak_memory_mb": memory.peak_mb,
-        "scoring_batch_size": batch_size,
-    }
+    timings = (
+        _timings(output)
+        | serving
+        | {
+            "load_s": load_watch.seconds,
+            "fine_tune_s": training["wall_s"] if training else 0.0,
+            "train_tokens_per_s": training["train_tokens"] / training["step_time_s"]
+            if training and training["step_time_s"]
+            else None,
+            "peak_memory_mb": memory.peak_mb,
+            "scoring_batch_size": batch_size,
+        }
+    )
     architecture = introspect(model.config)
-    model_info = {"kind": "llm", "source": source.description, "device": ctx.device, "dtype": str(options.dtype),
-                  "architecture": architecture.as_dict(), "scoring": "first-token" if first_token else "full",
-                  "prompt_style": encoder.style}
+    model_info = {
+        "kind": "llm",
+        "source": source.description,
+        "device": ctx.device,
+        "dtype": str(options.dtype),
+        "architecture": architecture.as_dict(),
+        "scoring": "first-token" if first_token else "full",
+        "prompt_style": encoder.style,
+    }
     efficiency = _efficiency(architecture, trial, ctx, encoder, latency_items, training, serving)
-    return {"metrics": output.metrics, "timings": timings, "training": training, "model": model_info, "efficiency": efficiency}
+    return {
+        "metrics": output.metrics,
+        "timings": timings,
+        "training": training,
+        "model": model_info,
+        "efficiency": efficiency,
+    }
 
 
-OUT_OF_MEMORY = "out of memory; try a smaller `training.batch_size`, `training.gradient_checkpointing: true`, or QLoRA on GPU"
+OUT_OF_MEMORY = (
+    "out of memory; try a smaller `training.batch_size`, `training.gradient_checkpointing: true`, or QLoRA on GPU"
+)
 
 
 @dataclass(frozen=True)
@@ -170,8 +220,14 @@ def run_trial(trial: Trial, ctx: TrialContext, train_subset: Examples) -> TrialO
         return TrialOutcome(None, str(err))
     except torch.OutOfMemoryError:
         return TrialOutcome(None, OUT_OF_MEMORY)
-    identity = {"trial_id": trial.trial_id, "candidate": trial.candidate.name, "model_name": trial.candidate.model,
-                "method": trial.method, "train_size": trial.train_size, "seed": trial.seed}
+    identity = {
+        "trial_id": trial.trial_id,
+        "candidate": trial.candidate.name,
+        "model_name": trial.candidate.model,
+        "method": trial.method,
+        "train_size": trial.train_size,
+        "seed": trial.seed,
+    }
     return TrialOutcome(result | identity)
 
 
@@ -188,7 +244,11 @@ def merge_for_inference(model) -> bool:
         return False
     try:
         model.merge_adapter()
-    except (ValueError, NotImplementedError, RuntimeError):  # some adapter types (e.g. on quantized layers) cannot merge
+    except (
+        ValueError,
+        NotImplementedError,
+        RuntimeError,
+    ):  # some adapter types (e.g. on quantized layers) cannot merge
         return False
     return True
 
@@ -198,8 +258,11 @@ def first_token_scoring(setting: str, method: str, label_ids: list[list[int]], c
         return False
     distinct = distinct_first_tokens(label_ids)
     if setting == "first-token" and not distinct:
-        raise BakeoffError(f"candidate `{candidate}`: `evaluation.scoring: first-token` needs labels that start with distinct "
-                           "tokens under its tokenizer; use `auto` or `full`")
+        raise BakeoffError(
+            f"candidate `{candidate}`: `evaluation.scoring: first-token` needs labels that start with "
+            "distinct "
+            "tokens under its tokenizer; use `auto` or `full`"
+        )
     return distinct and (setting == "first-token" or method != "zero-shot")
 
 
@@ -213,11 +276,17 @@ def _fine_tune(model, method, encoder, tokenizer, trial, ctx, train_subset):
     inputs = LoopInputs(
         train=encoder.encode(train_subset.texts, train_subset.labels),
         validation=encoder.encode(validation.texts, validation.labels),
-        label_ids=encoder.label_ids, pad_id=tokenizer.pad_token_id,
-        learning_rate=spec.training.learning_rate or DEFAULT_LEARNING_RATE[method], seed=trial.seed,
+        label_ids=encoder.label_ids,
+        pad_id=tokenizer.pad_token_id,
+        learning_rate=spec.training.learning_rate or DEFAULT_LEARNING_RATE[method],
+        seed=trial.seed,
     )
     outcome = train(model, inputs, spec.training, Accelerator(cpu=ctx.device == "cpu"), on_step=ctx.on_step)
-    return model, asdict(outcome) | {"trainable_params": trainable, "total_params": total, "learning_rate": inputs.learning_rate}
+    return model, asdict(outcome) | {
+        "trainable_params": trainable,
+        "total_params": total,
+        "learning_rate": inputs.learning_rate,
+    }
 
 
 def _efficiency(architecture, trial, ctx, encoder, latency_items, training, serving) -> dict | None:
@@ -228,12 +297,18 @@ def _efficiency(architecture, trial, ctx, encoder, latency_items, training, serv
     spec = ctx.spec
     lora = spec.training.lora
     workload = Workload(
-        method=trial.method if trial.method != "zero-shot" else "lora", train_examples=max(trial.train_size, 1),
+        method=trial.method if trial.method != "zero-shot" else "lora",
+        train_examples=max(trial.train_size, 1),
         epochs=training["epochs_run"] if training else 1,
         prompt_tokens=round(sum(len(i.prompt_ids) for i in latency_items) / len(latency_items)),
-        shared_prefix_tokens=shared_prefix_length([i.prompt_ids for i in latency_items]) if training and training.get("packed") else 0,
-        label_tokens=round(sum(map(len, encoder.label_ids)) / len(encoder.label_ids)), num_labels=len(encoder.label_ids),
-        batch_size=spec.training.batch_size, lora_rank=lora.r, lora_targets=lora.targets if isinstance(lora.targets, str) else "all",
+        shared_prefix_tokens=shared_prefix_length([i.prompt_ids for i in latency_items])
+        if training and training.get("packed")
+        else 0,
+        label_tokens=round(sum(map(len, encoder.label_ids)) / len(encoder.label_ids)),
+        num_labels=len(encoder.label_ids),
+        batch_size=spec.training.batch_size,
+        lora_rank=lora.r,
+        lora_targets=lora.targets if isinstance(lora.targets, str) else "all",
         gradient_checkpointing=spec.training.gradient_checkpointing,
     )
     measured_step = training["step_time_s"] / training["steps"] if training and training["steps"] else None

@@ -52,23 +52,43 @@ class ServingMetrics:
 
     def __init__(self):
         self.registry = CollectorRegistry()
-        self.latency = Histogram("bakeoff_request_latency_seconds", "Time from request received to answer, classify requests.",
-                                 buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10), registry=self.registry)
-        self.batch_size = Histogram("bakeoff_batch_size_texts", "Texts scored together in one model call.",
-                                    buckets=(1, 2, 4, 8, 16, 32, 64, 128), registry=self.registry)
-        self.queue_depth = Gauge("bakeoff_queue_depth_requests", "Requests waiting for a batch.", registry=self.registry)
-        self.abstentions = Counter("bakeoff_abstentions", "Predictions below the abstention threshold.", registry=self.registry)
-        self.requests = Counter("bakeoff_requests", "Classify requests by HTTP status.", ["status"], registry=self.registry)
+        self.latency = Histogram(
+            "bakeoff_request_latency_seconds",
+            "Time from request received to answer, classify requests.",
+            buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
+            registry=self.registry,
+        )
+        self.batch_size = Histogram(
+            "bakeoff_batch_size_texts",
+            "Texts scored together in one model call.",
+            buckets=(1, 2, 4, 8, 16, 32, 64, 128),
+            registry=self.registry,
+        )
+        self.queue_depth = Gauge(
+            "bakeoff_queue_depth_requests", "Requests waiting for a batch.", registry=self.registry
+        )
+        self.abstentions = Counter(
+            "bakeoff_abstentions", "Predictions below the abstention threshold.", registry=self.registry
+        )
+        self.requests = Counter(
+            "bakeoff_requests", "Classify requests by HTTP status.", ["status"], registry=self.registry
+        )
 
 
-def create_app(model: ServedModel, limits: RequestLimits = RequestLimits(), batching: BatchSettings = BatchSettings(),
-               api_key: str | None = None) -> FastAPI:
+def create_app(
+    model: ServedModel,
+    limits: RequestLimits = RequestLimits(),
+    batching: BatchSettings = BatchSettings(),
+    api_key: str | None = None,
+) -> FastAPI:
     metrics = ServingMetrics()
     batcher_box: dict[str, MicroBatcher] = {}
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI):
-        batcher = MicroBatcher(model.predict, batching, on_batch=metrics.batch_size.observe, on_queue=metrics.queue_depth.set)
+        batcher = MicroBatcher(
+            model.predict, batching, on_batch=metrics.batch_size.observe, on_queue=metrics.queue_depth.set
+        )
         batcher_box["batcher"] = batcher
         task = asyncio.create_task(batcher.run())
         try:
@@ -94,15 +114,22 @@ def create_app(model: ServedModel, limits: RequestLimits = RequestLimits(), batc
     def check_key(request: Request) -> None:
         if api_key is None:
             return
-        given = request.headers.get("x-api-key") or request.headers.get("authorization", "").removeprefix("Bearer ").strip()
+        given = (
+            request.headers.get("x-api-key") or request.headers.get("authorization", "").removeprefix("Bearer ").strip()
+        )
         if not hmac.compare_digest(given.encode(), api_key.encode()):
             raise ApiError(401, "missing or wrong API key: send `Authorization: Bearer <key>` or `X-API-Key: <key>`")
 
     @app.get("/healthz")
     async def healthz() -> dict:
         batcher = batcher_box.get("batcher")
-        return {"status": "ok", "model": model.info(), "batching": asdict(batching), "limits": asdict(limits),
-                "queue_depth": batcher.depth if batcher else 0}
+        return {
+            "status": "ok",
+            "model": model.info(),
+            "batching": asdict(batching),
+            "limits": asdict(limits),
+            "queue_depth": batcher.depth if batcher else 0,
+        }
 
     @app.get("/metrics")
     async def prometheus(request: Request) -> Response:
@@ -116,10 +143,14 @@ def create_app(model: ServedModel, limits: RequestLimits = RequestLimits(), batc
         body = await _read_limited(request, limits.max_body_bytes)
         parsed = _parse(body)
         if len(parsed.texts) > limits.max_texts:
-            raise ApiError(413, f"{len(parsed.texts)} texts in one request; the limit is {limits.max_texts} (--max-texts)")
+            raise ApiError(
+                413, f"{len(parsed.texts)} texts in one request; the limit is {limits.max_texts} (--max-texts)"
+            )
         for i, text in enumerate(parsed.texts):
             if len(text) > limits.max_chars:
-                raise ApiError(422, f"texts[{i}] has {len(text)} characters; the limit is {limits.max_chars} (--max-chars)")
+                raise ApiError(
+                    422, f"texts[{i}] has {len(text)} characters; the limit is {limits.max_chars} (--max-chars)"
+                )
         probs = await batcher_box["batcher"].submit(list(parsed.texts))
         predictions = _predictions(model, probs)
         metrics.abstentions.inc(sum(p["abstain"] for p in predictions))
@@ -158,10 +189,13 @@ def _predictions(model: ServedModel, probs) -> list[dict]:
     for row in probs:
         best = int(row.argmax())
         top = float(row[best])
-        out.append({
-            "label": model.labels[best], "probability": top,
-            # The evaluation accepts an item when max probability >= threshold; the server abstains on the rest.
-            "abstain": bool(model.threshold is not None and top < model.threshold),
-            "probabilities": {label: float(p) for label, p in zip(model.labels, row)},
-        })
+        out.append(
+            {
+                "label": model.labels[best],
+                "probability": top,
+                # The evaluation accepts an item when max probability >= threshold; the server abstains on the rest.
+                "abstain": bool(model.threshold is not None and top < model.threshold),
+                "probabilities": {label: float(p) for label, p in zip(model.labels, row)},
+            }
+        )
     return out

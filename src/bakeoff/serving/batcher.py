@@ -12,9 +12,9 @@ most `max_batch` texts (a single larger request is scored alone).
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Callable
 
 import numpy as np
 
@@ -28,8 +28,13 @@ class BatchSettings:
 
 
 class MicroBatcher:
-    def __init__(self, predict: Callable[[list[str]], np.ndarray], settings: BatchSettings,
-                 on_batch: Callable[[int], None] | None = None, on_queue: Callable[[int], None] | None = None):
+    def __init__(
+        self,
+        predict: Callable[[list[str]], np.ndarray],
+        settings: BatchSettings,
+        on_batch: Callable[[int], None] | None = None,
+        on_queue: Callable[[int], None] | None = None,
+    ):
         self.predict = predict
         self.settings = settings
         self.on_batch = on_batch or (lambda size: None)
@@ -67,7 +72,7 @@ class MicroBatcher:
             start = 0
             for request, future in batch:
                 if not future.done():  # a client that went away cancelled its future
-                    future.set_result(probs[start:start + len(request)])
+                    future.set_result(probs[start : start + len(request)])
                 start += len(request)
 
     async def _next_batch(self, loop) -> list[tuple]:

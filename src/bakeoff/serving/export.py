@@ -30,10 +30,16 @@ def export_trial(record: TrialRecord, target: Path) -> dict:
 
     result, method, name = record.trial["result"], record.trial["method"], record.trial["candidate"]
     if result["model"]["kind"] != "llm":
-        raise BakeoffError(f"`{name}` is a classical baseline (a scikit-learn pipeline): serve it with `bakeoff serve`; "
-                           "--candidate must name an LLM to export")
+        raise BakeoffError(
+            f"`{name}` is a classical baseline (a scikit-learn pipeline): serve it with `bakeoff "
+            "serve`; "
+            "--candidate must name an LLM to export"
+        )
     if method == "qlora":
-        raise BakeoffError(f"`{name}` is a QLoRA trial: its adapter sits on a 4-bit base; export needs a CUDA machine (not supported here)")
+        raise BakeoffError(
+            f"`{name}` is a QLoRA trial: its adapter sits on a 4-bit base; export needs a CUDA machine "
+            "(not supported here)"
+        )
     spec = RunSpec.model_validate(record.spec)
     candidate = next(c for c in spec.candidates if c.name == name)
     target = Path(target)
@@ -46,7 +52,9 @@ def export_trial(record: TrialRecord, target: Path) -> dict:
     shutil.rmtree(partial, ignore_errors=True)
     partial.mkdir(parents=True)
     if method == "full":
-        model = load_model(ModelSource("folder", str(record.folder / "model"), description=str(record.folder / "model")), options)
+        model = load_model(
+            ModelSource("folder", str(record.folder / "model"), description=str(record.folder / "model")), options
+        )
     else:
         model = load_model(source, options)
     if method == "lora":
@@ -57,18 +65,33 @@ def export_trial(record: TrialRecord, target: Path) -> dict:
     model.save_pretrained(partial / "merged", safe_serialization=True)
     tokenizer.save_pretrained(partial / "merged")
 
-    fmt = PromptFormat(spec.task.instruction, list(record.labels), show_label_list=method == "zero-shot",
-                       max_prompt_tokens=spec.training.max_prompt_tokens, style=result["model"]["prompt_style"])
+    fmt = PromptFormat(
+        spec.task.instruction,
+        list(record.labels),
+        show_label_list=method == "zero-shot",
+        max_prompt_tokens=spec.training.max_prompt_tokens,
+        style=result["model"]["prompt_style"],
+    )
     encoder = PromptEncoder(tokenizer, fmt)
     threshold = ((result["metrics"].get("out_of_scope") or {}).get("threshold") or {}).get("max_prob")
-    labels = [{"index": i, "label": label, "words": word, "token_ids": ids}
-              for i, (label, word, ids) in enumerate(zip(record.labels, fmt.label_words, encoder.label_ids))]
-    prompt = {"style": encoder.style, "instruction": spec.task.instruction, "show_label_list": fmt.show_label_list,
-              "max_prompt_tokens": fmt.max_prompt_tokens, "template": tokenizer.decode(encoder.prompt_ids(EXAMPLE_TEXT)),
-              "scoring": result["model"].get("scoring", "full"), "abstain_threshold_max_prob": threshold,
-              "how_to_classify": "score each label's token_ids as the continuation of the rendered prompt; the label with the "
-                                 "highest total log-probability wins; probabilities are a softmax over the labels' totals",
-              "trial_id": record.trial["trial_id"]}
+    labels = [
+        {"index": i, "label": label, "words": word, "token_ids": ids}
+        for i, (label, word, ids) in enumerate(zip(record.labels, fmt.label_words, encoder.label_ids))
+    ]
+    prompt = {
+        "style": encoder.style,
+        "instruction": spec.task.instruction,
+        "show_label_list": fmt.show_label_list,
+        "max_prompt_tokens": fmt.max_prompt_tokens,
+        "template": tokenizer.decode(encoder.prompt_ids(EXAMPLE_TEXT)),
+        "scoring": result["model"].get("scoring", "full"),
+        "abstain_threshold_max_prob": threshold,
+        "how_to_classify": "score each label's token_ids as the continuation of the rendered prompt; the label "
+        "with the "
+        "highest total log-probability wins; probabilities are a softmax over the labels' "
+        "totals",
+        "trial_id": record.trial["trial_id"],
+    }
     (partial / "labels.json").write_text(json.dumps(labels, indent=1))
     (partial / "prompt.json").write_text(json.dumps(prompt, indent=1))
     target.parent.mkdir(parents=True, exist_ok=True)
@@ -80,4 +103,9 @@ def export_trial(record: TrialRecord, target: Path) -> dict:
     commands = {"merged": f"vllm serve {target / 'merged'}"}
     if method == "lora":
         commands["lora"] = f"vllm serve {base} --enable-lora --lora-modules {adapter_name}={target / 'adapter'}"
-    return {"folder": str(target), "files": sorted(str(p.relative_to(target)) for p in target.iterdir()), "base": base, "commands": commands}
+    return {
+        "folder": str(target),
+        "files": sorted(str(p.relative_to(target)) for p in target.iterdir()),
+        "base": base,
+        "commands": commands,
+    }

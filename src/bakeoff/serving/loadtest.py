@@ -70,7 +70,9 @@ def check_plan(plan: LoadPlan) -> None:
     if not 0 < plan.duration_s <= MAX_DURATION_S:
         raise BakeoffError(f"--duration must be in (0, {MAX_DURATION_S:g}] seconds")
     if max(plan.rates_per_s) * plan.duration_s > MAX_REQUESTS_PER_STEP:
-        raise BakeoffError(f"--rate x --duration asks for over {MAX_REQUESTS_PER_STEP} requests in one step; lower one of them")
+        raise BakeoffError(
+            f"--rate x --duration asks for over {MAX_REQUESTS_PER_STEP} requests in one step; lower one of them"
+        )
     if not 0 <= plan.bisect_steps <= MAX_BISECT_STEPS:
         raise BakeoffError(f"--bisect must be between 0 and {MAX_BISECT_STEPS}")
     if not plan.texts:
@@ -117,7 +119,9 @@ async def run_step(client, plan: LoadPlan, rate_per_s: float, seed: int) -> Step
     return summarize(rate_per_s, outcomes, start, plan.sla_p95_ms)
 
 
-def summarize(rate_per_s: float, outcomes: list[tuple[str, float, float]], start: float, sla_p95_ms: float) -> StepResult:
+def summarize(
+    rate_per_s: float, outcomes: list[tuple[str, float, float]], start: float, sla_p95_ms: float
+) -> StepResult:
     ok = [(latency, finished) for status, latency, finished in outcomes if status == "ok"]
     timeouts = sum(status == "timeout" for status, _, _ in outcomes)
     errors = len(outcomes) - len(ok) - timeouts
@@ -125,7 +129,9 @@ def summarize(rate_per_s: float, outcomes: list[tuple[str, float, float]], start
     span = max((finished for _, finished in ok), default=start) - start
     p50, p95, p99 = (float(np.percentile(latencies, q)) for q in (50, 95, 99)) if len(latencies) else (None, None, None)
     within = bool(outcomes) and len(ok) == len(outcomes) and p95 is not None and p95 <= sla_p95_ms
-    return StepResult(rate_per_s, len(outcomes), len(ok), errors, timeouts, len(ok) / span if span > 0 else 0.0, p50, p95, p99, within)
+    return StepResult(
+        rate_per_s, len(outcomes), len(ok), errors, timeouts, len(ok) / span if span > 0 else 0.0, p50, p95, p99, within
+    )
 
 
 async def _drain(client, health_url: str, timeout_s: float) -> None:
@@ -177,7 +183,10 @@ async def search(plan: LoadPlan, on_step=None) -> dict:
                     bad = middle
     best = max((s for s in steps if s.within_sla), key=lambda s: s.rate_per_s, default=None)
     return {
-        "url": plan.url, "sla_p95_ms": plan.sla_p95_ms, "duration_s_per_step": plan.duration_s, "texts_per_request": plan.texts_per_request,
+        "url": plan.url,
+        "sla_p95_ms": plan.sla_p95_ms,
+        "duration_s_per_step": plan.duration_s,
+        "texts_per_request": plan.texts_per_request,
         "steps": [s.as_dict() for s in steps],
         "max_rate_within_sla_per_s": best.rate_per_s if best else None,
         "max_items_per_s_within_sla": best.rate_per_s * plan.texts_per_request if best else None,
@@ -216,15 +225,34 @@ def record_in_run(run_dir, candidate: str, result: dict) -> dict:
     database = Path(run_dir) / "results.sqlite"
     if not database.is_file():
         raise BakeoffError(f"--run {run_dir} is not a bakeoff run folder (no results.sqlite)")
-    served = ((result.get("server") or {}).get("model") or {})
+    served = (result.get("server") or {}).get("model") or {}
     if served.get("candidate") != candidate:
-        raise BakeoffError(f"--candidate `{candidate}`: the server at {result['url']} serves `{served.get('candidate', 'unknown')}` "
-                           "(per its /healthz); load-test the matching server or fix --candidate")
-    entry = {key: result[key] for key in ("url", "sla_p95_ms", "duration_s_per_step", "texts_per_request", "steps",
-                                          "max_rate_within_sla_per_s", "max_items_per_s_within_sla", "latency_ms_p95_at_max",
-                                          "limit_found", "measured_at")}
-    entry |= {"trial_id": served.get("trial_id"), "hardware": served.get("hardware"), "device": served.get("device"),
-              "batching": result["server"].get("batching")}
+        raise BakeoffError(
+            f"--candidate `{candidate}`: the server at {result['url']} serves "
+            f"`{served.get('candidate', 'unknown')}` "
+            "(per its /healthz); load-test the matching server or fix --candidate"
+        )
+    entry = {
+        key: result[key]
+        for key in (
+            "url",
+            "sla_p95_ms",
+            "duration_s_per_step",
+            "texts_per_request",
+            "steps",
+            "max_rate_within_sla_per_s",
+            "max_items_per_s_within_sla",
+            "latency_ms_p95_at_max",
+            "limit_found",
+            "measured_at",
+        )
+    }
+    entry |= {
+        "trial_id": served.get("trial_id"),
+        "hardware": served.get("hardware"),
+        "device": served.get("device"),
+        "batching": result["server"].get("batching"),
+    }
     store = ResultStore(database)
     try:
         serving = store.get_meta("serving") or {}

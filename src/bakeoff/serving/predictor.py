@@ -9,9 +9,9 @@ ones in the trial's `predictions.npz` (up to float32 batching noise for LLMs).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 
@@ -33,9 +33,16 @@ class ServedModel:
     predict: Callable[[list[str]], np.ndarray] = field(repr=False)
 
     def info(self) -> dict:
-        return {"candidate": self.candidate, "trial_id": self.trial_id, "kind": self.kind, "labels": self.labels,
-                "abstain_threshold_max_prob": self.threshold, "temperature": self.temperature, "device": self.device,
-                "hardware": self.hardware}
+        return {
+            "candidate": self.candidate,
+            "trial_id": self.trial_id,
+            "kind": self.kind,
+            "labels": self.labels,
+            "abstain_threshold_max_prob": self.threshold,
+            "temperature": self.temperature,
+            "device": self.device,
+            "hardware": self.hardware,
+        }
 
 
 @dataclass(frozen=True)
@@ -58,7 +65,9 @@ def find_trial(run_dir: Path, candidate: str, train_size: int | None = None, see
 
     database = Path(run_dir) / "results.sqlite"
     if not database.is_file():
-        raise BakeoffError(f"{run_dir} is not a bakeoff run folder (no results.sqlite); pass the folder `bakeoff run` wrote")
+        raise BakeoffError(
+            f"{run_dir} is not a bakeoff run folder (no results.sqlite); pass the folder `bakeoff run` wrote"
+        )
     store = ResultStore(database)
     try:
         meta, trials = store.metadata(), store.trials()
@@ -68,7 +77,9 @@ def find_trial(run_dir: Path, candidate: str, train_size: int | None = None, see
     names = sorted({t["candidate"] for t in done})
     mine = [t for t in done if t["candidate"] == candidate]
     if not mine:
-        raise BakeoffError(f"--candidate `{candidate}` has no finished trial in {run_dir}; choose one of: {', '.join(names) or 'none'}")
+        raise BakeoffError(
+            f"--candidate `{candidate}` has no finished trial in {run_dir}; choose one of: {', '.join(names) or 'none'}"
+        )
     if train_size is not None:
         sizes = sorted({t["train_size"] for t in mine})
         mine = [t for t in mine if t["train_size"] == train_size]
@@ -106,8 +117,17 @@ def load_served_model(record: TrialRecord) -> ServedModel:
     temperature = (metrics.get("calibration") or {}).get("temperature")
     kind = result["model"]["kind"]
     predict, device = _load_baseline(record) if kind == "baseline" else _load_llm(record)
-    return ServedModel(candidate=record.trial["candidate"], trial_id=record.trial["trial_id"], kind=kind, labels=list(record.labels),
-                       threshold=threshold, temperature=temperature, device=device, hardware=_hardware_key(device), predict=predict)
+    return ServedModel(
+        candidate=record.trial["candidate"],
+        trial_id=record.trial["trial_id"],
+        kind=kind,
+        labels=list(record.labels),
+        threshold=threshold,
+        temperature=temperature,
+        device=device,
+        hardware=_hardware_key(device),
+        predict=predict,
+    )
 
 
 def _hardware_key(device: str) -> str:
@@ -129,8 +149,10 @@ def _load_baseline(record: TrialRecord):
 
     path = record.folder / "baseline.joblib"
     if not path.is_file():
-        raise BakeoffError(f"{path} is missing: this run predates saved baselines; re-run the trial "
-                           f"(delete its row or use a new `output.dir`) to serve `{record.trial['candidate']}`")
+        raise BakeoffError(
+            f"{path} is missing: this run predates saved baselines; re-run the trial "
+            f"(delete its row or use a new `output.dir`) to serve `{record.trial['candidate']}`"
+        )
     saved = joblib.load(path)  # pickle: only load run folders you made
     embedder = SentenceEmbedder() if saved["kind"] == "minilm-logreg" else None
     model = BaselineClassifier.from_fitted(saved["kind"], saved["n_labels"], saved["pipeline"], embedder)
@@ -149,22 +171,37 @@ def _load_llm(record: TrialRecord):
     candidate = next(c for c in spec.candidates if c.name == record.trial["candidate"])
     method, model_info = record.trial["method"], record.trial["result"]["model"]
     if method == "qlora":
-        raise BakeoffError(f"`{candidate.name}` is a QLoRA trial: serve it on a CUDA machine from `bakeoff export model` output")
+        raise BakeoffError(
+            f"`{candidate.name}` is a QLoRA trial: serve it on a CUDA machine from `bakeoff export model` output"
+        )
     device = default_device()
-    options = LoadOptions(device=device, dtype=resolve_dtype(spec.training.dtype, device),
-                          trust_remote_code=candidate.trust_remote_code, allow_pickle=candidate.allow_pickle)
+    options = LoadOptions(
+        device=device,
+        dtype=resolve_dtype(spec.training.dtype, device),
+        trust_remote_code=candidate.trust_remote_code,
+        allow_pickle=candidate.allow_pickle,
+    )
     source = resolve_source(candidate.model, candidate.gguf_file)
     tokenizer = load_tokenizer(source, options)
     if method == "full":
-        model = load_model(ModelSource("folder", str(record.folder / "model"), description=f"{record.folder}/model"), options)
+        model = load_model(
+            ModelSource("folder", str(record.folder / "model"), description=f"{record.folder}/model"), options
+        )
     else:
         model = load_model(source, options)
         if method in ("lora", "qlora"):
             model = _with_adapter(model, record.folder / "adapter")
     model.eval()
-    fmt = PromptFormat(spec.task.instruction, list(record.labels), show_label_list=method == "zero-shot",
-                       max_prompt_tokens=spec.training.max_prompt_tokens, style=model_info["prompt_style"])
-    return llm_predict(model, PromptEncoder(tokenizer, fmt), tokenizer.pad_token_id, model_info.get("scoring") == "first-token"), device
+    fmt = PromptFormat(
+        spec.task.instruction,
+        list(record.labels),
+        show_label_list=method == "zero-shot",
+        max_prompt_tokens=spec.training.max_prompt_tokens,
+        style=model_info["prompt_style"],
+    )
+    return llm_predict(
+        model, PromptEncoder(tokenizer, fmt), tokenizer.pad_token_id, model_info.get("scoring") == "first-token"
+    ), device
 
 
 def llm_predict(model, encoder, pad_id: int, first_token: bool) -> Callable[[list[str]], np.ndarray]:
@@ -173,7 +210,9 @@ def llm_predict(model, encoder, pad_id: int, first_token: bool) -> Callable[[lis
 
     def predict(texts: list[str]) -> np.ndarray:
         items = encoder.encode(texts)
-        return probabilities(label_log_probs(model, items, encoder.label_ids, pad_id, max(1, len(items)), None, first_token))
+        return probabilities(
+            label_log_probs(model, items, encoder.label_ids, pad_id, max(1, len(items)), None, first_token)
+        )
 
     return predict
 

@@ -27,7 +27,9 @@ def bind(host: str, port: int) -> socket.socket:
 def make_server(app, log_level: str = "warning", drain_timeout_s: int = DRAIN_TIMEOUT_S):
     import uvicorn
 
-    config = uvicorn.Config(app, log_level=log_level, timeout_graceful_shutdown=drain_timeout_s, access_log=False, lifespan="on")
+    config = uvicorn.Config(
+        app, log_level=log_level, timeout_graceful_shutdown=drain_timeout_s, access_log=False, lifespan="on"
+    )
     return uvicorn.Server(config)
 
 

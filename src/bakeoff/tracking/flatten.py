@@ -74,9 +74,14 @@ def _flat_params(data, prefix: str) -> dict[str, str]:
 def run_params(results: RunResults) -> dict[str, str]:
     """The bakeoff run's identity and result-determining settings."""
     spec = results.run.spec or {}
-    params = {"name": str(spec.get("name")), "fingerprint": str(results.run.fingerprint), "device": str(results.run.device),
-              "git_sha": str(results.run.git_sha), "python": str(results.run.python),
-              "candidates": json.dumps([c.get("name") for c in spec.get("candidates", [])])[:MAX_PARAM_VALUE]}
+    params = {
+        "name": str(spec.get("name")),
+        "fingerprint": str(results.run.fingerprint),
+        "device": str(results.run.device),
+        "git_sha": str(results.run.git_sha),
+        "python": str(results.run.python),
+        "candidates": json.dumps([c.get("name") for c in spec.get("candidates", [])])[:MAX_PARAM_VALUE],
+    }
     params |= {safe_key(f"version.{k}"): v for k, v in results.run.versions.items()}
     for section in SPEC_PARAM_SECTIONS:
         params |= _flat_params(spec.get(section), section)
@@ -89,11 +94,16 @@ def recommendation_tags(results: RunResults) -> dict[str, str]:
     if rec is None:
         return {"bakeoff.choice": "", "bakeoff.reason": "no finished trials"}
     tags = {
-        "bakeoff.choice": rec.choice or "", "bakeoff.reason": rec.reason, "bakeoff.no_llm_needed": str(rec.no_llm_needed).lower(),
-        "bakeoff.tie": ", ".join(rec.tie or []), "bakeoff.pareto": ", ".join(rec.pareto),
+        "bakeoff.choice": rec.choice or "",
+        "bakeoff.reason": rec.reason,
+        "bakeoff.no_llm_needed": str(rec.no_llm_needed).lower(),
+        "bakeoff.tie": ", ".join(rec.tie or []),
+        "bakeoff.pareto": ", ".join(rec.pareto),
         "bakeoff.ranking": ", ".join(f"{name} {score:.4f}" for name, score in rec.ranking),
-        "bakeoff.sensitivity": "; ".join(rec.sensitivity), "bakeoff.answers": json.dumps(rec.answers, sort_keys=True),
-        "bakeoff.rationale": rec.rationale, "mlflow.note.content": rec.rationale,
+        "bakeoff.sensitivity": "; ".join(rec.sensitivity),
+        "bakeoff.answers": json.dumps(rec.answers, sort_keys=True),
+        "bakeoff.rationale": rec.rationale,
+        "mlflow.note.content": rec.rationale,
     }
     tags |= {safe_key(f"bakeoff.excluded.{name}"): reason for name, reason in rec.excluded.items()}
     return {key: value[:MAX_TAG_VALUE] for key, value in tags.items()}
@@ -101,27 +111,43 @@ def recommendation_tags(results: RunResults) -> dict[str, str]:
 
 def run_metrics(results: RunResults) -> dict[str, float]:
     statuses = [t.status for t in results.trials]
-    return {"trials.done": float(statuses.count("done")), "trials.failed": float(statuses.count("failed")),
-            "trials.total": float(len(statuses))}
+    return {
+        "trials.done": float(statuses.count("done")),
+        "trials.failed": float(statuses.count("failed")),
+        "trials.total": float(len(statuses)),
+    }
 
 
 def trial_params(trial: TrialRecord, spec: dict | None) -> dict[str, str]:
     """What defines the trial: identity, and for trained LLMs the hyperparameters actually used."""
-    params = {"trial_id": trial.trial_id, "candidate": trial.candidate, "model_name": str(trial.model_name), "method": trial.method,
-              "train_size": str(trial.train_size), "seed": str(trial.seed)}
+    params = {
+        "trial_id": trial.trial_id,
+        "candidate": trial.candidate,
+        "model_name": str(trial.model_name),
+        "method": trial.method,
+        "train_size": str(trial.train_size),
+        "seed": str(trial.seed),
+    }
     if trial.method in TRAINED_METHODS:
         params |= _flat_params((spec or {}).get("training"), "training")
         if trial.training is not None and trial.training.learning_rate is not None:
-            params["training.learning_rate"] = str(trial.training.learning_rate)  # resolved: the spec may leave it to the default
+            params["training.learning_rate"] = str(
+                trial.training.learning_rate
+            )  # resolved: the spec may leave it to the default
     model = trial.model or {}
-    params |= {safe_key(f"model.{k}"): str(v)[:MAX_PARAM_VALUE] for k, v in model.items() if not isinstance(v, (dict, list))}
+    params |= {
+        safe_key(f"model.{k}"): str(v)[:MAX_PARAM_VALUE] for k, v in model.items() if not isinstance(v, (dict, list))
+    }
     architecture = model.get("architecture") or {}
-    params |= {safe_key(f"architecture.{k}"): str(v) for k, v in architecture.items() if not isinstance(v, (dict, list))}
+    params |= {
+        safe_key(f"architecture.{k}"): str(v) for k, v in architecture.items() if not isinstance(v, (dict, list))
+    }
     return params
 
 
 def trial_metrics(trial: TrialRecord) -> dict[str, float]:
-    """Every scalar the trial stored: metrics (with interval bounds), timings, training summary, efficiency estimates."""
+    """Every scalar the trial stored: metrics (with interval bounds), timings, training summary, efficiency
+    estimates."""
     out: dict[str, float] = {}
     if trial.metrics is not None:
         out |= scalar_metrics(trial.metrics.model_dump(exclude_none=True))
@@ -138,7 +164,10 @@ def trial_series(trial: TrialRecord) -> dict[str, list[float]]:
     """Per-epoch loss curves, logged as MLflow metric histories (step = epoch, from 1)."""
     if trial.training is None:
         return {}
-    return {"training.train_loss": trial.training.train_loss_per_epoch, "training.validation_loss": trial.training.validation_loss_per_epoch}
+    return {
+        "training.train_loss": trial.training.train_loss_per_epoch,
+        "training.validation_loss": trial.training.validation_loss_per_epoch,
+    }
 
 
 def trial_tags(trial: TrialRecord) -> dict[str, str]:

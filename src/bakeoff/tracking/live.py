@@ -52,8 +52,12 @@ def _export(spec: RunSpec, run_dir: Path, console: Console, final: bool) -> None
         if debug_enabled():
             raise
         reason = str(err) if isinstance(err, BakeoffError) else f"{type(err).__name__}: {err}"
-        console.print(f"[yellow]MLflow logging skipped ({escape(reason)}); the run goes on, and `bakeoff export mlflow {run_dir}` "
-                      "sends the results later[/yellow]", highlight=False)
+        console.print(
+            f"[yellow]MLflow logging skipped ({escape(reason)}); the run goes on, and `bakeoff export mlflow "
+            f"{run_dir}` "
+            "sends the results later[/yellow]",
+            highlight=False,
+        )
 
 
 def track_trial(spec: RunSpec, run_dir: Path, console: Console) -> None:

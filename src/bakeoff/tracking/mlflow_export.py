@@ -80,7 +80,8 @@ def _env(values: dict[str, str], override: bool):
 
 
 def _reason(err: Exception) -> str:
-    """The useful part of an MLflow / requests error: `[Errno 111] Connection refused`, `HTTP 404`, or its first line."""
+    """The useful part of an MLflow / requests error: `[Errno 111] Connection refused`, `HTTP 404`, or its first
+    line."""
     text = str(err)
     errno_text = re.search(r"\[Errno -?\d+\] [^'\")]+", text)
     if errno_text:
@@ -92,14 +93,18 @@ def _reason(err: Exception) -> str:
 
 
 def connect(uri: str | None):
-    """An MlflowClient for `uri`, checked reachable; BakeoffError (one line) if the extra is missing or the URI is not usable."""
+    """An MlflowClient for `uri`, checked reachable; BakeoffError (one line) if the extra is missing or the URI is not
+    usable."""
     uri = resolve_uri(uri)
     scheme = urlparse(uri).scheme.split("+")[0]
     if importlib.util.find_spec("mlflow") is None:
         raise BakeoffError("MLflow export needs the `mlflow` extra (mlflow-skinny): pip install mlflow-skinny")
     if scheme in DATABASE_SCHEMES and importlib.util.find_spec("sqlalchemy") is None:
-        raise BakeoffError(f"tracking URI {uri}: database stores need the full `mlflow` package (pip install mlflow); "
-                           "mlflow-skinny writes to a folder (./mlruns, file:/path) or a tracking server (http://host:5000)")
+        raise BakeoffError(
+            f"tracking URI {uri}: database stores need the full `mlflow` package (pip install mlflow); "
+            "mlflow-skinny writes to a folder (./mlruns, file:/path) or a tracking server "
+            "(http://host:5000)"
+        )
     if scheme == "file":
         os.environ.setdefault("MLFLOW_ALLOW_FILE_STORE", "true")
     from mlflow.tracking import MlflowClient
@@ -109,8 +114,10 @@ def connect(uri: str | None):
             client = MlflowClient(tracking_uri=uri, registry_uri=uri if scheme in ("file", "http", "https") else None)
             client.search_experiments(max_results=1)
         except Exception as err:  # noqa: BLE001 (MlflowException, requests' errors, OSError: all mean "not usable")
-            raise BakeoffError(f"cannot use the MLflow tracking URI {uri} ({_reason(err)}); start the server or fix "
-                               "--tracking-uri / `tracking.mlflow.uri`") from None
+            raise BakeoffError(
+                f"cannot use the MLflow tracking URI {uri} ({_reason(err)}); start the server or fix "
+                "--tracking-uri / `tracking.mlflow.uri`"
+            ) from None
     return client
 
 
@@ -119,7 +126,9 @@ def _experiment_id(client, name: str) -> str:
     if experiment is None:
         return client.create_experiment(name)
     if experiment.lifecycle_stage == "deleted":
-        raise BakeoffError(f"MLflow experiment `{name}` is deleted; restore it in MLflow, or pass --experiment with another name")
+        raise BakeoffError(
+            f"MLflow experiment `{name}` is deleted; restore it in MLflow, or pass --experiment with another name"
+        )
     return experiment.experiment_id
 
 
@@ -134,8 +143,14 @@ def _existing_runs(client, experiment_id: str, identity: dict[str, str]) -> list
             return runs
 
 
-def _sync(client, run, params: dict[str, str], metrics: dict[str, float], tags: dict[str, str],
-          series: dict[str, list[float]] | None = None) -> None:
+def _sync(
+    client,
+    run,
+    params: dict[str, str],
+    metrics: dict[str, float],
+    tags: dict[str, str],
+    series: dict[str, list[float]] | None = None,
+) -> None:
     """Bring one MLflow run to these values, logging only what is new or changed."""
     from mlflow.entities import Metric, Param, RunTag
 
@@ -149,25 +164,27 @@ def _sync(client, run, params: dict[str, str], metrics: dict[str, float], tags: 
             new_metrics += [Metric(key, float(v), now, step) for step, v in enumerate(values, start=1)]
     run_id = run.info.run_id
     for start in range(0, len(new_params), 100):
-        client.log_batch(run_id, params=new_params[start:start + 100])
+        client.log_batch(run_id, params=new_params[start : start + 100])
     for start in range(0, len(new_tags), 100):
-        client.log_batch(run_id, tags=new_tags[start:start + 100])
+        client.log_batch(run_id, tags=new_tags[start : start + 100])
     for start in range(0, len(new_metrics), 1000):
-        client.log_batch(run_id, metrics=new_metrics[start:start + 1000])
+        client.log_batch(run_id, metrics=new_metrics[start : start + 1000])
 
 
 def _stage_parent_files(results: RunResults, run_dir: Path, folder: Path) -> None:
     """Copies of what the parent run carries, in a temporary folder (the run folder is only read)."""
     (folder / "spec.json").write_text(json.dumps(results.run.spec, indent=1))
-    (folder / "versions.json").write_text(json.dumps(results.run.versions | {"python": results.run.python,
-                                                                             "git_sha": results.run.git_sha}, indent=1))
+    (folder / "versions.json").write_text(
+        json.dumps(results.run.versions | {"python": results.run.python, "git_sha": results.run.git_sha}, indent=1)
+    )
     for name in PARENT_FILES:
         if (run_dir / name).is_file():
             shutil.copy2(run_dir / name, folder / name)
 
 
-def export_results(client, results: RunResults, run_dir: Path, experiment: str | None = None,
-                   weights: bool = False, final: bool = True) -> ExportSummary:
+def export_results(
+    client, results: RunResults, run_dir: Path, experiment: str | None = None, weights: bool = False, final: bool = True
+) -> ExportSummary:
     """Export typed results (read from `run_dir`'s store) through a connected client.
 
     `final=False` (logging while a run goes) leaves the parent RUNNING and skips the report files,
@@ -176,7 +193,9 @@ def export_results(client, results: RunResults, run_dir: Path, experiment: str |
 
     meta = results.run
     if not meta.fingerprint or not meta.created:
-        raise BakeoffError(f"{run_dir}: the store has no fingerprint or creation time; re-run `bakeoff run` on its config first")
+        raise BakeoffError(
+            f"{run_dir}: the store has no fingerprint or creation time; re-run `bakeoff run` on its config first"
+        )
     name = experiment or results.name or run_dir.name
     experiment_id = _experiment_id(client, name)
     identity = {"bakeoff.run_fingerprint": meta.fingerprint, "bakeoff.run_created": meta.created}
@@ -191,7 +210,9 @@ def export_results(client, results: RunResults, run_dir: Path, experiment: str |
         parent = client.create_run(experiment_id, run_name=results.name, tags=identity | {"bakeoff.kind": "run"})
         summary.created += 1
     summary.parent_run_id = parent.info.run_id
-    parent_tags = {"bakeoff.state": "finished" if final else "running"} | (flatten.recommendation_tags(results) if final else {})
+    parent_tags = {"bakeoff.state": "finished" if final else "running"} | (
+        flatten.recommendation_tags(results) if final else {}
+    )
     _sync(client, parent, flatten.run_params(results), flatten.run_metrics(results), parent_tags)
 
     spec = meta.spec
@@ -201,11 +222,21 @@ def export_results(client, results: RunResults, run_dir: Path, experiment: str |
             continue
         child = children.get(trial.trial_id)
         if child is None:
-            tags = identity | {"bakeoff.kind": "trial", "bakeoff.trial_id": trial.trial_id, "mlflow.parentRunId": parent.info.run_id}
+            tags = identity | {
+                "bakeoff.kind": "trial",
+                "bakeoff.trial_id": trial.trial_id,
+                "mlflow.parentRunId": parent.info.run_id,
+            }
             child = client.create_run(experiment_id, run_name=trial.trial_id, tags=tags)
             summary.created += 1
-        _sync(client, child, flatten.trial_params(trial, spec), flatten.trial_metrics(trial), flatten.trial_tags(trial),
-              flatten.trial_series(trial))
+        _sync(
+            client,
+            child,
+            flatten.trial_params(trial, spec),
+            flatten.trial_metrics(trial),
+            flatten.trial_tags(trial),
+            flatten.trial_series(trial),
+        )
         folder = run_dir / "trials" / trial.trial_id.replace("/", "__")
         for weight_folder in WEIGHT_FOLDERS if weights and trial.done else ():
             if (folder / weight_folder).is_dir():
@@ -224,8 +255,14 @@ def export_results(client, results: RunResults, run_dir: Path, experiment: str |
     return summary
 
 
-def export_run(run_dir: Path, tracking_uri: str | None = None, experiment: str | None = None,
-               weights: bool = False, final: bool = True, client=None) -> ExportSummary:
+def export_run(
+    run_dir: Path,
+    tracking_uri: str | None = None,
+    experiment: str | None = None,
+    weights: bool = False,
+    final: bool = True,
+    client=None,
+) -> ExportSummary:
     """Export the run stored in `run_dir` (results.sqlite) to MLflow; see the module docstring."""
     from bakeoff.api import read_run
 
@@ -242,6 +279,9 @@ def export_run(run_dir: Path, tracking_uri: str | None = None, experiment: str |
 
             if not isinstance(err, (MlflowException, OSError)):
                 raise
-            raise BakeoffError(f"MLflow export to {client.tracking_uri} failed ({_reason(err)}); the run folder is unchanged, "
-                               "run the same command again") from None
+            raise BakeoffError(
+                f"MLflow export to {client.tracking_uri} failed ({_reason(err)}); the run folder is "
+                "unchanged, "
+                "run the same command again"
+            ) from None
     return summary

@@ -20,6 +20,7 @@ from bakeoff.models.lm_head import contiguous_lm_head
 from bakeoff.models.padding import left_pad
 from bakeoff.models.prompt import EncodedItem
 
+
 @dataclass
 class LabelBatch:
     input_ids: torch.Tensor  # [B, T] left-padded prompt + label tokens
@@ -52,7 +53,7 @@ def collate(items: list[EncodedItem], label_ids: list[list[int]], pad_id: int) -
     target_ids = ids[:, -width:]
     target_mask = torch.zeros((len(items), width), dtype=torch.bool)
     for row, target in enumerate(targets):
-        target_mask[row, width - len(target):] = True
+        target_mask[row, width - len(target) :] = True
     return LabelBatch(ids, mask, positions, target_ids, target_mask, int(mask.sum()))
 
 
@@ -84,4 +85,4 @@ def batches(items: list[EncodedItem], batch_size: int, seed: int, shuffle: bool 
         random.Random(seed).shuffle(order)
     else:
         order.sort(key=lambda i: len(items[i].prompt_ids))
-    return [[items[i] for i in order[start:start + batch_size]] for start in range(0, len(order), batch_size)]
+    return [[items[i] for i in order[start : start + batch_size]] for start in range(0, len(order), batch_size)]

@@ -55,8 +55,12 @@ class AddmmLora(LoraVariant):
         # Adapters of a bf16/fp16 model are kept in fp32 by PEFT: the sum is then fp32, as in PEFT's `result + ...`
         # (which promotes), and PEFT casts it back to the base layer's dtype after this returns.
         base = result.reshape(-1, result.shape[-1]).to(low_rank.dtype)
-        out = torch.addmm(base, low_rank.reshape(-1, low_rank.shape[-1]), module.lora_B[active_adapter].weight.t(),
-                          alpha=module.scaling[active_adapter])
+        out = torch.addmm(
+            base,
+            low_rank.reshape(-1, low_rank.shape[-1]),
+            module.lora_B[active_adapter].weight.t(),
+            alpha=module.scaling[active_adapter],
+        )
         return out.view(result.shape)
 
 
@@ -66,20 +70,33 @@ def _exact_layer(module: nn.Module, adapter: str) -> bool:
         return True
     # Looked up, not imported: PEFT loads its bitsandbytes layers only where bitsandbytes is installed.
     bnb_4bit = getattr(sys.modules.get("peft.tuners.lora.bnb"), "Linear4bit", None)
-    return (bnb_4bit is not None and type(module) is bnb_4bit
-            and module.get_base_layer().compute_dtype == module.lora_A[adapter].weight.dtype == torch.float32)
+    return (
+        bnb_4bit is not None
+        and type(module) is bnb_4bit
+        and module.get_base_layer().compute_dtype == module.lora_A[adapter].weight.dtype == torch.float32
+    )
 
 
 def _fusable(module: nn.Module, adapter: str) -> bool:
-    return (adapter in getattr(module, "lora_A", {}) and adapter not in module.lora_variant and _exact_layer(module, adapter)
-            and module.lora_B[adapter].bias is None and not module.merged)
+    return (
+        adapter in getattr(module, "lora_A", {})
+        and adapter not in module.lora_variant
+        and _exact_layer(module, adapter)
+        and module.lora_B[adapter].bias is None
+        and not module.merged
+    )
 
 
 @contextmanager
 def fused_lora_forward(model: nn.Module) -> Iterator[int]:
     """Run eligible LoRA layers of `model` through `AddmmLora` inside the block; yields how many were switched."""
-    switched = [(module, adapter) for module in model.modules() if hasattr(module, "lora_variant") and hasattr(module, "active_adapters")
-                for adapter in module.active_adapters if _fusable(module, adapter)]
+    switched = [
+        (module, adapter)
+        for module in model.modules()
+        if hasattr(module, "lora_variant") and hasattr(module, "active_adapters")
+        for adapter in module.active_adapters
+        if _fusable(module, adapter)
+    ]
     for module, adapter in switched:
         module.lora_variant[adapter] = AddmmLora
     try:

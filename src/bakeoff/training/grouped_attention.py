@@ -46,7 +46,9 @@ class AttentionGroups:
         return AttentionGroups(self.prefix, [[(a, b, m.to(device)) for a, b, m in row] for row in self.rows])
 
 
-def group_spans(prefix: int, item_spans: list[tuple[int, int]], budget: int = GROUP_QUERY_TOKENS) -> list[tuple[int, int]]:
+def group_spans(
+    prefix: int, item_spans: list[tuple[int, int]], budget: int = GROUP_QUERY_TOKENS
+) -> list[tuple[int, int]]:
     """Consecutive items (given as [start, end) in the row) joined into groups of at most `budget` own
     tokens (an item longer than that is a group of its own); the first group also covers the prefix."""
     groups: list[list[int]] = []
@@ -71,18 +73,28 @@ def group_masks(mask: torch.Tensor, prefix: int, spans: list[tuple[int, int]]) -
     return blocks
 
 
-def grouped_sdpa(module: nn.Module, query: torch.Tensor, key: torch.Tensor, value: torch.Tensor,
-                 attention_mask: torch.Tensor | None, dropout: float = 0.0, scaling: float | None = None,
-                 attention_groups: AttentionGroups | None = None, **kwargs) -> tuple[torch.Tensor, None]:
+def grouped_sdpa(
+    module: nn.Module,
+    query: torch.Tensor,
+    key: torch.Tensor,
+    value: torch.Tensor,
+    attention_mask: torch.Tensor | None,
+    dropout: float = 0.0,
+    scaling: float | None = None,
+    attention_groups: AttentionGroups | None = None,
+    **kwargs,
+) -> tuple[torch.Tensor, None]:
     """An AttentionInterface function: query [R, H, T, D], key/value [R, KV heads, T, D] -> [R, T, H, D]."""
     unsupported = kwargs.get("softcap") is not None or kwargs.get("s_aux") is not None
     if attention_groups is None or unsupported or key.shape[2] != query.shape[2]:
-        return sdpa_attention_forward(module, query, key, value, attention_mask, dropout=dropout, scaling=scaling, **kwargs)
+        return sdpa_attention_forward(
+            module, query, key, value, attention_mask, dropout=dropout, scaling=scaling, **kwargs
+        )
     prefix, width = attention_groups.prefix, query.shape[2]
     gqa = key.shape[1] != query.shape[1]
     rows = []
     for r, groups in enumerate(attention_groups.rows):
-        q, k, v = query[r:r + 1], key[r:r + 1], value[r:r + 1]
+        q, k, v = query[r : r + 1], key[r : r + 1], value[r : r + 1]
         parts = []
         for a, b, mask in groups:
             if a == 0:
@@ -90,8 +102,11 @@ def grouped_sdpa(module: nn.Module, query: torch.Tensor, key: torch.Tensor, valu
             else:
                 group_k = torch.cat([k[:, :, :prefix], k[:, :, a:b]], dim=2)
                 group_v = torch.cat([v[:, :, :prefix], v[:, :, a:b]], dim=2)
-            parts.append(torch.nn.functional.scaled_dot_product_attention(
-                q[:, :, a:b], group_k, group_v, attn_mask=mask, dropout_p=dropout, scale=scaling, enable_gqa=gqa))
+            parts.append(
+                torch.nn.functional.scaled_dot_product_attention(
+                    q[:, :, a:b], group_k, group_v, attn_mask=mask, dropout_p=dropout, scale=scaling, enable_gqa=gqa
+                )
+            )
         covered = groups[-1][1]
         if covered < width:  # the row's right padding: its output reaches nothing
             parts.append(q.new_zeros(1, q.shape[1], width - covered, q.shape[3]))

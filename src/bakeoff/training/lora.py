@@ -27,7 +27,7 @@ _ROUTERS = ("gate", "router")  # a Linear named exactly this inside an MoE block
 def _within_block(name: str) -> str | None:
     """`model.layers.3.self_attn.q_proj` -> `self_attn.q_proj` (None outside the repeated blocks)."""
     match = _LAYER_PREFIX.match(name)
-    return name[match.end():] if match else None
+    return name[match.end() :] if match else None
 
 
 def find_targets(model: nn.Module, scope: str | list[str]) -> tuple[list[str], list[str]]:
@@ -54,7 +54,9 @@ def find_targets(model: nn.Module, scope: str | list[str]) -> tuple[list[str], l
             if inner is not None and param.ndim == 3 and ".experts." in f".{inner}":
                 parameters.add(inner)
     if not modules and not parameters:
-        raise ModelError("found no attention or MLP Linear layers to adapt; set `training.lora.targets` to module names")
+        raise ModelError(
+            "found no attention or MLP Linear layers to adapt; set `training.lora.targets` to module names"
+        )
     return sorted(modules), sorted(parameters)
 
 
@@ -63,7 +65,9 @@ def apply_lora(model: nn.Module, spec: LoraSpec, seed: int) -> nn.Module:
     dropout = spec.dropout
     if parameters and dropout:
         # peft's ParamWrapper (LoRA on fused expert tensors) refuses dropout, and dropout is per config.
-        Console(stderr=True).print(f"[yellow]LoRA on MoE experts: lora dropout {dropout} -> 0 (peft supports none there)[/yellow]")
+        Console(stderr=True).print(
+            f"[yellow]LoRA on MoE experts: lora dropout {dropout} -> 0 (peft supports none there)[/yellow]"
+        )
         dropout = 0.0
     config = LoraConfig(
         r=spec.r,
@@ -78,7 +82,9 @@ def apply_lora(model: nn.Module, spec: LoraSpec, seed: int) -> nn.Module:
     return get_peft_model(model, config)
 
 
-def prepare_for_method(model: nn.Module, method: str, spec: LoraSpec, seed: int, gradient_checkpointing: bool) -> nn.Module:
+def prepare_for_method(
+    model: nn.Module, method: str, spec: LoraSpec, seed: int, gradient_checkpointing: bool
+) -> nn.Module:
     """Freeze/unfreeze and wrap the model for lora, qlora or full fine-tuning.
 
     QLoRA is LoRA on a base loaded in 4-bit (`models/load.py`), prepared exactly like LoRA. PEFT's

@@ -29,7 +29,13 @@ import torch
 
 from bakeoff.models.prompt import EncodedItem, shared_prefix_length
 from bakeoff.training.batches import collate
-from bakeoff.training.grouped_attention import GROUPED_SDPA, AttentionGroups, group_masks, group_spans, uses_grouped_attention
+from bakeoff.training.grouped_attention import (
+    GROUPED_SDPA,
+    AttentionGroups,
+    group_masks,
+    group_spans,
+    uses_grouped_attention,
+)
 
 MAX_ROW_TOKENS = 512
 MASK_ATTENTION = ("sdpa", "eager", GROUPED_SDPA)  # implementations that take a custom 4-D mask as given
@@ -50,7 +56,9 @@ class PackedBatch:
     groups: AttentionGroups | None  # the same mask by groups of items, for `grouped_sdpa` (None: rows too short)
 
     def to(self, device: str | torch.device) -> PackedBatch:
-        moved = {k: v.to(device) if isinstance(v, (torch.Tensor, AttentionGroups)) else v for k, v in self.__dict__.items()}
+        moved = {
+            k: v.to(device) if isinstance(v, (torch.Tensor, AttentionGroups)) else v for k, v in self.__dict__.items()
+        }
         return PackedBatch(**moved)
 
     def loss(self, model) -> tuple[torch.Tensor, int]:
@@ -82,8 +90,14 @@ def batch_builder(model, items: list[EncodedItem], label_ids: list[list[int]], p
     return (lambda batch_items: collate(batch_items, label_ids, pad_id)), False
 
 
-def pack(items: list[EncodedItem], label_ids: list[list[int]], pad_id: int, dtype: torch.dtype,
-         max_row_tokens: int = MAX_ROW_TOKENS, group_from_tokens: int | None = None) -> PackedBatch:
+def pack(
+    items: list[EncodedItem],
+    label_ids: list[list[int]],
+    pad_id: int,
+    dtype: torch.dtype,
+    max_row_tokens: int = MAX_ROW_TOKENS,
+    group_from_tokens: int | None = None,
+) -> PackedBatch:
     """Lay a batch out as rows of [prefix | suffix + label | ...] (see the module docstring)."""
     # An item's last label token is a target only, never run (one of the ~35 tokens a built-in ticket costs).
     sequences = [item.prompt_ids + label_ids[item.label_index][:-1] for item in items]
@@ -111,7 +125,7 @@ def pack(items: list[EncodedItem], label_ids: list[list[int]], pad_id: int, dtyp
             positions[r, at:end] = torch.arange(prefix_length, prefix_length + len(own))
             segment[r, at:end] = i + 1
             label = label_ids[items[i].label_index]
-            keep[r, end - len(label):end] = True  # the positions that predict each label token
+            keep[r, end - len(label) : end] = True  # the positions that predict each label token
             targets.extend(label)
             spans[r].append((at, end))
             at = end
@@ -119,17 +133,36 @@ def pack(items: list[EncodedItem], label_ids: list[list[int]], pad_id: int, dtyp
     mask = _additive_mask(segment, dtype)
     groups = None
     if width >= (GROUP_FROM_ROW_TOKENS if group_from_tokens is None else group_from_tokens):
-        groups = AttentionGroups(prefix_length, [group_masks(mask[r:r + 1], prefix_length, group_spans(prefix_length, row_spans))
-                                                 for r, row_spans in enumerate(spans)])
-    return PackedBatch(ids, positions, mask, keep, torch.tensor(targets, dtype=torch.long),
-                       real_tokens=sum(len(s) + 1 for s in sequences), computed_tokens=int((segment >= 0).sum()), groups=groups)
+        groups = AttentionGroups(
+            prefix_length,
+            [
+                group_masks(mask[r : r + 1], prefix_length, group_spans(prefix_length, row_spans))
+                for r, row_spans in enumerate(spans)
+            ],
+        )
+    return PackedBatch(
+        ids,
+        positions,
+        mask,
+        keep,
+        torch.tensor(targets, dtype=torch.long),
+        real_tokens=sum(len(s) + 1 for s in sequences),
+        computed_tokens=int((segment >= 0).sum()),
+        groups=groups,
+    )
 
 
 def packed_label_loss(model, batch: PackedBatch) -> tuple[torch.Tensor, int]:
     """Mean cross-entropy over the batch's label tokens, and how many there were (as `label_loss`)."""
     grouped = {"attention_groups": batch.groups} if batch.groups is not None and uses_grouped_attention(model) else {}
-    out = model(input_ids=batch.input_ids, attention_mask=batch.attention_mask, position_ids=batch.position_ids,
-                logits_to_keep=batch.keep, use_cache=False, **grouped)
+    out = model(
+        input_ids=batch.input_ids,
+        attention_mask=batch.attention_mask,
+        position_ids=batch.position_ids,
+        logits_to_keep=batch.keep,
+        use_cache=False,
+        **grouped,
+    )
     logits = out.logits.reshape(-1, out.logits.shape[-1]).float()  # [M, V] already flat for a bool keep
     loss = torch.nn.functional.cross_entropy(logits, batch.target_ids, reduction="mean")
     return loss, int(batch.target_ids.numel())
