@@ -103,20 +103,23 @@ def build(name: str, folder: Path, device: str, dtype: torch.dtype, dry_run: boo
         torch.cuda.empty_cache()
 
 
-def matmul_params(model) -> int:
-    """Parameters that take part in a matmul per token: everything but the input embedding (LM head included;
-    for MoE all experts are counted, so MFU is a lower bound there)."""
+def matmul_params(model) -> tuple[int, int]:
+    """(decoder parameters that take part in a matmul for every token, LM-head parameters). The input
+    embedding is a lookup, not a matmul. The LM head is apart because bakeoff's loop applies it only at
+    label positions, so counting it for every token overstates the work (on the dry run's cut model, whose
+    head is most of its weights, that put MFU above 100%). For MoE all experts are counted: MFU is a lower
+    bound there."""
     base = model.get_base_model() if hasattr(model, "get_base_model") else model
     embedding = base.get_input_embeddings().weight
-    total = 0
-    for name, param in base.named_parameters():
-        if "lora_" in name or param is embedding:
-            continue
-        total += param.numel() * (2 if param.dtype == torch.uint8 else 1)  # NF4 packs two weights per byte
     head = base.get_output_embeddings()
-    if head is not None and head.weight is embedding:  # tied: the LM head matmul still happens
-        total += embedding.numel()
-    return total
+    head_weight = head.weight if head is not None else None
+    body = 0
+    for name, param in base.named_parameters():
+        if "lora_" in name or param is embedding or param is head_weight:
+            continue
+        body += param.numel() * (2 if param.dtype == torch.uint8 else 1)  # NF4 packs two weights per byte
+    head_params = head_weight.numel() * (2 if head_weight.dtype == torch.uint8 else 1) if head_weight is not None else 0
+    return body, head_params
 
 
 def trial(
@@ -148,7 +151,7 @@ def trial(
         model = prepare_for_method(
             model, method, LoraSpec(r=16, alpha=32, targets="all"), seed=0, gradient_checkpointing=False
         )
-        n_matmul = matmul_params(model)
+        n_body, n_head = matmul_params(model)
         inputs = LoopInputs(train_items, score_items[:8], encoder.label_ids, tokenizer.pad_token_id, 2e-4, seed=0)
         stamps: list[float] = []  # after each step (loss.item() has synchronised the device)
         result = train(
@@ -162,7 +165,12 @@ def trial(
     steady_s = stamps[-1] - stamps[0] if len(stamps) > 1 else result.step_time_s
     steady_tokens = result.train_tokens * (len(stamps) - 1) / len(stamps) if len(stamps) > 1 else result.train_tokens
     tokens_per_s = steady_tokens / steady_s
-    mfu = 4 * n_matmul * tokens_per_s / (peak_tflops * 1e12)
+    # 4 FLOPs per parameter and token: 2 forward, 2 for the input gradient (the base is frozen). The head
+    # runs only at label positions (each item's label tokens).
+    label_tokens = sum(len(encoder.label_ids[item.label_index]) for item in train_items)
+    steady_share = (len(stamps) - 1) / len(stamps) if len(stamps) > 1 else 1.0
+    label_tokens_per_s = label_tokens * steady_share / steady_s
+    mfu = 4 * (n_body * tokens_per_s + n_head * label_tokens_per_s) / (peak_tflops * 1e12)
 
     scoring = {}
     first_token = distinct_first_tokens(encoder.label_ids)  # as `bakeoff run` scores fine-tuned models
@@ -213,7 +221,7 @@ def trial(
         "model": name,
         "method": method,
         "params_total": arch.params_total,
-        "matmul_params": n_matmul,
+        "matmul_params": n_body + n_head,
         "load_s": load_s,
         "steps": result.steps,
         "packed": result.packed,
