@@ -210,7 +210,7 @@ def test_missing_bitsandbytes_is_one_clear_error(monkeypatch, tmp_path):
         match=r"candidate `q`: `method: qlora` needs bitsandbytes: `pip install "
         r"'bakeoff\[qlora\]'`",
     ):
-        preflight(spec, "cpu")
+        preflight(spec)
 
 
 @pytest.mark.integration

@@ -553,6 +553,7 @@ def explain(spec: BaseModel, indent: int = 0) -> list[str]:
     (`bakeoff validate CONFIG --explain`): what every key means and what value it took."""
     lines = []
     pad = "  " * indent
+    values = spec.model_dump(mode="json")  # paths as strings, nested specs as mappings: YAML-ready
     for name, field in type(spec).model_fields.items():
         value = getattr(spec, name)
         if field.description:
@@ -568,23 +569,10 @@ def explain(spec: BaseModel, indent: int = 0) -> list[str]:
                 lines += item_lines
         else:
             dumped = yaml.safe_dump(
-                {name: _plain(value)}, default_flow_style=True, width=10_000, sort_keys=False
+                {name: values[name]}, default_flow_style=True, width=10_000, sort_keys=False
             ).strip()
             lines.append(f"{pad}{dumped[1:-1] if dumped.startswith('{') else dumped}")
     return lines
-
-
-def _plain(value: Any) -> Any:
-    """A YAML-dumpable form of a resolved value (paths as strings, specs as dicts)."""
-    if isinstance(value, Path):
-        return str(value)
-    if isinstance(value, BaseModel):
-        return value.model_dump(mode="json")
-    if isinstance(value, list):
-        return [_plain(v) for v in value]
-    if isinstance(value, dict):
-        return {k: _plain(v) for k, v in value.items()}
-    return value
 
 
 def apply_overrides(raw: dict[str, Any], overrides: list[str]) -> dict[str, Any]:

@@ -20,7 +20,6 @@ def execute(spec: RunSpec) -> None:
     from bakeoff.report.summary import appetite_lines, robustness_table, terminal_table
     from bakeoff.runners.lock import run_folder_lock
     from bakeoff.runners.preflight import preflight
-    from bakeoff.runners.trials import default_device
     from bakeoff.tracking.live import track_run_end
 
     if spec.runner.kind == "ray":
@@ -29,7 +28,7 @@ def execute(spec: RunSpec) -> None:
         from bakeoff.runners.local import run_spec
 
     # Preflight first, so `run` refuses exactly what `validate` refuses, with the same message.
-    task = preflight(spec, default_device(), create_run_dir=True)
+    task = preflight(spec, create_run_dir=True)
     with run_folder_lock(spec.run_dir):
         outcome = run_spec(spec, console, task)
         spec_json = spec.model_dump(mode="json")

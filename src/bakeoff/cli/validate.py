@@ -26,10 +26,9 @@ def validate_command(
     from bakeoff.models.sources import resolve_source
     from bakeoff.runners.grid import expand_grid
     from bakeoff.runners.preflight import preflight
-    from bakeoff.runners.trials import default_device
 
     spec = load_spec(config, overrides or [])
-    task = preflight(spec, default_device(), check_data=check_data)
+    task = preflight(spec, check_data=check_data)
     for candidate in spec.candidates:
         if candidate.is_baseline:
             console.print(f"candidate {escape(candidate.name)}: classical baseline")

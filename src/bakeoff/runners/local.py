@@ -96,7 +96,7 @@ def run_spec(spec: RunSpec, console: Console | None = None, task: TaskData | Non
     console = console or Console(stderr=True)
     device = default_device()
     if task is None:
-        task = preflight(spec, device, create_run_dir=True)
+        task = preflight(spec, create_run_dir=True)
     run_dir = spec.run_dir
     store = ResultStore.for_run(run_dir, spec.fingerprint(), run_metadata(spec, task, device))
     trials = expand_grid(spec)

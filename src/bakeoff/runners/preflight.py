@@ -25,7 +25,7 @@ from bakeoff.tracking.live import check_tracking
 PROBE_TEXT = "Probe text 123, from Maria on March 3 for $5."
 
 
-def preflight(spec: RunSpec, device: str, check_data: bool = True, create_run_dir: bool = False) -> TaskData | None:
+def preflight(spec: RunSpec, check_data: bool = True, create_run_dir: bool = False) -> TaskData | None:
     """Refuse what would fail later; returns the prepared task (None with check_data=False).
 
     `create_run_dir`: `run` makes the folder and writes a probe file; `validate` only checks that the
@@ -34,7 +34,7 @@ def preflight(spec: RunSpec, device: str, check_data: bool = True, create_run_di
     check_perturbations(spec)
     for candidate in spec.candidates:
         if not candidate.is_baseline:
-            check_candidate(candidate, device)
+            check_candidate(candidate)
     task = None
     if check_data:
         task = prepare_task(spec.task)
@@ -64,7 +64,7 @@ def check_perturbations(spec: RunSpec) -> None:
             perturb.apply(item.name, dict(item.params), [PROBE_TEXT], seed=0)
 
 
-def check_candidate(candidate: CandidateSpec, device: str) -> None:
+def check_candidate(candidate: CandidateSpec) -> None:
     """The model can be found, and loading it would need neither pickle nor foreign code without opt-in."""
     if candidate.resolved_method == "qlora":
         require_bitsandbytes(candidate.name)  # CPU or CUDA: bitsandbytes 0.50 runs 4-bit layers on both

@@ -116,7 +116,7 @@ def run_spec_on_ray(spec: RunSpec, console: Console | None = None, task: TaskDat
         nodes = nodes_from_ray(ray.nodes())
         hardware = cluster_gpu(nodes, spec.runner.gpu)
         if task is None:
-            task = preflight(spec, "cuda" if hardware is not None else "cpu", create_run_dir=True)
+            task = preflight(spec, create_run_dir=True)
         trials = expand_grid(spec)
         plans = {trial: trial_resources(trial, spec, hardware, len(task.labels)) for trial in trials}
         refuse_unplaceable(plans, nodes)
