@@ -32,7 +32,7 @@ from bakeoff.evaluation.score import label_log_probs
 from bakeoff.models.load import LoadOptions, load_model, load_tokenizer
 from bakeoff.models.prompt import PromptEncoder, PromptFormat, prompt_style, shared_prefix_length
 from bakeoff.models.sources import resolve_source
-from bakeoff.runners.trials import first_token_scoring, merge_for_inference
+from bakeoff.recipes.trial import first_token_scoring, merge_for_inference
 from bakeoff.training.loop import LoopInputs, train
 from bakeoff.training.lora import prepare_for_method
 

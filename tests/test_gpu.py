@@ -10,7 +10,7 @@ from bakeoff.evaluation.score import label_log_probs
 from bakeoff.models.load import LoadOptions, load_model, load_tokenizer
 from bakeoff.models.prompt import PromptEncoder, PromptFormat
 from bakeoff.models.sources import resolve_source
-from bakeoff.runners.trials import resolve_dtype
+from bakeoff.recipes.trial import resolve_dtype
 from bakeoff.training.loop import LoopInputs, train
 from bakeoff.training.lora import prepare_for_method
 

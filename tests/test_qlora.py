@@ -127,7 +127,7 @@ def test_scoring_the_4bit_model_equals_scoring_its_dequantized_weights(folders, 
 def test_saved_adapter_on_a_freshly_quantized_base_scores_the_same(folders, arch, tmp_path):
     from peft import PeftModel
 
-    from bakeoff.runners.trials import merge_for_inference
+    from bakeoff.recipes.trial import merge_for_inference
 
     tokenizer, model = _load(folders[arch])
     model = prepare_for_method(model, "qlora", LoraSpec(r=8, alpha=16), seed=0, gradient_checkpointing=False)

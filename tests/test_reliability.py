@@ -93,10 +93,10 @@ def test_disk_full_while_saving_is_a_clear_error_and_damages_nothing(tmp_path, t
             raise OSError(errno.ENOSPC, "No space left on device", "predictions.partial.npz")
         return real(*args, **kwargs)
 
-    monkeypatch.setattr("bakeoff.runners.trials.np.savez_compressed", full_on_second_save)
+    monkeypatch.setattr("bakeoff.recipes.trial.np.savez_compressed", full_on_second_save)
     with pytest.raises(BakeoffError, match="disk full"):
         run_spec(spec)
-    monkeypatch.setattr("bakeoff.runners.trials.np.savez_compressed", real)
+    monkeypatch.setattr("bakeoff.recipes.trial.np.savez_compressed", real)
     db = tmp_path / "run" / "results.sqlite"
     with sqlite3.connect(db) as conn:
         assert conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"

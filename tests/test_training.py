@@ -133,7 +133,7 @@ def test_lm_head_never_sees_more_than_the_label_positions():
 @pytest.mark.parametrize("arch", ["llama", "mixtral"])
 def test_merged_lora_scores_like_the_unmerged_adapter(arch):
     from bakeoff.evaluation.score import label_log_probs
-    from bakeoff.runners.trials import merge_for_inference
+    from bakeoff.recipes.trial import merge_for_inference
 
     tokenizer = tiny_tokenizer()
     model = prepare_for_method(tiny_model(arch, len(tokenizer)), "lora", LoraSpec(r=8, alpha=16), 0, False)

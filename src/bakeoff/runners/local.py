@@ -24,10 +24,10 @@ from bakeoff.config import RunSpec
 from bakeoff.data.splits import nested_subsets
 from bakeoff.data.task import TaskData
 from bakeoff.errors import BakeoffError
+from bakeoff.recipes.trial import TrialContext, default_device, run_trial
 from bakeoff.runners.grid import Trial, expand_grid
 from bakeoff.runners.interrupt import StopRequest, stop_on_interrupt
 from bakeoff.runners.preflight import preflight
-from bakeoff.runners.trials import TrialContext, default_device, run_trial
 from bakeoff.store import ResultStore
 from bakeoff.tracking.live import track_trial
 

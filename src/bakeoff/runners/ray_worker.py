@@ -18,8 +18,8 @@ from pathlib import Path
 
 from bakeoff.config import RunSpec
 from bakeoff.data.task import TaskData
+from bakeoff.recipes.trial import TrialContext, TrialOutcome, run_trial
 from bakeoff.runners.grid import Trial
-from bakeoff.runners.trials import TrialContext, TrialOutcome, run_trial
 
 REPORT_EVERY_S = 1.0  # a worker reports step and loss to the driver at most this often
 

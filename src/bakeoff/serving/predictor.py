@@ -165,7 +165,7 @@ def _load_llm(record: TrialRecord):
     from bakeoff.models.load import LoadOptions, load_model, load_tokenizer
     from bakeoff.models.prompt import PromptEncoder, PromptFormat
     from bakeoff.models.sources import ModelSource, resolve_source
-    from bakeoff.runners.trials import default_device, resolve_dtype
+    from bakeoff.recipes.trial import default_device, resolve_dtype
 
     spec = RunSpec.model_validate(record.spec)
     candidate = next(c for c in spec.candidates if c.name == record.trial["candidate"])
