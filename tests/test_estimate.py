@@ -218,6 +218,22 @@ def test_qlora_counts_unquantized_embeddings_head_and_logits():
     assert memory["total"] > memory["allocated"] + estimate.CUDA_CONTEXT_GB - 1e-9
 
 
+def test_qlora_keeps_fused_moe_experts_in_16_bit():
+    """transformers 5 stores Mixtral's experts as 3-D tensors that bitsandbytes' 4-bit loading skips."""
+    arch = architecture_of("mixtral-8x7b")
+    assert arch.params_fused_experts > 0.9 * arch.params_total, "the experts are most of Mixtral"
+    assert architecture_of("mistral-7b").params_fused_experts == 0
+    w = estimate.Workload(method="qlora", prompt_tokens=128, label_tokens=2, batch_size=1)
+    weights_gb = estimate.fine_tune_memory(arch, w, A100)["weights"]
+    dense = arch.params_total - arch.params_fused_experts - arch.params_embedding - arch.params_lm_head
+    dense -= arch.params_other
+    expected = dense * estimate.NF4_BYTES + 2 * (arch.params_total - dense)  # bf16: the compute dtype on a GPU
+    assert weights_gb * 1e9 == pytest.approx(expected)
+    assert weights_gb > 85, "not the ~25 GB an all-NF4 Mixtral would take"
+    served = estimate.inference(arch, estimate.Workload(method="qlora"), A100)
+    assert served.weight_bytes_read_per_pass == pytest.approx(expected)
+
+
 def test_qlora_is_slower_than_lora_by_the_dequantization_factor():
     arch = architecture_of("mistral-7b")
     lora = estimate.fine_tune(arch, estimate.Workload(method="lora"), A100)

@@ -69,6 +69,7 @@ def test_same_config_and_seed_give_identical_metrics(tmp_path, tiny_folder):
         assert np.array_equal(a["probs"], b["probs"])
 
 
+@pytest.mark.integration
 def test_diverging_trial_is_stored_as_failed_and_the_run_goes_on(tmp_path, tiny_folder):
     outcome = run_spec(
         small_spec(tmp_path, tiny_folder, **{"training.learning_rate": 1e12, "training.warmup_fraction": 0.0})
@@ -82,6 +83,7 @@ def test_diverging_trial_is_stored_as_failed_and_the_run_goes_on(tmp_path, tiny_
     assert "failed: loss became" in markdown("small", outcome.store.metadata(), outcome.store.trials())
 
 
+@pytest.mark.integration
 def test_disk_full_while_saving_is_a_clear_error_and_damages_nothing(tmp_path, tiny_folder, monkeypatch):
     spec = small_spec(tmp_path, tiny_folder)
     calls = {"n": 0}

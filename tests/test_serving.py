@@ -237,6 +237,7 @@ def test_micro_batching_groups_concurrent_requests(max_batch):
         assert metric(metrics, 'bakeoff_batch_size_texts_bucket{le="8.0"}') == batches, "no batch over --max-batch"
 
 
+@pytest.mark.integration
 def test_loadtest_against_a_slow_fake_finds_its_max_rate():
     """Fixed 50 ms service time, batch 1: capacity 20 requests/s. Open-loop arrivals must show the queue
     past it (a closed-loop tester would report every rate as fine)."""
@@ -284,6 +285,7 @@ serve(create_app(ServedModel("slow", "slow/n0/s0", "baseline", ["a", "b"], None,
 """
 
 
+@pytest.mark.integration
 def test_sigterm_lets_in_flight_requests_finish():
     process = subprocess.Popen(
         [sys.executable, "-c", SLOW_SERVER], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=ENV

@@ -37,7 +37,11 @@ def test_local_folder_and_wrong_paths(tmp_path, tiny_folder):
         resolve_source(str(tmp_path / "missing.gguf"))
 
 
-@pytest.mark.parametrize("name", sorted(SHORT_NAMES))
+@pytest.mark.parametrize(
+    "name",
+    # Gemma-3's GGUF conversion takes seconds: with the end-to-end tests, not in the quick check.
+    [pytest.param(n, marks=pytest.mark.integration) if n.startswith("gemma") else n for n in sorted(SHORT_NAMES)],
+)
 def test_short_names_point_at_gguf_files_shipped_by_pypi_packages(name, tmp_path, monkeypatch):
     monkeypatch.setenv("BAKEOFF_CACHE", str(tmp_path))  # gemma's parts are assembled here, not in the user's cache
     source = resolve_source(name)

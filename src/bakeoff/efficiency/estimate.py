@@ -102,9 +102,10 @@ class Workload:
         None  # serving weight format (bf16 | fp8 | int8 | nf4); default: weight_format, else nf4 for qlora, else bf16
     )
     logits: str = "labels"  # labels (bakeoff: LM head on label positions) | full | chunked (every position)
-    unquantized_format: str = (
-        "fp32"  # QLoRA: embeddings/LM head left unquantized (fp32 after PEFT's upcast; bf16 in litgpt/torchtune)
-    )
+    # QLoRA: format of what 4-bit loading leaves unquantized (embeddings, LM head, norms, fused experts).
+    # Default: the compute dtype, as bakeoff keeps them (fp32 on a measured CPU, else bf16); "fp32" after
+    # PEFT's prepare_model_for_kbit_training upcast.
+    unquantized_format: str | None = None
 
 
 @dataclass(frozen=True)
@@ -140,6 +141,27 @@ def _weight_format(workload: Workload, hardware: Hardware) -> str:
     if workload.method == "qlora":
         return "nf4"
     return "fp32" if hardware.measured else "bf16"
+
+
+def _unquantized_format(workload: Workload, hardware: Hardware) -> str:
+    if workload.unquantized_format:
+        return workload.unquantized_format
+    return "fp32" if hardware.measured else "bf16"
+
+
+def unquantized_params(arch: Architecture) -> int:
+    """Parameters 4-bit loading leaves alone: embeddings, LM head and norms (QLoRA paper sec. 4), and the
+    fused 3-D expert tensors of transformers-5 MoE models, which bitsandbytes' Linear4bit cannot wrap
+    (bitsandbytes#1849): 96% of Mixtral-8x7B, so its QLoRA base is ~90 GB in bf16, not ~25 GB."""
+    return arch.params_embedding + arch.params_lm_head + arch.params_other + arch.params_fused_experts
+
+
+def resident_weight_bytes(arch: Architecture, weight_format: str, unquantized_format: str) -> float:
+    """Bytes of resident weights; under nf4 only the linear layers are 4-bit."""
+    if weight_format != "nf4":
+        return arch.params_total * WEIGHT_BYTES[weight_format]
+    unquantized = unquantized_params(arch)
+    return (arch.params_total - unquantized) * NF4_BYTES + unquantized * WEIGHT_BYTES[unquantized_format]
 
 
 def body_params(arch: Architecture) -> int:
@@ -205,15 +227,7 @@ def fine_tune_memory(arch: Architecture, workload: Workload, hardware: Hardware)
         if workload.method == "full"
         else workload.lora_rank * arch.lora_params_per_rank[workload.lora_targets]
     )
-    if weight_format == "nf4":
-        # 4-bit loading quantizes the blocks' linear layers only; embeddings, LM head and norms stay in
-        # unquantized_format (QLoRA paper sec. 4; PEFT's prepare_model_for_kbit_training upcasts them to fp32).
-        unquantized = arch.params_embedding + arch.params_lm_head + arch.params_other
-        weights = (arch.params_total - unquantized) * NF4_BYTES + unquantized * WEIGHT_BYTES[
-            workload.unquantized_format
-        ]
-    else:
-        weights = arch.params_total * WEIGHT_BYTES[weight_format]
+    weights = resident_weight_bytes(arch, weight_format, _unquantized_format(workload, hardware))
     # LoRA: adapters in fp32 with gradient and Adam states. Full: 16 B per parameter in all, weights included.
     states = arch.params_total * TRAINABLE_BYTES - weights if workload.method == "full" else trainable * TRAINABLE_BYTES
     activation_scale = 2.0 if weight_format == "fp32" else 1.0  # fp32 activations are twice bf16
@@ -302,6 +316,11 @@ def serving_format(workload: Workload, hardware: Hardware) -> str:
     return "nf4" if workload.method == "qlora" else "bf16"
 
 
+def serving_weight_bytes(arch: Architecture, workload: Workload, hardware: Hardware) -> float:
+    """Bytes of weights a serving replica holds (and a pass reads), in the serving format."""
+    return resident_weight_bytes(arch, serving_format(workload, hardware), _unquantized_format(workload, hardware))
+
+
 def pass_time_s(
     arch: Architecture,
     hardware: Hardware,
@@ -329,7 +348,7 @@ def prefill_ms(arch: Architecture, workload: Workload, hardware: Hardware, promp
     flops = (
         2 * body_params(arch) + attention_flops_per_token(arch, prompt_tokens)
     ) * tokens + 2 * arch.params_lm_head_compute * batch
-    weight_bytes = arch.params_total * WEIGHT_BYTES[weight_format]
+    weight_bytes = serving_weight_bytes(arch, workload, hardware)
     return 1000 * pass_time_s(arch, hardware, flops, tokens, weight_bytes, workload, weight_format)
 
 
@@ -349,7 +368,7 @@ def inference(
     head_flops = 2 * arch.params_lm_head_compute * scored_positions
     flops_item = prompt_flops + continuation_flops + head_flops
     # Every resident weight is read once per pass; a batch of prompts touches all experts of an MoE.
-    weight_bytes = arch.params_total * WEIGHT_BYTES[weight_format]
+    weight_bytes = serving_weight_bytes(arch, workload, hardware)
     latency = {}
     for b in batch_sizes:
         seconds = pass_time_s(

@@ -45,6 +45,9 @@ class Architecture:
     vocab_size: int
     context_length: int | None
     lora_params_per_rank: dict  # "attention" / "all" -> adapter parameters per unit of LoRA rank
+    # Routed experts stored as 3-D tensors (transformers 5 fuses them: Mixtral, Qwen-MoE...). bitsandbytes'
+    # 4-bit loading replaces nn.Linear only, so these stay in the load dtype under QLoRA (bitsandbytes#1849).
+    params_fused_experts: int = 0
 
     @property
     def params_lm_head_compute(self) -> int:
@@ -91,9 +94,12 @@ def introspect(config: PretrainedConfig) -> Architecture:
         model = AutoModelForCausalLM.from_config(config)
     by_role: dict[str, int] = {}
     lora_per_rank = {"attention": 0, "all": 0}
+    fused_experts = 0
     for name, param in model.named_parameters():  # tied weights appear once
         role = _role(name)
         by_role[role] = by_role.get(role, 0) + param.numel()
+        if role == "expert" and param.ndim == 3:
+            fused_experts += param.numel()
         if ".layers." not in name or not name.endswith(("weight", "proj")) or role in ("router", "other"):
             continue
         if param.ndim == 2 and role in ("attention", "mlp", "shared_expert"):
@@ -142,4 +148,5 @@ def introspect(config: PretrainedConfig) -> Architecture:
         vocab_size=text.vocab_size,
         context_length=getattr(text, "max_position_embeddings", None),
         lora_params_per_rank=lora_per_rank,
+        params_fused_experts=fused_experts,
     )

@@ -27,7 +27,7 @@ def estimate_record(
     hardware = hardware_for(gpu_key, usd_per_hour)
     tune = estimate.fine_tune(arch, workload, hardware)
     # A replica spans as many GPUs as its weights need; its latency then gets all of their bandwidth and FLOP/s.
-    weight_bytes = arch.params_total * estimate.WEIGHT_BYTES[estimate.serving_format(workload, hardware)]
+    weight_bytes = estimate.serving_weight_bytes(arch, workload, hardware)
     needed = capacity.gpus_to_hold(weight_bytes, hardware.memory_gb)
     serving_workload = (
         replace(workload, gpus_per_replica=max(needed, workload.gpus_per_replica))
