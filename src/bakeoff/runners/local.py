@@ -7,7 +7,6 @@ loss, out of memory) is stored as failed with its reason and the run goes on wit
 
 from __future__ import annotations
 
-import errno
 import subprocess
 import sys
 from dataclasses import dataclass
@@ -23,8 +22,8 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from bakeoff.config import RunSpec
 from bakeoff.data.splits import nested_subsets
 from bakeoff.data.task import TaskData
-from bakeoff.errors import BakeoffError
 from bakeoff.recipes.trial import TrialContext, default_device, run_trial
+from bakeoff.runners.disk import raise_if_disk_full
 from bakeoff.runners.grid import Trial, expand_grid
 from bakeoff.runners.interrupt import StopRequest, stop_on_interrupt
 from bakeoff.runners.preflight import preflight
@@ -167,12 +166,7 @@ def _run_one(
     try:
         outcome = run_trial(trial, ctx, subset)
     except OSError as err:
-        if err.errno in (errno.ENOSPC, errno.EDQUOT):
-            # The trial stays `running`, so a re-run redoes it; finished trials and the store are untouched.
-            raise BakeoffError(
-                f"disk full while {trial.trial_id} was writing ({err.filename or ctx.run_dir}); "
-                "free some space and run the same command again to resume"
-            ) from None
+        raise_if_disk_full(err, trial.trial_id, ctx.run_dir)
         raise
     finally:
         progress.remove_task(steps)

@@ -15,7 +15,6 @@ and the local runner never import it.
 
 from __future__ import annotations
 
-import errno
 import os
 import shutil
 import tempfile
@@ -29,6 +28,7 @@ from bakeoff.config import RunnerSpec, RunSpec
 from bakeoff.data.splits import nested_subsets
 from bakeoff.data.task import TaskData
 from bakeoff.errors import BakeoffError
+from bakeoff.runners.disk import raise_if_disk_full
 from bakeoff.runners.grid import Trial, expand_grid
 from bakeoff.runners.interrupt import RunInterrupted, stop_on_interrupt
 from bakeoff.runners.local import RunOutcome, run_metadata
@@ -211,11 +211,7 @@ def _store_result(ray, ref, trial: Trial, spec: RunSpec, store: ResultStore) -> 
         if result.files:
             write_files(trial_dir, result.files)
     except OSError as err:
-        if err.errno in (errno.ENOSPC, errno.EDQUOT):
-            raise BakeoffError(
-                f"disk full while storing {trial.trial_id} ({err.filename or trial_dir}); "
-                "free some space and run the same command again to resume"
-            ) from None
+        raise_if_disk_full(err, trial.trial_id, trial_dir)
         raise
     store.finish(trial.trial_id, result.outcome.record | {"ray": {"node": result.node, "trial_s": result.trial_s}})
     return None
