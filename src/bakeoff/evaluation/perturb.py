@@ -14,6 +14,7 @@ import random
 import re
 from collections.abc import Callable
 
+from bakeoff.data.ticket_templates import SLOTS
 from bakeoff.errors import ConfigError
 
 Perturbation = Callable[..., str]
@@ -96,30 +97,7 @@ SIGN_OFFS = [
     "Kind regards.",
 ]
 NAMES = ["Alex", "Jordan", "Robin", "Mei", "Tariq", "Elena", "Sven", "Grace"]
-_NAME_RE = re.compile(
-    r"\b("
-    + "|".join(
-        [
-            "Maria",
-            "James",
-            "Aisha",
-            "Chen",
-            "Olga",
-            "Luis",
-            "Priya",
-            "Tom",
-            "Fatima",
-            "Kenji",
-            "Sara",
-            "Ahmed",
-            "Noah",
-            "Emma",
-            "Ivan",
-            "Zoe",
-        ]
-    )
-    + r")\b"
-)
+_NAME_RE = re.compile(r"\b(" + "|".join(SLOTS["name"]) + r")\b")  # the names the built-in tickets plant
 _AMOUNT_RE = re.compile(r"([$€£])\s?(\d+(?:[.,]\d+)?)|(\d+(?:[.,]\d+)?)\s?(USD|EUR|GBP|dollars|pounds|euros)")
 _NUMBER_RE = re.compile(r"\b\d{4,}\b")
 _DATE_RE = re.compile(
