@@ -18,6 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from bakeoff.errors import ConfigError
 
 BASELINES = ("tfidf-logreg", "minilm-logreg")
+TARGET_BASELINES = {"crf": "extraction", "tfidf-retrieval": "generation"}  # baseline -> the task type it serves
 
 
 class Spec(BaseModel):
@@ -64,6 +65,13 @@ class DataSpec(Spec):
     out_of_scope_path: Path | None = Field(
         None, description="A file of out-of-scope items (text column only needed), same format as `path`."
     )
+    target_column: str | None = Field(
+        None,
+        description="Extraction: column holding each item's target record as a JSON object (or use `task.fields`).",
+    )
+    reference_column: str | None = Field(
+        None, description="Generation: column holding each item's reference output (e.g. the reply an agent wrote)."
+    )
 
     @model_validator(mode="after")
     def _distinct_columns(self) -> DataSpec:
@@ -97,9 +105,35 @@ class SplitSpec(Spec):
     seed: int = Field(0, description="Seed of the stratified splits.")
 
 
+class DecodingSpec(Spec):
+    """How extraction and generation candidates write their outputs (classification scores labels instead)."""
+
+    strategy: Literal["greedy", "sample"] = Field(
+        "greedy", description="`greedy`: the most likely token each step; `sample`: draw from temperature/top_p."
+    )
+    max_new_tokens: int = Field(96, ge=1, description="Most tokens written per item (an unfinished record is invalid).")
+    temperature: float = Field(0.7, gt=0, description="Sampling temperature (`strategy: sample` only).")
+    top_p: float = Field(0.95, gt=0, le=1, description="Nucleus sampling mass (`strategy: sample` only).")
+    seed: int = Field(0, description="Seed of sampled decoding (added to the trial's seed).")
+    constrained: bool = Field(
+        True,
+        description="Extraction: allow only tokens that keep the output a JSON object with exactly `task.fields` "
+        "as keys and string or null values.",
+    )
+    batch_size: int = Field(8, ge=1, description="Items decoded together (left-padded).")
+
+
 class TaskSpec(Spec):
-    builtin: Literal["support-tickets"] | None = Field(
-        None, description="A built-in task instead of `data`: `support-tickets` (generated, seeded)."
+    type: Literal["classification", "extraction", "generation"] = Field(
+        "classification",
+        description="What the model must produce: one label (classification), "
+        "a JSON record of `task.fields` (extraction) or free text (generation).",
+    )
+    builtin: Literal["support-tickets", "support-tickets-extraction", "support-tickets-replies"] | None = Field(
+        None,
+        description="A built-in task instead of `data`: `support-tickets` (generated, seeded; classification), "
+        "`support-tickets-extraction` (the same tickets with their planted customer, order, amount, date and "
+        "product as target records), `support-tickets-replies` (a templated first reply per ticket; generation).",
     )
     builtin_examples: int = Field(
         1200, ge=100, description="How many tickets the built-in generator makes (before splitting)."
@@ -115,6 +149,20 @@ class TaskSpec(Spec):
         description="LLM prompt form. `plain`: instruction, `Message:` item, `Category:` (fewest tokens per item); "
         "`chat`: the "
         "tokenizer's chat template. `auto`: plain for fine-tuned models (they learn the format), chat for zero-shot.",
+    )
+
+    fields: dict[str, str] | list[str] | None = Field(
+        None,
+        description="Extraction: the record's fields, `{field: column}` to read each from a column (missing values "
+        "null), or a list of field names with `task.data.target_column`. Built-in: default its five fields.",
+    )
+    fallback_reference: str | None = Field(
+        None,
+        description="Generation: the reply expected for out-of-scope items; their outputs are scored against it. "
+        "Without it a fallback-detection rate is reported instead.",
+    )
+    decoding: DecodingSpec = Field(
+        default_factory=DecodingSpec, description="Extraction and generation: how outputs are decoded."
     )
 
     @model_validator(mode="after")
@@ -239,7 +287,7 @@ class CandidateSpec(Spec):
 
     @property
     def is_baseline(self) -> bool:
-        return self.model in BASELINES
+        return self.model in BASELINES or self.model in TARGET_BASELINES
 
     @property
     def resolved_method(self) -> str:
