@@ -66,7 +66,9 @@ def _generate(decoder: Decoder, prompts: list[list[int]], streamer=None) -> list
     ids, mask = ids.to(device), mask.to(device)
     processors = LogitsProcessorList()
     if decoder.grammar is not None:
-        processors.append(GreedyRecordProcessor(decoder.grammar, decoder.token_texts, tokenizer.eos_token_id, ids.shape[1]))
+        processors.append(
+            GreedyRecordProcessor(decoder.grammar, decoder.token_texts, tokenizer.eos_token_id, ids.shape[1])
+        )
     sample = settings.strategy == "sample" and decoder.grammar is None
     if sample:
         torch.manual_seed(settings.seed + decoder.seed)
