@@ -56,3 +56,36 @@ def compare(
         "mcnemar": mcnemar(y_true, pred_a, pred_b),
         "tie": bool(boot["ci"][0] <= 0 <= boot["ci"][1]),
     }
+
+
+def compare_item_scores(
+    task_type: str,
+    scores_a: dict[str, np.ndarray],
+    scores_b: dict[str, np.ndarray],
+    n_resamples: int = 1000,
+    confidence: float = 0.95,
+    seed: int = 0,
+) -> dict:
+    """Paired bootstrap of A - B on the same items for an extraction or generation task, from the per-item
+    scores of `extraction_item_scores` / `generation_item_scores`.
+
+    Returns {metric: {"difference", "ci", "p_b_at_least_a"}} for each metric of the task's `STATISTICS`
+    (extraction: record_exact_match, field_f1, field_precision, field_recall, field_f1_macro,
+    valid_output_rate; generation: chrf, rouge_l), plus "main_metric" (the first) and "tie" (its CI spans 0),
+    the same shape as `compare` gives for classification.
+    """
+    from bakeoff.evaluation import extraction_metrics, generation_metrics
+    from bakeoff.evaluation.item_bootstrap import paired_difference
+
+    modules = {"extraction": extraction_metrics, "generation": generation_metrics}
+    if task_type not in modules:
+        raise ValueError(f"no per-item comparison for task type {task_type!r}; use `compare` for classification")
+    statistics = modules[task_type].STATISTICS
+    out: dict = {
+        name: paired_difference(statistic, scores_a, scores_b, n_resamples, confidence, seed)
+        for name, statistic in statistics.items()
+    }
+    main = next(iter(statistics))
+    out["main_metric"] = main
+    out["tie"] = bool(out[main]["ci"][0] <= 0 <= out[main]["ci"][1])
+    return out
