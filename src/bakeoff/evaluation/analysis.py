@@ -12,19 +12,24 @@ from pathlib import Path
 import numpy as np
 
 from bakeoff.evaluation.appetite import appetite
-from bakeoff.evaluation.paired import compare
+from bakeoff.evaluation.paired import compare, compare_item_scores
 
 
 def learning_curves(trials: list[dict], share_of_best: float, target: float | None) -> dict:
+    """Per candidate, the task's main metric by training size (macro-F1; extraction and generation trials
+    name theirs in `metrics.main_metric`; curve rows keep the key `macro_f1`, the report says `metric`)."""
     by_candidate: dict[str, list] = {}
+    metric = "macro_f1"
     for trial in trials:
         if trial["status"] != "done" or not trial["train_size"]:
             continue
-        test = trial["result"]["metrics"]["test"]
+        metrics = trial["result"]["metrics"]
+        metric = metrics.get("main_metric", "macro_f1")
+        test = metrics["test"]
         by_candidate.setdefault(trial["candidate"], []).append(
-            (trial["train_size"], trial["seed"], test["macro_f1"], test["macro_f1_ci"])
+            (trial["train_size"], trial["seed"], test[metric], test[f"{metric}_ci"])
         )
-    return {name: appetite(points, share_of_best, target) for name, points in by_candidate.items()}
+    return {name: appetite(points, share_of_best, target) | {"metric": metric} for name, points in by_candidate.items()}
 
 
 def paired_comparisons(trials: list[dict], run_dir: Path, n_resamples: int, confidence: float) -> list[dict]:
@@ -34,6 +39,10 @@ def paired_comparisons(trials: list[dict], run_dir: Path, n_resamples: int, conf
         groups.setdefault((trial["train_size"], trial["seed"]), []).append(trial)
     out = []
     for (size, seed), members in sorted(groups.items()):
+        task_type = members[0]["result"]["metrics"].get("task_type", "classification")
+        if task_type != "classification":
+            out += _paired_item_scores(task_type, members, run_dir, size, seed, n_resamples, confidence)
+            continue
         loaded = {
             t["candidate"]: np.load(Path(run_dir) / "trials" / t["trial_id"].replace("/", "__") / "predictions.npz")
             for t in members
@@ -43,6 +52,25 @@ def paired_comparisons(trials: list[dict], run_dir: Path, n_resamples: int, conf
                 continue  # different test items: not comparable pairwise
             result = compare(loaded[a]["y_true"], loaded[a]["probs"], loaded[b]["probs"], n_resamples, confidence, seed)
             out.append({"train_size": size, "seed": seed, "a": a, "b": b, **result})
+    return out
+
+
+def _paired_item_scores(
+    task_type: str, members: list[dict], run_dir: Path, size: int, seed: int, n_resamples: int, confidence: float
+) -> list[dict]:
+    """Extraction / generation: paired bootstrap on the per-item scores each trial saved (item_scores.npz)."""
+    loaded = {}
+    for t in members:
+        path = Path(run_dir) / "trials" / t["trial_id"].replace("/", "__") / "item_scores.npz"
+        with np.load(path) as saved:
+            loaded[t["candidate"]] = {key: saved[key] for key in saved.files}
+    out = []
+    for a, b in combinations(sorted(loaded), 2):
+        first_a, first_b = next(iter(loaded[a].values())), next(iter(loaded[b].values()))
+        if len(first_a) != len(first_b):
+            continue  # different test items: not comparable pairwise
+        result = compare_item_scores(task_type, loaded[a], loaded[b], n_resamples, confidence, seed)
+        out.append({"train_size": size, "seed": seed, "a": a, "b": b, **result})
     return out
 
 

@@ -9,6 +9,7 @@ machine, `RecordGrammar.advance`, and the processor checks a token by running it
 For greedy decoding, masking every invalid token and taking the argmax equals taking the highest-scoring
 valid token, so `GreedyRecordProcessor` checks candidates in descending score order and stops at the first
 valid one (usually the first or second), instead of checking all ~49k vocabulary entries at every step.
+Only when none of the top candidates fits is the state's whole valid set computed (once, then cached).
 """
 
 from __future__ import annotations
@@ -123,6 +124,7 @@ class GreedyRecordProcessor(LogitsProcessor):
         self.prompt_length = prompt_length  # of the (left-padded) input: tokens after it are generated
         self.states: list[State | None] | None = None
         self.cache: dict[tuple[State, int], State | None] = {}
+        self.valid_cache: dict[State | None, torch.Tensor] = {}
 
     def _next(self, state: State, token: int) -> State | None:
         key = (state, token)
@@ -158,7 +160,17 @@ class GreedyRecordProcessor(LogitsProcessor):
         for token in top:
             if self.allowed(state, token):
                 return token
-        for token in torch.argsort(row_scores, descending=True).tolist()[len(top) :]:
-            if self.allowed(state, token):
-                return token
-        return self.eos_id  # no token continues the record (cannot happen with a byte-level vocabulary)
+        valid = self._valid_ids(state)
+        if valid.numel() == 0:
+            return self.eos_id  # no token continues the record (cannot happen with a byte-level vocabulary)
+        return int(valid[row_scores[valid.to(row_scores.device)].argmax()])
+
+    def _valid_ids(self, state: State | None) -> torch.Tensor:
+        """Every token allowed in `state`, scanned once per state: a model that ignores the format (untrained,
+        or zero-shot) would otherwise scan the whole vocabulary in score order at every step."""
+        if state not in self.valid_cache:
+            ids = [token for token in range(len(self.texts)) if self.allowed(state, token)]
+            if self.allowed(state, self.eos_id) and self.eos_id not in ids:
+                ids.append(self.eos_id)
+            self.valid_cache[state] = torch.tensor(ids, dtype=torch.long)
+        return self.valid_cache[state]

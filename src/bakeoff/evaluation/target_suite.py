@@ -47,7 +47,6 @@ class TargetSuiteOutput:
     outputs: list[str]  # test outputs, in test order
     inference_s: float  # writing time of the main test set
     test_items: int
-    output_tokens: int | None  # tokens written for the test set (None without a tokenizer)
 
 
 class _Scorer:
@@ -115,9 +114,7 @@ def run_target_suite(
             )
     metrics["memorization"] = _memorization(metrics, main, spec)
     _save(trial_dir, test, outputs, test_scores)
-    tokens = test_scores.get("tokens") if scorer.type == "generation" else None
-    written = int(np.sum(tokens)) if tokens is not None and tokenizer is not None else None
-    return TargetSuiteOutput(metrics, outputs, inference_s, len(test), written)
+    return TargetSuiteOutput(metrics, outputs, inference_s, len(test))
 
 
 def _robustness(

@@ -113,8 +113,12 @@ def _llm_trial(trial: Trial, ctx, train_subset: Examples) -> dict:
             model, tokenizer, task_spec.decoding, grammar, token_texts(tokenizer) if grammar else None, trial.seed
         )
 
+        written: list[tuple[int, float]] = []  # (tokens, seconds) per call; the first call is the test set
+
         def write(texts: list[str]) -> list[str]:
-            return decode(decoder, encoder.encode_prompts(texts), ctx.on_scored).texts
+            decoded = decode(decoder, encoder.encode_prompts(texts), ctx.on_scored)
+            written.append((sum(decoded.new_tokens), decoded.seconds))
+            return decoded.texts
 
         output = _evaluate(ctx, trial, write, train_subset if method != "zero-shot" else None, tokenizer)
         latency_prompts = encoder.encode_prompts(ctx.task.test.texts[:LATENCY_SAMPLE])
@@ -122,7 +126,8 @@ def _llm_trial(trial: Trial, ctx, train_subset: Examples) -> dict:
     timings = {
         "inference_s": output.inference_s,
         "inference_items_per_s": output.test_items / output.inference_s if output.inference_s else None,
-        "output_tokens_per_s": output.output_tokens / output.inference_s if output.inference_s else None,
+        "test_output_tokens": written[0][0],
+        "output_tokens_per_s": written[0][0] / written[0][1] if written[0][1] else None,  # batched, whole test set
         "load_s": load_watch.seconds,
         "fine_tune_s": training["wall_s"] if training else 0.0,
         "train_tokens_per_s": training["train_tokens"] / training["step_time_s"]
