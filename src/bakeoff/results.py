@@ -174,6 +174,18 @@ class Timings(Record):
     )
     peak_memory_mb: float | None = Field(None, description="Peak memory of the trial (RSS on CPU, allocated on CUDA).")
     scoring_batch_size: int | None = Field(None, description="LLMs: the batch size used to score the test set.")
+    # Extraction and generation trials: decoding, timed one item at a time (evaluation/decode.py).
+    ttft_ms_p50: float | None = Field(None, description="Generating LLMs: time to first token, median, ms.")
+    ttft_ms_p95: float | None = Field(None, description="Generating LLMs: time to first token, 95th percentile, ms.")
+    decode_tokens_per_s: float | None = Field(
+        None, description="Generating LLMs: tokens per second after the first, batch 1, median."
+    )
+    latency_items: int | None = Field(None, description="Generating LLMs: items timed one at a time.")
+    test_output_tokens: int | None = Field(None, description="Generating LLMs: tokens written for the test set.")
+    output_tokens_per_s: float | None = Field(
+        None, description="Generating LLMs: tokens written per second over the batched test set."
+    )
+    decode_batch_size: int | None = Field(None, description="Generating LLMs: batch size of test-set decoding.")
 
 
 class Training(Record):
