@@ -180,14 +180,18 @@ def gpu_estimates(trials: list[dict], efficiency: dict, train_sizes: list[int], 
             )
     records = []
     for name, (arch, measured_workload) in seen.items():
+        # Extraction / generation trials measure output_tokens (mean tokens written per test item); their
+        # fine-tune target is that long too, and there are no labels to score.
+        output_tokens = round(measured_workload.get("output_tokens") or 0)
         workload = Workload(
             method=efficiency["method"],
             train_examples=efficiency.get("train_examples") or max(train_sizes),
             epochs=epochs,
             prompt_tokens=measured_workload["prompt_tokens"],
-            label_tokens=measured_workload["label_tokens"],
+            label_tokens=measured_workload["label_tokens"] if not output_tokens else output_tokens,
             shared_prefix_tokens=measured_workload.get("shared_prefix_tokens", 0),
-            num_labels=measured_workload["num_labels"],
+            num_labels=measured_workload["num_labels"] if not output_tokens else 1,
+            output_tokens=output_tokens,
         )
         for gpu_key in efficiency["gpus"]:
             records.append(
