@@ -334,6 +334,30 @@ class PerturbationSpec(Spec):
     )
 
 
+class JudgeSpec(Spec):
+    """LLM-as-judge for generation tasks: pairwise win-rate of each candidate against `baseline`."""
+
+    candidate: str | None = Field(None, description="A candidate of this run that judges (its fine-tuned model).")
+    endpoint: str | None = Field(
+        None, description="Instead: an OpenAI-compatible base URL (e.g. http://127.0.0.1:8000/v1) to judge with."
+    )
+    model: str | None = Field(None, description="Model name sent to `endpoint` (required with it).")
+    api_key_env: str | None = Field(
+        None, description="Environment variable holding the endpoint's API key (the key itself never goes in YAML)."
+    )
+    baseline: str = Field(description="The candidate every other candidate is compared against.")
+    max_items: int = Field(100, ge=2, description="Test items judged per candidate (two judge calls each).")
+    timeout_s: float = Field(60.0, gt=0, description="Endpoint timeout per judge call, seconds.")
+
+    @model_validator(mode="after")
+    def _one_judge(self) -> JudgeSpec:
+        if (self.candidate is None) == (self.endpoint is None):
+            raise ValueError("evaluation.judge: give exactly one of `candidate` (a run candidate) or `endpoint`")
+        if self.endpoint is not None and not self.model:
+            raise ValueError("evaluation.judge.endpoint needs `model` (the model name the endpoint serves)")
+        return self
+
+
 DEFAULT_PERTURBATIONS = ("typos", "lowercase", "padding", "entities", "synonyms", "truncate", "paraphrase")
 
 
@@ -397,6 +421,9 @@ class EvaluationSpec(Spec):
     appetite_target_macro_f1: float | None = Field(
         None, gt=0, le=1, description="Also report examples needed to reach this absolute macro-F1."
     )
+    judge: JudgeSpec | None = Field(
+        None, description="Optional LLM-as-judge for generation tasks (off by default); see README."
+    )
 
     def resolved_perturbations(self, builtin_task: bool) -> list[PerturbationSpec]:
         if self.perturbations is not None:
@@ -425,10 +452,10 @@ class EfficiencySpec(Spec):
 class DecisionSpec(Spec):
     """The four questions behind a recommendation (and two thresholds). Unset means "no constraint"."""
 
-    task_specificity: Literal["narrow", "open-ended"] = Field(
-        "narrow",
+    task_specificity: Literal["auto", "narrow", "open-ended"] = Field(
+        "auto",
         description="narrow: classification/extraction with a fixed answer space (label scoring applies); "
-        "open-ended: generation.",
+        "open-ended: generation (robustness and out-of-scope weigh more). auto: from task.type.",
     )
     max_fine_tune_usd: float | None = Field(None, gt=0, description="Budget for one fine-tune, $.")
     max_usd_per_1k_items: float | None = Field(None, gt=0, description="Budget per 1,000 items served, $.")
@@ -541,6 +568,19 @@ class RunSpec(Spec):
         return self
 
     @model_validator(mode="after")
+    def _judge_names_candidates(self) -> RunSpec:
+        judge = self.evaluation.judge
+        if judge is None:
+            return self
+        if self.task.type != "generation":
+            raise ValueError("evaluation.judge compares generated text: set task.type to generation or remove it")
+        names = [c.name for c in self.candidates]
+        for key, name in (("baseline", judge.baseline), ("candidate", judge.candidate)):
+            if name is not None and name not in names:
+                raise ValueError(f"evaluation.judge.{key} `{name}` is not a candidate; pick one of {names}")
+        return self
+
+    @model_validator(mode="after")
     def _paraphrase_needs_builtin(self) -> RunSpec:
         names = [p.name for p in self.evaluation.perturbations or []]
         if "paraphrase" in names and self.task.builtin is None:
@@ -588,6 +628,7 @@ class RunSpec(Spec):
                 "output": True,
                 "efficiency": True,
                 "decision": True,
+                "evaluation": {"judge"},  # judged across trials after they finish: it changes no trial
                 "tracking": True,
                 "runner": True,
                 "candidates": {"__all__": {"resources"}},

@@ -105,6 +105,7 @@ class Workload:
     unquantized_format: str = (
         "fp32"  # QLoRA: embeddings/LM head left unquantized (fp32 after PEFT's upcast; bf16 in litgpt/torchtune)
     )
+    output_tokens: int = 0  # extraction / generation: mean tokens written per item (decode_estimate.py); 0: labels
 
 
 @dataclass(frozen=True)
