@@ -217,3 +217,12 @@ def test_generation_trials_score_replies_and_out_of_scope(tmp_path, tiny_folder)
     assert "entities" in llm["robustness"]["perturbations"]  # replies do not copy entities: kept for generation
     assert trials["tiny/n16/s0"]["model"]["decoding"] == "sample"
     assert trials["tiny/n16/s0"]["timings"]["output_tokens_per_s"] > 0
+
+
+def test_serving_an_extraction_run_is_refused_with_a_reason(extraction_run):
+    from bakeoff.errors import BakeoffError
+    from bakeoff.serving.predictor import find_trial
+
+    outcome, _, _ = extraction_run
+    with pytest.raises(BakeoffError, match="holds a `extraction` task: serving and export cover classification"):
+        find_trial(outcome.run_dir, "crf")

@@ -16,6 +16,10 @@ from bakeoff.baselines.retrieval import TfidfRetriever
 from bakeoff.data.examples import Examples
 from bakeoff.data.splits import stratified_sample
 from bakeoff.data.targets import instruction, target_fields
+from bakeoff.efficiency.compare import measured_vs_estimated
+from bakeoff.efficiency.decode_estimate import generation
+from bakeoff.efficiency.estimate import Workload
+from bakeoff.efficiency.hardware import this_machine
 from bakeoff.efficiency.introspect import introspect
 from bakeoff.efficiency.latency import measure_scoring
 from bakeoff.efficiency.measure import PeakMemory, Stopwatch
@@ -23,7 +27,7 @@ from bakeoff.evaluation.decode import Decoder, decode, decode_speed
 from bakeoff.evaluation.json_constraint import RecordGrammar, token_texts
 from bakeoff.evaluation.target_suite import run_target_suite
 from bakeoff.models.load import LoadOptions, load_model, load_tokenizer
-from bakeoff.models.prompt import prompt_style
+from bakeoff.models.prompt import prompt_style, shared_prefix_length
 from bakeoff.models.sources import resolve_source
 from bakeoff.models.target_prompt import TargetEncoder
 from bakeoff.runners.grid import Trial
@@ -147,12 +151,53 @@ def _llm_trial(trial: Trial, ctx, train_subset: Examples) -> dict:
         "decoding": task_spec.decoding.strategy + (" (JSON-constrained)" if grammar else ""),
         "prompt_style": encoder.style,
     }
+    efficiency = _efficiency(architecture, trial, ctx, latency_prompts, training, serving, written[0][0], output)
     return {
         "metrics": output.metrics,
         "timings": timings,
         "training": training,
         "model": model_info,
-        "efficiency": None,
+        "efficiency": efficiency,
+    }
+
+
+def _efficiency(architecture, trial: Trial, ctx, prompts, training, serving, test_tokens, output) -> dict | None:
+    """Measured vs estimated on this machine: step time, and batch-1 writing (TTFT, decode tokens/s, latency)
+    for the mean output length measured on the test set. The workload's `output_tokens` is what the GPU
+    estimates (`evaluation/analysis.py`) cost each item by."""
+    hardware = this_machine(ctx.device)
+    if hardware is None or not output.test_items:
+        return None
+    spec, lora = ctx.spec, ctx.spec.training.lora
+    output_tokens = max(1, round(test_tokens / output.test_items))
+    workload = Workload(
+        method=trial.method if trial.method != "zero-shot" else "lora",
+        train_examples=max(trial.train_size, 1),
+        epochs=training["epochs_run"] if training else 1,
+        prompt_tokens=round(sum(map(len, prompts)) / len(prompts)),
+        shared_prefix_tokens=shared_prefix_length(prompts) if training and training.get("packed") else 0,
+        label_tokens=round(training["target_tokens_mean"]) if training else output_tokens,
+        num_labels=1,
+        batch_size=spec.training.batch_size,
+        lora_rank=lora.r,
+        lora_targets=lora.targets if isinstance(lora.targets, str) else "all",
+        gradient_checkpointing=spec.training.gradient_checkpointing,
+        output_tokens=output_tokens,
+    )
+    measured_step = training["step_time_s"] / training["steps"] if training and training["steps"] else None
+    record = measured_vs_estimated(architecture, workload, hardware, measured_step, None)
+    written = generation(architecture, workload, hardware, output_tokens)
+    measured_latency = serving.get("latency_ms_p50")
+    return record | {
+        "estimated_latency_ms_b1": written.latency_ms_per_item,
+        "measured_latency_ms_b1": measured_latency,
+        "latency_ratio_measured_over_estimated": measured_latency / written.latency_ms_per_item
+        if measured_latency
+        else None,
+        "estimated_ttft_ms": written.ttft_ms,
+        "measured_ttft_ms": serving.get("ttft_ms_p50"),
+        "estimated_decode_tokens_per_s": written.decode_tokens_per_s,
+        "measured_decode_tokens_per_s": serving.get("decode_tokens_per_s"),
     }
 
 
