@@ -142,7 +142,8 @@ class TaskSpec(Spec):
     split: SplitSpec = Field(default_factory=SplitSpec)
     instruction: str = Field(
         "Classify the customer message into one category.",
-        description="Instruction placed before each item in LLM prompts.",
+        description="Instruction placed before each item in LLM prompts (extraction and generation replace this "
+        "classification default with their own; extraction appends the field names).",
     )
     prompt_style: Literal["auto", "chat", "plain"] = Field(
         "auto",
