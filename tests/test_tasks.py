@@ -179,6 +179,9 @@ def test_extraction_trials_store_the_task_metrics_and_outputs(extraction_run):
     assert losses[-1] < losses[0]  # the loop learned from the target tokens
     assert llm["model"]["decoding"] == "greedy (JSON-constrained)"
     assert llm["timings"]["ttft_ms_p50"] > 0 and llm["timings"]["decode_tokens_per_s"] > 0
+    efficiency = llm["efficiency"]  # what the GPU estimates cost each written record by
+    assert efficiency["workload"]["output_tokens"] > 1 and efficiency["estimated_ttft_ms"] > 0
+    assert efficiency["measured_decode_tokens_per_s"] == llm["timings"]["decode_tokens_per_s"]
     lines = (outcome.run_dir / "trials" / "tiny__n16__s0" / "predictions.jsonl").read_text().splitlines()
     outputs = [json.loads(line)["output"] for line in lines]
     assert len(outputs) == metrics["test"]["items"] == 10
@@ -197,7 +200,8 @@ def test_extraction_analysis_compares_on_items_and_draws_curves(extraction_run):
 
 
 def test_generation_trials_score_replies_and_out_of_scope(tmp_path, tiny_folder):
-    from bakeoff.runners.local import run_spec
+    """Through `execute` (what `bakeoff run` calls): trials, analysis, then the report files from real records."""
+    from bakeoff.cli.run import execute
 
     config = _config(
         tmp_path,
@@ -206,9 +210,11 @@ def test_generation_trials_score_replies_and_out_of_scope(tmp_path, tiny_folder)
         {"decoding": {"max_new_tokens": 12, "strategy": "sample", "temperature": 0.8}},
     )
     config["grid"]["train_sizes"] = [16]
-    outcome = run_spec(spec_from_dict(config))
-    trials = {t["trial_id"]: t["result"] for t in outcome.store.trials()}
-    assert outcome.failed == 0
+    execute(spec_from_dict(config))
+    results = json.loads((tmp_path / "generation" / "results.json").read_text())
+    trials = {t["trial_id"]: t["result"] for t in results["trials"]}
+    assert set(trials) == {"retrieval/n16/s0", "tiny/n16/s0"}
+    assert "chrF" in (tmp_path / "generation" / "summary.md").read_text()
     retrieval, llm = trials["retrieval/n16/s0"]["metrics"], trials["tiny/n16/s0"]["metrics"]
     assert retrieval["main_metric"] == "chrf" and retrieval["test"]["chrf"] > llm["test"]["chrf"]
     assert retrieval["memorization"]["train"] == pytest.approx(1.0)  # it returns its own training replies
