@@ -251,3 +251,13 @@ def test_readme_examples_print_what_the_readme_says(capsys):
         with contextlib.redirect_stdout(printed):
             exec(compile(block, "README.md", "exec"), {})
         assert printed.getvalue().splitlines() == expected
+
+
+def test_item_bootstrap_agrees_with_scipys_percentile_bootstrap_on_a_mean():
+    from scipy.stats import bootstrap
+
+    x = (np.random.default_rng(7).random(300) < 0.6).astype(float)
+    ours = item_bootstrap.interval(lambda s: s["x"].mean(axis=-1), {"x": x}, 2000, 0.95, 0)
+    theirs = bootstrap((x,), np.mean, n_resamples=2000, method="percentile", rng=np.random.default_rng(0))
+    low, high = theirs.confidence_interval
+    assert ours[0] == pytest.approx(low, abs=0.015) and ours[1] == pytest.approx(high, abs=0.015)
