@@ -220,7 +220,10 @@ def test_paired_comparison_on_item_scores():
     assert result["record_exact_match"]["ci"][0] > 0 and result["record_exact_match"]["p_b_at_least_a"] == 0.0
     assert not result["tie"]
     same = compare_item_scores("extraction", a, a, n_resamples=300)
-    assert same["tie"] and same["field_f1"]["difference"] == 0.0
+    assert same["tie"] and same["field_f1"]["difference"] == 0.0 and "valid_output_rate" not in same
+    asked = compare_item_scores("extraction", a, b, n_resamples=300, metrics=("valid_output_rate",))
+    assert set(asked) == {"record_exact_match", "valid_output_rate", "main_metric", "tie"}
+    assert asked["valid_output_rate"]["difference"] == 0.0  # both always valid JSON
 
     outs = ["the refund is issued", "parcel shipped", "hello"]
     refs = ["the refund was issued", "the parcel shipped", "hello there"]
