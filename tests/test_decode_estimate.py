@@ -93,3 +93,42 @@ def test_generation_candidates_get_estimate_records_and_capacity_plans():
     assert record["capacity"]["meets_sla"]
     scoring = estimate_record("smollm2-135m", smol, "a10g", estimate.Workload(prompt_tokens=80), 2000, 10)
     assert record["inference"]["cost_usd_per_1k_items"] > scoring["inference"]["cost_usd_per_1k_items"]
+
+
+def test_a_generation_trials_measured_output_length_prices_it_by_decoding():
+    from bakeoff.evaluation.analysis import gpu_estimates
+
+    smol = architecture_of("smollm2-135m").as_dict()
+
+    def trial(name, workload):
+        result = {"model": {"kind": "llm", "architecture": smol}, "efficiency": {"workload": workload}}
+        return {"status": "done", "candidate": name, "result": result | {"model_name": name}}
+
+    efficiency = {
+        "method": "lora",
+        "gpus": ["a10g"],
+        "sla_p95_ms": 2000.0,
+        "load_items_per_s": 10.0,
+        "usd_per_hour": {},
+    }
+    writes = trial("writer", {"prompt_tokens": 80, "output_tokens": 30.4})
+    scores = trial("scorer", {"prompt_tokens": 80, "label_tokens": 3, "num_labels": 10})
+    records = {r["model"]: r for r in gpu_estimates([writes, scores], efficiency, [200], 3)}
+    assert records["writer"]["workload"]["output_tokens"] == 30 and records["writer"]["workload"]["label_tokens"] == 30
+    assert records["scorer"]["workload"]["output_tokens"] == 0
+    expected = decode_estimate.generation(
+        architecture_of("smollm2-135m"), estimate.Workload(prompt_tokens=80), gpu_a10g(), 30
+    )
+    assert records["writer"]["inference"]["generation_ms_per_item_batch1"] == pytest.approx(
+        expected.latency_ms_per_item
+    )
+    assert (
+        records["writer"]["inference"]["cost_usd_per_1k_items"]
+        > records["scorer"]["inference"]["cost_usd_per_1k_items"]
+    )
+
+
+def gpu_a10g():
+    from bakeoff.efficiency.hardware import gpu
+
+    return gpu("a10g")

@@ -220,7 +220,10 @@ def test_paired_comparison_on_item_scores():
     assert result["record_exact_match"]["ci"][0] > 0 and result["record_exact_match"]["p_b_at_least_a"] == 0.0
     assert not result["tie"]
     same = compare_item_scores("extraction", a, a, n_resamples=300)
-    assert same["tie"] and same["field_f1"]["difference"] == 0.0
+    assert same["tie"] and same["field_f1"]["difference"] == 0.0 and "valid_output_rate" not in same
+    asked = compare_item_scores("extraction", a, b, n_resamples=300, metrics=("valid_output_rate",))
+    assert set(asked) == {"record_exact_match", "valid_output_rate", "main_metric", "tie"}
+    assert asked["valid_output_rate"]["difference"] == 0.0  # both always valid JSON
 
     outs = ["the refund is issued", "parcel shipped", "hello"]
     refs = ["the refund was issued", "the parcel shipped", "hello there"]
@@ -232,3 +235,32 @@ def test_paired_comparison_on_item_scores():
         compare_item_scores("generation", g, item_bootstrap.take(worse, np.array([0, 1])))
     with pytest.raises(ValueError, match="classification"):
         compare_item_scores("classification", g, g)
+
+
+def test_readme_examples_print_what_the_readme_says(capsys):
+    import contextlib
+    import io
+    import re
+    from pathlib import Path
+
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    section = readme.split("## Extraction and generation: metrics", 1)[1].split("\n## ", 1)[0]
+    blocks = re.findall(r"```python\n(.*?)```", section, flags=re.S)
+    assert len(blocks) == 2
+    for block in blocks:
+        lines = block.splitlines()
+        expected = [lines[i + 1][2:] for i, line in enumerate(lines[:-1]) if "print(" in line]
+        printed = io.StringIO()
+        with contextlib.redirect_stdout(printed):
+            exec(compile(block, "README.md", "exec"), {})
+        assert printed.getvalue().splitlines() == expected
+
+
+def test_item_bootstrap_agrees_with_scipys_percentile_bootstrap_on_a_mean():
+    from scipy.stats import bootstrap
+
+    x = (np.random.default_rng(7).random(300) < 0.6).astype(float)
+    ours = item_bootstrap.interval(lambda s: s["x"].mean(axis=-1), {"x": x}, 2000, 0.95, 0)
+    theirs = bootstrap((x,), np.mean, n_resamples=2000, method="percentile", rng=np.random.default_rng(0))
+    low, high = theirs.confidence_interval
+    assert ours[0] == pytest.approx(low, abs=0.015) and ours[1] == pytest.approx(high, abs=0.015)

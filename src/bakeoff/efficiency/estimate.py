@@ -90,6 +90,7 @@ class Workload:
     shared_prefix_tokens: int = 0  # prompt tokens every example starts with; packed training runs them once per batch
     label_tokens: int = 3  # mean label continuation length (words + end marker)
     num_labels: int = 10
+    output_tokens: int = 0  # extraction / generation: mean tokens written per item (decode_estimate.py); 0: labels
     batch_size: int = 8
     lora_rank: int = 16
     lora_targets: str = "all"
@@ -105,7 +106,6 @@ class Workload:
     unquantized_format: str = (
         "fp32"  # QLoRA: embeddings/LM head left unquantized (fp32 after PEFT's upcast; bf16 in litgpt/torchtune)
     )
-    output_tokens: int = 0  # extraction / generation: mean tokens written per item (decode_estimate.py); 0: labels
 
 
 @dataclass(frozen=True)

@@ -164,7 +164,12 @@ def _predictions(trial_dir: Path, limit: int) -> list[dict]:
 
 
 def gpu_estimates(trials: list[dict], efficiency: dict, train_sizes: list[int], epochs: int) -> list[dict]:
-    """For each LLM candidate of the run, estimates on each GPU of `efficiency.gpus` (architecture as measured)."""
+    """For each LLM candidate of the run, estimates on each GPU of `efficiency.gpus` (architecture as measured).
+
+    Reads each trial's `result.efficiency.workload`: classification stores prompt_tokens, label_tokens,
+    num_labels (and shared_prefix_tokens); an extraction / generation trial stores prompt_tokens (mean prompt
+    tokens) and output_tokens (mean tokens written per test item), and is then costed by decoding
+    (`efficiency/decode_estimate.py`). A trial without it gets no estimate, and the decision says so."""
     from bakeoff.efficiency.estimate import Workload
     from bakeoff.efficiency.introspect import Architecture
     from bakeoff.efficiency.plan import estimate_record

@@ -180,6 +180,21 @@ STATISTICS = {
     "field_f1_macro": _f1_macro,
     "valid_output_rate": lambda s: s["valid"].mean(axis=-1),
 }
+COUNTS = ("tp", "fp", "fn")
+# The per-item arrays each statistic reads: only those are resampled (the bootstrap is ~5x faster for it).
+STATISTIC_INPUTS = {
+    "record_exact_match": ("exact",),
+    "field_f1": COUNTS,
+    "field_precision": COUNTS,
+    "field_recall": COUNTS,
+    "field_f1_macro": COUNTS,
+    "valid_output_rate": ("valid",),
+    "hallucination_rate": ("hallucinated", "copied"),
+}
+
+
+def _inputs(scores: Scores, name: str) -> Scores:
+    return {k: scores[k] for k in STATISTIC_INPUTS[name]}
 
 
 def extraction_summary(
@@ -190,15 +205,18 @@ def extraction_summary(
     n = len(scores["valid"])
     summary: dict = {"items": int(n), "fields": list(fields)}
     for name in ("valid_output_rate", "record_exact_match", "field_precision", "field_recall", "field_f1"):
-        statistic = STATISTICS[name]
-        summary[name] = observed(statistic, scores) if n else 0.0
-        summary[f"{name}_ci"] = interval(statistic, scores, *stats)
-    summary["field_f1_macro"] = observed(_f1_macro, scores) if n else 0.0
-    summary["field_f1_macro_ci"] = interval(_f1_macro, scores, *stats)
+        statistic, inputs = STATISTICS[name], _inputs(scores, name)
+        summary[name] = observed(statistic, inputs) if n else 0.0
+        summary[f"{name}_ci"] = interval(statistic, inputs, *stats)
+    counts = _inputs(scores, "field_f1_macro")
+    summary["field_f1_macro"] = observed(_f1_macro, counts) if n else 0.0
+    summary["field_f1_macro_ci"] = interval(_f1_macro, counts, *stats)
     copied = int(scores["copied"].sum())
     summary["copied_values"] = copied
     summary["hallucination_rate"] = float(scores["hallucinated"].sum() / copied) if copied else None
-    summary["hallucination_rate_ci"] = interval(_hallucination, scores, *stats) if copied else [0.0, 0.0]
+    summary["hallucination_rate_ci"] = (
+        interval(_hallucination, _inputs(scores, "hallucination_rate"), *stats) if copied else [0.0, 0.0]
+    )
     tp, fp, fn = (scores[k].sum(axis=0) for k in ("tp", "fp", "fn"))
     summary["per_field"] = {
         field: {

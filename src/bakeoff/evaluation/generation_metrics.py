@@ -133,6 +133,8 @@ STATISTICS = {
     "chrf": _corpus_chrf,
     "rouge_l": lambda s: s["rouge_l"].mean(axis=-1),
 }
+# The per-item arrays each statistic reads: only those are resampled.
+STATISTIC_INPUTS = {"chrf": ("chrf_stats",), "rouge_l": ("rouge_l",)}
 
 
 def _mean_with_ci(scores: Scores, key: str, stats: tuple) -> tuple[float, list[float]]:
@@ -148,8 +150,9 @@ def generation_summary(scores: Scores, n_resamples: int = 1000, confidence: floa
     stats = (n_resamples, confidence, seed)
     n = len(scores["chrf"])
     summary: dict = {"items": int(n)}
-    summary["chrf"] = observed(_corpus_chrf, scores) if n else 0.0
-    summary["chrf_ci"] = interval(_corpus_chrf, scores, *stats)
+    chrf_stats = {"chrf_stats": scores["chrf_stats"]}
+    summary["chrf"] = observed(_corpus_chrf, chrf_stats) if n else 0.0
+    summary["chrf_ci"] = interval(_corpus_chrf, chrf_stats, *stats)
     summary["chrf_sentence_mean"] = float(scores["chrf"].mean()) if n else 0.0
     summary["rouge_l"], summary["rouge_l_ci"] = _mean_with_ci(scores, "rouge_l", stats)
     summary.update(_length_and_refusal(scores, stats))

@@ -199,7 +199,7 @@ def efficiency_rows(trials: list[dict]) -> list[dict[str, str]]:
                 "latency b=1 ms p50/p95/p99": f"{timings['latency_ms_p50']:.1f} / {timings['latency_ms_p95']:.1f} / "
                 f"{_number(timings.get('latency_ms_p99'))}",
                 "latency est ms": "-"
-                if not efficiency
+                if not efficiency or efficiency.get("estimated_latency_ms_b1") is None
                 else f"{efficiency['estimated_latency_ms_b1']:.1f} "
                 f"(x{efficiency['latency_ratio_measured_over_estimated']:.2f})",
                 "best batch items/s": f"{timings['items_per_s_at_best']:.1f} (b={timings['best_batch']})"
