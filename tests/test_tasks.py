@@ -190,6 +190,14 @@ def test_extraction_trials_store_the_task_metrics_and_outputs(extraction_run):
     assert trials["crf/n32/s0"]["result"]["metrics"]["test"]["record_exact_match"] > 0.3
 
 
+def test_extraction_run_reads_back_as_typed_records(extraction_run):
+    from bakeoff.api import load_run
+
+    outcome, _, _ = extraction_run
+    run = load_run(outcome.run_dir)  # results.py records forbid unknown keys: every stored key is declared
+    assert {t.trial_id for t in run.trials} == {"crf/n16/s0", "crf/n32/s0", "tiny/n16/s0"}
+
+
 def test_extraction_analysis_compares_on_items_and_draws_curves(extraction_run):
     _, _, analysis = extraction_run
     assert analysis["learning_curves"]["crf"]["metric"] == "record_exact_match"

@@ -104,9 +104,9 @@ def _llm_trial(trial: Trial, ctx, train_subset: Examples) -> dict:
             spec.training.max_prompt_tokens,
             prompt_style(task_spec.prompt_style, fine_tuned=method != "zero-shot"),
         )
-        training = None
+        training, target_tokens = None, None  # target_tokens: mean target length trained on (tokens)
         if method != "zero-shot":
-            model, training = _fine_tune(model, method, encoder, tokenizer, trial, ctx, train_subset)
+            model, training, target_tokens = _fine_tune(model, method, encoder, tokenizer, trial, ctx, train_subset)
             _save_weights(model, method, trial_dir)
             merge_for_inference(model)
         model.eval()
@@ -151,7 +151,9 @@ def _llm_trial(trial: Trial, ctx, train_subset: Examples) -> dict:
         "decoding": task_spec.decoding.strategy + (" (JSON-constrained)" if grammar else ""),
         "prompt_style": encoder.style,
     }
-    efficiency = _efficiency(architecture, trial, ctx, latency_prompts, training, serving, written[0][0], output)
+    efficiency = _efficiency(
+        architecture, trial, ctx, latency_prompts, training, target_tokens, serving, written[0][0], output
+    )
     return {
         "metrics": output.metrics,
         "timings": timings,
@@ -161,7 +163,9 @@ def _llm_trial(trial: Trial, ctx, train_subset: Examples) -> dict:
     }
 
 
-def _efficiency(architecture, trial: Trial, ctx, prompts, training, serving, test_tokens, output) -> dict | None:
+def _efficiency(
+    architecture, trial: Trial, ctx, prompts, training, target_tokens, serving, test_tokens, output
+) -> dict | None:
     """Measured vs estimated on this machine: step time, and batch-1 writing (TTFT, decode tokens/s, latency)
     for the mean output length measured on the test set. The workload's `output_tokens` is what the GPU
     estimates (`evaluation/analysis.py`) cost each item by."""
@@ -176,7 +180,7 @@ def _efficiency(architecture, trial: Trial, ctx, prompts, training, serving, tes
         epochs=training["epochs_run"] if training else 1,
         prompt_tokens=round(sum(map(len, prompts)) / len(prompts)),
         shared_prefix_tokens=shared_prefix_length(prompts) if training and training.get("packed") else 0,
-        label_tokens=round(training["target_tokens_mean"]) if training else output_tokens,
+        label_tokens=round(target_tokens) if target_tokens else output_tokens,
         num_labels=1,
         batch_size=spec.training.batch_size,
         lora_rank=lora.r,
@@ -224,9 +228,13 @@ def _fine_tune(model, method, encoder: TargetEncoder, tokenizer, trial: Trial, c
         seed=trial.seed,
     )
     outcome = train(model, inputs, spec.training, Accelerator(cpu=ctx.device == "cpu"), on_step=ctx.on_step)
-    return model, asdict(outcome) | {
-        "trainable_params": trainable,
-        "total_params": total,
-        "learning_rate": inputs.learning_rate,
-        "target_tokens_mean": sum(map(len, train_targets)) / max(len(train_targets), 1),
-    }
+    return (
+        model,
+        asdict(outcome)
+        | {
+            "trainable_params": trainable,
+            "total_params": total,
+            "learning_rate": inputs.learning_rate,
+        },
+        sum(map(len, train_targets)) / max(len(train_targets), 1),
+    )
