@@ -912,4 +912,72 @@ CASES: list[Case] = [
     ),
 ]
 
+
+def task_of_type(kind: str, **task_keys) -> Callable[[dict, Path], None]:
+    """An extraction or generation task on the base CSV (text, label), with extra `task` keys."""
+
+    def edit(config: dict, tmp: Path) -> None:
+        config["task"].update({"type": kind, **task_keys})
+
+    return edit
+
+
+def builtin_of_type(kind: str, builtin: str, candidate: str) -> Callable[[dict, Path], None]:
+    def edit(config: dict, tmp: Path) -> None:
+        config["task"] = {"type": kind, "builtin": builtin, "builtin_examples": 100}
+        config["candidates"] = [{"name": "base", "model": candidate}]
+
+    return edit
+
+
+CASES += [
+    Case(
+        "task: built-in variant of another type",
+        validate_with(builtin_of_type("extraction", "support-tickets", "crf")),
+        r"task.builtin `support-tickets` is a classification task but task.type is `extraction`",
+        fix="use `builtin: support-tickets-extraction` for extraction",
+    ),
+    Case(
+        "extraction: no target column or fields",
+        validate_with(task_of_type("extraction")),
+        r"task.type extraction needs `task.data.target_column`",
+        fix="name the column of JSON records, or map fields to columns",
+    ),
+    Case(
+        "generation: no reference column",
+        validate_with(task_of_type("generation")),
+        r"task.type generation needs `task.data.reference_column`",
+        fix="name the column of reference outputs",
+    ),
+    Case(
+        "classification: extraction key set",
+        validate_with(set_key("task.fields", {"order_id": "text"})),
+        r"`task.fields` is for another task type",
+        fix="set `task.type: extraction`, or remove the key",
+    ),
+    Case(
+        "extraction: classification baseline",
+        validate_with(builtin_of_type("extraction", "support-tickets-extraction", "tfidf-logreg")),
+        r"`tfidf-logreg` is a classification baseline and task.type is `extraction`; use crf",
+        fix="use `crf` for extraction, `tfidf-retrieval` for generation",
+    ),
+    Case(
+        "extraction: sampled constrained decoding",
+        validate_with(task_of_type("extraction", fields={"order_id": "label"}, decoding={"strategy": "sample"})),
+        r"constrained extraction decodes greedily",
+        fix="set `task.decoding.strategy: greedy`",
+    ),
+    Case(
+        "extraction: unknown built-in field",
+        validate_with(
+            lambda config, tmp: config.update(
+                task={"type": "extraction", "builtin": "support-tickets-extraction", "fields": ["order_id", "sku"]},
+                candidates=[{"name": "crf", "model": "crf"}],
+            )
+        ),
+        r"task.fields: \['sku'\] are not fields of the built-in task",
+        fix="pick from customer, order_id, amount, date, product",
+    ),
+]
+
 assert len({c.id for c in CASES}) == len(CASES), "case ids must be unique"

@@ -43,7 +43,7 @@ def trial_row(trial: TrialRecord) -> dict[str, Any]:
         "status": trial.status,
         **_stat_columns("test_accuracy", test.accuracy if test else None),
         **_stat_columns("test_macro_f1", test.macro_f1 if test else None),
-        "train_accuracy": train.accuracy.value if train else None,
+        "train_accuracy": train.accuracy.value if train and train.accuracy else None,
         "perturbed_accuracy": robustness.get("mean_perturbed_accuracy"),
         "oos_auroc": (by_score.get("max_prob") or {}).get("auroc"),
         "ece": calibration.get("ece"),

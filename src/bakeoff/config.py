@@ -18,6 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from bakeoff.errors import ConfigError
 
 BASELINES = ("tfidf-logreg", "minilm-logreg")
+TARGET_BASELINES = {"crf": "extraction", "tfidf-retrieval": "generation"}  # baseline -> the task type it serves
 
 
 class Spec(BaseModel):
@@ -64,6 +65,13 @@ class DataSpec(Spec):
     out_of_scope_path: Path | None = Field(
         None, description="A file of out-of-scope items (text column only needed), same format as `path`."
     )
+    target_column: str | None = Field(
+        None,
+        description="Extraction: column holding each item's target record as a JSON object (or use `task.fields`).",
+    )
+    reference_column: str | None = Field(
+        None, description="Generation: column holding each item's reference output (e.g. the reply an agent wrote)."
+    )
 
     @model_validator(mode="after")
     def _distinct_columns(self) -> DataSpec:
@@ -97,9 +105,35 @@ class SplitSpec(Spec):
     seed: int = Field(0, description="Seed of the stratified splits.")
 
 
+class DecodingSpec(Spec):
+    """How extraction and generation candidates write their outputs (classification scores labels instead)."""
+
+    strategy: Literal["greedy", "sample"] = Field(
+        "greedy", description="`greedy`: the most likely token each step; `sample`: draw from temperature/top_p."
+    )
+    max_new_tokens: int = Field(96, ge=1, description="Most tokens written per item (an unfinished record is invalid).")
+    temperature: float = Field(0.7, gt=0, description="Sampling temperature (`strategy: sample` only).")
+    top_p: float = Field(0.95, gt=0, le=1, description="Nucleus sampling mass (`strategy: sample` only).")
+    seed: int = Field(0, description="Seed of sampled decoding (added to the trial's seed).")
+    constrained: bool = Field(
+        True,
+        description="Extraction: allow only tokens that keep the output a JSON object with exactly `task.fields` "
+        "as keys and string or null values.",
+    )
+    batch_size: int = Field(8, ge=1, description="Items decoded together (left-padded).")
+
+
 class TaskSpec(Spec):
-    builtin: Literal["support-tickets"] | None = Field(
-        None, description="A built-in task instead of `data`: `support-tickets` (generated, seeded)."
+    type: Literal["classification", "extraction", "generation"] = Field(
+        "classification",
+        description="What the model must produce: one label (classification), "
+        "a JSON record of `task.fields` (extraction) or free text (generation).",
+    )
+    builtin: Literal["support-tickets", "support-tickets-extraction", "support-tickets-replies"] | None = Field(
+        None,
+        description="A built-in task instead of `data`: `support-tickets` (generated, seeded; classification), "
+        "`support-tickets-extraction` (the same tickets with their planted customer, order, amount, date and "
+        "product as target records), `support-tickets-replies` (a templated first reply per ticket; generation).",
     )
     builtin_examples: int = Field(
         1200, ge=100, description="How many tickets the built-in generator makes (before splitting)."
@@ -108,13 +142,28 @@ class TaskSpec(Spec):
     split: SplitSpec = Field(default_factory=SplitSpec)
     instruction: str = Field(
         "Classify the customer message into one category.",
-        description="Instruction placed before each item in LLM prompts.",
+        description="Instruction placed before each item in LLM prompts (extraction and generation replace this "
+        "classification default with their own; extraction appends the field names).",
     )
     prompt_style: Literal["auto", "chat", "plain"] = Field(
         "auto",
         description="LLM prompt form. `plain`: instruction, `Message:` item, `Category:` (fewest tokens per item); "
         "`chat`: the "
         "tokenizer's chat template. `auto`: plain for fine-tuned models (they learn the format), chat for zero-shot.",
+    )
+
+    fields: dict[str, str] | list[str] | None = Field(
+        None,
+        description="Extraction: the record's fields, `{field: column}` to read each from a column (missing values "
+        "null), or a list of field names with `task.data.target_column`. Built-in: default its five fields.",
+    )
+    fallback_reference: str | None = Field(
+        None,
+        description="Generation: the reply expected for out-of-scope items; their outputs are scored against it. "
+        "Without it a fallback-detection rate is reported instead.",
+    )
+    decoding: DecodingSpec = Field(
+        default_factory=DecodingSpec, description="Extraction and generation: how outputs are decoded."
     )
 
     @model_validator(mode="after")
@@ -239,7 +288,7 @@ class CandidateSpec(Spec):
 
     @property
     def is_baseline(self) -> bool:
-        return self.model in BASELINES
+        return self.model in BASELINES or self.model in TARGET_BASELINES
 
     @property
     def resolved_method(self) -> str:
@@ -284,6 +333,30 @@ class PerturbationSpec(Spec):
     params: dict[str, float | int | str] = Field(
         default_factory=dict, description="Keyword parameters, e.g. {rate: 0.05} for typos."
     )
+
+
+class JudgeSpec(Spec):
+    """LLM-as-judge for generation tasks: pairwise win-rate of each candidate against `baseline`."""
+
+    candidate: str | None = Field(None, description="A candidate of this run that judges (its fine-tuned model).")
+    endpoint: str | None = Field(
+        None, description="Instead: an OpenAI-compatible base URL (e.g. http://127.0.0.1:8000/v1) to judge with."
+    )
+    model: str | None = Field(None, description="Model name sent to `endpoint` (required with it).")
+    api_key_env: str | None = Field(
+        None, description="Environment variable holding the endpoint's API key (the key itself never goes in YAML)."
+    )
+    baseline: str = Field(description="The candidate every other candidate is compared against.")
+    max_items: int = Field(100, ge=2, description="Test items judged per candidate (two judge calls each).")
+    timeout_s: float = Field(60.0, gt=0, description="Endpoint timeout per judge call, seconds.")
+
+    @model_validator(mode="after")
+    def _one_judge(self) -> JudgeSpec:
+        if (self.candidate is None) == (self.endpoint is None):
+            raise ValueError("evaluation.judge: give exactly one of `candidate` (a run candidate) or `endpoint`")
+        if self.endpoint is not None and not self.model:
+            raise ValueError("evaluation.judge.endpoint needs `model` (the model name the endpoint serves)")
+        return self
 
 
 DEFAULT_PERTURBATIONS = ("typos", "lowercase", "padding", "entities", "synonyms", "truncate", "paraphrase")
@@ -349,6 +422,9 @@ class EvaluationSpec(Spec):
     appetite_target_macro_f1: float | None = Field(
         None, gt=0, le=1, description="Also report examples needed to reach this absolute macro-F1."
     )
+    judge: JudgeSpec | None = Field(
+        None, description="Optional LLM-as-judge for generation tasks (off by default); see README."
+    )
 
     def resolved_perturbations(self, builtin_task: bool) -> list[PerturbationSpec]:
         if self.perturbations is not None:
@@ -377,10 +453,10 @@ class EfficiencySpec(Spec):
 class DecisionSpec(Spec):
     """The four questions behind a recommendation (and two thresholds). Unset means "no constraint"."""
 
-    task_specificity: Literal["narrow", "open-ended"] = Field(
-        "narrow",
+    task_specificity: Literal["auto", "narrow", "open-ended"] = Field(
+        "auto",
         description="narrow: classification/extraction with a fixed answer space (label scoring applies); "
-        "open-ended: generation.",
+        "open-ended: generation (robustness and out-of-scope weigh more). auto: from task.type.",
     )
     max_fine_tune_usd: float | None = Field(None, gt=0, description="Budget for one fine-tune, $.")
     max_usd_per_1k_items: float | None = Field(None, gt=0, description="Budget per 1,000 items served, $.")
@@ -493,6 +569,19 @@ class RunSpec(Spec):
         return self
 
     @model_validator(mode="after")
+    def _judge_names_candidates(self) -> RunSpec:
+        judge = self.evaluation.judge
+        if judge is None:
+            return self
+        if self.task.type != "generation":
+            raise ValueError("evaluation.judge compares generated text: set task.type to generation or remove it")
+        names = [c.name for c in self.candidates]
+        for key, name in (("baseline", judge.baseline), ("candidate", judge.candidate)):
+            if name is not None and name not in names:
+                raise ValueError(f"evaluation.judge.{key} `{name}` is not a candidate; pick one of {names}")
+        return self
+
+    @model_validator(mode="after")
     def _paraphrase_needs_builtin(self) -> RunSpec:
         names = [p.name for p in self.evaluation.perturbations or []]
         if "paraphrase" in names and self.task.builtin is None:
@@ -540,6 +629,7 @@ class RunSpec(Spec):
                 "output": True,
                 "efficiency": True,
                 "decision": True,
+                "evaluation": {"judge"},  # judged across trials after they finish: it changes no trial
                 "tracking": True,
                 "runner": True,
                 "candidates": {"__all__": {"resources"}},

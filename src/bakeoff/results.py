@@ -38,18 +38,36 @@ def _stat_pairs(data: Any, names: tuple[str, ...]) -> Any:
         return data
     data = dict(data)
     for name in names:
+        if name in data and data[name] is None:
+            data.pop(f"{name}_ci", None)  # e.g. hallucination_rate when nothing was copied: no interval either
         if name in data and not isinstance(data[name], (dict, Stat)) and data[name] is not None:
             low, high = data.pop(f"{name}_ci", (data[name], data[name]))
             data[name] = {"value": data[name], "ci_low": low, "ci_high": high}
     return data
 
 
+TARGET_STATS = (
+    "valid_output_rate",
+    "record_exact_match",
+    "field_precision",
+    "field_recall",
+    "field_f1",
+    "field_f1_macro",
+    "hallucination_rate",
+    "chrf",
+    "rouge_l",
+    "output_words_mean",
+    "output_tokens_mean",
+    "refusal_rate",
+)
+
+
 class SplitScores(Record):
     """Quality on one set of items (`metrics.test`, `metrics.train`, `metrics.test_clean`)."""
 
     items: int | None = Field(None, description="Items scored.")
-    accuracy: Stat = Field(description="Share of items whose top label is right.")
-    macro_f1: Stat = Field(description="Unweighted mean of per-class F1.")
+    accuracy: Stat | None = Field(None, description="Classification: share of items whose top label is right.")
+    macro_f1: Stat | None = Field(None, description="Classification: unweighted mean of per-class F1.")
     mean_true_label_prob: float | None = Field(None, description="Mean probability given to the right label.")
     per_class: dict[str, JsonMap] = Field(
         default_factory=dict, description="Per label: precision, recall, f1, support."
@@ -61,15 +79,53 @@ class SplitScores(Record):
     removed_near_duplicates: int | None = Field(
         None, description="test_clean only: test items dropped as exact or near duplicates of training items."
     )
+    # Extraction (evaluation/extraction_metrics.py); higher is better except hallucination_rate.
+    fields: list[str] | None = Field(None, description="Extraction: the declared record fields, in order.")
+    valid_output_rate: Stat | None = Field(
+        None, description="Extraction: outputs that parse as one JSON object with exactly the declared keys."
+    )
+    record_exact_match: Stat | None = Field(
+        None, description="Extraction (main metric): valid outputs whose every field equals the target."
+    )
+    field_precision: Stat | None = Field(None, description="Extraction: field values right of those predicted.")
+    field_recall: Stat | None = Field(None, description="Extraction: target field values predicted right.")
+    field_f1: Stat | None = Field(None, description="Extraction: F1 of field values, pooled over fields (micro).")
+    field_f1_macro: Stat | None = Field(None, description="Extraction: mean of per-field F1.")
+    hallucination_rate: Stat | None = Field(
+        None, description="Extraction: predicted values not found in the source text (lower is better)."
+    )
+    copied_values: int | None = Field(
+        None, description="Extraction: predicted non-null values checked against the text."
+    )
+    per_field: dict[str, JsonMap] | None = Field(
+        None, description="Extraction, per field: precision, recall, f1, tp, fp, fn, support, predicted."
+    )
+    # Generation (evaluation/generation_metrics.py), on a 0-1 scale.
+    chrf: Stat | None = Field(None, description="Generation (main metric): corpus chrF (sacrebleu / 100).")
+    chrf_sentence_mean: float | None = Field(None, description="Generation: mean sentence-level chrF.")
+    rouge_l: Stat | None = Field(None, description="Generation: mean ROUGE-L F-measure (rouge-score).")
+    output_words_mean: Stat | None = Field(None, description="Generation: mean output length, words.")
+    output_tokens_mean: Stat | None = Field(
+        None, description="Generation: mean output length, tokens of the candidate's tokenizer."
+    )
+    refusal_rate: Stat | None = Field(None, description="Generation: outputs the refusal detector flags.")
+    empty_rate: float | None = Field(None, description="Generation: empty or whitespace-only outputs.")
 
     @model_validator(mode="before")
     @classmethod
     def _from_store(cls, data: Any) -> Any:
-        return _stat_pairs(data, ("accuracy", "macro_f1"))
+        return _stat_pairs(data, ("accuracy", "macro_f1", *TARGET_STATS))
 
 
 class TrialMetrics(Record):
     """Everything measured about a trial's predictions."""
+
+    task_type: Literal["classification", "extraction", "generation"] | None = Field(
+        None, description="Extraction and generation trials: the task type (classification trials omit it)."
+    )
+    main_metric: str | None = Field(
+        None, description="Extraction and generation trials: the metric quality is read in (record_exact_match, chrf)."
+    )
 
     test: SplitScores | None = Field(None, description="Held-out test set.")
     train: SplitScores | None = Field(
@@ -118,6 +174,18 @@ class Timings(Record):
     )
     peak_memory_mb: float | None = Field(None, description="Peak memory of the trial (RSS on CPU, allocated on CUDA).")
     scoring_batch_size: int | None = Field(None, description="LLMs: the batch size used to score the test set.")
+    # Extraction and generation trials: decoding, timed one item at a time (evaluation/decode.py).
+    ttft_ms_p50: float | None = Field(None, description="Generating LLMs: time to first token, median, ms.")
+    ttft_ms_p95: float | None = Field(None, description="Generating LLMs: time to first token, 95th percentile, ms.")
+    decode_tokens_per_s: float | None = Field(
+        None, description="Generating LLMs: tokens per second after the first, batch 1, median."
+    )
+    latency_items: int | None = Field(None, description="Generating LLMs: items timed one at a time.")
+    test_output_tokens: int | None = Field(None, description="Generating LLMs: tokens written for the test set.")
+    output_tokens_per_s: float | None = Field(
+        None, description="Generating LLMs: tokens written per second over the batched test set."
+    )
+    decode_batch_size: int | None = Field(None, description="Generating LLMs: batch size of test-set decoding.")
 
 
 class Training(Record):

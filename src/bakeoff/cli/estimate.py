@@ -93,6 +93,11 @@ def estimate_command(
         "ratios "
         "(only for the hardware the run measured).",
     ),
+    output_tokens: int = typer.Option(
+        0,
+        min=0,
+        help="Extraction/generation: mean tokens written per item (TTFT + decode per token); 0: label scoring.",
+    ),
     as_json: bool = typer.Option(False, "--json", help="Print JSON instead of a table."),
     out: Path = typer.Option(None, help="Also write the JSON here."),
 ) -> None:
@@ -117,13 +122,15 @@ def estimate_command(
         train_examples=train_examples,
         epochs=epochs,
         prompt_tokens=prompt_tokens,
-        num_labels=num_labels,
+        num_labels=num_labels if not output_tokens else 1,
         train_utilisation=train_utilisation,
         batch_size=batch_size,
         lora_rank=lora_rank,
         gradient_checkpointing=gradient_checkpointing,
         gpus_per_replica=gpus_per_replica,
         serving_weights=weights,
+        output_tokens=output_tokens,
+        label_tokens=output_tokens or 3,  # generation is fine-tuned on its targets; 3: the label default
     )
     records = estimate_records(models, gpu, workload, sla_p95_ms, load, usd_per_hour, calibration)
     payload = {

@@ -11,7 +11,7 @@ from bakeoff.cli.common import console, stdout, user_errors
 from bakeoff.errors import ConfigError
 
 QUESTIONS = [  # (key, prompt, parser); empty answer = no constraint
-    ("task_specificity", "Task: narrow (classification/extraction) or open-ended (generation)?", str),
+    ("task_specificity", "Task: auto (from task.type), narrow (classification/extraction) or open-ended?", str),
     ("max_fine_tune_usd", "Budget for one fine-tune, $ (empty: none)", float),
     ("max_usd_per_1k_items", "Budget per 1,000 items served, $ (empty: none)", float),
     ("max_usd_per_month", "Serving budget per month, $ (empty: none)", float),

@@ -12,6 +12,16 @@ from bakeoff.config import RunnerSpec, RunSpec, load_spec
 from bakeoff.errors import ConfigError
 
 
+def endpoint_judge(spec: RunSpec):
+    """The OpenAI-compatible judge `evaluation.judge.endpoint` names, or None (no judge, or a local one)."""
+    settings = spec.evaluation.judge
+    if settings is None or settings.endpoint is None:
+        return None
+    from bakeoff.evaluation.judge import judge_from_spec
+
+    return judge_from_spec(settings)
+
+
 def execute(spec: RunSpec) -> None:
     """Run the grid, store the cross-trial analysis, then write the summary, results and report, and print
     the recommendation. Shared by `run` and `demo`. One driver per run folder: a second one is refused."""
@@ -35,7 +45,8 @@ def execute(spec: RunSpec) -> None:
         # The decision and GPU-estimate sections may differ from the first run's (they do not change trials).
         outcome.store.set_meta("spec", spec_json)
         # The runner computes the analysis once; `report` and `recommend` only read it.
-        outcome.store.set_meta("analysis", analyse(outcome.store.trials(), outcome.run_dir, spec_json))
+        judge = endpoint_judge(spec)  # evaluation.judge with an endpoint; a local-candidate judge is not built here
+        outcome.store.set_meta("analysis", analyse(outcome.store.trials(), outcome.run_dir, spec_json, judge))
         results, recommendation, paths = build(outcome.run_dir)
         track_run_end(
             spec, outcome.run_dir, console

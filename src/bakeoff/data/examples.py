@@ -1,4 +1,5 @@
-"""The core data type every stage passes around: parallel lists of texts and labels."""
+"""The core data type every stage passes around: parallel lists of texts and labels (and, for extraction and
+generation tasks, target outputs: there the labels are only strata for splits, e.g. the ticket category)."""
 
 from __future__ import annotations
 
@@ -11,9 +12,12 @@ class Examples:
 
     texts: list[str]
     labels: list[str]
+    targets: list[str] | None = None  # extraction: compact JSON records; generation: reference outputs
 
     def __len__(self) -> int:
         return len(self.texts)
 
     def subset(self, indices) -> Examples:
-        return Examples([self.texts[i] for i in indices], [self.labels[i] for i in indices])
+        indices = list(indices)
+        targets = None if self.targets is None else [self.targets[i] for i in indices]
+        return Examples([self.texts[i] for i in indices], [self.labels[i] for i in indices], targets)

@@ -29,6 +29,10 @@ class TaskData:
 
 
 def prepare_task(spec: TaskSpec) -> TaskData:
+    if spec.type != "classification":
+        from bakeoff.data.targets import prepare_target_task
+
+        return prepare_target_task(spec)  # items with target outputs; labels only stratify
     split = spec.split
     out_of_scope: list[str] = []
     warnings: list[str] = []

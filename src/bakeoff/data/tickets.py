@@ -17,6 +17,11 @@ from bakeoff.data.ticket_templates import CATEGORIES, CLOSINGS, DISTRACTORS, GRE
 
 LABELS: list[str] = list(CATEGORIES)
 _SLOT = re.compile(r"\{(\w+)\}")
+_ORDER_ID = re.compile(r"ORD-\d+|A\d+|\d+")  # the identifier inside "order #123456", "ORD-123456", "#A123456"
+# Extraction variant: slots of the request recorded as fields, and the customer's name from the sign-off.
+REQUEST_FIELDS = {"order": "order_id", "amount": "amount", "date": "date", "product": "product"}
+SIGNATURE_FIELDS = {"name": "customer"}
+RECORD_FIELDS = ["customer", "order_id", "amount", "date", "product"]
 MIXED_SHARE = 0.15  # tickets carrying a second, later request (labelled by the first)
 SECOND_REQUEST = ["Also,", "Separately,", "And while I'm here:", "One more thing:", "Unrelated, but"]
 
@@ -53,20 +58,27 @@ def _date(rng: random.Random) -> str:
     )
 
 
-def _fill(template: str, rng: random.Random) -> str:
+def _fill(template: str, rng: random.Random, found: dict[str, str] | None = None, fields: dict | None = None) -> str:
+    """The template with its slots filled; the first value of each slot named in `fields` ({slot: field}) is
+    recorded in `found` under its field name (recording draws no random numbers: same seed, same tickets)."""
+
     def value(match: re.Match) -> str:
         slot = match.group(1)
         if slot == "amount":
-            return _amount(rng)
-        if slot == "order":
-            return _order(rng)
-        if slot == "date":
-            return _date(rng)
-        if slot == "digits":
-            return str(rng.randrange(10, 99))
-        if slot == "name_lower":
-            return rng.choice(SLOTS["name"]).lower()
-        return rng.choice(SLOTS[slot])
+            text = _amount(rng)
+        elif slot == "order":
+            text = _order(rng)
+        elif slot == "date":
+            text = _date(rng)
+        elif slot == "digits":
+            text = str(rng.randrange(10, 99))
+        elif slot == "name_lower":
+            text = rng.choice(SLOTS["name"]).lower()
+        else:
+            text = rng.choice(SLOTS[slot])
+        if found is not None and fields and slot in fields and fields[slot] not in found:
+            found[fields[slot]] = _ORDER_ID.search(text).group(0) if slot == "order" else text
+        return text
 
     return _SLOT.sub(value, template)
 
@@ -82,12 +94,12 @@ def _typo(text: str, rng: random.Random) -> str:
     return text[:i] + text[i + 1 :]
 
 
-def _dress(core: str, rng: random.Random) -> str:
+def _dress(core: str, rng: random.Random, found: dict[str, str] | None = None) -> str:
     """Wrap a request in the things real tickets carry: greetings, asides, sign-offs, typos, casing."""
     parts = [rng.choice(GREETINGS), core]
     if rng.random() < 0.35:
-        parts.append(_fill(rng.choice(DISTRACTORS), rng))
-    parts.append(_fill(rng.choice(CLOSINGS), rng))
+        parts.append(_fill(rng.choice(DISTRACTORS), rng))  # its values are asides, never recorded
+    parts.append(_fill(rng.choice(CLOSINGS), rng, found, SIGNATURE_FIELDS))
     text = " ".join(p for p in parts if p)
     for _ in range(rng.choice([0, 0, 0, 1, 2])):
         text = _typo(text, rng)
@@ -101,21 +113,46 @@ def _dress(core: str, rng: random.Random) -> str:
 
 def generate_tickets(n: int, seed: int = 0, phrasings: str = "seen") -> Examples:
     """`n` labeled tickets, classes balanced; `phrasings` is "seen" or "held_out" (never in training)."""
+    texts, labels, _ = _generate(n, seed, phrasings)
+    return Examples(texts, labels)
+
+
+def generate_ticket_records(n: int, seed: int = 0, phrasings: str = "seen") -> tuple[Examples, list[dict]]:
+    """The same tickets as `generate_tickets(n, seed, phrasings)` (labels = categories) and, per ticket, the
+    record of what it names: `RECORD_FIELDS`, each the value as written in the ticket, or None.
+
+    Values come from the request(s) (a second request fills only fields the first left empty) and the
+    customer's name from the sign-off; a distractor's order number or amount is an aside, not the request's,
+    so it is not a target. Where casing or a typo changed a value in the text, the value as it now reads is
+    taken (case-insensitive match); a value a typo broke stays as planted."""
+    texts, labels, records = _generate(n, seed, phrasings)
+    return Examples(texts, labels), records
+
+
+def _as_written(value: str, text: str) -> str:
+    at = text.lower().find(value.lower())
+    return value if at < 0 else text[at : at + len(value)]
+
+
+def _generate(n: int, seed: int, phrasings: str) -> tuple[list[str], list[str], list[dict]]:
     rng = random.Random(f"support-tickets/{phrasings}/{seed}")
-    texts, labels = [], []
+    texts, labels, records = [], [], []
     for i in range(n):
         label = LABELS[i % len(LABELS)]
-        core = _fill(rng.choice(CATEGORIES[label][phrasings]), rng)
+        found: dict[str, str] = {}
+        core = _fill(rng.choice(CATEGORIES[label][phrasings]), rng, found, REQUEST_FIELDS)
         if rng.random() < MIXED_SHARE:
             # Routing rule of the task: a ticket with two requests belongs to the first one.
             other = rng.choice([c for c in LABELS if c != label])
-            second = _fill(rng.choice(CATEGORIES[other][phrasings]), rng)
+            second = _fill(rng.choice(CATEGORIES[other][phrasings]), rng, found, REQUEST_FIELDS)
             core = f"{core} {rng.choice(SECOND_REQUEST)} {second[0].lower()}{second[1:]}"
-        texts.append(_dress(core, rng))
+        text = _dress(core, rng, found)
+        texts.append(text)
         labels.append(label)
+        records.append({f: _as_written(found[f], text) if f in found else None for f in RECORD_FIELDS})
     order = list(range(n))
     rng.shuffle(order)
-    return Examples([texts[i] for i in order], [labels[i] for i in order])
+    return [texts[i] for i in order], [labels[i] for i in order], [records[i] for i in order]
 
 
 def generate_out_of_scope(n: int, seed: int = 0) -> list[str]:

@@ -19,7 +19,15 @@ from __future__ import annotations
 
 import math
 
-from bakeoff.decision.evidence import Evidence, gather, not_assessed
+from bakeoff.decision.evidence import Evidence, gather, not_assessed, task_type_of
+
+# How the rationale and exclusions name each quality metric.
+METRIC_LABELS = {
+    "macro_f1": "macro-F1",
+    "record_exact_match": "record exact match",
+    "chrf": "chrF",
+    "judge_win_rate": "judge win-rate",
+}
 
 OPEN_ENDED_CAUTION = (
     "Caution: the task is open-ended (generation), but this run measured classification by label "
@@ -33,7 +41,8 @@ OPEN_ENDED_CAUTION = (
 def _exclusion(e: Evidence, d: dict) -> str | None:
     """The first hard constraint `e` fails, stated with its number, or None."""
     if d.get("min_macro_f1") is not None and e.macro_f1 < d["min_macro_f1"]:
-        return f"macro-F1 {100 * e.macro_f1:.1f}% ({e.quality_note}) is below the floor {100 * d['min_macro_f1']:.0f}%"
+        label = METRIC_LABELS.get(e.quality_metric, e.quality_metric)
+        return f"{label} {100 * e.macro_f1:.1f}% ({e.quality_note}) is below the floor {100 * d['min_macro_f1']:.0f}%"
     if d.get("max_fine_tune_usd") is not None and e.fine_tune_usd > d["max_fine_tune_usd"]:
         return f"fine-tune ${e.fine_tune_usd:.2f} exceeds the budget ${d['max_fine_tune_usd']:.2f}"
     if d.get("sla_p95_ms") is not None and not e.meets_sla:
@@ -54,12 +63,14 @@ def weights(d: dict) -> dict[str, float]:
     of ten over the cheapest / fastest candidate, so 10x the cost weighs like `cost` points of macro-F1."""
     share = d.get("out_of_scope_share", 0.0)
     budget = any(d.get(k) is not None for k in ("max_fine_tune_usd", "max_usd_per_1k_items", "max_usd_per_month"))
-    # An open-ended (generation) task is judged here on classification evidence, a proxy: clean-test
-    # macro-F1 says less about it, while holding up under perturbed and unseen inputs says more about how
-    # a model copes with free-form traffic. So quality weighs less and robustness / out-of-scope more.
+    # Open-ended (generation) traffic is free-form: holding up under perturbed and unseen inputs, and falling
+    # back well out of scope, say more about how a model copes with it, so robustness / out-of-scope weigh
+    # more. When the run measured classification for an open-ended task, quality is a proxy, so it also
+    # weighs less.
     open_ended = d.get("task_specificity") == "open-ended"
+    proxy = open_ended and d.get("task_type", "classification") == "classification"
     return {
-        "quality": 0.6 if open_ended else 1.0,
+        "quality": 0.6 if proxy else 1.0,
         "robustness": 0.3 + share + (0.5 if open_ended else 0.0),
         "out_of_scope": 0.1 + 3.0 * share + (0.3 if open_ended else 0.0),
         "calibration": 0.1,
@@ -75,11 +86,26 @@ def score(e: Evidence, pool: list[Evidence], w: dict[str, float]) -> float:
     return (
         w["quality"] * e.macro_f1
         + w["robustness"] * (e.perturbed_accuracy if e.perturbed_accuracy is not None else e.macro_f1)
-        + w["out_of_scope"] * (e.oos_auroc if e.oos_auroc is not None else 0.5)
+        + w["out_of_scope"] * _out_of_scope_term(e)
         - w["calibration"] * (e.ece_scaled or 0.0)
         - w["cost"] * math.log10(max(1.0, e.usd_per_month or 0.0) / cheapest)
         - w["latency"] * math.log10(max(1.0, e.p95_ms or 0.0) / fastest)
     )
+
+
+def _out_of_scope_term(e: Evidence) -> float:
+    """Classification: out-of-scope AUROC; generation: share of out-of-scope outputs that fall back; else 0.5."""
+    if e.oos_auroc is not None:
+        return e.oos_auroc
+    return e.oos_fallback_rate if e.oos_fallback_rate is not None else 0.5
+
+
+def specificity(answer: str, task_type: str) -> str:
+    """`decision.task_specificity`: `auto` follows task.type (generation is open-ended; classification and
+    extraction, with a fixed answer space, are narrow); an explicit answer wins."""
+    if answer != "auto":
+        return answer
+    return "open-ended" if task_type == "generation" else "narrow"
 
 
 def pareto(pool: list[Evidence]) -> list[str]:
@@ -96,7 +122,8 @@ def pareto(pool: list[Evidence]) -> list[str]:
 def _tied(a: Evidence, b: Evidence, comparisons: list[dict] | None = None) -> bool:
     """Within noise: the paired bootstrap on the same test items when both were compared at the trial size
     used (its CI for the macro-F1 difference includes 0); otherwise, overlapping macro-F1 intervals."""
-    for c in comparisons or []:
+    judged = "judge_win_rate" in (a.quality_metric, b.quality_metric)  # the paired tests are on chrF, not the judge
+    for c in [] if judged else comparisons or []:
         if {c["a"], c["b"]} == {a.candidate, b.candidate} and c["train_size"] == a.trial_size == b.trial_size:
             return bool(c["tie"])
     return a.macro_f1_ci[0] <= b.macro_f1_ci[1] and b.macro_f1_ci[0] <= a.macro_f1_ci[1]
@@ -180,6 +207,8 @@ def recommend(results: dict) -> dict:
     spec = results["run"]["spec"]
     # Validated with defaults, so run folders written before a setting existed still rebuild.
     d = DecisionSpec.model_validate(spec.get("decision") or {}).model_dump()
+    d["task_type"] = task_type_of(results)
+    d["task_specificity"] = specificity(d["task_specificity"], d["task_type"])
     default_size = max(spec["grid"]["train_sizes"])
     default_load = EfficiencySpec.model_validate(spec.get("efficiency") or {}).load_items_per_s
     evidence = gather(results, d, default_size, default_load)
@@ -199,7 +228,8 @@ def rationale(outcome: dict, evidence: dict[str, Evidence]) -> str:
     """A short paragraph built from the numbers."""
     answers = outcome["answers"]
     unassessed = "".join(f" Not assessed: {c} ({r})." for c, r in outcome.get("not_assessed", {}).items())
-    caution = f" {OPEN_ENDED_CAUTION}" if answers.get("task_specificity") == "open-ended" else ""
+    proxy = answers.get("task_type", "classification") == "classification"
+    caution = f" {OPEN_ENDED_CAUTION}" if answers.get("task_specificity") == "open-ended" and proxy else ""
     if outcome["choice"] is None:
         reasons = "; ".join(f"{c}: {r}" for c, r in outcome["excluded"].items())
         return (
@@ -218,13 +248,16 @@ def rationale(outcome: dict, evidence: dict[str, Evidence]) -> str:
         verb = "fine-tune "
     parts = [
         f"Recommendation: {verb}{e.candidate}.",
-        f"At {answers['labeled_examples']} labeled examples it reaches macro-F1 {100 * e.macro_f1:.1f}% "
+        f"At {answers['labeled_examples']} labeled examples it reaches "
+        f"{METRIC_LABELS.get(e.quality_metric, e.quality_metric)} {100 * e.macro_f1:.1f}% "
         f"[{100 * low:.1f}, {100 * high:.1f}] ({e.quality_note})",
     ]
     if e.perturbed_accuracy is not None:
         parts[-1] += f", {100 * e.perturbed_accuracy:.1f}% on perturbed inputs"
     if e.oos_auroc is not None:
         parts[-1] += f", out-of-scope AUROC {e.oos_auroc:.2f}"
+    elif e.oos_fallback_rate is not None:
+        parts[-1] += f", falls back on {100 * e.oos_fallback_rate:.0f}% of out-of-scope items"
     parts[-1] += "."
     cost = (
         f"Serving {answers['load_items_per_s']:g} items/s costs ~${e.usd_per_month:,.0f}/month"

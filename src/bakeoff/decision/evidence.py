@@ -10,7 +10,7 @@ CPU for a baseline), that measured capacity replaces the estimate.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 
 from bakeoff.decision.measured import MeasuredCapacity, measured_capacity
 from bakeoff.efficiency.capacity import HOURS_PER_MONTH, TARGET_UTILISATION, plan_batches
@@ -38,6 +38,10 @@ class Evidence:
     memory_gb: float  # fine-tuning memory (LLM) or 0
     meets_sla: bool
     latency_source: str
+    # The task's main metric that `macro_f1` / `macro_f1_ci` hold (the names stay for classification's sake):
+    # macro_f1, record_exact_match (extraction), chrf or judge_win_rate (generation).
+    quality_metric: str = "macro_f1"
+    oos_fallback_rate: float | None = None  # generation: out-of-scope outputs that decline or redirect
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -73,8 +77,41 @@ def _nearest_trial(trials: list[dict], size: int) -> dict:
     return max(below, key=lambda t: t["train_size"]) if below else min(trials, key=lambda t: t["train_size"])
 
 
+MAIN_METRIC = {"classification": "macro_f1", "extraction": "record_exact_match", "generation": "chrf"}
+
+
+def task_type_of(results: dict) -> str:
+    return ((results["run"].get("spec") or {}).get("task") or {}).get("type") or "classification"
+
+
+def judge_win_rates(analysis: dict, candidates: list[str]) -> dict[str, tuple[float, tuple[float, float], int]]:
+    """Per candidate: judge win-rate against the baseline (the baseline itself: 0.5), its CI and the training
+    size, averaged over seeds at the largest judged size; empty unless every candidate was judged."""
+    judge = analysis.get("judge") or {}
+    records, baseline = judge.get("records") or [], judge.get("baseline")
+    by_candidate: dict[str, dict[int, list[dict]]] = {}
+    for r in records:
+        by_candidate.setdefault(r["candidate"], {}).setdefault(r["train_size"], []).append(r)
+    out: dict[str, tuple[float, tuple[float, float], int]] = {}
+    for name in candidates:
+        if name == baseline:
+            out[name] = (0.5, (0.5, 0.5), 0)
+            continue
+        sizes = by_candidate.get(name)
+        if not sizes:
+            return {}  # one unjudged candidate: quality falls back to chrF for all, so they stay comparable
+        size = max(sizes)
+        rows = sizes[size]
+        mean = lambda xs: sum(xs) / len(xs)  # noqa: E731
+        ci = (mean([r["win_rate_ci"][0] for r in rows]), mean([r["win_rate_ci"][1] for r in rows]))
+        out[name] = (mean([r["win_rate"] for r in rows]), ci, size)
+    return out
+
+
 def gather(results: dict, decision: dict, default_size: int, default_load: float) -> list[Evidence]:
-    """One Evidence per candidate with at least one finished trial."""
+    """One Evidence per candidate with at least one finished trial. Quality is the task's main metric
+    (`MAIN_METRIC` by `task.type`), or for generation the judge win-rate when the judge ran on every candidate."""
+    metric = MAIN_METRIC[task_type_of(results)]
     analysis = results["run"].get("analysis") or {}
     curves = analysis.get("learning_curves", {})
     estimates = {(e["model"], e["hardware"]["key"]): e for e in analysis.get("gpu_estimates", [])}
@@ -92,12 +129,16 @@ def gather(results: dict, decision: dict, default_size: int, default_load: float
         zero_shot = trials[0]["method"] == "zero-shot"
         if zero_shot:
             test = first["metrics"]["test"]
-            f1, ci, note = test["macro_f1"], tuple(test["macro_f1_ci"]), "zero-shot: needs no labeled data"
+            f1, ci, note = test[metric], tuple(test[f"{metric}_ci"]), "zero-shot: needs no labeled data"
         else:
             f1, ci, note = _interpolate(curves[name]["curve"], size)
         trial = trials[0] if zero_shot else _nearest_trial(trials, size)
         metrics = trial["result"]["metrics"]
         robustness, oos = metrics.get("robustness", {}), metrics.get("out_of_scope", {})
+        # Robustness in the main metric: classification stores accuracy, the other types their main metric.
+        perturbed_key, paraphrase_key = (
+            ("mean_perturbed_accuracy", "accuracy") if metric == "macro_f1" else (f"mean_perturbed_{metric}", metric)
+        )
         common = dict(
             candidate=name,
             kind=kind,
@@ -106,11 +147,13 @@ def gather(results: dict, decision: dict, default_size: int, default_load: float
             macro_f1_ci=ci,
             quality_note=note,
             trial_size=trial["train_size"],
-            perturbed_accuracy=robustness.get("mean_perturbed_accuracy"),
-            paraphrase_accuracy=(robustness.get("paraphrase") or {}).get("accuracy"),
+            perturbed_accuracy=robustness.get(perturbed_key),
+            paraphrase_accuracy=(robustness.get("paraphrase") or {}).get(paraphrase_key),
             oos_auroc=((oos.get("by_score") or {}).get("max_prob") or {}).get("auroc"),
             confidently_wrong_rate=oos.get("confidently_wrong_rate"),
             ece_scaled=((metrics.get("calibration") or {}).get("after_scaling") or {}).get("ece"),
+            quality_metric=metric,
+            oos_fallback_rate=oos.get("fallback_detection_rate"),
         )
         if kind == "llm":
             record = estimates.get((trial["result"].get("model_name") or name, decision["gpu"]))
@@ -128,7 +171,30 @@ def gather(results: dict, decision: dict, default_size: int, default_load: float
             if measured is not None:
                 costs |= _measured_costs(measured, decision["cpu_usd_per_hour"], 0, decision, load)
             out.append(Evidence(**common, **costs))
+    if metric == "chrf":
+        out = _with_judge(out, judge_win_rates(analysis, [e.candidate for e in out]), analysis)
     return out
+
+
+def _with_judge(evidence: list[Evidence], rates: dict, analysis: dict) -> list[Evidence]:
+    """Generation quality as the judge's win-rate against its baseline, when every candidate was judged."""
+    if not rates:
+        return evidence
+    baseline = analysis["judge"]["baseline"]
+    return [
+        replace(
+            e,
+            macro_f1=rates[e.candidate][0],
+            macro_f1_ci=rates[e.candidate][1],
+            quality_metric="judge_win_rate",
+            quality_note=(
+                "the baseline of the judge (0.5 by definition)"
+                if e.candidate == baseline
+                else f"judge win-rate against {baseline} at {rates[e.candidate][2]} examples"
+            ),
+        )
+        for e in evidence
+    ]
 
 
 def not_assessed(results: dict, decision: dict, evidence: list[Evidence]) -> dict[str, str]:

@@ -90,6 +90,7 @@ class Workload:
     shared_prefix_tokens: int = 0  # prompt tokens every example starts with; packed training runs them once per batch
     label_tokens: int = 3  # mean label continuation length (words + end marker)
     num_labels: int = 10
+    output_tokens: int = 0  # extraction / generation: mean tokens written per item (decode_estimate.py); 0: labels
     batch_size: int = 8
     lora_rank: int = 16
     lora_targets: str = "all"

@@ -34,7 +34,13 @@ def estimate_record(
         if not hardware.measured
         else workload
     )
-    serve = estimate.inference(arch, serving_workload, hardware)
+    if workload.output_tokens:  # extraction / generation: prefill + a decode step per written token
+        from bakeoff.efficiency import decode_estimate
+
+        written = decode_estimate.generation(arch, serving_workload, hardware, workload.output_tokens)
+        serve = decode_estimate.as_inference(arch, written)
+    else:
+        serve = estimate.inference(arch, serving_workload, hardware)
     record = {
         "model": name,
         "architecture": arch.as_dict(),

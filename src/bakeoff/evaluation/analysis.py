@@ -6,25 +6,67 @@ anywhere. Pairs are compared only on identical test items (same training size an
 
 from __future__ import annotations
 
+import json
 from itertools import combinations
 from pathlib import Path
 
 import numpy as np
 
+from bakeoff.errors import BakeoffError
 from bakeoff.evaluation.appetite import appetite
-from bakeoff.evaluation.paired import compare
+from bakeoff.evaluation.judge import Judge, judge_candidates
+from bakeoff.evaluation.paired import compare, compare_item_scores
+
+# The metric quality is read in, per task type (`task.type`); learning curves, ties and the decision use it.
+MAIN_METRIC = {"classification": "macro_f1", "extraction": "record_exact_match", "generation": "chrf"}
 
 
-def learning_curves(trials: list[dict], share_of_best: float, target: float | None) -> dict:
+def learning_curves(trials: list[dict], share_of_best: float, target: float | None, metric: str = "macro_f1") -> dict:
+    """Per candidate, the test `metric` by training size. The curve rows keep the key `macro_f1` whatever the
+    metric (the decision and report read them so); each candidate's record names the metric in `metric`."""
     by_candidate: dict[str, list] = {}
     for trial in trials:
         if trial["status"] != "done" or not trial["train_size"]:
             continue
         test = trial["result"]["metrics"]["test"]
         by_candidate.setdefault(trial["candidate"], []).append(
-            (trial["train_size"], trial["seed"], test["macro_f1"], test["macro_f1_ci"])
+            (trial["train_size"], trial["seed"], test[metric], test[f"{metric}_ci"])
         )
-    return {name: appetite(points, share_of_best, target) for name, points in by_candidate.items()}
+    return {name: appetite(points, share_of_best, target) | {"metric": metric} for name, points in by_candidate.items()}
+
+
+def _trial_dir(run_dir: Path, trial: dict) -> Path:
+    return Path(run_dir) / "trials" / trial["trial_id"].replace("/", "__")
+
+
+def _groups(trials: list[dict]) -> dict[tuple[int, int], list[dict]]:
+    """Finished trials by (training size, seed): those were scored on the same test items."""
+    groups: dict[tuple[int, int], list[dict]] = {}
+    for trial in trials:
+        if trial["status"] == "done":
+            groups.setdefault((trial["train_size"], trial["seed"]), []).append(trial)
+    return groups
+
+
+def paired_item_comparisons(
+    trials: list[dict], run_dir: Path, task_type: str, n_resamples: int, confidence: float
+) -> list[dict]:
+    """Extraction / generation: paired bootstrap on the per-item scores each trial saved (item_scores.npz)."""
+    out = []
+    for (size, seed), members in sorted(_groups(trials).items()):
+        loaded = {}
+        for t in members:
+            path = _trial_dir(run_dir, t) / "item_scores.npz"
+            if path.exists():
+                with np.load(path) as stored:
+                    loaded[t["candidate"]] = {k: stored[k] for k in stored.files}
+        for a, b in combinations(sorted(loaded), 2):
+            try:
+                result = compare_item_scores(task_type, loaded[a], loaded[b], n_resamples, confidence, seed)
+            except ValueError:
+                continue  # different test items: not comparable pairwise
+            out.append({"train_size": size, "seed": seed, "a": a, "b": b, **result})
+    return out
 
 
 def paired_comparisons(trials: list[dict], run_dir: Path, n_resamples: int, confidence: float) -> list[dict]:
@@ -46,26 +88,88 @@ def paired_comparisons(trials: list[dict], run_dir: Path, n_resamples: int, conf
     return out
 
 
-def analyse(trials: list[dict], run_dir: Path, spec: dict) -> dict:
-    """Everything computed across trials; `spec` is the run spec as JSON."""
+def analyse(trials: list[dict], run_dir: Path, spec: dict, judge: Judge | None = None) -> dict:
+    """Everything computed across trials; `spec` is the run spec as JSON. `judge`: the LLM judge to run when
+    `evaluation.judge` is set (the runner passes it; `report` rebuilding an old analysis passes none)."""
     from bakeoff.config import EfficiencySpec, EvaluationSpec
 
     # Validated with defaults, so run folders written before a setting existed still rebuild.
     evaluation = EvaluationSpec.model_validate(spec.get("evaluation") or {}).model_dump(mode="json")
     efficiency = EfficiencySpec.model_validate(spec.get("efficiency") or {}).model_dump(mode="json")
-    return {
+    task_type = (spec.get("task") or {}).get("type") or "classification"
+    stats = (evaluation["bootstrap_samples"], evaluation["confidence"])
+    analysis = {
+        "task_type": task_type,
+        "main_metric": MAIN_METRIC[task_type],
         "learning_curves": learning_curves(
-            trials, evaluation["appetite_share_of_best"], evaluation.get("appetite_target_macro_f1")
+            trials,
+            evaluation["appetite_share_of_best"],
+            evaluation.get("appetite_target_macro_f1"),
+            MAIN_METRIC[task_type],
         ),
-        "paired_comparisons": paired_comparisons(
-            trials, run_dir, evaluation["bootstrap_samples"], evaluation["confidence"]
+        "paired_comparisons": (
+            paired_comparisons(trials, run_dir, *stats)
+            if task_type == "classification"
+            else paired_item_comparisons(trials, run_dir, task_type, *stats)
         ),
         "gpu_estimates": gpu_estimates(trials, efficiency, spec["grid"]["train_sizes"], spec["training"]["epochs"]),
     }
+    if evaluation.get("judge"):
+        analysis["judge"] = judge_run(trials, run_dir, evaluation, judge)
+    return analysis
+
+
+def judge_run(trials: list[dict], run_dir: Path, evaluation: dict, judge: Judge | None) -> dict:
+    """Win-rate of each candidate against `evaluation.judge.baseline`, per (training size, seed), on the first
+    `max_items` test items of each trial's predictions.jsonl (text, target, output). Never raises for the
+    judge itself: a failed or missing judge is recorded, so the trials' analysis is still stored."""
+    settings = evaluation["judge"]
+    baseline = settings["baseline"]
+    if judge is None:
+        return {"baseline": baseline, "records": [], "skipped": "no judge was passed to the analysis"}
+    records = []
+    try:
+        for (size, seed), members in sorted(_groups(trials).items()):
+            written = {t["candidate"]: _predictions(_trial_dir(run_dir, t), settings["max_items"]) for t in members}
+            written = {name: rows for name, rows in written.items() if rows}
+            if baseline not in written:
+                continue
+            texts = [row["text"] for row in written[baseline]]
+            references = [row["target"] for row in written[baseline]]
+            same_items = {
+                n: [r["output"] for r in rows] for n, rows in written.items() if [r["text"] for r in rows] == texts
+            }
+            by_candidate = judge_candidates(
+                judge,
+                texts,
+                same_items,
+                baseline,
+                references,
+                evaluation["bootstrap_samples"],
+                evaluation["confidence"],
+                seed,
+            )
+            records += [{"train_size": size, "seed": seed, "candidate": n, **r} for n, r in by_candidate.items()]
+    except BakeoffError as err:
+        return {"baseline": baseline, "records": records, "error": str(err)}
+    return {"baseline": baseline, "records": records}
+
+
+def _predictions(trial_dir: Path, limit: int) -> list[dict]:
+    path = trial_dir / "predictions.jsonl"
+    if not path.exists():
+        return []
+    with open(path, encoding="utf-8") as handle:
+        return [json.loads(line) for line, _ in zip(handle, range(limit))]
 
 
 def gpu_estimates(trials: list[dict], efficiency: dict, train_sizes: list[int], epochs: int) -> list[dict]:
-    """For each LLM candidate of the run, estimates on each GPU of `efficiency.gpus` (architecture as measured)."""
+    """For each LLM candidate of the run, estimates on each GPU of `efficiency.gpus` (architecture as measured).
+
+    Reads each trial's `result.efficiency.workload`: classification stores prompt_tokens, label_tokens,
+    num_labels (and shared_prefix_tokens); an extraction / generation trial stores prompt_tokens (mean prompt
+    tokens) and output_tokens (mean tokens written per test item), and is then costed by decoding
+    (`efficiency/decode_estimate.py`). A trial without it gets no estimate, and the decision says so."""
     from bakeoff.efficiency.estimate import Workload
     from bakeoff.efficiency.introspect import Architecture
     from bakeoff.efficiency.plan import estimate_record
@@ -81,14 +185,18 @@ def gpu_estimates(trials: list[dict], efficiency: dict, train_sizes: list[int], 
             )
     records = []
     for name, (arch, measured_workload) in seen.items():
+        # Extraction / generation trials measure output_tokens (mean tokens written per test item); their
+        # fine-tune target is that long too, and there are no labels to score.
+        output_tokens = round(measured_workload.get("output_tokens") or 0)
         workload = Workload(
             method=efficiency["method"],
             train_examples=efficiency.get("train_examples") or max(train_sizes),
             epochs=epochs,
             prompt_tokens=measured_workload["prompt_tokens"],
-            label_tokens=measured_workload["label_tokens"],
+            label_tokens=measured_workload["label_tokens"] if not output_tokens else output_tokens,
             shared_prefix_tokens=measured_workload.get("shared_prefix_tokens", 0),
-            num_labels=measured_workload["num_labels"],
+            num_labels=measured_workload["num_labels"] if not output_tokens else 1,
+            output_tokens=output_tokens,
         )
         for gpu_key in efficiency["gpus"]:
             records.append(

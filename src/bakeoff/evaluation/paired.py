@@ -56,3 +56,39 @@ def compare(
         "mcnemar": mcnemar(y_true, pred_a, pred_b),
         "tie": bool(boot["ci"][0] <= 0 <= boot["ci"][1]),
     }
+
+
+def compare_item_scores(
+    task_type: str,
+    scores_a: dict[str, np.ndarray],
+    scores_b: dict[str, np.ndarray],
+    n_resamples: int = 1000,
+    confidence: float = 0.95,
+    seed: int = 0,
+    metrics: tuple[str, ...] | None = None,
+) -> dict:
+    """Paired bootstrap of A - B on the same items for an extraction or generation task, from the per-item
+    scores of `extraction_item_scores` / `generation_item_scores`.
+
+    Returns {metric: {"difference", "ci", "p_b_at_least_a"}} for each of `metrics` (default: the task's
+    headline pair, extraction record_exact_match and field_f1, generation chrf and rouge_l; any key of the
+    module's `STATISTICS` may be asked for), plus "main_metric" (the task's first statistic, always
+    included) and "tie" (its CI spans 0), the same shape as `compare` gives for classification.
+    """
+    from bakeoff.evaluation import extraction_metrics, generation_metrics
+    from bakeoff.evaluation.item_bootstrap import paired_difference
+
+    modules = {"extraction": extraction_metrics, "generation": generation_metrics}
+    if task_type not in modules:
+        raise ValueError(f"no per-item comparison for task type {task_type!r}; use `compare` for classification")
+    statistics, inputs = modules[task_type].STATISTICS, modules[task_type].STATISTIC_INPUTS
+    main = next(iter(statistics))
+    wanted = list(dict.fromkeys([main, *(metrics or list(statistics)[:2])]))
+    out: dict = {}
+    for name in wanted:
+        statistic, keys = statistics[name], inputs[name]  # resample only the arrays the statistic reads
+        a, b = {k: scores_a[k] for k in keys}, {k: scores_b[k] for k in keys}
+        out[name] = paired_difference(statistic, a, b, n_resamples, confidence, seed)
+    out["main_metric"] = main
+    out["tie"] = bool(out[main]["ci"][0] <= 0 <= out[main]["ci"][1])
+    return out

@@ -214,6 +214,8 @@ def run_trial(trial: Trial, ctx: TrialContext, train_subset: Examples) -> TrialO
     A diverged loss or running out of memory is the trial's own failure (stored, the run goes on); anything
     else (a bug, a full disk) propagates to the runner."""
     recipe = run_baseline_trial if trial.candidate.is_baseline else run_llm_trial
+    if ctx.spec.task.type != "classification":
+        from bakeoff.recipes.target_trial import run_target_trial as recipe  # extraction / generation
     try:
         result = recipe(trial, ctx, train_subset)
     except TrainingDiverged as err:

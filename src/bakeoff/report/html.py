@@ -14,8 +14,8 @@ from importlib.resources import files
 from jinja2 import Environment, select_autoescape
 from markupsafe import Markup
 
-from bakeoff.report import summary
-from bakeoff.report.svg import bar_chart, line_chart
+from bakeoff.report import summary, task_tables
+from bakeoff.report.svg import bar_chart, interval_chart, line_chart
 
 
 def _largest_trials(trials: list[dict]) -> list[dict]:
@@ -37,18 +37,24 @@ def _charts(results: dict) -> dict[str, Markup]:
         name: [(r["train_size"], r["macro_f1"]) for r in report["curve"]]
         for name, report in analysis.get("learning_curves", {}).items()
     }
+    kind = task_tables.task_type(results["run"])
+    main = task_tables.MAIN_METRIC[kind]
+    label = task_tables.METRIC_LABELS[main]
     charts = {}
     if curves:
-        charts["learning"] = line_chart(curves, "training examples", "test macro-F1")
+        charts["learning"] = line_chart(curves, "training examples", f"test {label}")
     bars = []
+    robust_key = "accuracy" if kind == "classification" else main
     for trial in top:
         robustness = trial["result"]["metrics"].get("robustness") or {}
         for name, p in (robustness.get("perturbations") or {}).items():
-            bars.append((f"{trial['candidate']} / {name}", p["accuracy"]))
+            bars.append((f"{trial['candidate']} / {name}", p[robust_key]))
         if robustness.get("paraphrase"):
-            bars.append((f"{trial['candidate']} / paraphrase", robustness["paraphrase"]["accuracy"]))
+            bars.append((f"{trial['candidate']} / paraphrase", robustness["paraphrase"][robust_key]))
     if bars:
-        charts["robustness"] = bar_chart(bars, "accuracy on perturbed items (largest training size)")
+        charts["robustness"] = bar_chart(bars, f"{robust_key} on perturbed items (largest training size)")
+    if kind != "classification":
+        charts |= _task_charts(top, kind, analysis)
     roc, risk, reliability = {}, {}, {}
     for trial in top:
         metrics = trial["result"]["metrics"]
@@ -80,6 +86,44 @@ def _charts(results: dict) -> dict[str, Markup]:
             latency, "batch-1 latency p95, ms (measured here)", x_max=max(v for _, v in latency) * 1.15
         )
     return {name: Markup(svg) for name, svg in charts.items()}  # built from escaped parts by report.svg
+
+
+def _task_charts(top: list[dict], kind: str, analysis: dict) -> dict[str, str]:
+    """Extraction / generation: the main metrics with their intervals, per-field F1, judge win-rates."""
+    charts = {}
+    keys = ("record_exact_match", "field_f1", "valid_output_rate") if kind == "extraction" else ("chrf", "rouge_l")
+    bars = []
+    for trial in top:
+        test = trial["result"]["metrics"].get("test") or {}
+        for key in keys:
+            if test.get(key) is not None:
+                low, high = test.get(f"{key}_ci") or (test[key], test[key])
+                bars.append((f"{trial['candidate']} / {key}", test[key], low, high))
+    if bars:
+        charts["task_quality"] = interval_chart(bars, "test set, largest training size (95% CI whiskers)")
+    fields = [
+        (f"{trial['candidate']} / {field}", scores["f1"])
+        for trial in top
+        for field, scores in ((trial["result"]["metrics"].get("test") or {}).get("per_field") or {}).items()
+    ]
+    if fields:
+        charts["fields"] = bar_chart(fields, "F1 per field (test, largest training size)")
+    judged = [
+        (f"{r['candidate']} (n={r['train_size']}, seed {r['seed']})", r["win_rate"], *r["win_rate_ci"])
+        for r in ((analysis.get("judge") or {}).get("records") or [])
+    ]
+    if judged:
+        charts["judge"] = interval_chart(
+            judged, f"judge win-rate against {analysis['judge']['baseline']} (0.5 = as good)"
+        )
+    fallback = [
+        (trial["candidate"], oos["fallback_detection_rate"])
+        for trial in top
+        if (oos := trial["result"]["metrics"].get("out_of_scope") or {}).get("fallback_detection_rate") is not None
+    ]
+    if fallback:
+        charts["fallback"] = bar_chart(fallback, "out-of-scope outputs that fall back (largest training size)")
+    return charts
 
 
 def _confusions(results: dict) -> list[dict]:
@@ -137,12 +181,21 @@ def render(results: dict, recommendation: dict | None) -> str:
     template = env.from_string(files("bakeoff.report").joinpath("templates/report.html.j2").read_text(encoding="utf-8"))
     run, trials = results["run"], results["trials"]
     analysis = run.get("analysis") or {}
+    kind = task_tables.task_type(run)
+    classification = kind == "classification"
+    quality_metric = ((recommendation or {}).get("evidence") or [{}])[0].get("quality_metric", "macro_f1")
     return template.render(
+        task_type=kind,
+        quality_label=task_tables.METRIC_LABELS.get(quality_metric, quality_metric),
+        task_notes=None if classification else task_tables.QUALITY_NOTES[kind],
+        judge=task_tables.judge_lines(analysis),
         run=run,
         name=(run.get("spec") or {}).get("name", "run"),
         recommendation=recommendation,
-        quality_rows=summary.rows(trials),
-        robustness_rows=summary.robustness_rows(trials),
+        quality_rows=summary.rows(trials) if classification else task_tables.quality_rows(trials, kind, analysis),
+        robustness_rows=summary.robustness_rows(trials)
+        if classification
+        else task_tables.robustness_rows(trials, kind),
         efficiency_rows=summary.efficiency_rows(trials),
         gpu_rows=summary.gpu_estimate_rows(analysis),
         serving_rows=summary.serving_rows(results["run"], trials),

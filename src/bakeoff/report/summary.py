@@ -9,6 +9,19 @@ results.json schema (`bakeoff.results/1`):
            macro_f1_ci, per_class, confusion, items), timings (fine_tune_s, train_tokens_per_s,
            inference_items_per_s, peak_memory_mb, ...), training (loss history, steps, trainable_params,
            train_tokens / computed_tokens: real tokens of the batches vs tokens actually run, packed)
+           Extraction and generation trials (`task.type`) also store metrics.task_type and
+           metrics.main_metric, and in metrics.test / train / test_clean, each with `_ci` [low, high]:
+           extraction (evaluation/extraction_metrics.py): valid_output_rate, record_exact_match (main),
+           field_precision, field_recall, field_f1, field_f1_macro, hallucination_rate, copied_values,
+           per_field {field: precision, recall, f1, tp, fp, fn, support, predicted}, fields;
+           generation (evaluation/generation_metrics.py, 0-1 scale): chrf (main, corpus chrF / 100),
+           chrf_sentence_mean, rouge_l, output_words_mean, output_tokens_mean, refusal_rate, empty_rate;
+           metrics.out_of_scope (generation): fallback_detection_rate(_ci), scored_against, and chrf /
+           rouge_l against the fallback reference when one is given.
+  run.analysis: learning_curves (curve rows keep the key macro_f1 for the task's main metric, named in
+           `metric`), paired_comparisons (extraction/generation: one entry per metric of the task, plus
+           main_metric and tie), judge (evaluation.judge: baseline, records of win_rate, win_rate_ci, wins,
+           ties, losses, position_consistency, first_position_rate per candidate, size and seed)
 """
 
 from __future__ import annotations
@@ -16,6 +29,8 @@ from __future__ import annotations
 import json
 
 from rich.table import Table
+
+from bakeoff.report import task_tables
 
 SCHEMA = "bakeoff.results/1"
 
@@ -74,7 +89,19 @@ TERMINAL_COLUMNS = {  # summary.md has every column; the terminal gets the ones 
 }
 
 
+def trials_task_type(trials: list[dict]) -> str:
+    """The task type the trials were run for (extraction and generation trials record it in their metrics)."""
+    for trial in trials:
+        kind = (((trial.get("result") or {}).get("metrics")) or {}).get("task_type")
+        if kind:
+            return kind
+    return "classification"
+
+
 def terminal_table(title: str, trials: list[dict]) -> Table:
+    kind = trials_task_type(trials)
+    if kind != "classification":
+        return _plain_table(title, task_tables.quality_rows(trials, kind))
     table = Table(title=title, show_lines=False, pad_edge=False)
     for header in TERMINAL_COLUMNS.values():
         table.add_column(header, justify="left" if header in ("candidate", "method") else "right", overflow="fold")
@@ -86,7 +113,19 @@ def terminal_table(title: str, trials: list[dict]) -> Table:
     return table
 
 
+def _plain_table(title: str, table_rows: list[dict[str, str]]) -> Table:
+    table = Table(title=title, pad_edge=False)
+    for header in table_rows[0] if table_rows else {"candidate": ""}:
+        table.add_column(header, justify="left" if header in ("candidate", "method") else "right", overflow="fold")
+    for row in table_rows:
+        table.add_row(*row.values())
+    return table
+
+
 def robustness_table(trials: list[dict]) -> Table:
+    kind = trials_task_type(trials)
+    if kind != "classification":
+        return _plain_table("generalization and out-of-scope", task_tables.robustness_rows(trials, kind))
     table = Table(title="generalization, out-of-scope, calibration", pad_edge=False)
     table_rows = robustness_rows(trials)
     for header in table_rows[0] if table_rows else {"candidate": ""}:
@@ -158,12 +197,14 @@ def efficiency_rows(trials: list[dict]) -> list[dict[str, str]]:
                 else f"{efficiency['measured_step_s']:.2f} / {efficiency['estimated_step_s']:.2f} "
                 f"(x{efficiency['step_ratio_measured_over_estimated']:.2f})",
                 "latency b=1 ms p50/p95/p99": f"{timings['latency_ms_p50']:.1f} / {timings['latency_ms_p95']:.1f} / "
-                f"{timings['latency_ms_p99']:.1f}",
+                f"{_number(timings.get('latency_ms_p99'))}",
                 "latency est ms": "-"
-                if not efficiency
+                if not efficiency or efficiency.get("estimated_latency_ms_b1") is None
                 else f"{efficiency['estimated_latency_ms_b1']:.1f} "
                 f"(x{efficiency['latency_ratio_measured_over_estimated']:.2f})",
-                "best batch items/s": f"{timings['items_per_s_at_best']:.1f} (b={timings['best_batch']})",
+                "best batch items/s": f"{timings['items_per_s_at_best']:.1f} (b={timings['best_batch']})"
+                if timings.get("best_batch")
+                else "-",  # generation trials time decoding one item at a time (decode tok/s, TTFT) instead
                 "peak MB": _number(timings.get("peak_memory_mb"), 0),
             }
         )
@@ -251,7 +292,8 @@ def appetite_lines(analysis: dict | None) -> list[str]:
         curve = ", ".join(f"{r['train_size']}: {100 * r['macro_f1']:.1f}" for r in report["curve"])
         share = report["to_share_of_best"]
         needed = f"{share['examples']} examples ({share['how']})" if share["examples"] else share["how"]
-        line = f"{name}: macro-F1 by size {curve}; {100 * share['share']:.0f}% of its best needs {needed}"
+        label = task_tables.METRIC_LABELS.get(report.get("metric", "macro_f1"), report.get("metric"))
+        line = f"{name}: {label} by size {curve}; {100 * share['share']:.0f}% of its best needs {needed}"
         if "to_target" in report:
             target = report["to_target"]
             line += f"; macro-F1 {100 * target['target']:.0f}% needs " + (
@@ -264,16 +306,18 @@ def appetite_lines(analysis: dict | None) -> list[str]:
 def comparison_lines(analysis: dict | None, limit: int = 12) -> list[str]:
     lines = []
     for c in (analysis or {}).get("paired_comparisons", [])[:limit]:
-        low, high = c["macro_f1"]["ci"]
+        main = c.get("main_metric", "macro_f1")
+        low, high = c[main]["ci"]
         verdict = (
             "tie (CI includes 0)"
             if c["tie"]
-            else (f"{c['a']} better" if c["macro_f1"]["difference"] > 0 else f"{c['b']} better")
+            else (f"{c['a']} better" if c[main]["difference"] > 0 else f"{c['b']} better")
         )
+        test = f", McNemar p={c['mcnemar']['p_value']:.3g}" if "mcnemar" in c else ""
         lines.append(
-            f"n={c['train_size']} seed {c['seed']}: {c['a']} - {c['b']} macro-F1 "
-            f"{100 * c['macro_f1']['difference']:+.1f} pts "
-            f"[{100 * low:+.1f}, {100 * high:+.1f}], McNemar p={c['mcnemar']['p_value']:.3g}: {verdict}"
+            f"n={c['train_size']} seed {c['seed']}: {c['a']} - {c['b']} {task_tables.METRIC_LABELS.get(main, main)} "
+            f"{100 * c[main]['difference']:+.1f} pts "
+            f"[{100 * low:+.1f}, {100 * high:+.1f}]{test}: {verdict}"
         )
     return lines
 
@@ -290,26 +334,27 @@ def _markdown_table(table_rows: list[dict[str, str]]) -> list[str]:
 
 
 def best_per_size(trials: list[dict]) -> list[str]:
-    """Plain sentences: the best test macro-F1 at each training size (seed means)."""
+    """Plain sentences: the best test macro-F1 (the task's main metric) at each training size (seed means)."""
+    main = task_tables.MAIN_METRIC[trials_task_type(trials)]
+    label = task_tables.METRIC_LABELS[main]
     by_size: dict[int, dict[str, list[float]]] = {}
     for trial in trials:
         result = trial.get("result")
         if trial["status"] != "done" or not result:
             continue
         by_size.setdefault(trial["train_size"], {}).setdefault(trial["candidate"], []).append(
-            result["metrics"]["test"]["macro_f1"]
+            result["metrics"]["test"][main]
         )
     lines = []
     for size in sorted(by_size):
         means = {c: sum(v) / len(v) for c, v in by_size[size].items()}
         best = max(means, key=means.get)
         what = "zero-shot" if size == 0 else f"{size} training examples"
-        lines.append(f"With {what}: best test macro-F1 is {best} ({100 * means[best]:.1f}%).")
+        lines.append(f"With {what}: best test {label} is {best} ({100 * means[best]:.1f}%).")
     return lines
 
 
 def markdown(run_name: str, meta: dict, trials: list[dict], recommendation: dict | None = None) -> str:
-    table_rows = rows(trials)
     lines = [f"# bakeoff run: {run_name}", ""]
     if recommendation:
         lines += ["## Recommendation", "", recommendation["rationale"], ""]
@@ -328,7 +373,10 @@ def markdown(run_name: str, meta: dict, trials: list[dict], recommendation: dict
         f"{meta.get('git_sha') or 'n/a'}.",
         "",
     ]
-    lines += ["## Quality", ""] + _markdown_table(table_rows)
+    kind = task_tables.task_type(meta)
+    if kind != "classification":
+        return _task_markdown(lines, kind, meta, trials)
+    lines += ["## Quality", ""] + _markdown_table(rows(trials))
     lines += [f"- {line}" for line in best_per_size(trials)]
     evaluation = _evaluation_settings(meta)
     lines += [
@@ -354,6 +402,29 @@ def markdown(run_name: str, meta: dict, trials: list[dict], recommendation: dict
         "materially worse on perturbed held-out ones.",
         "",
     ]
+    return _shared_sections(lines, meta, trials)
+
+
+def _task_markdown(lines: list[str], kind: str, meta: dict, trials: list[dict]) -> str:
+    """summary.md for an extraction or generation run: the task's own tables, then the shared sections."""
+    analysis = meta.get("analysis")
+    evaluation = _evaluation_settings(meta)
+    lines += [f"## Quality ({kind})", ""] + _markdown_table(task_tables.quality_rows(trials, kind, analysis))
+    lines += [f"- {line}" for line in best_per_size(trials)]
+    lines += ["", task_tables.QUALITY_NOTES[kind], ""]
+    lines += [f"Intervals: percentile bootstrap over test items at {100 * evaluation.confidence:g}%.", ""]
+    if task_tables.judge_lines(analysis):
+        lines += ["## LLM judge (pairwise, position-swapped)", ""]
+        lines += [f"- {line}" for line in task_tables.judge_lines(analysis)] + [""]
+    label = task_tables.METRIC_LABELS[task_tables.MAIN_METRIC[kind]]
+    lines += ["## Generalization and out-of-scope items", ""]
+    lines += _markdown_table(task_tables.robustness_rows(trials, kind))
+    lines += [task_tables.ROBUSTNESS_NOTE.format(label=label), ""]
+    return _shared_sections(lines, meta, trials)
+
+
+def _shared_sections(lines: list[str], meta: dict, trials: list[dict]) -> str:
+    """The sections every task type shares: speed, GPU estimates, capacity, data appetite, paired comparisons."""
     analysis = meta.get("analysis")
     if efficiency_rows(trials):
         lines += ["## Speed and memory, measured here (and the estimator's view of it)", ""] + _markdown_table(

@@ -92,3 +92,38 @@ def bar_chart(
         )
     parts.append(f'<text x="{left + plot_w / 2:.0f}" y="{height - 6}" text-anchor="middle">{escape(x_label)}</text>')
     return "".join(parts) + "</svg>"
+
+
+def interval_chart(
+    bars: list[tuple[str, float, float, float]],
+    x_label: str,
+    width: int = 520,
+    bar_height: int = 18,
+    x_max: float = 1.0,
+) -> str:
+    """Horizontal bars with their confidence interval as a whisker, one per (label, value, low, high)."""
+    left, right = 190, 60
+    height = 20 + bar_height * len(bars) + 24
+    plot_w = width - left - right
+
+    def px(v: float) -> float:
+        return left + max(0.0, min(v, x_max)) / x_max * plot_w
+
+    parts = [
+        f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" role="img" font-size="11" '
+        'font-family="sans-serif">'
+    ]
+    for i, (label, value, low, high) in enumerate(bars):
+        y = 10 + i * bar_height
+        mid = y + bar_height / 2
+        parts.append(
+            f'<text x="{left - 6}" y="{y + bar_height * 0.7:.1f}" text-anchor="end">{escape(label)}</text>'
+            f'<rect x="{left}" y="{y + 2}" width="{px(value) - left:.1f}" height="{bar_height - 4}" '
+            f'fill="{PALETTE[i % len(PALETTE)]}" fill-opacity="0.6"/>'
+            f'<line x1="{px(low):.1f}" x2="{px(high):.1f}" y1="{mid:.1f}" y2="{mid:.1f}" stroke="#222"/>'
+            f'<line x1="{px(low):.1f}" x2="{px(low):.1f}" y1="{mid - 4:.1f}" y2="{mid + 4:.1f}" stroke="#222"/>'
+            f'<line x1="{px(high):.1f}" x2="{px(high):.1f}" y1="{mid - 4:.1f}" y2="{mid + 4:.1f}" stroke="#222"/>'
+            f'<text x="{px(high) + 4:.1f}" y="{y + bar_height * 0.7:.1f}">{value:.3g}</text>'
+        )
+    parts.append(f'<text x="{left + plot_w / 2:.0f}" y="{height - 6}" text-anchor="middle">{escape(x_label)}</text>')
+    return "".join(parts) + "</svg>"

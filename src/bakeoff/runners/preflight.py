@@ -12,7 +12,7 @@ import json
 import os
 from pathlib import Path
 
-from bakeoff.config import CandidateSpec, RunSpec
+from bakeoff.config import TARGET_BASELINES, CandidateSpec, RunSpec
 from bakeoff.data.splits import nested_subsets
 from bakeoff.data.task import TaskData, prepare_task
 from bakeoff.efficiency.hardware import gpu
@@ -31,6 +31,7 @@ def preflight(spec: RunSpec, check_data: bool = True, create_run_dir: bool = Fal
     `create_run_dir`: `run` makes the folder and writes a probe file; `validate` only checks that the
     folder (or its nearest existing parent) is writable, and leaves no trace."""
     check_hardware_names(spec)
+    check_task_type(spec)
     check_perturbations(spec)
     for candidate in spec.candidates:
         if not candidate.is_baseline:
@@ -55,6 +56,87 @@ def check_hardware_names(spec: RunSpec) -> None:
                 f"efficiency.usd_per_hour sets a price for `{key}`, which is not in efficiency.gpus "
                 f"{spec.efficiency.gpus}: add it there, or the price is never used"
             )
+
+
+BUILTIN_TYPE = {
+    "support-tickets": "classification",
+    "support-tickets-extraction": "extraction",
+    "support-tickets-replies": "generation",
+}
+
+
+def check_task_type(spec: RunSpec) -> None:
+    """Settings fit `task.type`: its built-in variant, where targets come from, baselines, decoding."""
+    task, kind = spec.task, spec.task.type
+    if task.builtin is not None and BUILTIN_TYPE[task.builtin] != kind:
+        wanted = next(name for name, k in BUILTIN_TYPE.items() if k == kind)
+        raise ConfigError(
+            f"task.builtin `{task.builtin}` is a {BUILTIN_TYPE[task.builtin]} task but task.type is `{kind}`; "
+            f"use `builtin: {wanted}` or `type: {BUILTIN_TYPE[task.builtin]}`"
+        )
+    data = task.data
+    set_keys = [
+        key
+        for key, value in (
+            ("task.fields", task.fields),
+            ("task.data.target_column", data.target_column if data else None),
+            ("task.data.reference_column", data.reference_column if data else None),
+            ("task.fallback_reference", task.fallback_reference),
+        )
+        if value is not None
+    ]
+    allowed = {
+        "classification": set(),
+        "extraction": {"task.fields", "task.data.target_column"},
+        "generation": {"task.data.reference_column", "task.fallback_reference"},
+    }[kind]
+    stray = [key for key in set_keys if key not in allowed]
+    if stray:
+        raise ConfigError(f"`{stray[0]}` is for another task type; task.type is `{kind}`: remove it or set the type")
+    if kind == "extraction":
+        _check_extraction_fields(spec)
+        if task.decoding.strategy == "sample" and task.decoding.constrained:
+            raise ConfigError(
+                "task.decoding: constrained extraction decodes greedily; set `strategy: greedy` "
+                "(or `constrained: false` to sample unconstrained)"
+            )
+    if kind == "generation" and data is not None and data.reference_column is None:
+        raise ConfigError("task.type generation needs `task.data.reference_column` (the column of reference outputs)")
+    for candidate in spec.candidates:
+        serves = TARGET_BASELINES.get(candidate.model, "classification") if candidate.is_baseline else kind
+        if serves != kind:
+            fitting = [m for m, k in TARGET_BASELINES.items() if k == kind] or ["tfidf-logreg", "minilm-logreg"]
+            raise ConfigError(
+                f"candidate `{candidate.name}`: `{candidate.model}` is a {serves} baseline and task.type is "
+                f"`{kind}`; use {' or '.join(fitting)}"
+            )
+
+
+def _check_extraction_fields(spec: RunSpec) -> None:
+    from bakeoff.data.tickets import RECORD_FIELDS
+
+    task, data = spec.task, spec.task.data
+    if task.fields is not None and not task.fields:
+        raise ConfigError("task.fields is empty; name at least one field")
+    if data is None:
+        if isinstance(task.fields, dict):
+            raise ConfigError("task.fields: the built-in task has no columns; give a list of its fields")
+        unknown = sorted(set(task.fields or []) - set(RECORD_FIELDS))
+        if unknown:
+            raise ConfigError(
+                f"task.fields: {unknown} are not fields of the built-in task ({', '.join(RECORD_FIELDS)})"
+            )
+        return
+    if data.target_column is None and not isinstance(task.fields, dict):
+        raise ConfigError(
+            "task.type extraction needs `task.data.target_column` (JSON records) or `task.fields: {field: column}`"
+        )
+    if data.target_column is not None and task.fields is None:
+        raise ConfigError("task.data.target_column needs `task.fields`: the list of the record's fields, in order")
+    if data.target_column is not None and isinstance(task.fields, dict):
+        raise ConfigError(
+            "give either `task.data.target_column` with a list of `task.fields`, or `task.fields: {field: column}`"
+        )
 
 
 def check_perturbations(spec: RunSpec) -> None:

@@ -73,6 +73,12 @@ def find_trial(run_dir: Path, candidate: str, train_size: int | None = None, see
         meta, trials = store.metadata(), store.trials()
     finally:
         store.close()
+    task_type = ((meta.get("spec") or {}).get("task") or {}).get("type") or "classification"
+    if task_type != "classification":
+        raise BakeoffError(
+            f"{run_dir} holds a `{task_type}` task: serving and export cover classification trials only so far; "
+            "its outputs are in each trial folder's predictions.jsonl"
+        )
     done = [t for t in trials if t["status"] == "done" and t["result"]]
     names = sorted({t["candidate"] for t in done})
     mine = [t for t in done if t["candidate"] == candidate]

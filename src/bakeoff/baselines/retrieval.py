@@ -1,0 +1,35 @@
+"""`model: tfidf-retrieval`, the generation baseline: answer each text with the reference output of its
+nearest training text (word 1-2-gram + char 2-5-gram TF-IDF, cosine). No generation at all: if it scores
+close to the LLMs, the replies are templated enough that a lookup table would do.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from sklearn.feature_extraction.text import TfidfVectorizer
+from sklearn.pipeline import make_union
+
+
+class TfidfRetriever:
+    """A fitted nearest-neighbour lookup: texts -> the closest training item's reference output."""
+
+    def __init__(self):
+        self.vectorizer = make_union(
+            TfidfVectorizer(ngram_range=(1, 2), sublinear_tf=True, min_df=1),
+            TfidfVectorizer(analyzer="char_wb", ngram_range=(2, 5), sublinear_tf=True, min_df=1),
+        )
+        self.references: list[str] = []
+        self.matrix = None
+
+    def fit(self, texts: list[str], references: list[str]) -> TfidfRetriever:
+        self.matrix = self.vectorizer.fit_transform(texts)
+        self.references = list(references)
+        return self
+
+    def nearest(self, texts: list[str]) -> np.ndarray:
+        """Index of the nearest training text per query (TF-IDF rows are L2-normalised: dot = cosine)."""
+        similarity = self.vectorizer.transform(texts) @ self.matrix.T
+        return np.asarray(similarity.argmax(axis=1)).ravel()
+
+    def predict(self, texts: list[str]) -> list[str]:
+        return [self.references[i] for i in self.nearest(texts)]

@@ -1,0 +1,204 @@
+"""Everything measured about one candidate of an extraction or generation task, from `write(texts) -> outputs`.
+
+The classification suite (`evaluation/suite.py`) works from label probabilities; this one from output
+strings, scored by `evaluation/extraction_metrics.py` (record exact match, field F1, valid-output and
+hallucination rates) or `evaluation/generation_metrics.py` (chrF, ROUGE-L, length, refusals), every
+number with a bootstrap CI. The same evidence as classification where it applies:
+- test, its de-duplicated "clean" subset, and the training subset (memorization: train vs test vs clean);
+- robustness: perturbed copies of a test subset (the text is perturbed, the target is not), each scored
+  against the clean outputs with a paired bootstrap on per-item scores; the built-in task's held-out
+  phrasings as their own set;
+- out-of-scope items (generation): outputs scored against the fallback reference when there is one, and
+  the share the fallback detector flags.
+Test outputs and their per-item scores are written to the trial folder (predictions.jsonl, item_scores.npz),
+so any number can be recomputed and two candidates compared item by item.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from bakeoff.config import RunSpec
+from bakeoff.data.examples import Examples
+from bakeoff.data.splits import stratified_indices
+from bakeoff.data.targets import fallback_reference, target_fields
+from bakeoff.data.task import TaskData
+from bakeoff.evaluation import extraction_metrics, generation_metrics, perturb
+from bakeoff.evaluation.item_bootstrap import take
+from bakeoff.evaluation.paired import compare_item_scores
+from bakeoff.evaluation.suite import out_of_scope_split
+
+Write = Callable[[list[str]], list[str]]
+MAIN_METRIC = {"extraction": "record_exact_match", "generation": "chrf"}
+# Perturbations that change the very values an extraction record copies: the target would no longer hold.
+CHANGES_TARGET_VALUES = {"extraction": {"entities"}, "generation": set()}
+
+
+@dataclass
+class TargetSuiteOutput:
+    metrics: dict
+    outputs: list[str]  # test outputs, in test order
+    inference_s: float  # writing time of the main test set
+    test_items: int
+
+
+class _Scorer:
+    """Per-item scores and summaries for one task type, with the run's bootstrap settings."""
+
+    def __init__(self, spec: RunSpec, seed: int, tokenizer):
+        self.type = spec.task.type
+        self.fields = target_fields(spec.task)
+        self.tokenizer = tokenizer
+        self.stats = (spec.evaluation.bootstrap_samples, spec.evaluation.confidence, seed)
+
+    def items(self, outputs: list[str], examples: Examples, texts: list[str] | None = None) -> dict:
+        if self.type == "extraction":
+            targets = [json.loads(t) for t in examples.targets]
+            return extraction_metrics.extraction_item_scores(outputs, targets, texts or examples.texts, self.fields)
+        return generation_metrics.generation_item_scores(outputs, examples.targets, self.tokenizer)
+
+    def summary(self, scores: dict) -> dict:
+        if self.type == "extraction":
+            return extraction_metrics.extraction_summary(scores, self.fields, *self.stats)
+        return generation_metrics.generation_summary(scores, *self.stats)
+
+    def paired(self, a: dict, b: dict) -> dict:
+        return compare_item_scores(self.type, a, b, *self.stats)
+
+
+def run_target_suite(
+    write: Write,
+    task: TaskData,
+    spec: RunSpec,
+    train_subset: Examples | None,
+    seed: int,
+    trial_dir: Path,
+    tokenizer=None,
+) -> TargetSuiteOutput:
+    evaluation = spec.evaluation
+    scorer = _Scorer(spec, seed, tokenizer)
+    main = MAIN_METRIC[scorer.type]
+    test_index = stratified_indices(task.test.labels, evaluation.max_test_items, seed=0)
+    test = task.test.subset(test_index)
+    started = time.perf_counter()
+    outputs = write(test.texts)
+    inference_s = time.perf_counter() - started
+    test_scores = scorer.items(outputs, test)
+    metrics: dict = {"task_type": scorer.type, "main_metric": main, "test": scorer.summary(test_scores)}
+
+    clean = np.array([not task.test_near_duplicate[i] for i in test_index])
+    removed = {"removed_near_duplicates": int((~clean).sum())}
+    if clean.any() and not clean.all():
+        metrics["test_clean"] = scorer.summary(take(test_scores, clean)) | removed
+    else:
+        metrics["test_clean"] = metrics["test"] | removed
+
+    if train_subset is not None and len(train_subset) and evaluation.max_train_items > 0:
+        seen = train_subset.subset(stratified_indices(train_subset.labels, evaluation.max_train_items, seed=0))
+        metrics["train"] = scorer.summary(scorer.items(write(seen.texts), seen))
+
+    metrics["robustness"] = _robustness(write, task, spec, scorer, test, test_scores, seed)
+    if scorer.type == "generation":
+        _, oos_test = out_of_scope_split(task, evaluation.max_out_of_scope_items, seed=0)
+        if oos_test:
+            fallback = fallback_reference(spec.task)
+            metrics["out_of_scope"] = generation_metrics.out_of_scope_generation(
+                write(oos_test), [fallback] * len(oos_test) if fallback else None, tokenizer, None, *scorer.stats
+            )
+    metrics["memorization"] = _memorization(metrics, main, spec)
+    _save(trial_dir, test, outputs, test_scores)
+    return TargetSuiteOutput(metrics, outputs, inference_s, len(test))
+
+
+def _robustness(
+    write: Write, task: TaskData, spec: RunSpec, scorer: _Scorer, test: Examples, test_scores: dict, seed: int
+) -> dict:
+    evaluation = spec.evaluation
+    main = MAIN_METRIC[scorer.type]
+    subset = stratified_indices(test.labels, evaluation.max_perturbed_items, seed=1)
+    items = test.subset(subset)
+    clean_scores = take(test_scores, np.asarray(subset, dtype=np.int64))
+    clean = scorer.summary(clean_scores)
+    report: dict = {"items": len(subset), "clean": {main: clean[main]}, "perturbations": {}, "skipped": {}}
+    for item in evaluation.resolved_perturbations(spec.task.builtin is not None):
+        if item.name in CHANGES_TARGET_VALUES[scorer.type]:
+            report["skipped"][item.name] = "changes the values the record copies, so the target would not hold"
+            continue
+        if item.name == "paraphrase":
+            if task.paraphrases is None:
+                continue
+            para = task.paraphrases.subset(
+                stratified_indices(task.paraphrases.labels, evaluation.max_perturbed_items, seed=1)
+            )
+            result = scorer.summary(scorer.items(write(para.texts), para))
+            report["paraphrase"] = {
+                main: result[main],
+                f"{main}_ci": result[f"{main}_ci"],
+                "items": result["items"],
+                f"{main}_drop": clean[main] - result[main],
+                "note": "new tickets in phrasings never used in training (not paired with test items)",
+            }
+            continue
+        perturbed = perturb.apply(item.name, dict(item.params), items.texts, seed)
+        scores = scorer.items(write(perturbed), items, perturbed)
+        result = scorer.summary(scores)
+        paired = scorer.paired(clean_scores, scores)  # clean - perturbed: the drop
+        report["perturbations"][item.name] = {
+            "params": dict(item.params),
+            main: result[main],
+            f"{main}_ci": result[f"{main}_ci"],
+            f"{main}_drop": paired[main]["difference"],
+            f"{main}_drop_ci": paired[main]["ci"],
+            "changed_texts": int(sum(a != b for a, b in zip(items.texts, perturbed))),
+        }
+    values = [p[main] for p in report["perturbations"].values()]
+    report[f"mean_perturbed_{main}"] = float(np.mean(values)) if values else None
+    report["worst_perturbation"] = (
+        min(report["perturbations"], key=lambda k: report["perturbations"][k][main]) if values else None
+    )
+    return report
+
+
+def _memorization(metrics: dict, main: str, spec: RunSpec) -> dict:
+    """Near-perfect on seen items, materially worse on perturbed held-out ones, in the task's main metric (the
+    thresholds are classification's `memorization_train_accuracy` and `memorization_drop`, read on it)."""
+    train = metrics.get("train", {}).get(main)
+    test = metrics["test"][main]
+    perturbed = metrics["robustness"].get(f"mean_perturbed_{main}")
+    held_out = perturbed if perturbed is not None else test
+    evaluation = spec.evaluation
+    flagged = (
+        train is not None
+        and train >= evaluation.memorization_train_accuracy
+        and train - held_out >= evaluation.memorization_drop
+    )
+    return {
+        "metric": main,
+        "train": train,
+        "test": test,
+        "test_clean": metrics["test_clean"][main],
+        "perturbed": perturbed,
+        "paraphrase": metrics["robustness"].get("paraphrase", {}).get(main),
+        "gap": None if train is None else train - held_out,
+        "flag": bool(flagged),
+    }
+
+
+def _save(trial_dir: Path, test: Examples, outputs: list[str], scores: dict) -> None:
+    """predictions.jsonl (text, target, output per test item) and item_scores.npz, each written atomically."""
+    trial_dir.mkdir(parents=True, exist_ok=True)
+    partial = trial_dir / "predictions.partial.jsonl"
+    with open(partial, "w", encoding="utf-8") as handle:
+        for text, target, output in zip(test.texts, test.targets, outputs):
+            handle.write(json.dumps({"text": text, "target": target, "output": output}, ensure_ascii=False) + "\n")
+    os.replace(partial, trial_dir / "predictions.jsonl")
+    partial = trial_dir / "item_scores.partial.npz"
+    np.savez_compressed(partial, **{k: np.asarray(v) for k, v in scores.items()})
+    os.replace(partial, trial_dir / "item_scores.npz")

@@ -1,0 +1,167 @@
+"""The task's own metrics for extraction and generation runs: quality and robustness rows, judge lines.
+
+Classification runs keep `summary.rows` / `summary.robustness_rows`; these take their place when
+`task.type` is extraction or generation. Pure: no torch, reads stored results only. Every percentage is
+on the held-out test set with its percentile-bootstrap interval; which direction is better is stated in
+the notes under each table (`QUALITY_NOTES`).
+"""
+
+from __future__ import annotations
+
+MAIN_METRIC = {"classification": "macro_f1", "extraction": "record_exact_match", "generation": "chrf"}
+METRIC_LABELS = {
+    "macro_f1": "macro-F1",
+    "record_exact_match": "record exact match",
+    "chrf": "chrF",
+    "judge_win_rate": "judge win-rate",
+}
+
+QUALITY_NOTES = {
+    "extraction": "`exact %`: records whose every field equals the target (the main metric). `field F1`: "
+    "field values pooled over fields. `valid %`: outputs that parse as one JSON object with exactly the "
+    "declared keys. `halluc. %`: predicted values not found in the text (lower is better). Values are "
+    "compared after case-folding, whitespace and surrounding punctuation/quote stripping "
+    "(`evaluation/extraction_metrics.py`). Higher is better unless said.",
+    "generation": "`chrF` (sacrebleu, corpus level, 0-100) is the main metric; `ROUGE-L` is the mean "
+    "LCS F-measure (rouge-score); both higher is better. `words`: mean output length. `refusal %`: outputs "
+    "the refusal detector flags (on in-scope items, lower is better). `judge win %`: the LLM judge's "
+    "position-swapped win-rate against its baseline (50 = as good).",
+}
+
+
+def task_type(meta: dict) -> str:
+    return ((meta.get("spec") or {}).get("task") or {}).get("type") or "classification"
+
+
+def _pct(value: float | None) -> str:
+    return "-" if value is None else f"{100 * value:.1f}"
+
+
+def _with_ci(metric: dict | None, key: str) -> str:
+    if not metric or metric.get(key) is None:
+        return "-"
+    low, high = metric.get(f"{key}_ci") or (metric[key], metric[key])
+    return f"{100 * metric[key]:.1f} [{100 * low:.1f}, {100 * high:.1f}]"
+
+
+def _number(value: float | None, digits: int = 1) -> str:
+    return "-" if value is None else f"{value:,.{digits}f}"
+
+
+def _judge_records(analysis: dict | None) -> dict[tuple[str, int, int], dict]:
+    records = ((analysis or {}).get("judge") or {}).get("records") or []
+    return {(r["candidate"], r["train_size"], r["seed"]): r for r in records}
+
+
+def quality_rows(trials: list[dict], kind: str, analysis: dict | None = None) -> list[dict[str, str]]:
+    """One display row per trial for an extraction or generation run."""
+    judged = _judge_records(analysis)
+    baseline = ((analysis or {}).get("judge") or {}).get("baseline")
+    out = []
+    for trial in trials:
+        result = trial.get("result") or {}
+        metrics, timings = result.get("metrics") or {}, result.get("timings") or {}
+        test, train = metrics.get("test"), metrics.get("train")
+        row = {
+            "candidate": trial["candidate"],
+            "method": trial["method"],
+            "train n": str(trial["train_size"]) if trial["train_size"] else "0",
+            "seed": str(trial["seed"]),
+        }
+        if kind == "extraction":
+            row |= {
+                "exact % [95% CI]": _with_ci(test, "record_exact_match"),
+                "field F1 % [95% CI]": _with_ci(test, "field_f1"),
+                "valid %": _pct((test or {}).get("valid_output_rate")),
+                "halluc. %": _pct((test or {}).get("hallucination_rate")),
+                "train exact %": _pct((train or {}).get("record_exact_match")),
+            }
+        else:
+            record = judged.get((trial["candidate"], trial["train_size"], trial["seed"]))
+            row |= {
+                "chrF [95% CI]": _with_ci(test, "chrf"),
+                "ROUGE-L [95% CI]": _with_ci(test, "rouge_l"),
+                "words": _number((test or {}).get("output_words_mean")),
+                "refusal %": _pct((test or {}).get("refusal_rate")),
+                "judge win % [95% CI]": _with_ci(record, "win_rate")
+                if record
+                else ("50 (baseline)" if baseline and trial["candidate"] == baseline else "-"),
+                "train chrF": _pct((train or {}).get("chrf")),
+                "decode tok/s": _number(timings.get("decode_tokens_per_s")),
+                "TTFT ms p50": _number(timings.get("ttft_ms_p50")),
+            }
+        row |= {
+            "fine-tune s": _number(timings.get("fine_tune_s")),
+            "infer items/s": _number(timings.get("inference_items_per_s")),
+            "peak MB": _number(timings.get("peak_memory_mb"), 0),
+            "status": trial["status"] if trial["status"] != "failed" else f"failed: {trial.get('error', '')}",
+        }
+        out.append(row)
+    return out
+
+
+def robustness_rows(trials: list[dict], kind: str) -> list[dict[str, str]]:
+    """Memorization, perturbations and out-of-scope behaviour in the task's main metric, per finished trial."""
+    main = MAIN_METRIC[kind]
+    out = []
+    for trial in trials:
+        metrics = (trial.get("result") or {}).get("metrics")
+        if trial["status"] != "done" or not metrics:
+            continue
+        robustness = metrics.get("robustness") or {}
+        oos = metrics.get("out_of_scope") or {}
+        worst = robustness.get("worst_perturbation")
+        mean_perturbed = robustness.get(f"mean_perturbed_{main}")
+        memorization = metrics.get("memorization") or {}
+        flag = memorization.get("flag")
+        row = {
+            "candidate": trial["candidate"],
+            "train n": str(trial["train_size"]),
+            "train": _pct((metrics.get("train") or {}).get(main)),
+            "test": _pct((metrics.get("test") or {}).get(main)),
+            "clean test": _pct((metrics.get("test_clean") or {}).get(main)),
+            "perturbed (worst)": "-"
+            if mean_perturbed is None
+            else f"{_pct(mean_perturbed)} ({worst} {_pct(robustness['perturbations'][worst][main])})",
+            "paraphrase": _pct((robustness.get("paraphrase") or {}).get(main)),
+        }
+        if kind == "generation":
+            row |= {
+                "OOS fallback %": _pct(oos.get("fallback_detection_rate")),
+                "OOS chrF vs fallback": _pct(oos.get("chrf"))
+                if oos.get("scored_against") == "fallback_reference"
+                else "-",
+            }
+        row["memorized?"] = (
+            f"YES (gap {_pct(memorization.get('gap'))})" if flag else ("no" if flag is not None else "-")
+        )
+        out.append(row)
+    return out
+
+
+ROBUSTNESS_NOTE = (
+    "All in the task's main metric ({label}, %). `clean test`: test items that are neither exact nor near "
+    "duplicates of training items. `perturbed`: mean over perturbations of a test subset (the text is perturbed, "
+    "the target is not; worst in brackets). `OOS fallback %`: out-of-scope items whose output declines or "
+    "redirects (refusal detector; higher is better). `OOS chrF vs fallback`: against the fallback reference, "
+    "when one is given. `memorized?`: near-perfect on training items, materially worse on perturbed held-out ones."
+)
+
+
+def judge_lines(analysis: dict | None) -> list[str]:
+    judge = (analysis or {}).get("judge") or {}
+    lines = []
+    for r in judge.get("records") or []:
+        low, high = r["win_rate_ci"]
+        bias = r.get("first_position_rate")
+        lines.append(
+            f"n={r['train_size']} seed {r['seed']}: {r['candidate']} vs {judge['baseline']}: win-rate "
+            f"{100 * r['win_rate']:.1f}% [{100 * low:.1f}, {100 * high:.1f}] over {r['items']} items "
+            f"({r['wins']} wins, {r['ties']} ties, {r['losses']} losses; both orders agree on "
+            f"{100 * r['position_consistency']:.0f}%"
+            + (f", first position picked {100 * bias:.0f}% of decided verdicts)" if bias is not None else ")")
+        )
+    for key in ("skipped", "error"):
+        if judge.get(key):
+            lines.append(f"judge {key}: {judge[key]}")
+    return lines

@@ -1,0 +1,242 @@
+"""Extraction and generation tasks: data, prompts, baselines, and the trial path through the real runner."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+from tiny import tiny_tokenizer
+
+from bakeoff.baselines.extraction_crf import CrfExtractor, spans_to_record, tag_tokens
+from bakeoff.baselines.retrieval import TfidfRetriever
+from bakeoff.config import TaskSpec, spec_from_dict
+from bakeoff.data.targets import instruction, record_json, target_fields
+from bakeoff.data.task import prepare_task
+from bakeoff.data.ticket_replies import FALLBACK_REPLY
+from bakeoff.data.tickets import RECORD_FIELDS, generate_ticket_records, generate_tickets
+from bakeoff.models.target_prompt import TargetEncoder
+from bakeoff.training.packing import pack
+
+EVALUATION = {
+    "max_test_items": 10,
+    "max_train_items": 4,
+    "bootstrap_samples": 100,
+    "max_perturbed_items": 10,
+    "max_validation_items": 10,
+    "max_out_of_scope_items": 6,
+    "latency_repeats": 3,
+    "perturbations": [{"name": "lowercase"}, {"name": "entities"}],
+}
+
+
+def test_task_type_defaults_to_classification():
+    assert TaskSpec(builtin="support-tickets").type == "classification"
+
+
+def test_ticket_records_are_the_same_tickets_with_their_planted_values():
+    plain = generate_tickets(300, seed=3)
+    tickets, records = generate_ticket_records(300, seed=3)
+    assert tickets.texts == plain.texts and tickets.labels == plain.labels  # classification data unchanged
+    values = [(v, t) for r, t in zip(records, tickets.texts) for v in r.values() if v is not None]
+    assert len(values) > 150
+    in_text = sum(v in t for v, t in values)  # copied as written (casing included); only typos may break one
+    assert in_text / len(values) > 0.95
+    assert all(list(r) == RECORD_FIELDS for r in records)
+    # the customer is the sign-off's name, never a colleague named inside the request
+    colleague = [(r, t) for r, t in zip(records, tickets.texts) if "colleague" in t.lower()]
+    assert colleague and all(r["customer"] is None or t.rstrip().endswith(r["customer"]) for r, t in colleague)
+
+
+def test_builtin_extraction_and_generation_tasks():
+    extraction = TaskSpec(type="extraction", builtin="support-tickets-extraction", builtin_examples=200)
+    task = prepare_task(extraction)
+    record = json.loads(task.test.targets[0])
+    assert list(record) == RECORD_FIELDS and len(task.test.targets) == len(task.test)
+    assert task.paraphrases is not None and task.paraphrases.targets is not None
+    assert "Fields: customer, order_id" in instruction(extraction)
+    generation = prepare_task(TaskSpec(type="generation", builtin="support-tickets-replies", builtin_examples=200))
+    assert generation.out_of_scope and all(t.startswith("Hi") for t in generation.train_pool.targets)
+    assert FALLBACK_REPLY not in generation.train_pool.targets
+
+
+def test_user_extraction_data_from_field_columns_and_from_json(tmp_path):
+    frame = pd.DataFrame(
+        {
+            "text": [f"refund order {n} of ${n}.00" for n in range(20)],
+            "order": [str(n) if n % 2 else None for n in range(20)],
+            "amount": [f"${n}.00" for n in range(20)],
+            "record": [json.dumps({"order_id": str(n), "amount": 5, "extra": "x"}) for n in range(20)],
+        }
+    )
+    path = tmp_path / "data.csv"
+    frame.to_csv(path, index=False)
+    by_columns = TaskSpec(type="extraction", data={"path": path}, fields={"order_id": "order", "amount": "amount"})
+    task = prepare_task(by_columns)
+    records = [json.loads(t) for t in task.train_pool.targets + task.test.targets]
+    assert all(list(r) == ["order_id", "amount"] for r in records)
+    assert any(r["order_id"] is None for r in records)  # missing cells are null
+    by_json = TaskSpec(type="extraction", data={"path": path, "target_column": "record"}, fields=["order_id", "amount"])
+    task = prepare_task(by_json)
+    assert json.loads(task.test.targets[0])["amount"] == "5"  # numbers become strings; extra keys dropped
+    assert target_fields(by_json) == ["order_id", "amount"]
+
+
+def test_record_json_is_compact_and_ordered():
+    assert record_json({"b": 2, "a": " ", "c": 'say "x"'}, ["a", "b", "c"]) == '{"a":null,"b":"2","c":"say \\"x\\""}'
+
+
+def test_target_encoder_trains_on_each_items_own_target():
+    tokenizer = tiny_tokenizer()
+    encoder = TargetEncoder(tokenizer, "Extract.", "extraction", 192, "plain")
+    items, targets = encoder.encode_targets(["refund order 12", "hello there"], ['{"a":"12"}', '{"a":null}'])
+    assert [item.label_index for item in items] == [0, 1]
+    assert all(t[-1] == tokenizer.eos_token_id for t in targets)
+    assert tokenizer.decode(items[0].prompt_ids).endswith("Message: refund order 12\nJSON:")
+    assert tokenizer.decode(targets[0][:-1]) == ' {"a":"12"}'
+    batch = pack(items, targets, tokenizer.pad_token_id, torch.float32)
+    # the loss covers exactly the target tokens, EOS included, of both items
+    assert batch.target_ids.tolist() == targets[0] + targets[1]
+
+
+def test_crf_tags_round_trip_and_learns_the_builtin_fields():
+    text = "Refund order #A123 for $9.99 please. Thanks, Maria"
+    record = {"order_id": "A123", "amount": "$9.99", "customer": "Maria", "date": None}
+    tokens, tags = tag_tokens(text, record, list(record))
+    assert spans_to_record(text, tokens, tags, list(record)) == record
+    spec = TaskSpec(type="extraction", builtin="support-tickets-extraction", builtin_examples=400)
+    task = prepare_task(spec)
+    train = task.train_pool.subset(range(150))
+    model = CrfExtractor(target_fields(spec), seed=0).fit(train.texts, train.targets)
+    predicted = model.predict(task.test.texts)
+    exact = np.mean([p == t for p, t in zip(predicted, task.test.targets)])
+    assert exact > 0.6
+
+
+def test_retrieval_answers_with_the_nearest_training_reference():
+    model = TfidfRetriever().fit(["where is my parcel", "refund my money please"], ["track it", "refund it"])
+    assert model.predict(["my money back please, a refund", "parcel is where?"]) == ["refund it", "track it"]
+
+
+def _config(tmp_path: Path, kind: str, candidates: list[dict], extra_task: dict | None = None) -> dict:
+    builtin = {"extraction": "support-tickets-extraction", "generation": "support-tickets-replies"}[kind]
+    return {
+        "name": f"tiny-{kind}",
+        "task": {
+            "type": kind,
+            "builtin": builtin,
+            "builtin_examples": 200,
+            "decoding": {"max_new_tokens": 32},
+            **(extra_task or {}),
+        },
+        "candidates": candidates,
+        "grid": {"train_sizes": [16, 32]},
+        "training": {
+            "epochs": 2,
+            "batch_size": 8,
+            "learning_rate": 5e-3,
+            "max_validation_items": 8,
+            "early_stopping_patience": 0,
+        },
+        "evaluation": EVALUATION,
+        "efficiency": {"gpus": ["a10g"]},
+        "output": {"dir": str(tmp_path / kind)},
+    }
+
+
+@pytest.fixture(scope="module")
+def extraction_run(tmp_path_factory, tiny_folder):
+    from bakeoff.evaluation.analysis import analyse
+    from bakeoff.runners.local import run_spec
+
+    tmp = tmp_path_factory.mktemp("extraction")
+    config = _config(
+        tmp,
+        "extraction",
+        [{"name": "crf", "model": "crf"}, {"name": "tiny", "model": str(tiny_folder), "train_sizes": [16]}],
+        {"fields": ["order_id", "amount"]},
+    )
+    outcome = run_spec(spec_from_dict(config))
+    trials = outcome.store.trials()
+    return outcome, {t["trial_id"]: t for t in trials}, analyse(trials, outcome.run_dir, config)
+
+
+def test_extraction_trials_store_the_task_metrics_and_outputs(extraction_run):
+    outcome, trials, _ = extraction_run
+    assert outcome.failed == 0 and set(trials) == {"crf/n16/s0", "crf/n32/s0", "tiny/n16/s0"}
+    llm = trials["tiny/n16/s0"]["result"]
+    metrics = llm["metrics"]
+    assert metrics["task_type"] == "extraction" and metrics["main_metric"] == "record_exact_match"
+    for key in ("valid_output_rate", "record_exact_match", "field_f1", "hallucination_rate"):
+        assert key in metrics["test"] and f"{key}_ci" in metrics["test"]
+    assert {"test_clean", "train", "robustness", "memorization"} <= set(metrics)
+    assert set(metrics["robustness"]["skipped"]) == {"entities"}  # it changes the values a record copies
+    assert "lowercase" in metrics["robustness"]["perturbations"]
+    losses = llm["training"]["train_loss_per_epoch"]
+    assert losses[-1] < losses[0]  # the loop learned from the target tokens
+    assert llm["model"]["decoding"] == "greedy (JSON-constrained)"
+    assert llm["timings"]["ttft_ms_p50"] > 0 and llm["timings"]["decode_tokens_per_s"] > 0
+    efficiency = llm["efficiency"]  # what the GPU estimates cost each written record by
+    assert efficiency["workload"]["output_tokens"] > 1 and efficiency["estimated_ttft_ms"] > 0
+    assert efficiency["measured_decode_tokens_per_s"] == llm["timings"]["decode_tokens_per_s"]
+    lines = (outcome.run_dir / "trials" / "tiny__n16__s0" / "predictions.jsonl").read_text().splitlines()
+    outputs = [json.loads(line)["output"] for line in lines]
+    assert len(outputs) == metrics["test"]["items"] == 10
+    valid = sum(list(json.loads(o)) == ["order_id", "amount"] for o in outputs if o.endswith("}"))
+    assert valid / len(outputs) == metrics["test"]["valid_output_rate"]
+    assert trials["crf/n32/s0"]["result"]["metrics"]["test"]["record_exact_match"] > 0.3
+
+
+def test_extraction_run_reads_back_as_typed_records(extraction_run):
+    from bakeoff.api import load_run
+
+    outcome, _, _ = extraction_run
+    run = load_run(outcome.run_dir)  # results.py records forbid unknown keys: every stored key is declared
+    assert {t.trial_id for t in run.trials} == {"crf/n16/s0", "crf/n32/s0", "tiny/n16/s0"}
+
+
+def test_extraction_analysis_compares_on_items_and_draws_curves(extraction_run):
+    _, _, analysis = extraction_run
+    assert analysis["learning_curves"]["crf"]["metric"] == "record_exact_match"
+    assert [row["train_size"] for row in analysis["learning_curves"]["crf"]["curve"]] == [16, 32]
+    pair = next(p for p in analysis["paired_comparisons"] if p["train_size"] == 16)
+    assert {pair["a"], pair["b"]} == {"crf", "tiny"} and pair["main_metric"] == "record_exact_match"
+    assert "difference" in pair["record_exact_match"]
+
+
+def test_generation_trials_score_replies_and_out_of_scope(tmp_path, tiny_folder):
+    """Through `execute` (what `bakeoff run` calls): trials, analysis, then the report files from real records."""
+    from bakeoff.cli.run import execute
+
+    config = _config(
+        tmp_path,
+        "generation",
+        [{"name": "retrieval", "model": "tfidf-retrieval"}, {"name": "tiny", "model": str(tiny_folder)}],
+        {"decoding": {"max_new_tokens": 12, "strategy": "sample", "temperature": 0.8}},
+    )
+    config["grid"]["train_sizes"] = [16]
+    execute(spec_from_dict(config))
+    results = json.loads((tmp_path / "generation" / "results.json").read_text())
+    trials = {t["trial_id"]: t["result"] for t in results["trials"]}
+    assert set(trials) == {"retrieval/n16/s0", "tiny/n16/s0"}
+    assert "chrF" in (tmp_path / "generation" / "summary.md").read_text()
+    retrieval, llm = trials["retrieval/n16/s0"]["metrics"], trials["tiny/n16/s0"]["metrics"]
+    assert retrieval["main_metric"] == "chrf" and retrieval["test"]["chrf"] > llm["test"]["chrf"]
+    assert retrieval["memorization"]["train"] == pytest.approx(1.0)  # it returns its own training replies
+    oos = llm["out_of_scope"]
+    assert oos["scored_against"] == "fallback_reference" and oos["items"] == 3
+    assert "entities" in llm["robustness"]["perturbations"]  # replies do not copy entities: kept for generation
+    assert trials["tiny/n16/s0"]["model"]["decoding"] == "sample"
+    assert trials["tiny/n16/s0"]["timings"]["output_tokens_per_s"] > 0
+
+
+def test_serving_an_extraction_run_is_refused_with_a_reason(extraction_run):
+    from bakeoff.errors import BakeoffError
+    from bakeoff.serving.predictor import find_trial
+
+    outcome, _, _ = extraction_run
+    with pytest.raises(BakeoffError, match="holds a `extraction` task: serving and export cover classification"):
+        find_trial(outcome.run_dir, "crf")
