@@ -74,8 +74,17 @@ def run_command(
         "`ray://host:10001`); "
         "overrides `runner.address`. Default: start Ray on this machine.",
     ),
+    offline: bool = typer.Option(
+        False,
+        "--offline",
+        help="Hub models and datasets from the local cache only, no network (same as HF_HUB_OFFLINE=1).",
+    ),
 ) -> None:
     """Fine-tune and evaluate every candidate in CONFIG; re-running resumes where it stopped."""
+    if offline:
+        from bakeoff.models.sources import go_offline
+
+        go_offline()
     spec = load_spec(config, overrides or [])
     if runner is not None or ray_address is not None:
         # Applied as typed fields, not as `key=value` overrides: YAML would read some host:port strings as numbers.

@@ -1,0 +1,83 @@
+"""`task.data.hub`: a labeled dataset through `datasets`, from a local dataset repo folder (no network)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from bakeoff.config import DataSpec, TaskSpec
+from bakeoff.data.task import prepare_task
+from bakeoff.errors import DataError
+
+LABELS = ["billing", "refund", "shipping"]
+
+
+def rows(per_label: int, seed: int) -> list[dict]:
+    return [
+        {"utterance": f"message {seed}-{i} about my {label} problem number {i * 7 % 11}", "intent": label}
+        for label in LABELS
+        for i in range(per_label)
+    ]
+
+
+def task(**data) -> TaskSpec:
+    return TaskSpec(data=DataSpec(text_column="utterance", label_column="intent", **data))
+
+
+def test_a_local_dataset_repo_with_named_splits(tmp_path):
+    repo = tmp_path / "tickets"
+    repo.mkdir()
+    pd.DataFrame(rows(20, 0)).to_csv(repo / "train.csv", index=False)
+    pd.DataFrame(rows(5, 1)).to_csv(repo / "test.csv", index=False)
+    prepared = prepare_task(task(hub=str(repo), test_split="test"))
+    assert prepared.labels == LABELS
+    assert len(prepared.test) == 15  # the test split as given, not drawn from train
+    assert prepared.report.hub == {
+        "hub": str(repo),
+        "config": None,
+        "splits": {"train": "train", "test": "test", "validation": None},
+        "revision": None,
+        "commit_sha": None,  # a local folder has no commit; a Hub dataset records the one read
+    }
+
+
+def test_class_label_columns_become_label_names(tmp_path):
+    from datasets import ClassLabel, Dataset, Features, Value
+
+    features = Features({"utterance": Value("string"), "intent": ClassLabel(names=LABELS)})
+    records = rows(12, 0)
+    data = Dataset.from_dict(
+        {"utterance": [r["utterance"] for r in records], "intent": [LABELS.index(r["intent"]) for r in records]},
+        features=features,
+    )
+    (tmp_path / "intents" / "data").mkdir(parents=True)
+    data.to_parquet(tmp_path / "intents" / "data" / "train-00000-of-00001.parquet")
+    prepared = prepare_task(task(hub=str(tmp_path / "intents")))
+    assert prepared.labels == LABELS  # names, as the LLM is prompted with them, not 0, 1, 2
+
+
+def test_same_column_checks_as_files_and_unknown_split(tmp_path):
+    repo = tmp_path / "tickets"
+    repo.mkdir()
+    pd.DataFrame(rows(10, 0)).rename(columns={"intent": "category"}).to_csv(repo / "train.csv", index=False)
+    with pytest.raises(DataError, match=r"tickets:train: no column 'intent'; columns are \['utterance', 'category'\]"):
+        prepare_task(task(hub=str(repo)))
+    with pytest.raises(DataError, match=r"has no split `test`; its splits are \['train'\]"):
+        prepare_task(
+            TaskSpec(data=DataSpec(hub=str(repo), text_column="utterance", label_column="category", test_split="test"))
+        )
+
+
+def test_hub_id_not_cached_offline_is_one_line():
+    with pytest.raises(DataError) as refused:
+        prepare_task(task(hub="nobody/no-such-dataset-xyz"))
+    assert "\n" not in str(refused.value) and "nobody/no-such-dataset-xyz" in str(refused.value)
+
+
+def test_path_and_hub_are_exclusive(tmp_path):
+    with pytest.raises(ValueError, match="exactly one of `task.data.path`"):
+        DataSpec(path=Path("x.csv"), hub="PolyAI/banking77")
+    with pytest.raises(ValueError, match="`test_split` goes with `task.data.hub`"):
+        DataSpec(path=Path("x.csv"), test_split="test")
