@@ -88,11 +88,14 @@ class StandinHub:
         self.log.append(
             Request("HEAD" if head else "GET", path, request.headers.get("Range"), request.headers.get("Authorization"))
         )
-        api = re.fullmatch(r"/api/models/([^/]+/[^/]+)(?:/revision/(.+)|/tree/([^/]+)(?:/.*)?)?", path)
+        # Dataset repos are keyed "datasets/org/name" in `repos`, as their URLs are prefixed.
+        api = re.fullmatch(r"/api/(models|datasets)/([^/]+/[^/]+)(?:/revision/(.+)|/tree/([^/]+)(/.*)?)?", path)
         if api:
-            repo_id, revision, tree_revision = api.groups()
-            return self._api(request, repo_id, revision or tree_revision or "main", tree=tree_revision is not None)
-        resolve = re.fullmatch(r"/([^/]+/[^/]+)/resolve/([^/]+)/(.+)", path)
+            kind, repo_id, revision, tree_revision, under = api.groups()
+            key = repo_id if kind == "models" else f"datasets/{repo_id}"
+            tree = tree_revision is not None
+            return self._api(request, key, revision or tree_revision or "main", tree, (under or "").strip("/"))
+        resolve = re.fullmatch(r"/((?:datasets/)?[^/]+/[^/]+)/resolve/([^/]+)/(.+)", path)
         if resolve:
             return self._file(request, *resolve.groups(), head=head)
         self._error(request, 404, "EntryNotFound")
@@ -108,20 +111,21 @@ class StandinHub:
             return None
         return repo, sha
 
-    def _api(self, request, repo_id: str, revision: str, tree: bool) -> None:
+    def _api(self, request, repo_id: str, revision: str, tree: bool, under: str = "") -> None:
         found = self._commit(request, repo_id, revision)
         if found is None:
             return
         repo, sha = found
         files = repo.commits[sha]
         if tree:
+            inside = {name: data for name, data in files.items() if not under or name.startswith(under + "/")}
             body = [
                 {"type": "file", "path": name, "size": len(data), "oid": hashlib.sha1(data).hexdigest()}
-                for name, data in files.items()
+                for name, data in inside.items()
             ]
         else:
             body = {
-                "id": repo_id,
+                "id": repo_id.removeprefix("datasets/"),
                 "modelId": repo_id,
                 "sha": sha,
                 "private": False,

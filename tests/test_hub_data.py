@@ -81,3 +81,52 @@ def test_path_and_hub_are_exclusive(tmp_path):
         DataSpec(path=Path("x.csv"), hub="PolyAI/banking77")
     with pytest.raises(ValueError, match="`test_split` goes with `task.data.hub`"):
         DataSpec(path=Path("x.csv"), test_split="test")
+
+
+def csv_bytes(records: list[dict]) -> bytes:
+    return pd.DataFrame(records).to_csv(index=False).encode()
+
+
+@pytest.mark.integration  # `datasets` reads HF_ENDPOINT at import: each load runs in a fresh process
+def test_a_hub_dataset_is_downloaded_records_its_commit_and_is_read_offline_later(tmp_path):
+    import json
+    import os
+    import subprocess
+    import sys
+
+    from hub_standin import StandinHub, StandinRepo
+
+    sha_main, sha_v1 = "c" * 40, "d" * 40
+    main = {"train.csv": csv_bytes(rows(20, 0)), "test.csv": csv_bytes(rows(3, 1)), "README.md": b"# tickets\n"}
+    v1 = main | {"train.csv": csv_bytes(rows(12, 0))}
+    repo = StandinRepo({sha_main: main, sha_v1: v1}, {"main": sha_main, "v1": sha_v1})
+    code = (
+        "import json, sys; from bakeoff.config import DataSpec, TaskSpec; from bakeoff.data.task import prepare_task; "
+        "data = DataSpec(hub='acme/tickets', test_split='test', text_column='utterance', label_column='intent', "
+        "revision=sys.argv[1] or None); "
+        "task = prepare_task(TaskSpec(data=data)); "
+        "print(json.dumps({'pool': len(task.train_pool) + len(task.validation), 'hub': task.report.hub}))"
+    )
+
+    def load(revision: str, offline: bool) -> dict:
+        env = os.environ | {
+            "HF_ENDPOINT": standin.url,
+            "HF_HUB_OFFLINE": "1" if offline else "0",
+            "TRANSFORMERS_OFFLINE": "1" if offline else "0",
+            "HF_HOME": str(tmp_path / "hf-home"),
+            "PYTHONPATH": str(Path(__file__).resolve().parents[1] / "src"),
+        }
+        done = subprocess.run(
+            [sys.executable, "-c", code, revision], env=env, capture_output=True, text=True, timeout=120
+        )
+        assert done.returncode == 0, done.stderr[-2000:]
+        return json.loads(done.stdout.strip().splitlines()[-1])
+
+    with StandinHub({"datasets/acme/tickets": repo}) as standin:
+        first = load("", offline=False)
+        assert first["pool"] == 60 and first["hub"]["commit_sha"] == sha_main and first["hub"]["revision"] is None
+        pinned = load("v1", offline=False)
+        assert pinned["pool"] == 36 and pinned["hub"]["commit_sha"] == sha_v1 and pinned["hub"]["revision"] == "v1"
+        standin.log.clear()
+        again = load("", offline=True)
+        assert again == first and not standin.log  # from the cache, not one request

@@ -32,7 +32,7 @@ def load_split(spec: DataSpec, split: str) -> HubSplit:
 
     where = f"{spec.hub}:{split}"
     try:
-        builder = load_dataset_builder(str(spec.hub), spec.config, revision=spec.revision)
+        builder = _offline_builder(spec) or load_dataset_builder(str(spec.hub), spec.config, revision=spec.revision)
         builder.download_and_prepare()
         splits = sorted(builder.info.splits or {})
         if splits and split not in splits:
@@ -44,6 +44,43 @@ def load_split(spec: DataSpec, split: str) -> HubSplit:
         raise DataError(_message(spec, err)) from None
     sha = builder.hash if isinstance(builder.hash, str) and _COMMIT.match(builder.hash) else None
     return HubSplit(_with_label_names(dataset), where, sha)
+
+
+def _offline_builder(spec: DataSpec):
+    """Offline, the prepared cache of exactly the commit `revision` (default main) names, or None.
+
+    Offline, `datasets` itself ignores `revision` and opens whichever commit was prepared last (newest
+    folder): after a run on `v1`, a run asking for main silently read v1. The Hub cache's refs file (written
+    when the dataset was downloaded) says which commit a branch or tag meant; that commit's prepared
+    folder is opened directly with `datasets`' own cache builder. None (online, or not resolvable) leaves
+    it to `load_dataset_builder`."""
+    import os
+    from pathlib import Path
+
+    from huggingface_hub import constants
+
+    offline = constants.HF_HUB_OFFLINE or os.environ.get("HF_HUB_OFFLINE", "").upper() in {"1", "ON", "YES", "TRUE"}
+    if not offline or spec.hub is None or spec.hub.count("/") != 1 or Path(spec.hub).exists():
+        return None
+    revision = spec.revision or "main"
+    if _COMMIT.match(revision):
+        sha = revision
+    else:
+        ref = Path(constants.HF_HUB_CACHE) / f"datasets--{spec.hub.replace('/', '--')}" / "refs" / revision
+        if not ref.is_file():
+            return None
+        sha = ref.read_text().strip()
+    from datasets import config as datasets_config
+    from datasets.naming import camelcase_to_snakecase
+    from datasets.packaged_modules.cache.cache import Cache
+
+    namespace, name = spec.hub.split("/")
+    root = Path(datasets_config.HF_DATASETS_CACHE) / f"{namespace}___{camelcase_to_snakecase(name)}"
+    prepared = sorted(root.glob(f"{spec.config or '*'}/*/{sha}"))
+    if not prepared:
+        return None
+    config_name, version = prepared[0].parts[-3], prepared[0].parts[-2]
+    return Cache(dataset_name=name, repo_id=spec.hub, config_name=config_name, version=version, hash=sha)
 
 
 def _with_label_names(dataset) -> pd.DataFrame:
