@@ -130,3 +130,39 @@ def test_a_hub_dataset_is_downloaded_records_its_commit_and_is_read_offline_late
         standin.log.clear()
         again = load("", offline=True)
         assert again == first and not standin.log  # from the cache, not one request
+
+
+def test_no_network_is_one_line_and_fast(monkeypatch):
+    import time
+
+    import huggingface_hub.constants
+    from test_hub import closed_port
+
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_OFFLINE", False)
+    monkeypatch.setenv("HF_HUB_OFFLINE", "0")
+    monkeypatch.setenv("HF_ENDPOINT", f"http://127.0.0.1:{closed_port()}")
+    started = time.monotonic()
+    with pytest.raises(
+        DataError, match=r"PolyAI/banking77`: cannot reach the Hugging Face Hub at http://127.0.0.1:\d+"
+    ):
+        prepare_task(task(hub="PolyAI/banking77"))
+    assert time.monotonic() - started < 10  # one call, no retries (datasets alone retries for ~30 s)
+
+
+def test_a_local_dataset_folder_is_relative_to_the_config_file(tmp_path, monkeypatch):
+    import yaml
+
+    from bakeoff.config import load_spec
+
+    (tmp_path / "tickets").mkdir()
+    config = {
+        "name": "x",
+        "task": {"data": {"hub": "tickets"}},
+        "candidates": [{"name": "tfidf", "model": "tfidf-logreg"}],
+    }
+    (tmp_path / "c.yaml").write_text(yaml.safe_dump(config))
+    monkeypatch.chdir("/")
+    assert load_spec(tmp_path / "c.yaml", []).task.data.hub == str((tmp_path / "tickets").resolve())
+    config["task"]["data"]["hub"] = "PolyAI/banking77"
+    (tmp_path / "c.yaml").write_text(yaml.safe_dump(config))
+    assert load_spec(tmp_path / "c.yaml", []).task.data.hub == "PolyAI/banking77"

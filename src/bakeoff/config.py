@@ -750,6 +750,8 @@ def _resolve_paths(spec: RunSpec, base: Path) -> RunSpec:
             "test_path": fix(data.test_path),
             "validation_path": fix(data.validation_path),
             "out_of_scope_path": fix(data.out_of_scope_path),
+            # A local dataset folder under `hub:` is relative to the config file too; a Hub id stays as written.
+            "hub": str((base / data.hub).resolve()) if data.hub and (base / data.hub).is_dir() else data.hub,
         }
     )
     return spec.model_copy(update={"task": spec.task.model_copy(update={"data": data})})

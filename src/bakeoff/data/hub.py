@@ -31,8 +31,11 @@ def load_split(spec: DataSpec, split: str) -> HubSplit:
     from datasets import load_dataset_builder
 
     where = f"{spec.hub}:{split}"
+    builder = _offline_builder(spec)
+    if builder is None:
+        _probe(spec)
     try:
-        builder = _offline_builder(spec) or load_dataset_builder(str(spec.hub), spec.config, revision=spec.revision)
+        builder = builder or load_dataset_builder(str(spec.hub), spec.config, revision=spec.revision)
         builder.download_and_prepare()
         splits = sorted(builder.info.splits or {})
         if splits and split not in splits:
@@ -46,6 +49,53 @@ def load_split(spec: DataSpec, split: str) -> HubSplit:
     return HubSplit(_with_label_names(dataset), where, sha)
 
 
+def _offline() -> bool:
+    import os
+
+    from huggingface_hub import constants
+
+    return constants.HF_HUB_OFFLINE or os.environ.get("HF_HUB_OFFLINE", "").upper() in {"1", "ON", "YES", "TRUE"}
+
+
+def _probe(spec: DataSpec) -> None:
+    """Online, one metadata call (10 s timeout, no retries) before `datasets` starts: with no network
+    `datasets` retries for ~30 s before failing, and `validate` must answer within 30 s."""
+    import os
+    from pathlib import Path
+
+    if _offline() or Path(str(spec.hub)).exists() or str(spec.hub).count("/") != 1:
+        return
+    import httpx2
+    from huggingface_hub import HfApi, constants
+    from huggingface_hub.errors import GatedRepoError, HfHubHTTPError, RepositoryNotFoundError, RevisionNotFoundError
+
+    endpoint = (os.environ.get("HF_ENDPOINT") or constants.ENDPOINT).rstrip("/")
+    token = os.environ.get("HF_TOKEN") or None  # never put it in a message
+    try:
+        HfApi(endpoint=endpoint, token=token).dataset_info(str(spec.hub), revision=spec.revision, timeout=10)
+    except GatedRepoError:
+        raise DataError(
+            f"`task.data.hub: {spec.hub}` is gated: accept its terms at {endpoint}/datasets/{spec.hub} while "
+            "logged in, then set HF_TOKEN to a read token of that account"
+        ) from None
+    except RevisionNotFoundError:
+        raise DataError(
+            f"`task.data.revision: {spec.revision}` not found for `{spec.hub}`; set a branch, tag or commit"
+        ) from None
+    except RepositoryNotFoundError:
+        raise DataError(
+            f"`task.data.hub: {spec.hub}` is not a dataset on the Hub or is private; check the id, or set HF_TOKEN"
+        ) from None
+    except (httpx2.TransportError, ConnectionError) as err:
+        raise DataError(
+            f"`task.data.hub: {spec.hub}`: cannot reach the Hugging Face Hub at {endpoint} ({type(err).__name__}); "
+            "check the network or HF_ENDPOINT, or run with --offline if the dataset is cached"
+        ) from None
+    except HfHubHTTPError as err:
+        status = getattr(err.response, "status_code", None)
+        raise DataError(f"`task.data.hub: {spec.hub}`: the Hub answered {status}; try again later") from None
+
+
 def _offline_builder(spec: DataSpec):
     """Offline, the prepared cache of exactly the commit `revision` (default main) names, or None.
 
@@ -54,13 +104,11 @@ def _offline_builder(spec: DataSpec):
     when the dataset was downloaded) says which commit a branch or tag meant; that commit's prepared
     folder is opened directly with `datasets`' own cache builder. None (online, or not resolvable) leaves
     it to `load_dataset_builder`."""
-    import os
     from pathlib import Path
 
     from huggingface_hub import constants
 
-    offline = constants.HF_HUB_OFFLINE or os.environ.get("HF_HUB_OFFLINE", "").upper() in {"1", "ON", "YES", "TRUE"}
-    if not offline or spec.hub is None or spec.hub.count("/") != 1 or Path(spec.hub).exists():
+    if not _offline() or spec.hub is None or spec.hub.count("/") != 1 or Path(spec.hub).exists():
         return None
     revision = spec.revision or "main"
     if _COMMIT.match(revision):
@@ -99,9 +147,15 @@ def _message(spec: DataSpec, err: Exception) -> str:
     first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
     name = type(err).__name__
     if "offline" in first.lower() or name in ("ConnectError", "ConnectionError", "OfflineModeIsEnabled"):
+        fix = "run once without --offline (or HF_HUB_OFFLINE=1)" if _offline() else "check the network or HF_ENDPOINT"
         return (
             f"`task.data.hub: {spec.hub}` is not in the local `datasets` cache and the Hub cannot be reached "
-            f"({name}); run once with network, or without --offline"
+            f"({name}); {fix}"
+        )
+    if name == "GatedRepoError" or " 401 " in f" {first} " or " 403 " in f" {first} ":
+        return (
+            f"`task.data.hub: {spec.hub}` is gated: accept its terms on its Hub page while logged in, then set "
+            "HF_TOKEN to a read token of that account"
         )
     if name == "DatasetNotFoundError":
         return f"`task.data.hub: {spec.hub}` not found (no Hub dataset, no local folder); check the id ({first})"
