@@ -234,7 +234,7 @@ def test_validate_lists_sizes_without_downloading_weights(hub, tmp_path, capsys)
     assert [r.method for r in hub.log if "/resolve/" in r.path] == ["HEAD"]
 
 
-def test_run_fetches_records_the_commit_and_never_stores_the_token(hub, tmp_path, monkeypatch):
+def test_run_fetches_records_the_commit_and_never_stores_the_token(hub, tmp_path, monkeypatch, capsys):
     from bakeoff.cli.run import execute
     from bakeoff.config import load_spec
 
@@ -247,6 +247,8 @@ def test_run_fetches_records_the_commit_and_never_stores_the_token(hub, tmp_path
     assert all(r.authorization == f"Bearer {token}" for r in hub.log)  # the token was used ...
     for path in (tmp_path / "run").rglob("*"):  # ... and is nowhere in the run folder
         assert not path.is_file() or token.encode() not in path.read_bytes(), path
+    printed = capsys.readouterr()
+    assert "downloading acme/tiny-llama" in printed.err and token not in printed.out + printed.err  # nor printed
 
 
 @pytest.mark.integration
