@@ -742,7 +742,19 @@ CASES: list[Case] = [
         validate_with(llm_candidate(lambda t: "nobody/no-such-model-xyz")),
         r"bakeoff never "
         r"downloads",
-        fix="`hf download` it where there is network, or point `model` at a folder",
+        fix="run without `--offline` (it downloads on first use), `hf download` it, or point `model` at a folder",
+    ),
+    Case(
+        "hub dataset not cached, offline",
+        validate_with(set_key("task.data", {"hub": "nobody/no-such-dataset-xyz"})),
+        r"`task.data.hub: nobody/no-such-dataset-xyz` is not in the local `datasets` cache",
+        fix="run once with network (without `--offline`), or point `task.data.path` at a file",
+    ),
+    Case(
+        "hub and path both given",
+        validate_with(set_key("task.data.hub", "PolyAI/banking77")),
+        r"exactly one of `task.data.path` \(a file\) or `task.data.hub`",
+        fix="keep one of the two",
     ),
     Case(
         "pickle weights without opt-in",

@@ -35,8 +35,26 @@ def safe_folder_name(name: str) -> str:
 
 
 class DataSpec(Spec):
-    path: Path = Field(
-        description="Labeled examples: .csv, .jsonl, .parquet, or a `datasets` folder saved with save_to_disk."
+    path: Path | None = Field(
+        None,
+        description="Labeled examples: .csv, .jsonl, .parquet, or a `datasets` folder saved with save_to_disk "
+        "(or give `hub` instead).",
+    )
+    hub: str | None = Field(
+        None,
+        description="A dataset by Hugging Face Hub id (e.g. PolyAI/banking77) or a local dataset repo folder, "
+        "read with `datasets.load_dataset` (downloaded on first use unless offline); instead of `path`.",
+    )
+    split: str = Field("train", description="With `hub`: the split holding the labeled training examples.")
+    config: str | None = Field(None, description="With `hub`: the dataset's configuration (subset) name, if any.")
+    revision: str | None = Field(
+        None, description="With `hub`: branch, tag or commit to read. Default: main. The commit used is recorded."
+    )
+    test_split: str | None = Field(
+        None, description="With `hub`: a test split (e.g. test). Without it a test split is drawn from `split`."
+    )
+    validation_split: str | None = Field(
+        None, description="With `hub`: a validation split. Without it one is drawn from the training data."
     )
     test_path: Path | None = Field(
         None, description="Optional test file (same format). Without it a test split is drawn from `path`."
@@ -72,6 +90,20 @@ class DataSpec(Spec):
     reference_column: str | None = Field(
         None, description="Generation: column holding each item's reference output (e.g. the reply an agent wrote)."
     )
+
+    @model_validator(mode="after")
+    def _one_place(self) -> DataSpec:
+        if (self.path is None) == (self.hub is None):
+            raise ValueError("give exactly one of `task.data.path` (a file) or `task.data.hub` (a dataset id)")
+        if self.hub is None:
+            given = [k for k in ("test_split", "validation_split", "config", "revision") if getattr(self, k)]
+            if given:
+                raise ValueError(
+                    f"`{given[0]}` goes with `task.data.hub`; with `path` use `test_path` / `validation_path`"
+                )
+        elif self.test_path or self.validation_path:
+            raise ValueError("with `task.data.hub` name splits (`test_split`, `validation_split`), not files")
+        return self
 
     @model_validator(mode="after")
     def _distinct_columns(self) -> DataSpec:
@@ -258,7 +290,8 @@ class CandidateSpec(Spec):
     )
     model: str = Field(
         description="A short name (smollm2-135m, gemma3-270m), a baseline (tfidf-logreg, minilm-logreg), "
-        "a Hugging Face id already in the local cache, a local model folder, or a .gguf file."
+        "a Hugging Face Hub id (downloaded on first use; cache only with --offline), a local model folder, or a "
+        ".gguf file."
     )
     method: Literal["lora", "qlora", "full", "zero-shot", "fit"] | None = Field(
         None,
@@ -270,6 +303,11 @@ class CandidateSpec(Spec):
         False, description="Run model code shipped with the checkpoint. Off unless you opt in for this candidate."
     )
     allow_pickle: bool = Field(False, description="Allow pickle (.bin) weights. Off: only safetensors and GGUF load.")
+    revision: str | None = Field(
+        None,
+        description="Hub ids: branch, tag or commit to download and load. Default: main. The commit used is "
+        "recorded in results.json.",
+    )
     train_sizes: list[int] | None = Field(
         None,
         min_length=1,
@@ -802,6 +840,8 @@ def _resolve_paths(spec: RunSpec, base: Path) -> RunSpec:
             "test_path": fix(data.test_path),
             "validation_path": fix(data.validation_path),
             "out_of_scope_path": fix(data.out_of_scope_path),
+            # A local dataset folder under `hub:` is relative to the config file too; a Hub id stays as written.
+            "hub": str((base / data.hub).resolve()) if data.hub and (base / data.hub).is_dir() else data.hub,
         }
     )
     return spec.model_copy(update={"task": spec.task.model_copy(update={"data": data})})

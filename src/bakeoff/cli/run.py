@@ -41,16 +41,19 @@ def execute(spec: RunSpec) -> None:
     task = preflight(spec, create_run_dir=True)
     with run_folder_lock(spec.run_dir):
         outcome = run_spec(spec, console, task)
-        spec_json = spec.model_dump(mode="json")
-        # The decision and GPU-estimate sections may differ from the first run's (they do not change trials).
-        outcome.store.set_meta("spec", spec_json)
-        # The runner computes the analysis once; `report` and `recommend` only read it.
-        judge = endpoint_judge(spec)  # evaluation.judge with an endpoint; a local-candidate judge is not built here
-        outcome.store.set_meta("analysis", analyse(outcome.store.trials(), outcome.run_dir, spec_json, judge))
-        results, recommendation, paths = build(outcome.run_dir)
-        track_run_end(
-            spec, outcome.run_dir, console
-        )  # report files and recommendation to MLflow, when `tracking.mlflow` is set
+        try:
+            spec_json = spec.model_dump(mode="json")
+            # The decision and GPU-estimate sections may differ from the first run's (they do not change trials).
+            outcome.store.set_meta("spec", spec_json)
+            # The runner computes the analysis once; `report` and `recommend` only read it.
+            judge = endpoint_judge(spec)  # evaluation.judge with an endpoint; a local-candidate judge is not built here
+            outcome.store.set_meta("analysis", analyse(outcome.store.trials(), outcome.run_dir, spec_json, judge))
+            results, recommendation, paths = build(outcome.run_dir)
+            track_run_end(
+                spec, outcome.run_dir, console
+            )  # report files and recommendation to MLflow, when `tracking.mlflow` is set
+        finally:  # closed here, not whenever the garbage collector gets to it (closing checkpoints the WAL)
+            outcome.store.close()
     trials = results["trials"]
     stdout.print(terminal_table(f"bakeoff: {spec.name}", trials))
     stdout.print(robustness_table(trials))
@@ -85,8 +88,17 @@ def run_command(
         "`ray://host:10001`); "
         "overrides `runner.address`. Default: start Ray on this machine.",
     ),
+    offline: bool = typer.Option(
+        False,
+        "--offline",
+        help="Hub models and datasets from the local cache only, no network (same as HF_HUB_OFFLINE=1).",
+    ),
 ) -> None:
     """Fine-tune and evaluate every candidate in CONFIG; re-running resumes where it stopped."""
+    if offline:
+        from bakeoff.models.sources import go_offline
+
+        go_offline()
     spec = load_spec(config, overrides or [])
     if runner is not None or ray_address is not None:
         # Applied as typed fields, not as `key=value` overrides: YAML would read some host:port strings as numbers.

@@ -21,19 +21,24 @@ def validate_command(
     explain: bool = typer.Option(
         False, "--explain", help="Print the resolved config, every setting with its description."
     ),
+    offline: bool = typer.Option(
+        False, "--offline", help="Hub ids from the local cache only, no network (same as HF_HUB_OFFLINE=1)."
+    ),
 ) -> None:
     """Resolve the config (and data, and model sources) and print what would run."""
-    from bakeoff.models.sources import resolve_source
+    from bakeoff.models.sources import go_offline, resolve_source
     from bakeoff.runners.grid import expand_grid
     from bakeoff.runners.preflight import preflight
 
+    if offline:
+        go_offline()
     spec = load_spec(config, overrides or [])
     task = preflight(spec, check_data=check_data)
     for candidate in spec.candidates:
         if candidate.is_baseline:
             console.print(f"candidate {escape(candidate.name)}: classical baseline")
         else:
-            source = resolve_source(candidate.model, candidate.gguf_file)
+            source = resolve_source(candidate.model, candidate.gguf_file, candidate.revision)
             console.print(
                 f"candidate {escape(candidate.name)}: {candidate.resolved_method}, {escape(source.description)}"
             )

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import difflib
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from bakeoff.config import TaskSpec
 from bakeoff.data import validate
 from bakeoff.data.examples import Examples
-from bakeoff.data.load import keep_labels, load_examples, load_texts
+from bakeoff.data.load import keep_labels, load_examples, load_texts, normalise_labels, table_to_examples
 from bakeoff.data.splits import stratified_split
 from bakeoff.data.tickets import generate_out_of_scope, generate_tickets
 from bakeoff.errors import DataError
@@ -36,6 +36,7 @@ def prepare_task(spec: TaskSpec) -> TaskData:
     split = spec.split
     out_of_scope: list[str] = []
     warnings: list[str] = []
+    hub_source = None
     if spec.builtin == "support-tickets":
         everything = generate_tickets(spec.builtin_examples, seed=split.seed)
         out_of_scope = generate_out_of_scope(max(20, spec.builtin_examples // 10), seed=split.seed)
@@ -45,15 +46,19 @@ def prepare_task(spec: TaskSpec) -> TaskData:
         )
     else:
         data = spec.data
-        everything, found = load_examples(data.path, data)
-        warnings += found
         given_test = given_validation = None
-        if data.test_path:
-            given_test, found = load_examples(data.test_path, data)
+        if data.hub is not None:
+            everything, given_test, given_validation, hub_source, found = load_hub_splits(data)
             warnings += found
-        if data.validation_path:
-            given_validation, found = load_examples(data.validation_path, data)
+        else:
+            everything, found = load_examples(data.path, data)
             warnings += found
+            if data.test_path:
+                given_test, found = load_examples(data.test_path, data)
+                warnings += found
+            if data.validation_path:
+                given_validation, found = load_examples(data.validation_path, data)
+                warnings += found
         paraphrases = None
         if data.out_of_scope_path:
             out_of_scope = load_texts(data.out_of_scope_path, data)
@@ -97,13 +102,14 @@ def prepare_task(spec: TaskSpec) -> TaskData:
     near = validate.near_duplicate_mask(train_pool.texts, test.texts)
     seen = {t.strip().lower() for t in train_pool.texts}
     test_near_duplicate = [bool(near[i]) or t.strip().lower() in seen for i, t in enumerate(test.texts)]
+    data_report = validate.report(train_pool, validation, test, empty_dropped, warnings)
     return TaskData(
         train_pool=train_pool,
         validation=validation,
         test=test,
         labels=sorted(set(train_pool.labels)),
         out_of_scope=out_of_scope,
-        report=validate.report(train_pool, validation, test, empty_dropped, warnings),
+        report=replace(data_report, hub=hub_source) if hub_source else data_report,
         test_near_duplicate=test_near_duplicate,
         paraphrases=paraphrases,
     )
@@ -128,3 +134,28 @@ def split_out_labels(examples: Examples, labels: list[str]) -> tuple[Examples, l
     wanted = set(labels)
     keep = [i for i, label in enumerate(examples.labels) if label not in wanted]
     return examples.subset(keep), [examples.texts[i] for i, label in enumerate(examples.labels) if label in wanted]
+
+
+def load_hub_splits(data) -> tuple[Examples, Examples | None, Examples | None, dict, list[str]]:
+    """`task.data.hub`: the training split and the optional test/validation splits, with the same column
+    checks as files, and what to record (id, config, splits, revision asked for, commit read)."""
+    from bakeoff.data.hub import load_split
+
+    loaded, warnings, commits = [], [], set()
+    for name in (data.split, data.test_split, data.validation_split):
+        if name is None:
+            loaded.append(None)
+            continue
+        part = load_split(data, name)
+        examples, found = normalise_labels(table_to_examples(part.frame, data, part.where), part.where)
+        loaded.append(examples)
+        warnings += found
+        commits.add(part.commit_sha)
+    source = {
+        "hub": data.hub,
+        "config": data.config,
+        "splits": {"train": data.split, "test": data.test_split, "validation": data.validation_split},
+        "revision": data.revision,
+        "commit_sha": next(iter(commits)) if len(commits) == 1 else None,
+    }
+    return loaded[0], loaded[1], loaded[2], source, warnings

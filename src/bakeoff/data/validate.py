@@ -29,6 +29,7 @@ class DataReport:
     test_exact_in_train: int
     test_near_duplicates_of_train: int
     warnings: tuple[str, ...] = ()  # what was normalised on the way in (e.g. labels merged); shown at run start
+    hub: dict | None = None  # `task.data.hub` datasets: id, config, splits, revision asked for, commit_sha read
 
     def as_dict(self) -> dict:
         return asdict(self)

@@ -189,11 +189,16 @@ def load_config(source: ModelSource, trust_remote_code: bool = False):
 
 def _not_loadable(source: ModelSource, what: str, err: Exception) -> str:
     first_line = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
-    if source.kind == "hub":
+    if source.kind == "hub" and source.commit_sha is None:  # a Hub id never fetched (models/hub.py `fetch`)
         return (
             f"cannot load the {what} of `{source.location}` offline: it is not in the local Hugging Face cache. "
             f"Download it where there is network (`hf download {source.location}`) or point `model` at a local folder. "
             f"({first_line})"
+        )
+    if source.kind == "hub" and "trust_remote_code" not in str(err):
+        return (
+            f"cannot load the {what} from {source.description} ({source.location}): {first_line}. Files missing "
+            f"from the cached snapshot are fetched by a run without --offline (or `hf download {source.hub_id}`)"
         )
     if "trust_remote_code" in str(err):
         return (

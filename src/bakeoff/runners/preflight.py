@@ -150,7 +150,10 @@ def check_candidate(candidate: CandidateSpec) -> None:
     """The model can be found, and loading it would need neither pickle nor foreign code without opt-in."""
     if candidate.resolved_method == "qlora":
         require_bitsandbytes(candidate.name)  # CPU or CUDA: bitsandbytes 0.50 runs 4-bit layers on both
-    source = resolve_source(candidate.model, candidate.gguf_file)
+    source = resolve_source(candidate.model, candidate.gguf_file, candidate.revision)
+    if source.kind == "hub" and source.commit_sha is None:
+        check_hub_candidate(candidate)
+        return
     folder = _local_files(source)
     if folder is None:
         return
@@ -177,15 +180,39 @@ def check_candidate(candidate: CandidateSpec) -> None:
         )
 
 
+def check_hub_candidate(candidate: CandidateSpec) -> None:
+    """Online Hub id: reachable, readable with this token, weights loading can use, room in the cache.
+
+    From the file listing and one HEAD request only: no weights are downloaded (`validate` stays fast),
+    and no network means one line and exit 2 within seconds (the calls time out after 10 s)."""
+    from rich.console import Console
+
+    from bakeoff.models import hub
+
+    who = f"candidate `{candidate.name}`"
+    plan = hub.plan_download(
+        candidate.model,
+        candidate.revision,
+        candidate.gguf_file,
+        candidate.allow_pickle,
+        candidate.trust_remote_code,
+        who,
+    )
+    hub.check_access(plan, who)
+    hub.check_disk(plan, who)
+    Console(stderr=True).print(
+        f"{who}: {candidate.model} at commit {plan.listing.commit_sha[:12]}: {len(plan.files)} files, "
+        f"{plan.total_bytes / 1e9:.2f} GB, {plan.missing_bytes / 1e9:.2f} GB not yet in the cache",
+        markup=False,
+        highlight=False,
+        soft_wrap=True,
+    )
+
+
 def _local_files(source: ModelSource) -> Path | None:
     """The folder holding the source's config and weights (None for GGUF: converted on first load)."""
-    if source.kind == "folder":
+    if source.kind in ("folder", "hub"):  # a cached Hub source's location is its snapshot folder
         return Path(source.location)
-    if source.kind == "hub" and source.gguf_file is None:
-        from huggingface_hub import try_to_load_from_cache
-
-        cached = try_to_load_from_cache(source.location, "config.json")
-        return Path(cached).parent if isinstance(cached, str) else None
     return None
 
 

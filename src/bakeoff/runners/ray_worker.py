@@ -3,8 +3,9 @@
 The worker never opens the results store (the driver is its only writer). Unless `output.shared` says
 every node sees the run folder at the same path, the trial writes its files (predictions.npz, adapter) to
 a scratch folder and they travel back through Ray with the record, as bytes; the driver puts them in the
-run folder. The task data comes from Ray's object store (put once by the driver), so workers need the
-model files and bakeoff installed, not the data files.
+run folder. The task data comes from Ray's object store (put once by the driver), so workers need
+bakeoff installed, not the data files; a Hub model is fetched into each node's own cache on first use
+(`models/hub.py`, under a per-node lock, so parallel trials on a node download it once).
 """
 
 from __future__ import annotations

@@ -24,9 +24,10 @@ EXAMPLE_TEXT = "{text}"
 def export_trial(record: TrialRecord, target: Path) -> dict:
     """Write the export folder; returns what was written and the serving commands."""
     from bakeoff.config import RunSpec
+    from bakeoff.models.hub import candidate_source
     from bakeoff.models.load import LoadOptions, load_model, load_tokenizer, model_folder
     from bakeoff.models.prompt import PromptEncoder, PromptFormat
-    from bakeoff.models.sources import ModelSource, resolve_source
+    from bakeoff.models.sources import ModelSource
 
     result, method, name = record.trial["result"], record.trial["method"], record.trial["candidate"]
     if result["model"]["kind"] != "llm":
@@ -45,7 +46,7 @@ def export_trial(record: TrialRecord, target: Path) -> dict:
     target = Path(target)
     if target.exists() and any(target.iterdir()):
         raise BakeoffError(f"--to {target} exists and is not empty; pick a new folder")
-    source = resolve_source(candidate.model, candidate.gguf_file)
+    source = candidate_source(candidate, (result.get("model") or {}).get("commit_sha"))  # the base trained on
     options = LoadOptions(trust_remote_code=candidate.trust_remote_code, allow_pickle=candidate.allow_pickle)
     tokenizer = load_tokenizer(source, options)
     partial = target.with_name(target.name + ".partial")

@@ -168,9 +168,10 @@ def _load_baseline(record: TrialRecord):
 def _load_llm(record: TrialRecord):
     """Base model + adapter (merged), prompt format and scoring mode exactly as the trial evaluated them."""
     from bakeoff.config import RunSpec
+    from bakeoff.models.hub import candidate_source
     from bakeoff.models.load import LoadOptions, load_model, load_tokenizer
     from bakeoff.models.prompt import PromptEncoder, PromptFormat
-    from bakeoff.models.sources import ModelSource, resolve_source
+    from bakeoff.models.sources import ModelSource
     from bakeoff.recipes.trial import default_device, resolve_dtype
 
     spec = RunSpec.model_validate(record.spec)
@@ -187,7 +188,7 @@ def _load_llm(record: TrialRecord):
         trust_remote_code=candidate.trust_remote_code,
         allow_pickle=candidate.allow_pickle,
     )
-    source = resolve_source(candidate.model, candidate.gguf_file)
+    source = candidate_source(candidate, model_info.get("commit_sha"))  # the base the adapter was trained on
     tokenizer = load_tokenizer(source, options)
     if method == "full":
         model = load_model(
