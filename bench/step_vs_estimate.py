@@ -11,7 +11,8 @@ fine-tuning prompt on built-in tickets) for each model and thread count in turn,
 - batch-1 label scoring: first-token on the LoRA model (a fine-tuned trial's path) and full label
   sequences on the base model with the label-list prompt (a zero-shot trial's path), medians over rounds;
 - the top operators of one profiled step (torch profiler) for each model at 1 thread.
-Ratio = measured / estimated (efficiency/estimate.py, the number a trial stores in `efficiency`).
+Ratio = measured / estimated (efficiency/estimate.py, the number a trial stores in `efficiency`): in the
+table from the medians, in the JSON also per round against that round's peak (`step_ratio_by_round`).
 
 On a shared 2-core machine, 2 threads are only as good as the second core is free: a parallel region waits
 for both threads, so when another process holds one core every small op waits for a scheduler slice. The
@@ -184,11 +185,17 @@ def run(names: list[str], threads_list: list[int], rounds: int, console: Console
         candidate = next(c for c in candidates if c.name == name)
         peak, step_s, b1 = (statistics.median(cell[k]) for k in ("peak", "step", "b1"))
         compared = candidate.compared(peak, step_s, b1)
+        # Per round, against the estimate at that round's peak: the machine's speed moves between rounds.
+        by_round = [
+            candidate.compared(p, st, b)["step_ratio_measured_over_estimated"]
+            for p, st, b in zip(cell["peak"], cell["step"], cell["b1"])
+        ]
         rows.append({
             "model": name, "threads": threads, "peak_gflops": peak, "step_s": step_s, "b1_ms": b1,
             "zero_shot_b1_ms": statistics.median(cell["zero"]), "raw": cell,
             "estimated_step_s": compared["estimated_step_s"],
             "step_ratio": compared["step_ratio_measured_over_estimated"],
+            "step_ratio_by_round": by_round,
             "estimated_b1_ms": compared["estimated_latency_ms_b1"],
             "b1_ratio": compared["latency_ratio_measured_over_estimated"],
         })  # fmt: skip

@@ -118,6 +118,13 @@ class Timings(Record):
     )
     peak_memory_mb: float | None = Field(None, description="Peak memory of the trial (RSS on CPU, allocated on CUDA).")
     scoring_batch_size: int | None = Field(None, description="LLMs: the batch size used to score the test set.")
+    latency_measure_s: float | None = Field(
+        None, description="Wall time of the latency and throughput measurement (`evaluation.latency_budget_s`)."
+    )
+    evaluation_phase_s: dict[str, float] | None = Field(
+        None, description="Seconds per evaluation phase: test, train, validation, robustness, out_of_scope."
+    )
+    torch_threads: int | None = Field(None, description="LLMs: torch threads the trial ran on (`runner.threads`).")
 
 
 class Training(Record):
