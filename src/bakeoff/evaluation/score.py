@@ -3,7 +3,7 @@
 For each item the prompt is run once with the KV cache kept; the first token of every label is read
 from the prompt's last position, and the remaining label tokens are run as one continuation on that
 cache: the labels' tokens laid out as a trie (`LabelTrie`), so a prefix that several labels share
-(`card` in `card arrival` and `card delivery estimate`, a shared end marker's predecessor) is run once,
+(`card` in `card arrival` and `card delivery estimate`) is run once,
 with a tree attention mask in which each node sees the prompt and its own ancestors. Cost ~ prompt +
 distinct label prefixes, not K x prompt, nor K x longest label. Items are length-sorted and
 batched by padded size (`length_batches`), so padding stays small; logits are computed only at scored
