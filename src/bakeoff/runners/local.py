@@ -153,6 +153,7 @@ def run_spec(spec: RunSpec, console: Console | None = None, task: TaskData | Non
                 failed += 1
                 console.print(f"[red]{trial.trial_id} failed:[/red] {escape(error)}")
             progress.advance(overall)
+    torch.set_num_threads(max_threads)  # as the run found it (`runner.threads` may have changed it per trial)
     return RunOutcome(run_dir, task, store, ran, skipped, failed)
 
 
