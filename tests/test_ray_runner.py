@@ -109,10 +109,12 @@ def _metrics(store) -> dict:
 def test_ray_and_local_give_the_same_metrics_and_files(tmp_path, tiny_folder, ray_cluster):
     from bakeoff.runners.local import run_spec
 
-    local = run_spec(load_spec(tiny_config(tmp_path / "local", tiny_folder)), Console(file=io.StringIO()))
-    # Each trial gets as many threads as the local runner uses (2 here): float sums then add up in the same
-    # order, and the metrics are equal to the last bit (with other thread counts: to ~1e-8, see footguns).
+    # Each trial gets as many threads as the local runner uses (2 here; fixed, not `auto`, which may pick 1 on a
+    # busy machine): float sums then add up in the same order, and the metrics are equal to the last bit (with
+    # other thread counts: to ~1e-8, see footguns).
     threads = torch.get_num_threads()
+    local_spec = load_spec(tiny_config(tmp_path / "local", tiny_folder), [f"runner.threads={threads}"])
+    local = run_spec(local_spec, Console(file=io.StringIO()))
     on_ray, log = _run_on_ray(tiny_config(tmp_path / "ray", tiny_folder, cpus=threads))
     assert (on_ray.ran, on_ray.failed, local.failed) == (2, 0, 0)
     assert _metrics(on_ray.store) == _metrics(local.store) and len(_metrics(local.store)) == 2
@@ -333,7 +335,7 @@ def test_the_runner_and_resources_do_not_change_the_fingerprint():
     assert spec_from_dict(base).fingerprint() == spec_from_dict(ray_spec).fingerprint()
     assert (
         json.dumps(spec_from_dict(ray_spec).model_dump(mode="json")["runner"])
-        == '{"kind": "ray", "address": "auto", "gpu": null}'
+        == '{"kind": "ray", "address": "auto", "gpu": null, "threads": "auto", "progress_every_s": 30.0}'
     )
 
 

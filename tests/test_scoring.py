@@ -5,7 +5,7 @@ import pytest
 import torch
 from tiny import ARCHITECTURES, tiny_model, tiny_tokenizer
 
-from bakeoff.evaluation.score import label_log_probs, length_batches, probabilities
+from bakeoff.evaluation.score import LabelTrie, label_log_probs, length_batches, probabilities
 from bakeoff.models.prompt import PromptEncoder, PromptFormat, prompt_style
 
 LABELS = ["billing", "refund", "refund_status", "account_access", "shipping"]
@@ -151,3 +151,47 @@ def test_lm_head_gets_contiguous_rows_while_scoring(first_token):
     assert not head._forward_pre_hooks
     scored = [label[:1] for label in encoder.label_ids] if first_token else encoder.label_ids
     np.testing.assert_allclose(scores, naive_log_probs(model, [item.prompt_ids for item in items], scored), atol=1e-4)
+
+
+# Labels whose continuations share multi-token prefixes, with equal first tokens (so first-token scoring
+# cannot apply), one label a prefix of another, and a one-token label: the trie's cases.
+SHARED_PREFIX_LABELS = [[40, 41, 42], [40, 41, 43], [40, 41, 42, 44], [40, 45], [46], [47, 41, 42]]
+
+
+@pytest.mark.parametrize("arch", ["llama", "gemma3", "qwen2"])
+def test_trie_scoring_of_shared_label_prefixes_equals_naive_per_label_scoring(arch, monkeypatch):
+    tokenizer = tiny_tokenizer()
+    model = tiny_model(arch, len(tokenizer))
+    encoder = PromptEncoder(tokenizer, PromptFormat("Classify the message.", LABELS, show_label_list=True))
+    items = encoder.encode(TEXTS)
+
+    def per_label_path(*args, **kwargs):
+        raise AssertionError("the trie should have scored these labels")
+
+    monkeypatch.setattr("bakeoff.evaluation.score._continuations", per_label_path)
+    fast = label_log_probs(model, items, SHARED_PREFIX_LABELS, tokenizer.pad_token_id, batch_size=2)
+    slow = naive_log_probs(model, [i.prompt_ids for i in items], SHARED_PREFIX_LABELS)
+    np.testing.assert_allclose(fast, slow, atol=2e-4)
+
+
+def test_label_trie_runs_each_shared_prefix_once():
+    trie = LabelTrie.of(SHARED_PREFIX_LABELS)
+    # Nodes: 40, 40-41, 40-41-42, 47, 47-41 (a label's last token is never run; [46] runs nothing).
+    assert sorted(zip(trie.depths, trie.tokens)) == [(0, 40), (0, 47), (1, 41), (1, 41), (2, 42)]
+    per_label_tokens = sum(len(label) - 1 for label in SHARED_PREFIX_LABELS)
+    assert len(trie.tokens) == 5 < per_label_tokens == 10
+    assert trie.steps[4] == []  # one-token label: scored from the prompt's last position only
+    assert [target for _, target in trie.steps[2]] == [41, 42, 44]
+    deepest = trie.depths.index(2)
+    assert trie.ancestors[deepest].sum() == 3  # itself, 40-41 and 40
+
+
+def test_trie_and_per_label_continuations_agree_where_both_apply(monkeypatch):
+    tokenizer = tiny_tokenizer()
+    model = tiny_model("llama", len(tokenizer))
+    encoder = PromptEncoder(tokenizer, PromptFormat("Classify.", LABELS, show_label_list=False))
+    items = encoder.encode(TEXTS)
+    trie = label_log_probs(model, items, encoder.label_ids, tokenizer.pad_token_id)
+    monkeypatch.setattr("bakeoff.evaluation.score.TREE_ATTENTION", ())  # forces the per-label continuations
+    per_label = label_log_probs(model, items, encoder.label_ids, tokenizer.pad_token_id)
+    np.testing.assert_allclose(trie, per_label, atol=1e-5)

@@ -427,6 +427,13 @@ class EvaluationSpec(Spec):
     latency_repeats: int = Field(
         12, ge=3, description="Items scored one at a time (after 2 warm-up calls) for batch-1 latency p50/p95/p99."
     )
+    latency_budget_s: float | None = Field(
+        20.0,
+        gt=0,
+        description="Stop the batch-1 latency repeats once they have taken this many seconds (at least 3 are "
+        "kept; `latency_repeats` is the most), so a slow model does not spend minutes on latency. null: always "
+        "`latency_repeats`.",
+    )
     perturbations: list[PerturbationSpec] | None = Field(
         None,
         description=f"Perturbed copies of the test set to score. Default: {', '.join(DEFAULT_PERTURBATIONS)} "
@@ -436,6 +443,14 @@ class EvaluationSpec(Spec):
         default_factory=list, description="Python modules to import first; they may @register perturbations."
     )
     max_perturbed_items: int = Field(100, ge=10, description="Test items (stratified) perturbed per perturbation.")
+    perturbation_budget_s: float | None = Field(
+        None,
+        gt=0,
+        description="Seconds the perturbation suite may spend scoring, estimated from the test set's scoring "
+        "speed: the stratified perturbed subset shrinks to fit (never below 20 items, never above "
+        "`max_perturbed_items`); the items used and each CI's width are in the results. null: "
+        "`max_perturbed_items`.",
+    )
     max_validation_items: int = Field(
         100, ge=10, description="Validation items scored to fit temperature scaling and the abstention threshold."
     )
@@ -553,6 +568,25 @@ class RunnerSpec(Spec):
         "`resources.gpus`. "
         "Default: read from the nodes' Ray accelerator type.",
     )
+    threads: int | Literal["auto"] = Field(
+        "auto",
+        description="Local runner on CPU: torch threads for LLM trials. `auto`: before each LLM trial, time a few "
+        "ms of decoder-like ops at 1 thread and at all of them and use the faster (where other processes hold a "
+        "core, ops on all threads wait on it: 5-10x slower steps); an integer fixes the count.",
+    )
+    progress_every_s: float = Field(
+        30.0,
+        gt=0,
+        description="Local runner: seconds between plain progress lines while a trial trains or scores "
+        "(the lines go to RUN_DIR/progress.log, and to the console when it is not a terminal).",
+    )
+
+    @field_validator("threads")
+    @classmethod
+    def _positive_threads(cls, value: int | str) -> int | str:
+        if isinstance(value, int) and value < 1:
+            raise ValueError("runner.threads must be `auto` or at least 1")
+        return value
 
 
 class MlflowTrackingSpec(Spec):

@@ -186,6 +186,13 @@ class Timings(Record):
         None, description="Generating LLMs: tokens written per second over the batched test set."
     )
     decode_batch_size: int | None = Field(None, description="Generating LLMs: batch size of test-set decoding.")
+    latency_measure_s: float | None = Field(
+        None, description="Wall time of the latency and throughput measurement (`evaluation.latency_budget_s`)."
+    )
+    evaluation_phase_s: dict[str, float] | None = Field(
+        None, description="Seconds per evaluation phase: test, train, validation, robustness, out_of_scope."
+    )
+    torch_threads: int | None = Field(None, description="LLMs: torch threads the trial ran on (`runner.threads`).")
 
 
 class Training(Record):

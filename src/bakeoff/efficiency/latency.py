@@ -1,7 +1,9 @@
 """Inference latency and throughput of a scoring function, measured the way a service would see them.
 
 Batch-1 latency: each of `repeats` items scored alone, after `warmup` untimed calls (first calls pay for
-allocation and kernel selection); p50/p95/p99 over the repeats, all repeats recorded. Throughput: the
+allocation and kernel selection); p50/p95/p99 over the repeats, all repeats recorded. With `budget_s`
+the repeats stop once they have taken that long (at least `MIN_REPEATS` are kept): a model at 1 s per
+item costs seconds, not a fixed dozen repeats. Throughput: the
 same sample scored at each batch size; the best batch is the one with the most items per second.
 """
 
@@ -11,8 +13,12 @@ import time
 
 import numpy as np
 
+MIN_REPEATS = 3
 
-def measure_scoring(score, items: list, repeats: int = 12, warmup: int = 2, batch_sizes=(4, 16)) -> dict:
+
+def measure_scoring(
+    score, items: list, repeats: int = 12, warmup: int = 2, batch_sizes=(4, 16), budget_s: float | None = None
+) -> dict:
     """`score(items, batch_size)` scores a list of items; returns latency percentiles and throughput."""
     if not items:
         return {}
@@ -20,6 +26,8 @@ def measure_scoring(score, items: list, repeats: int = 12, warmup: int = 2, batc
         score([item], 1)
     latencies_ms = []
     for i in range(repeats):
+        if budget_s is not None and len(latencies_ms) >= MIN_REPEATS and sum(latencies_ms) >= 1000 * budget_s:
+            break
         item = items[(warmup + i) % len(items)]
         started = time.perf_counter()
         score([item], 1)

@@ -1,8 +1,11 @@
 """Label scoring: P(label | prompt) for every label, from one prompt pass per item.
 
 For each item the prompt is run once with the KV cache kept; the first token of every label is read
-from the prompt's last position, and the remaining label tokens are run as short continuations on
-copies of that cache. Cost ~ prompt + sum of label tokens, not K x prompt. Items are length-sorted and
+from the prompt's last position, and the remaining label tokens are run as one continuation on that
+cache: the labels' tokens laid out as a trie (`LabelTrie`), so a prefix that several labels share
+(`card` in `card arrival` and `card delivery estimate`) is run once,
+with a tree attention mask in which each node sees the prompt and its own ancestors. Cost ~ prompt +
+distinct label prefixes, not K x prompt, nor K x longest label. Items are length-sorted and
 batched by padded size (`length_batches`), so padding stays small; logits are computed only at scored
 positions.
 
@@ -14,6 +17,7 @@ cache is copied under every batch, so each item pays only for its own suffix.
 from __future__ import annotations
 
 import copy
+from dataclasses import dataclass
 
 import numpy as np
 import torch
@@ -24,6 +28,7 @@ from bakeoff.models.prompt import EncodedItem, shared_prefix_length
 
 LOGITS_BUDGET_BYTES = 256 * 2**20  # cap on one continuation pass's float32 logits
 MIN_SHARED_PREFIX = 8  # shorter shared prefixes are not worth a separate pass
+TREE_ATTENTION = ("sdpa", "eager")  # implementations that take a custom 4-D mask with a KV cache as given
 
 
 def distinct_first_tokens(label_ids: list[list[int]]) -> bool:
@@ -72,18 +77,67 @@ def _label_log_probs(
     # would shrink the window, so share a prefix only when whole sequences fit inside the window.
     window = getattr(model.config.get_text_config(), "sliding_window", None)
     longest = max(len(item.prompt_ids) for item in items) + max(map(len, label_ids))
-    if shared >= MIN_SHARED_PREFIX and (window is None or longest <= window):
+    fits_window = window is None or longest <= window
+    if shared >= MIN_SHARED_PREFIX and fits_window:
         ids = torch.tensor([items[0].prompt_ids[:shared]], device=device)
         prefix = model(input_ids=ids, use_cache=True, logits_to_keep=1).cache
     else:
         shared = 0
+    trie = None
+    if not first_token_only and any(len(label) > 1 for label in label_ids):
+        # The tree mask has no window: exact only while every sequence fits inside it (as for the prefix).
+        if getattr(model.config, "_attn_implementation", None) in TREE_ATTENTION and fits_window:
+            trie = LabelTrie.of(label_ids)
+    # Rows per pass so that one pass's continuation logits [rows, nodes, vocab] stay within the budget.
+    vocab = model.config.get_text_config().vocab_size
+    max_rows = max(1, LOGITS_BUDGET_BYTES // (len(trie.tokens) * vocab * 4)) if trie is not None else len(items)
     lengths = [len(item.prompt_ids) - shared for item in items]
-    for rows in length_batches(lengths, batch_size):
-        suffixes = [items[i].prompt_ids[shared:] for i in rows]
-        scores[rows] = _score_batch(model, suffixes, label_ids, pad_id, device, first_token_only, prefix, shared)
-        if progress is not None:
-            progress(len(rows))
+    for batch in length_batches(lengths, batch_size):
+        for start in range(0, len(batch), max_rows):
+            rows = batch[start : start + max_rows]
+            suffixes = [items[i].prompt_ids[shared:] for i in rows]
+            scores[rows] = _score_batch(
+                model, suffixes, label_ids, pad_id, device, first_token_only, prefix, shared, trie
+            )
+            if progress is not None:
+                progress(len(rows))
     return scores
+
+
+@dataclass(frozen=True)
+class LabelTrie:
+    """The label tokens that are run after the prompt, as a trie of shared prefixes laid out flat.
+
+    Node n feeds one token at depth `depths[n]` after the prompt (depth 0: a label's first token) and
+    attends to the prompt and to its ancestors (`ancestors[n]`, itself included). A label of L tokens
+    passes through L - 1 nodes (its last token is only a target, never fed); `steps[k]` lists label k's
+    (node, next token) pairs: the node's output predicts that token."""
+
+    tokens: list[int]
+    depths: list[int]
+    ancestors: torch.Tensor  # [N, N] bool: ancestors[n, m] = m is n or above it
+    steps: list[list[tuple[int, int]]]
+
+    @classmethod
+    def of(cls, label_ids: list[list[int]]) -> LabelTrie:
+        node_of: dict[tuple[int, ...], int] = {}
+        tokens, depths, parents, steps = [], [], [], []
+        for label in label_ids:
+            path = []
+            for depth in range(len(label) - 1):
+                key = tuple(label[: depth + 1])
+                if key not in node_of:
+                    node_of[key] = len(tokens)
+                    tokens.append(label[depth])
+                    depths.append(depth)
+                    parents.append(node_of.get(key[:-1], -1))
+                path.append((node_of[key], label[depth + 1]))
+            steps.append(path)
+        ancestors = torch.eye(len(tokens), dtype=torch.bool)
+        for node, parent in enumerate(parents):  # parents come before children
+            if parent >= 0:
+                ancestors[node] |= ancestors[parent]
+        return cls(tokens, depths, ancestors, steps)
 
 
 def length_batches(lengths: list[int], batch_size: int) -> list[list[int]]:
@@ -111,6 +165,7 @@ def _score_batch(
     first_token_only: bool,
     prefix=None,
     prefix_length: int = 0,
+    trie: LabelTrie | None = None,
 ) -> np.ndarray:
     """Score a batch of prompts (or of prompt suffixes after a shared prefix whose cache is given)."""
     ids, mask, positions = left_pad(prompts, pad_id)
@@ -137,8 +192,39 @@ def _score_batch(
 
     longer = [k for k, label in enumerate(label_ids) if len(label) > 1]
     if longer and not first_token_only:
-        total[:, longer] += _continuations(model, out.cache, mask, [label_ids[k] for k in longer], pad_id)
+        if trie is not None:
+            total += _trie_continuations(model, out.cache, mask, trie)
+        else:
+            total[:, longer] += _continuations(model, out.cache, mask, [label_ids[k] for k in longer], pad_id)
     return total.cpu().numpy()
+
+
+def _trie_continuations(model, cache, prompt_mask: torch.Tensor, trie: LabelTrie) -> torch.Tensor:
+    """Sum of log-probs of tokens 2.. of every label, given each prompt's cache: [B, K] (0 for 1-token labels).
+
+    One pass of the trie's N nodes per prompt, under a [B, 1, N, prompt + N] mask: a node attends to its
+    prompt's real tokens and to its ancestors in the trie. The cache is extended in place (it is not used
+    again)."""
+    device = prompt_mask.device
+    batch, nodes = prompt_mask.shape[0], len(trie.tokens)
+    lengths = prompt_mask.sum(dim=1)  # [B] real prompt tokens, shared prefix included
+    feed = torch.tensor(trie.tokens, device=device).expand(batch, nodes)
+    positions = lengths.unsqueeze(1) + torch.tensor(trie.depths, device=device).unsqueeze(0)
+    allowed = torch.cat(
+        [prompt_mask.bool()[:, None, :].expand(batch, nodes, -1), trie.ancestors.to(device).expand(batch, -1, -1)],
+        dim=2,
+    )
+    dtype = model.dtype
+    mask = torch.zeros(allowed.shape, dtype=dtype, device=device).masked_fill_(~allowed, torch.finfo(dtype).min)
+    out = model(input_ids=feed, attention_mask=mask[:, None], position_ids=positions, cache=cache, use_cache=True)
+    log_probs = torch.log_softmax(out.logits.float(), dim=-1)  # [B, N, V]
+    result = torch.zeros((batch, len(trie.steps)), dtype=torch.float64, device=device)
+    for k, steps in enumerate(trie.steps):
+        if steps:
+            node_index = torch.tensor([node for node, _ in steps], device=device)
+            targets = torch.tensor([token for _, token in steps], device=device)
+            result[:, k] = log_probs[:, node_index, targets].double().sum(dim=1)
+    return result
 
 
 def _continuations(model, cache, prompt_mask: torch.Tensor, labels: list[list[int]], pad_id: int) -> torch.Tensor:

@@ -40,6 +40,7 @@ class SuiteOutput:
     test_true: np.ndarray
     inference_s: float  # scoring time of the main test set
     test_items: int
+    phase_s: dict | None = None  # seconds per evaluation phase: test, train, validation, robustness, out_of_scope
 
 
 def label_ids_of(examples: Examples, labels: list[str]) -> np.ndarray:
@@ -77,17 +78,25 @@ def run_suite(
     else:
         metrics["test_clean"] = metrics["test"] | {"removed_near_duplicates": int((~clean).sum())}
 
+    phase_s = {"test": inference_s}
+    mark = time.perf_counter()
     if train_subset is not None and len(train_subset) and spec.max_train_items > 0:
         seen = train_subset.subset(stratified_indices(train_subset.labels, spec.max_train_items, seed=0))
         metrics["train"] = quality(label_ids_of(seen, labels), predict(seen.texts)[0], labels, *stats)
 
+    phase_s["train"], mark = time.perf_counter() - mark, time.perf_counter()
     validation = task.validation.subset(stratified_indices(task.validation.labels, spec.max_validation_items, seed=0))
     y_val = label_ids_of(validation, labels)
     val_probs, val_raw = predict(validation.texts)
     metrics["calibration"] = calibration_report(y_test, test_raw, y_val, val_raw, spec.calibration_bins)
 
-    metrics["robustness"] = _robustness(predict, task, spec, test, test_probs, y_test, seed, builtin_task)
+    phase_s["validation"], mark = time.perf_counter() - mark, time.perf_counter()
+    seconds_per_item = inference_s / max(len(test), 1)
+    metrics["robustness"] = _robustness(
+        predict, task, spec, test, test_probs, y_test, seed, builtin_task, seconds_per_item
+    )
 
+    phase_s["robustness"], mark = time.perf_counter() - mark, time.perf_counter()
     oos_val, oos_test = out_of_scope_split(task, spec.max_out_of_scope_items, seed=0)
     if oos_test:
         oos_test_probs, oos_test_raw = predict(oos_test)
@@ -96,8 +105,9 @@ def run_suite(
             y_test, test_probs, test_raw, oos_test_probs, oos_test_raw, val_probs, oos_val_probs
         )
 
+    phase_s["out_of_scope"] = time.perf_counter() - mark
     metrics["memorization"] = _memorization(metrics, spec)
-    return SuiteOutput(metrics, test_probs, test_raw, y_test, inference_s, len(test))
+    return SuiteOutput(metrics, test_probs, test_raw, y_test, inference_s, len(test), phase_s)
 
 
 def _robustness(
@@ -109,29 +119,33 @@ def _robustness(
     y_test: np.ndarray,
     seed: int,
     builtin_task: bool,
+    seconds_per_item: float = 0.0,
 ) -> dict:
-    subset = stratified_indices(test.labels, spec.max_perturbed_items, seed=1)
+    perturbations = spec.resolved_perturbations(builtin_task)
+    wanted = perturbed_items(spec, len(perturbations), seconds_per_item)
+    subset = stratified_indices(test.labels, wanted, seed=1)
     texts = [test.texts[i] for i in subset]
     y_sub, clean_probs = y_test[subset], test_probs[subset]
     stats = (spec.bootstrap_samples, spec.confidence, seed)
     clean_quality = quality(y_sub, clean_probs, task.labels, *stats)
     report: dict = {
         "items": len(subset),
+        "items_wanted": wanted,
+        "budget_s": spec.perturbation_budget_s,
         "clean": {"accuracy": clean_quality["accuracy"], "macro_f1": clean_quality["macro_f1"]},
         "perturbations": {},
     }
-    for item in spec.resolved_perturbations(builtin_task):
+    for item in perturbations:
         if item.name == "paraphrase":
             if task.paraphrases is None:
                 continue
-            para = task.paraphrases.subset(
-                stratified_indices(task.paraphrases.labels, spec.max_perturbed_items, seed=1)
-            )
+            para = task.paraphrases.subset(stratified_indices(task.paraphrases.labels, wanted, seed=1))
             probs = predict(para.texts)[0]
             result = quality(label_ids_of(para, task.labels), probs, task.labels, *stats)
             report["paraphrase"] = {
                 "accuracy": result["accuracy"],
                 "accuracy_ci": result["accuracy_ci"],
+                "accuracy_ci_width": _width(result["accuracy_ci"]),
                 "macro_f1": result["macro_f1"],
                 "macro_f1_ci": result["macro_f1_ci"],
                 "items": result["items"],
@@ -147,11 +161,13 @@ def _robustness(
             "params": dict(item.params),
             "accuracy": result["accuracy"],
             "accuracy_ci": result["accuracy_ci"],
+            "accuracy_ci_width": _width(result["accuracy_ci"]),
             "macro_f1": result["macro_f1"],
             "macro_f1_ci": result["macro_f1_ci"],
             "accuracy_drop": clean_quality["accuracy"] - result["accuracy"],
             "macro_f1_drop": paired["macro_f1"]["difference"],
             "macro_f1_drop_ci": paired["macro_f1"]["ci"],
+            "macro_f1_drop_ci_width": _width(paired["macro_f1"]["ci"]),
             "mcnemar_p": paired["mcnemar"]["p_value"],
             "changed_texts": int(sum(a != b for a, b in zip(texts, perturbed))),
         }
@@ -161,6 +177,22 @@ def _robustness(
         min(report["perturbations"], key=lambda k: report["perturbations"][k]["accuracy"]) if drops else None
     )
     return report
+
+
+MIN_PERTURBED_ITEMS = 20  # below this a perturbed accuracy's 95% CI is wider than +-20 points
+
+
+def perturbed_items(spec: EvaluationSpec, perturbations: int, seconds_per_item: float) -> int:
+    """Test items to perturb: `max_perturbed_items`, or fewer when `perturbation_budget_s` at the measured
+    scoring speed cannot afford that many for every perturbation (never below MIN_PERTURBED_ITEMS)."""
+    if spec.perturbation_budget_s is None or perturbations == 0 or seconds_per_item <= 0:
+        return spec.max_perturbed_items
+    affordable = int(spec.perturbation_budget_s / (perturbations * seconds_per_item))
+    return max(min(spec.max_perturbed_items, affordable), min(MIN_PERTURBED_ITEMS, spec.max_perturbed_items))
+
+
+def _width(interval) -> float | None:
+    return None if interval is None else float(interval[1] - interval[0])
 
 
 def _memorization(metrics: dict, spec: EvaluationSpec) -> dict:

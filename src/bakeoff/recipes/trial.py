@@ -51,6 +51,7 @@ class TrialContext:
     embedder: SentenceEmbedder | None = None
     on_step: object = None  # callable(loss) per optimizer step, for progress bars
     on_scored: object = None  # callable(n_items) per scoring batch
+    on_epoch: object = None  # callable(epoch, train_loss, validation_loss) after each epoch
 
 
 def default_device() -> str:
@@ -79,6 +80,7 @@ def _timings(output: SuiteOutput) -> dict:
     return {
         "inference_s": output.inference_s,
         "inference_items_per_s": output.test_items / output.inference_s if output.inference_s else None,
+        "evaluation_phase_s": output.phase_s,
     }
 
 
@@ -92,15 +94,22 @@ def run_baseline_trial(trial: Trial, ctx: TrialContext, train_subset: Examples) 
             model.fit(train_subset.texts, label_ids_of(train_subset, labels))
         _save_baseline(model, ctx.run_dir / "trials" / trial.folder_name)
         output = _evaluate(ctx, trial, model.predict_scores, train_subset)
-        serving = measure_scoring(
-            lambda texts, size: model.predict_proba(texts),
-            ctx.task.test.texts[:LATENCY_SAMPLE],
-            repeats=ctx.spec.evaluation.latency_repeats,
-        )
+        with Stopwatch() as latency_watch:
+            serving = measure_scoring(
+                lambda texts, size: model.predict_proba(texts),
+                ctx.task.test.texts[:LATENCY_SAMPLE],
+                repeats=ctx.spec.evaluation.latency_repeats,
+                budget_s=ctx.spec.evaluation.latency_budget_s,
+            )
     timings = (
         _timings(output)
         | serving
-        | {"fine_tune_s": fit_watch.seconds, "train_tokens_per_s": None, "peak_memory_mb": memory.peak_mb}
+        | {
+            "fine_tune_s": fit_watch.seconds,
+            "train_tokens_per_s": None,
+            "peak_memory_mb": memory.peak_mb,
+            "latency_measure_s": latency_watch.seconds,
+        }
     )
     return {
         "metrics": output.metrics,
@@ -150,12 +159,14 @@ def run_llm_trial(trial: Trial, ctx: TrialContext, train_subset: Examples) -> di
 
         latency_items = encoder.encode(ctx.task.test.texts[:LATENCY_SAMPLE])
         auto_batch = spec.evaluation.batch_size == "auto"
-        serving = measure_scoring(
-            score,
-            latency_items,
-            repeats=spec.evaluation.latency_repeats,
-            batch_sizes=(4, 8, 16, 32) if auto_batch else (4, 16),
-        )
+        with Stopwatch() as latency_watch:
+            serving = measure_scoring(
+                score,
+                latency_items,
+                repeats=spec.evaluation.latency_repeats,
+                batch_sizes=(4, 8, 16, 32) if auto_batch else (4, 16),
+                budget_s=spec.evaluation.latency_budget_s,
+            )
         batch_size = serving["best_batch"] if auto_batch else spec.evaluation.batch_size
 
         def predict(texts: list[str]) -> tuple[np.ndarray, np.ndarray]:
@@ -174,6 +185,8 @@ def run_llm_trial(trial: Trial, ctx: TrialContext, train_subset: Examples) -> di
             else None,
             "peak_memory_mb": memory.peak_mb,
             "scoring_batch_size": batch_size,
+            "latency_measure_s": latency_watch.seconds,
+            "torch_threads": torch.get_num_threads(),
         }
     )
     architecture = introspect(model.config)
@@ -284,7 +297,8 @@ def _fine_tune(model, method, encoder, tokenizer, trial, ctx, train_subset):
         learning_rate=spec.training.learning_rate or DEFAULT_LEARNING_RATE[method],
         seed=trial.seed,
     )
-    outcome = train(model, inputs, spec.training, Accelerator(cpu=ctx.device == "cpu"), on_step=ctx.on_step)
+    accelerator = Accelerator(cpu=ctx.device == "cpu")
+    outcome = train(model, inputs, spec.training, accelerator, on_step=ctx.on_step, on_epoch=ctx.on_epoch)
     return model, asdict(outcome) | {
         "trainable_params": trainable,
         "total_params": total,

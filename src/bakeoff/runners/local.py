@@ -22,10 +22,12 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from bakeoff.config import RunSpec
 from bakeoff.data.splits import nested_subsets
 from bakeoff.data.task import TaskData
+from bakeoff.efficiency.threads import probe_threads
 from bakeoff.recipes.trial import TrialContext, default_device, run_trial
 from bakeoff.runners.disk import raise_if_disk_full
 from bakeoff.runners.grid import Trial, expand_grid
 from bakeoff.runners.interrupt import StopRequest, stop_on_interrupt
+from bakeoff.runners.log_progress import ProgressLog
 from bakeoff.runners.preflight import preflight
 from bakeoff.store import ResultStore
 from bakeoff.tracking.live import track_trial
@@ -114,7 +116,10 @@ def run_spec(spec: RunSpec, console: Console | None = None, task: TaskData | Non
             f"{report.test_near_duplicates_of_train} near-duplicates of train items[/yellow]"
         )
     ctx = TrialContext(spec=spec, task=task, run_dir=run_dir, device=device)
+    # Plain timestamped lines: RUN_DIR/progress.log, and the console when it is not a terminal.
+    log = ProgressLog(console, run_dir, len(trials), spec.runner.progress_every_s)
     ran = skipped = failed = 0
+    max_threads = torch.get_num_threads()
     columns = (
         TextColumn("{task.description}"),
         BarColumn(),
@@ -128,6 +133,7 @@ def run_spec(spec: RunSpec, console: Console | None = None, task: TaskData | Non
             stop.check()
             if store.status(trial.trial_id) == "done":
                 skipped += 1
+                log.skipped(trial.trial_id)
                 progress.advance(overall)
                 continue
             subset = (
@@ -135,18 +141,39 @@ def run_spec(spec: RunSpec, console: Console | None = None, task: TaskData | Non
                 if trial.train_size
                 else task.train_pool.subset([])
             )
-            error = _run_one(trial, ctx, subset, store, progress, stop)
+            log.start(trial.trial_id)
+            if device == "cpu" and not trial.candidate.is_baseline:
+                _set_threads(spec.runner.threads, max_threads, log)
+            error = _run_one(trial, ctx, subset, store, progress, stop, log)
+            log.end(error)
             track_trial(spec, run_dir, console)  # log the stored trial to MLflow, when `tracking.mlflow` is set
             ran += 1
             if error:
                 failed += 1
                 console.print(f"[red]{trial.trial_id} failed:[/red] {escape(error)}")
             progress.advance(overall)
+    torch.set_num_threads(max_threads)  # as the run found it (`runner.threads` may have changed it per trial)
     return RunOutcome(run_dir, task, store, ran, skipped, failed)
 
 
+def _set_threads(setting: int | str, max_threads: int, log: ProgressLog) -> None:
+    """torch threads for the next LLM trial: fixed, or the fastest now (`efficiency/threads.py`)."""
+    if setting != "auto":
+        torch.set_num_threads(int(setting))
+        return
+    best, probe_ms = probe_threads(max_threads)
+    timed = ", ".join(f"{threads}: {ms:.0f} ms" for threads, ms in probe_ms.items())
+    log.line(f"  threads {best} (decoder-like probe by threads, {timed})")
+
+
 def _run_one(
-    trial: Trial, ctx: TrialContext, subset, store: ResultStore, progress: Progress, stop: StopRequest
+    trial: Trial,
+    ctx: TrialContext,
+    subset,
+    store: ResultStore,
+    progress: Progress,
+    stop: StopRequest,
+    log: ProgressLog,
 ) -> str | None:
     """Run a trial and store its outcome; returns the failure reason, or None."""
     store.start(trial.trial_id, trial.candidate.name, trial.method, trial.train_size, trial.seed)
@@ -156,13 +183,15 @@ def _run_one(
 
     def on_step(loss: float) -> None:
         progress.update(steps, advance=1, description=f"{label} train loss {loss:.3f}")
+        log.step(loss)
         stop.check()
 
     def on_scored(n: int) -> None:
         progress.advance(scoring, n)
+        log.scoring(n)
         stop.check()
 
-    ctx.on_step, ctx.on_scored = on_step, on_scored
+    ctx.on_step, ctx.on_scored, ctx.on_epoch = on_step, on_scored, log.epoch
     try:
         outcome = run_trial(trial, ctx, subset)
     except OSError as err:

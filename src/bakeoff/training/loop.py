@@ -59,15 +59,18 @@ class LoopInputs:
     seed: int
 
 
-def train(model, inputs: LoopInputs, spec: TrainingSpec, accelerator: Accelerator, on_step=None) -> TrainResult:
-    """Fine-tune `model` in place (its trainable parameters); returns the loss history and throughput."""
+def train(
+    model, inputs: LoopInputs, spec: TrainingSpec, accelerator: Accelerator, on_step=None, on_epoch=None
+) -> TrainResult:
+    """Fine-tune `model` in place (its trainable parameters); returns the loss history and throughput.
+    `on_step(loss)` after each optimizer step, `on_epoch(epoch, train_loss, validation_loss)` after each epoch."""
     # LoRA's scaling and sum inside the GEMM (training/fused_lora.py); packed rows attend by groups of items
     # (training/grouped_attention.py). Both only while training: the model comes back as it went in.
     with fused_lora_forward(model), grouped_attention(model):
-        return _train(model, inputs, spec, accelerator, on_step)
+        return _train(model, inputs, spec, accelerator, on_step, on_epoch)
 
 
-def _train(model, inputs: LoopInputs, spec: TrainingSpec, accelerator: Accelerator, on_step) -> TrainResult:
+def _train(model, inputs: LoopInputs, spec: TrainingSpec, accelerator: Accelerator, on_step, on_epoch) -> TrainResult:
     torch.manual_seed(inputs.seed)
     trainable = [p for p in model.parameters() if p.requires_grad]
     # Fused AdamW (CPU and CUDA): one kernel for all adapter tensors; SmolLM2's 420 adapter tensors: 6 ms vs 16 ms a
@@ -121,6 +124,8 @@ def _train(model, inputs: LoopInputs, spec: TrainingSpec, accelerator: Accelerat
         result.train_loss_per_epoch.append(epoch_loss / max(epoch_targets, 1))
         validation_loss = evaluate_loss(model, inputs, spec.batch_size, accelerator.device, make_batch)
         result.validation_loss_per_epoch.append(validation_loss)
+        if on_epoch is not None:
+            on_epoch(epoch + 1, result.train_loss_per_epoch[-1], validation_loss)
         if validation_loss < best_loss - 1e-4:
             best_loss, stale_epochs, result.best_epoch = validation_loss, 0, epoch + 1
             best_state = {n: p.detach().clone() for n, p in model.named_parameters() if p.requires_grad}

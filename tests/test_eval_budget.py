@@ -1,0 +1,65 @@
+"""Time budgets for evaluation: the perturbed subset sized by `perturbation_budget_s`, latency repeats by
+`latency_budget_s`."""
+
+import time
+
+import pytest
+
+from bakeoff.baselines.classical import BaselineClassifier
+from bakeoff.config import EvaluationSpec, PerturbationSpec, TaskSpec
+from bakeoff.data.task import prepare_task
+from bakeoff.efficiency.latency import MIN_REPEATS, measure_scoring
+from bakeoff.evaluation.suite import MIN_PERTURBED_ITEMS, label_ids_of, perturbed_items, run_suite
+
+
+@pytest.mark.parametrize(
+    ("budget_s", "expected"),
+    [(None, 100), (1000.0, 100), (6.0, 50), (0.5, MIN_PERTURBED_ITEMS)],  # 3 perturbations at 0.04 s an item
+)
+def test_perturbed_items_fit_the_budget_within_bounds(budget_s, expected):
+    spec = EvaluationSpec(max_perturbed_items=100, perturbation_budget_s=budget_s)
+    assert perturbed_items(spec, perturbations=3, seconds_per_item=0.04) == expected
+
+
+def test_the_suite_perturbs_fewer_items_under_a_budget_and_reports_wider_cis():
+    task = prepare_task(TaskSpec(builtin="support-tickets", builtin_examples=600))
+    k = len(task.labels)
+    perturbations = [PerturbationSpec(name="typos"), PerturbationSpec(name="lowercase")]
+
+    model = BaselineClassifier("tfidf-logreg", k, 0, None)  # imperfect at 60 examples: CIs of some width
+    train = task.train_pool.subset(list(range(60)))
+    model.fit(train.texts, label_ids_of(train, task.labels))
+
+    def noisy(texts):
+        time.sleep(0.0005 * len(texts))  # a per-item time for the budget
+        return model.predict_scores(texts)
+
+    def robustness(budget_s):
+        spec = EvaluationSpec(
+            bootstrap_samples=200,
+            max_perturbed_items=80,
+            max_out_of_scope_items=10,
+            perturbations=perturbations,
+            perturbation_budget_s=budget_s,
+        )
+        return run_suite(noisy, task, spec, None, seed=0, builtin_task=True).metrics["robustness"]
+
+    whole, budgeted = robustness(None), robustness(1e-6)
+    assert whole["items"] == 80 and budgeted["items"] == MIN_PERTURBED_ITEMS
+    assert budgeted["items_wanted"] == MIN_PERTURBED_ITEMS and budgeted["budget_s"] == 1e-6
+    for name in ("typos", "lowercase"):
+        assert budgeted["perturbations"][name]["accuracy_ci_width"] > whole["perturbations"][name]["accuracy_ci_width"]
+        assert whole["perturbations"][name]["macro_f1_drop_ci_width"] >= 0
+
+
+def test_latency_repeats_stop_at_the_time_budget_but_keep_the_minimum():
+    def slow(items, batch_size):
+        time.sleep(0.02 * len(items))
+
+    items = list(range(40))
+    capped = measure_scoring(slow, items, repeats=30, batch_sizes=(4,), budget_s=0.05)
+    assert len(capped["latency_ms_repeats"]) == MIN_REPEATS
+    unbounded = measure_scoring(slow, items, repeats=6, batch_sizes=(4,), budget_s=None)
+    assert len(unbounded["latency_ms_repeats"]) == 6
+    roomy = measure_scoring(slow, items, repeats=6, batch_sizes=(4,), budget_s=60.0)
+    assert len(roomy["latency_ms_repeats"]) == 6

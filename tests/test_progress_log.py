@@ -1,0 +1,96 @@
+"""Plain progress lines for logs: unit checks of the line format, and `bakeoff run` piped to a file."""
+
+import os
+import re
+import subprocess
+import sys
+
+import pytest
+import yaml
+from rich.console import Console
+
+from bakeoff.runners.log_progress import LOG_NAME, ProgressLog
+
+STAMP = r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ"
+
+
+def test_lines_are_timestamped_in_the_log_and_on_a_non_terminal_console(tmp_path):
+    console = Console(file=open(tmp_path / "console.txt", "w"), force_terminal=False)
+    log = ProgressLog(console, tmp_path, total=2, every_s=0.0)
+    log.skipped("a/0")
+    log.start("b/40")
+    log.step(1.25)
+    log.epoch(1, 1.0, 0.5)
+    log.scoring(16)
+    log.scoring(16)
+    log.end(None)
+    console.file.close()
+    lines = (tmp_path / LOG_NAME).read_text().splitlines()
+    assert all(re.match(STAMP + " ", line) for line in lines)
+    text = "\n".join(lines)
+    assert "skip a/0 (already done) [1/2]" in text
+    assert "start b/40 [2/2]" in text
+    assert "b/40 train step 1, loss 1.2500" in text
+    assert "b/40 epoch 1: train loss 1.0000, validation loss 0.5000" in text
+    assert "b/40 scored 32 items" in text
+    assert re.search(r"done b/40 in \d+ s \[2/2\]$", text)
+    assert (tmp_path / "console.txt").read_text().splitlines() == lines
+
+
+def test_a_terminal_gets_no_plain_lines_and_periodic_lines_are_rate_limited(tmp_path):
+    console = Console(file=open(tmp_path / "console.txt", "w"), force_terminal=True)
+    log = ProgressLog(console, tmp_path, total=3, every_s=3600.0)
+    log.start("t/0")
+    for _ in range(50):
+        log.step(0.5)
+        log.scoring(4)
+    log.end("out of memory")
+    console.file.close()
+    assert (tmp_path / "console.txt").read_text() == ""
+    lines = (tmp_path / LOG_NAME).read_text().splitlines()
+    assert len(lines) == 2, "no step or scoring line within the interval"
+    assert re.search(r"failed \(out of memory\) t/0 in \d+ s \[1/3, ETA \d+ s\]$", lines[1])
+
+
+@pytest.mark.integration
+def test_bakeoff_run_piped_to_a_file_prints_timestamped_progress(tmp_path, tiny_folder):
+    config = {
+        "name": "progress",
+        "task": {"builtin": "support-tickets", "builtin_examples": 200},
+        "candidates": [
+            {"name": "tfidf", "model": "tfidf-logreg"},
+            {"name": "tiny lora", "model": str(tiny_folder), "method": "lora"},
+        ],
+        "training": {"epochs": 2, "batch_size": 8, "max_validation_items": 10},
+        "grid": {"train_sizes": [20]},
+        "evaluation": {
+            "max_test_items": 30,
+            "bootstrap_samples": 100,
+            "max_perturbed_items": 10,
+            "max_validation_items": 10,
+            "max_out_of_scope_items": 10,
+            "latency_repeats": 3,
+        },
+        "runner": {"progress_every_s": 0.001},
+        "output": {"dir": str(tmp_path / "run")},
+    }
+    path = tmp_path / "progress.yaml"
+    path.write_text(yaml.safe_dump(config))
+    env = os.environ | {"HF_HUB_OFFLINE": "1", "PYTHONUNBUFFERED": "1"}
+    done = subprocess.run(
+        [sys.executable, "-m", "bakeoff.cli", "run", str(path)], capture_output=True, text=True, env=env, timeout=600
+    )
+    assert done.returncode == 0, done.stderr
+    logged = (tmp_path / "run" / LOG_NAME).read_text()
+    for pattern in (
+        STAMP + r" start tiny lora/\S+ \[\d/2\]",
+        STAMP + r"   tiny lora/\S+ epoch 1: train loss \d+\.\d{4}, validation loss \d+\.\d{4}",
+        STAMP + r"   tiny lora/\S+ epoch 2: ",
+        STAMP + r"   tiny lora/\S+ train step \d+, loss ",
+        STAMP + r"   tiny lora/\S+ scored \d+ items",
+        STAMP + r" done tiny lora/\S+ in \d+ s \[\d/2",
+        STAMP + r" done tfidf/\S+ in \d+ s \[\d/2",
+    ):
+        assert re.search(pattern, logged), pattern
+        assert re.search(pattern, done.stderr), f"{pattern} not on the piped console"
+    assert re.search(r"ETA \d+", logged)
