@@ -721,6 +721,12 @@ CASES: list[Case] = [
         r"/nonexistent/model",
         fix="point `model` at a folder, a .gguf file, or a cached hub id",
     ),
+    Case(
+        "model is no path and no Hub id",
+        validate_with(llm_candidate(lambda t: ";")),
+        r"model `;` is neither a short name .* nor a valid Hugging Face id",
+        fix="spell the Hub id as org/name, or point `model` at a folder",
+    ),
     Case("GGUF file missing", validate_with(llm_candidate(lambda t: str(t / "m.gguf"))), r"GGUF file not found"),
     Case(
         "folder without config.json",

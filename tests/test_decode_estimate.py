@@ -81,6 +81,16 @@ def test_batches_whose_kv_cache_does_not_fit_are_skipped_and_long_outputs_cost_m
         decode_estimate.generation(arch(), estimate.Workload(), GPU, output_tokens=0)
 
 
+def test_a_qlora_replica_holds_embeddings_and_head_in_16_bit():
+    # nf4 linear layers (0.9e9 params at ~0.5 byte + quantization constants), the 0.1e9 tied embedding in bf16
+    qlora = estimate.Workload(prompt_tokens=100, method="qlora")
+    g = decode_estimate.generation(arch(), qlora, GPU, output_tokens=50)
+    assert g.weight_format == "nf4"
+    assert g.resident_weight_bytes == estimate.serving_weight_bytes(arch(), qlora, GPU)
+    assert g.resident_weight_bytes == pytest.approx(0.9e9 * estimate.NF4_BYTES + 0.1e9 * 2)
+    assert decode_estimate.as_inference(arch(), g).weight_bytes_read_per_pass == g.resident_weight_bytes
+
+
 def test_generation_candidates_get_estimate_records_and_capacity_plans():
     from bakeoff.efficiency.plan import estimate_record
 

@@ -130,3 +130,17 @@ def _parses(text: str) -> bool:
     except ValueError:
         return False
     return True
+
+
+def test_decode_speed_times_batch_1_items_and_stops_at_its_budget():
+    from bakeoff.evaluation.decode import decode_speed
+
+    tokenizer = tiny_tokenizer()
+    model = tiny_model("llama", len(tokenizer))
+    prompts = [tokenizer(f"Message: where is order #{n}\nReply:")["input_ids"] for n in range(8)]
+    decoder = Decoder(model, tokenizer, DecodingSpec(max_new_tokens=6), None, None)
+    full = decode_speed(decoder, prompts, repeats=8)
+    assert full["latency_items"] == 8 and full["ttft_ms_p50"] > 0 and full["decode_tokens_per_s"] > 0
+    assert full["latency_ms_p50"] > full["ttft_ms_p50"]  # five more tokens after the first
+    budgeted = decode_speed(decoder, prompts, repeats=8, budget_s=1e-6)
+    assert budgeted["latency_items"] == 3  # the minimum kept, then the budget stops it

@@ -140,3 +140,30 @@ def test_run_spec_checks_the_judge_names_and_task_type():
         spec_from_dict(raw | {"evaluation": {"judge": {"candidate": "big", "baseline": "nope"}}})
     with pytest.raises(ConfigError, match="task.type to generation"):
         spec_from_dict(raw | {"task": {"builtin": "support-tickets"}})
+    with_retrieval = raw | {"candidates": raw["candidates"] + [{"name": "ret", "model": "tfidf-retrieval"}]}
+    with pytest.raises(ConfigError, match="`ret` is a classical baseline"):
+        spec_from_dict(with_retrieval | {"evaluation": {"judge": {"candidate": "ret", "baseline": "small"}}})
+
+
+def test_the_local_judge_loads_the_candidates_most_trained_finished_trial():
+    from bakeoff.evaluation.judge import judging_trial
+
+    rows = [
+        {"candidate": "big", "train_size": 100, "seed": 0, "status": "done", "trial_id": "big/n100/s0"},
+        {"candidate": "big", "train_size": 400, "seed": 1, "status": "done", "trial_id": "big/n400/s1"},
+        {"candidate": "big", "train_size": 400, "seed": 0, "status": "done", "trial_id": "big/n400/s0"},
+        {"candidate": "big", "train_size": 800, "seed": 0, "status": "failed", "trial_id": "big/n800/s0"},
+        {"candidate": "small", "train_size": 900, "seed": 0, "status": "done", "trial_id": "small/n900/s0"},
+    ]
+    assert judging_trial(rows, "big")["trial_id"] == "big/n400/s0"
+    assert judging_trial(rows[3:4], "big") is None
+
+
+def test_local_judge_prompts_through_the_chat_template_when_there_is_one():
+    from tiny import tiny_tokenizer
+
+    from bakeoff.evaluation.local_judge import _prompt_ids
+
+    chat, plain = tiny_tokenizer(chat=True), tiny_tokenizer(chat=False)
+    assert chat.decode(_prompt_ids(chat, "A or B?")) == "<|im_start|>user\nA or B?<|im_end|>\n<|im_start|>assistant\n"
+    assert plain.decode(_prompt_ids(plain, "A or B?")) == "A or B?"

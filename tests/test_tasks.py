@@ -179,6 +179,7 @@ def test_extraction_trials_store_the_task_metrics_and_outputs(extraction_run):
     assert losses[-1] < losses[0]  # the loop learned from the target tokens
     assert llm["model"]["decoding"] == "greedy (JSON-constrained)"
     assert llm["timings"]["ttft_ms_p50"] > 0 and llm["timings"]["decode_tokens_per_s"] > 0
+    assert llm["timings"]["torch_threads"] >= 1 and llm["timings"]["latency_measure_s"] > 0
     efficiency = llm["efficiency"]  # what the GPU estimates cost each written record by
     assert efficiency["workload"]["output_tokens"] > 1 and efficiency["estimated_ttft_ms"] > 0
     assert efficiency["measured_decode_tokens_per_s"] == llm["timings"]["decode_tokens_per_s"]
@@ -218,6 +219,8 @@ def test_generation_trials_score_replies_and_out_of_scope(tmp_path, tiny_folder)
         {"decoding": {"max_new_tokens": 12, "strategy": "sample", "temperature": 0.8}},
     )
     config["grid"]["train_sizes"] = [16]
+    # The local judge: the tiny candidate's own trial, loaded back with its adapter, judges it against retrieval.
+    config["evaluation"] = EVALUATION | {"judge": {"candidate": "tiny", "baseline": "retrieval", "max_items": 3}}
     execute(spec_from_dict(config))
     results = json.loads((tmp_path / "generation" / "results.json").read_text())
     trials = {t["trial_id"]: t["result"] for t in results["trials"]}
@@ -231,6 +234,12 @@ def test_generation_trials_score_replies_and_out_of_scope(tmp_path, tiny_folder)
     assert "entities" in llm["robustness"]["perturbations"]  # replies do not copy entities: kept for generation
     assert trials["tiny/n16/s0"]["model"]["decoding"] == "sample"
     assert trials["tiny/n16/s0"]["timings"]["output_tokens_per_s"] > 0
+    judge = results["run"]["analysis"]["judge"]
+    assert judge["judged_by"] == "candidate `tiny` (trial tiny/n16/s0)" and "error" not in judge
+    [record] = judge["records"]
+    assert record["candidate"] == "tiny" and record["items"] == 3 and 0 <= record["win_rate"] <= 1
+    assert record["wins"] + record["ties"] + record["losses"] == 3
+    assert "judged by candidate `tiny` (trial tiny/n16/s0)" in (tmp_path / "generation" / "summary.md").read_text()
 
 
 def test_serving_an_extraction_run_is_refused_with_a_reason(extraction_run):

@@ -651,6 +651,13 @@ class RunSpec(Spec):
         for key, name in (("baseline", judge.baseline), ("candidate", judge.candidate)):
             if name is not None and name not in names:
                 raise ValueError(f"evaluation.judge.{key} `{name}` is not a candidate; pick one of {names}")
+        judging = next((c for c in self.candidates if c.name == judge.candidate), None)
+        if judging is not None and judging.is_baseline:
+            llms = [c.name for c in self.candidates if not c.is_baseline]
+            raise ValueError(
+                f"evaluation.judge.candidate `{judging.name}` is a classical baseline and cannot read a judge prompt; "
+                f"pick an LLM candidate ({llms}) or an `endpoint`"
+            )
         return self
 
     @model_validator(mode="after")

@@ -9,17 +9,27 @@ from pydantic import ValidationError
 
 from bakeoff.cli.common import console, stdout, user_errors
 from bakeoff.config import RunnerSpec, RunSpec, load_spec
-from bakeoff.errors import ConfigError
+from bakeoff.errors import BakeoffError, ConfigError
 
 
-def endpoint_judge(spec: RunSpec):
-    """The OpenAI-compatible judge `evaluation.judge.endpoint` names, or None (no judge, or a local one)."""
+def run_judge(spec: RunSpec, trials: list[dict], run_dir) -> tuple:
+    """`(judge, note)` for `evaluation.judge`: the OpenAI-compatible endpoint, or the local candidate's finished
+    trial loaded for judging; `(None, why)` when there is none or it cannot be built (the run still ends, and
+    the analysis says so); `(None, None)` without `evaluation.judge`."""
     settings = spec.evaluation.judge
-    if settings is None or settings.endpoint is None:
-        return None
+    if settings is None:
+        return None, None
     from bakeoff.evaluation.judge import judge_from_spec
 
-    return judge_from_spec(settings)
+    if settings.endpoint is not None:
+        return judge_from_spec(settings), f"{settings.model} at {settings.endpoint}"
+    from bakeoff.evaluation.local_judge import candidate_judge
+
+    try:
+        judge, trial_id = candidate_judge(spec, trials, run_dir)
+    except BakeoffError as err:  # the judge's own model failed to load: the trials' analysis is still stored
+        return None, f"the local judge could not be loaded: {err}"
+    return judge, f"candidate `{settings.candidate}` (trial {trial_id})"
 
 
 def execute(spec: RunSpec) -> None:
@@ -46,8 +56,9 @@ def execute(spec: RunSpec) -> None:
             # The decision and GPU-estimate sections may differ from the first run's (they do not change trials).
             outcome.store.set_meta("spec", spec_json)
             # The runner computes the analysis once; `report` and `recommend` only read it.
-            judge = endpoint_judge(spec)  # evaluation.judge with an endpoint; a local-candidate judge is not built here
-            outcome.store.set_meta("analysis", analyse(outcome.store.trials(), outcome.run_dir, spec_json, judge))
+            trials = outcome.store.trials()
+            judge, judge_note = run_judge(spec, trials, outcome.run_dir)
+            outcome.store.set_meta("analysis", analyse(trials, outcome.run_dir, spec_json, judge, judge_note))
             results, recommendation, paths = build(outcome.run_dir)
             track_run_end(
                 spec, outcome.run_dir, console

@@ -43,6 +43,7 @@ class GenerationEstimate:
     latency_ms_per_item: float  # batch 1: ttft + (output_tokens - 1) decode steps
     weight_bytes_per_step: float  # batch 1
     kv_bytes_per_step: float  # batch 1, at the mean context
+    resident_weight_bytes: float  # what a replica holds (under nf4, embeddings and LM head stay 16-bit)
     latency_ms_by_batch: dict  # batch -> ms to write a whole batch of items
     best_batch: int
     items_per_s_at_best: float
@@ -109,7 +110,7 @@ def generation(
     weight_format = estimate.serving_format(workload, hardware)
     gpus = workload.gpus_per_replica
     capacity_bytes = estimate.USABLE_MEMORY * hardware.memory_gb * 1e9 * gpus
-    resident = arch.params_total * estimate.WEIGHT_BYTES[weight_format]
+    resident = estimate.serving_weight_bytes(arch, workload, hardware)
     latency: dict[int, float] = {}
     for b in batch_sizes:
         if b > 1 and resident + b * (prompt + output_tokens) * _kv_bytes_per_token(arch, hardware) > capacity_bytes:
@@ -128,6 +129,7 @@ def generation(
         latency_ms_per_item=latency[1],
         weight_bytes_per_step=weight_params_read(arch, 1) * estimate.WEIGHT_BYTES[weight_format],
         kv_bytes_per_step=context * _kv_bytes_per_token(arch, hardware),
+        resident_weight_bytes=resident,
         latency_ms_by_batch=latency,
         best_batch=best,
         items_per_s_at_best=items_per_s,
@@ -143,7 +145,7 @@ def as_inference(arch: Architecture, g: GenerationEstimate) -> estimate.Inferenc
     per_token = 2 * estimate.body_params(arch) + 2 * arch.params_lm_head_compute
     return estimate.InferenceEstimate(
         flops_per_item=per_token * (g.prompt_tokens + g.output_tokens),
-        weight_bytes_read_per_pass=arch.params_total * estimate.WEIGHT_BYTES[g.weight_format],
+        weight_bytes_read_per_pass=g.resident_weight_bytes,
         latency_ms_by_batch=g.latency_ms_by_batch,
         best_batch=g.best_batch,
         items_per_s_at_best=g.items_per_s_at_best,

@@ -88,9 +88,12 @@ def paired_comparisons(trials: list[dict], run_dir: Path, n_resamples: int, conf
     return out
 
 
-def analyse(trials: list[dict], run_dir: Path, spec: dict, judge: Judge | None = None) -> dict:
+def analyse(
+    trials: list[dict], run_dir: Path, spec: dict, judge: Judge | None = None, judge_note: str | None = None
+) -> dict:
     """Everything computed across trials; `spec` is the run spec as JSON. `judge`: the LLM judge to run when
-    `evaluation.judge` is set (the runner passes it; `report` rebuilding an old analysis passes none)."""
+    `evaluation.judge` is set (the runner passes it; `report` rebuilding an old analysis passes none).
+    `judge_note`: who judges (recorded as `judged_by`), or, with no judge, why not (`skipped`)."""
     from bakeoff.config import EfficiencySpec, EvaluationSpec
 
     # Validated with defaults, so run folders written before a setting existed still rebuild.
@@ -115,18 +118,21 @@ def analyse(trials: list[dict], run_dir: Path, spec: dict, judge: Judge | None =
         "gpu_estimates": gpu_estimates(trials, efficiency, spec["grid"]["train_sizes"], spec["training"]["epochs"]),
     }
     if evaluation.get("judge"):
-        analysis["judge"] = judge_run(trials, run_dir, evaluation, judge)
+        analysis["judge"] = judge_run(trials, run_dir, evaluation, judge, judge_note)
     return analysis
 
 
-def judge_run(trials: list[dict], run_dir: Path, evaluation: dict, judge: Judge | None) -> dict:
+def judge_run(
+    trials: list[dict], run_dir: Path, evaluation: dict, judge: Judge | None, note: str | None = None
+) -> dict:
     """Win-rate of each candidate against `evaluation.judge.baseline`, per (training size, seed), on the first
     `max_items` test items of each trial's predictions.jsonl (text, target, output). Never raises for the
     judge itself: a failed or missing judge is recorded, so the trials' analysis is still stored."""
     settings = evaluation["judge"]
     baseline = settings["baseline"]
     if judge is None:
-        return {"baseline": baseline, "records": [], "skipped": "no judge was passed to the analysis"}
+        return {"baseline": baseline, "records": [], "skipped": note or "no judge was passed to the analysis"}
+    done = {"baseline": baseline, "judged_by": note} if note else {"baseline": baseline}
     records = []
     try:
         for (size, seed), members in sorted(_groups(trials).items()):
@@ -151,8 +157,8 @@ def judge_run(trials: list[dict], run_dir: Path, evaluation: dict, judge: Judge 
             )
             records += [{"train_size": size, "seed": seed, "candidate": n, **r} for n, r in by_candidate.items()]
     except BakeoffError as err:
-        return {"baseline": baseline, "records": records, "error": str(err)}
-    return {"baseline": baseline, "records": records}
+        return done | {"records": records, "error": str(err)}
+    return done | {"records": records}
 
 
 def _predictions(trial_dir: Path, limit: int) -> list[dict]:

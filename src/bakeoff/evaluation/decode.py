@@ -106,12 +106,18 @@ class _Clock(BaseStreamer):
         pass
 
 
-def decode_speed(decoder: Decoder, prompts: list[list[int]], repeats: int) -> dict:
+def decode_speed(decoder: Decoder, prompts: list[list[int]], repeats: int, budget_s: float | None = None) -> dict:
     """Batch-1 decoding of up to `repeats` prompts (after one warm-up): time to first token and decode
-    tokens/s (tokens after the first over the time after it), medians and p95, and whole-output latency."""
+    tokens/s (tokens after the first over the time after it), medians and p95, and whole-output latency.
+    With `budget_s` (`evaluation.latency_budget_s`) it stops once the timed items took that long, keeping at
+    least `MIN_REPEATS`, as label scoring's latency does (`efficiency/latency.py`)."""
+    from bakeoff.efficiency.latency import MIN_REPEATS
+
     _generate(decoder, prompts[:1])  # warm-up: first-call allocations and thread start-up
     first_ms, rates, total_ms = [], [], []
     for prompt in prompts[:repeats]:
+        if budget_s is not None and len(total_ms) >= MIN_REPEATS and sum(total_ms) >= 1000 * budget_s:
+            break
         clock = _Clock()
         started = time.perf_counter()
         _generate(decoder, [prompt], streamer=clock)

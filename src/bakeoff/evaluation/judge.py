@@ -10,8 +10,9 @@ baseline; higher is better) with a percentile bootstrap CI over items (`evaluati
 A judge is any `Judge = Callable[[str], str]`: prompt in, answer text out. Two are provided:
 - `openai_judge(endpoint, model, api_key=None, timeout_s=60)`: POST {endpoint}/chat/completions of an
   OpenAI-compatible server (temperature 0, max_tokens 8), via httpx;
-- a local model: the pipeline passes a callable that generates greedily with a loaded candidate
-  (`evaluation.judge.candidate`), so this module needs no torch.
+- a local model (`evaluation.judge.candidate`): `evaluation/local_judge.py` loads that candidate's
+  finished trial (`judging_trial`: largest training size, first seed) and generates greedily with it;
+  the runner passes the callable in, so this module needs no torch.
 
 Signatures:
     judge_item_scores(judge, texts, candidate_outputs, baseline_outputs, references=None,
@@ -25,6 +26,7 @@ Signatures:
     judge_candidates(judge, texts, outputs: dict[str, list[str]], baseline, references=None, ...)
         -> {candidate: judge_summary | {"baseline": baseline}} for every candidate but the baseline.
     judge_from_spec(spec: JudgeSpec, local_judge: Judge | None = None) -> Judge
+    judging_trial(trials, candidate) -> dict | None: the stored trial a local judge loads.
 """
 
 from __future__ import annotations
@@ -178,6 +180,13 @@ def openai_judge(endpoint: str, model: str, api_key: str | None = None, timeout_
             ) from None
 
     return judge
+
+
+def judging_trial(trials: list[dict], candidate: str) -> dict | None:
+    """The finished trial of `candidate` a local judge loads: the one trained on the most data (first seed),
+    the model the decision would pick for that candidate. None when it has no finished trial."""
+    done = [t for t in trials if t["candidate"] == candidate and t["status"] == "done"]
+    return max(done, key=lambda t: (t["train_size"], -t["seed"])) if done else None
 
 
 def judge_from_spec(spec, local_judge: Judge | None = None) -> Judge:

@@ -124,10 +124,25 @@ def resolve_source(model: str, gguf_file: str | None = None, revision: str | Non
         return ModelSource("folder", str(path.resolve()), None, f"local folder {path}")
     if model.startswith((".", "/", "~")) or model.count("/") > 1:
         raise ModelError(f"model path not found: {model}")
+    _check_hub_id(model)
     if not hub_offline():
         at = f" at {revision}" if revision else ""
         return ModelSource("hub", model, gguf_file, f"Hugging Face id {model}{at} (fetched on first use)", revision)
     return _cached_snapshot(model, gguf_file, revision)
+
+
+def _check_hub_id(model: str) -> None:
+    """A string that is no short name and no existing path must be a valid Hub id (`org/name` or `name`)."""
+    from huggingface_hub.errors import HFValidationError
+    from huggingface_hub.utils import validate_repo_id
+
+    try:
+        validate_repo_id(model)
+    except HFValidationError:
+        raise ModelError(
+            f"model `{model}` is neither a short name ({', '.join(SHORT_NAMES)}), an existing local path, nor a valid "
+            "Hugging Face id (`org/name`: letters, digits, '-', '_' or '.')"
+        ) from None
 
 
 def _cached_snapshot(model: str, gguf_file: str | None, revision: str | None) -> ModelSource:

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 from dataclasses import asdict
 
+import torch
+
 from bakeoff.baselines.extraction_crf import CrfExtractor
 from bakeoff.baselines.retrieval import TfidfRetriever
 from bakeoff.data.examples import Examples
@@ -58,12 +60,15 @@ def _baseline_trial(trial: Trial, ctx, train_subset: Examples) -> dict:
             else:
                 model = TfidfRetriever().fit(train_subset.texts, train_subset.targets)
         output = _evaluate(ctx, trial, model.predict, train_subset)
-        serving = measure_scoring(
-            lambda texts, size: model.predict(texts),
-            ctx.task.test.texts[:LATENCY_SAMPLE],
-            repeats=spec.evaluation.latency_repeats,
-        )
+        with Stopwatch() as latency_watch:
+            serving = measure_scoring(
+                lambda texts, size: model.predict(texts),
+                ctx.task.test.texts[:LATENCY_SAMPLE],
+                repeats=spec.evaluation.latency_repeats,
+                budget_s=spec.evaluation.latency_budget_s,
+            )
     timings = {
+        "latency_measure_s": latency_watch.seconds,
         "inference_s": output.inference_s,
         "inference_items_per_s": output.test_items / output.inference_s if output.inference_s else None,
         "fine_tune_s": fit_watch.seconds,
@@ -126,8 +131,13 @@ def _llm_trial(trial: Trial, ctx, train_subset: Examples) -> dict:
 
         output = _evaluate(ctx, trial, write, train_subset if method != "zero-shot" else None, tokenizer)
         latency_prompts = encoder.encode_prompts(ctx.task.test.texts[:LATENCY_SAMPLE])
-        serving = decode_speed(decoder, latency_prompts, spec.evaluation.latency_repeats)
+        with Stopwatch() as latency_watch:
+            serving = decode_speed(
+                decoder, latency_prompts, spec.evaluation.latency_repeats, spec.evaluation.latency_budget_s
+            )
     timings = {
+        "latency_measure_s": latency_watch.seconds,
+        "torch_threads": torch.get_num_threads(),
         "inference_s": output.inference_s,
         "inference_items_per_s": output.test_items / output.inference_s if output.inference_s else None,
         "test_output_tokens": written[0][0],
@@ -227,7 +237,8 @@ def _fine_tune(model, method, encoder: TargetEncoder, tokenizer, trial: Trial, c
         learning_rate=spec.training.learning_rate or DEFAULT_LEARNING_RATE[method],
         seed=trial.seed,
     )
-    outcome = train(model, inputs, spec.training, Accelerator(cpu=ctx.device == "cpu"), on_step=ctx.on_step)
+    accelerator = Accelerator(cpu=ctx.device == "cpu")
+    outcome = train(model, inputs, spec.training, accelerator, on_step=ctx.on_step, on_epoch=ctx.on_epoch)
     return (
         model,
         asdict(outcome)

@@ -150,7 +150,7 @@ ROBUSTNESS_NOTE = (
 
 def judge_lines(analysis: dict | None) -> list[str]:
     judge = (analysis or {}).get("judge") or {}
-    lines = []
+    lines = [f"judged by {judge['judged_by']}"] if judge.get("judged_by") else []
     for r in judge.get("records") or []:
         low, high = r["win_rate_ci"]
         bias = r.get("first_position_rate")

@@ -24,10 +24,9 @@ EXAMPLE_TEXT = "{text}"
 def export_trial(record: TrialRecord, target: Path) -> dict:
     """Write the export folder; returns what was written and the serving commands."""
     from bakeoff.config import RunSpec
-    from bakeoff.models.hub import candidate_source
-    from bakeoff.models.load import LoadOptions, load_model, load_tokenizer, model_folder
+    from bakeoff.models.load import LoadOptions, model_folder
     from bakeoff.models.prompt import PromptEncoder, PromptFormat
-    from bakeoff.models.sources import ModelSource
+    from bakeoff.models.trained import load_trained
 
     result, method, name = record.trial["result"], record.trial["method"], record.trial["candidate"]
     if result["model"]["kind"] != "llm":
@@ -46,23 +45,13 @@ def export_trial(record: TrialRecord, target: Path) -> dict:
     target = Path(target)
     if target.exists() and any(target.iterdir()):
         raise BakeoffError(f"--to {target} exists and is not empty; pick a new folder")
-    source = candidate_source(candidate, (result.get("model") or {}).get("commit_sha"))  # the base trained on
     options = LoadOptions(trust_remote_code=candidate.trust_remote_code, allow_pickle=candidate.allow_pickle)
-    tokenizer = load_tokenizer(source, options)
+    model, tokenizer, source = load_trained(candidate, record.trial, record.folder, options)  # adapter merged
     partial = target.with_name(target.name + ".partial")
     shutil.rmtree(partial, ignore_errors=True)
     partial.mkdir(parents=True)
-    if method == "full":
-        model = load_model(
-            ModelSource("folder", str(record.folder / "model"), description=str(record.folder / "model")), options
-        )
-    else:
-        model = load_model(source, options)
     if method == "lora":
-        from peft import PeftModel
-
         shutil.copytree(record.folder / "adapter", partial / "adapter")
-        model = PeftModel.from_pretrained(model, str(record.folder / "adapter")).merge_and_unload()
     model.save_pretrained(partial / "merged", safe_serialization=True)
     tokenizer.save_pretrained(partial / "merged")
 

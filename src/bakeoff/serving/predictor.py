@@ -168,10 +168,9 @@ def _load_baseline(record: TrialRecord):
 def _load_llm(record: TrialRecord):
     """Base model + adapter (merged), prompt format and scoring mode exactly as the trial evaluated them."""
     from bakeoff.config import RunSpec
-    from bakeoff.models.hub import candidate_source
-    from bakeoff.models.load import LoadOptions, load_model, load_tokenizer
+    from bakeoff.models.load import LoadOptions
     from bakeoff.models.prompt import PromptEncoder, PromptFormat
-    from bakeoff.models.sources import ModelSource
+    from bakeoff.models.trained import load_trained
     from bakeoff.recipes.trial import default_device, resolve_dtype
 
     spec = RunSpec.model_validate(record.spec)
@@ -188,17 +187,7 @@ def _load_llm(record: TrialRecord):
         trust_remote_code=candidate.trust_remote_code,
         allow_pickle=candidate.allow_pickle,
     )
-    source = candidate_source(candidate, model_info.get("commit_sha"))  # the base the adapter was trained on
-    tokenizer = load_tokenizer(source, options)
-    if method == "full":
-        model = load_model(
-            ModelSource("folder", str(record.folder / "model"), description=f"{record.folder}/model"), options
-        )
-    else:
-        model = load_model(source, options)
-        if method in ("lora", "qlora"):
-            model = _with_adapter(model, record.folder / "adapter")
-    model.eval()
+    model, tokenizer, _ = load_trained(candidate, record.trial, record.folder, options)
     fmt = PromptFormat(
         spec.task.instruction,
         list(record.labels),
@@ -222,12 +211,3 @@ def llm_predict(model, encoder, pad_id: int, first_token: bool) -> Callable[[lis
         )
 
     return predict
-
-
-def _with_adapter(model, adapter: Path):
-    from peft import PeftModel
-
-    if not (adapter / "adapter_config.json").is_file():
-        raise BakeoffError(f"no LoRA adapter in {adapter}: the trial folder is incomplete; re-run the trial")
-    # Merged, as the trial scored it: plain matmuls instead of base + two adapter matmuls per layer.
-    return PeftModel.from_pretrained(model, str(adapter)).merge_and_unload()
