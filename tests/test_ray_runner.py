@@ -131,6 +131,37 @@ def test_ray_and_local_give_the_same_metrics_and_files(tmp_path, tiny_folder, ra
     assert (again.ran, again.skipped) == (0, 2)
 
 
+def test_an_extraction_grid_runs_on_ray_and_its_outputs_come_back_for_the_analysis(tmp_path, tiny_folder, ray_cluster):
+    from bakeoff.evaluation.analysis import analyse
+
+    config = tiny_config(
+        tmp_path,
+        None,
+        task={
+            "type": "extraction",
+            "builtin": "support-tickets-extraction",
+            "builtin_examples": 200,
+            "fields": ["order_id", "amount"],
+            "decoding": {"max_new_tokens": 24},
+        },
+        candidates=[
+            {"name": "crf", "model": "crf", "resources": {"cpus": 1}},
+            {"name": "tiny", "model": str(tiny_folder), "method": "lora", "resources": {"cpus": 1}},
+        ],
+    )
+    outcome, log = _run_on_ray(config)
+    assert (outcome.ran, outcome.failed) == (2, 0), log
+    trials = {t["trial_id"]: t for t in outcome.store.trials()}
+    llm = trials["tiny/n20/s0"]["result"]
+    assert llm["metrics"]["main_metric"] == "record_exact_match" and llm["ray"]["node"]
+    # The written records and per-item scores travelled back into the driver's run folder.
+    folder = outcome.run_dir / "trials" / "tiny__n20__s0"
+    assert len((folder / "predictions.jsonl").read_text().splitlines()) == llm["metrics"]["test"]["items"]
+    analysis = analyse(list(trials.values()), outcome.run_dir, yaml.safe_load(config.read_text()))
+    [pair] = analysis["paired_comparisons"]
+    assert {pair["a"], pair["b"]} == {"crf", "tiny"} and pair["main_metric"] == "record_exact_match"
+
+
 def test_a_killed_worker_is_retried_once_then_its_trial_is_stored_as_failed_and_the_run_goes_on(tmp_path, ray_cluster):
     marker = tmp_path / "killed"
     kill = {"name": "kill_worker", "params": {"marker": str(marker), "kills": "tfidf/n20/s0=1;tfidf/n20/s1=2"}}

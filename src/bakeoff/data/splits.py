@@ -62,3 +62,24 @@ def stratified_indices(labels: list[str], n: int | None, seed: int) -> list[int]
 
 def stratified_sample(examples: Examples, n: int | None, seed: int) -> Examples:
     return examples.subset(stratified_indices(examples.labels, n, seed))
+
+
+def held_out_splits(
+    everything: Examples, given_test: Examples | None, given_validation: Examples | None, split
+) -> tuple[Examples, Examples, Examples, int]:
+    """`(train_pool, validation, test, empty_dropped)`: the test and validation sets the user gave (empty texts
+    dropped), or stratified splits of `everything` (`split`: config.SplitSpec) where none was given."""
+    from bakeoff.data.validate import drop_empty
+
+    dropped = 0
+    if given_test is None:
+        pool, test = stratified_split(everything, split.test_fraction, split.seed, "test")
+    else:
+        test, n = drop_empty(given_test)
+        dropped, pool = dropped + n, everything
+    if given_validation is None:
+        train_pool, validation = stratified_split(pool, split.validation_fraction, split.seed + 1, "validation")
+    else:
+        validation, n = drop_empty(given_validation)
+        dropped, train_pool = dropped + n, pool
+    return train_pool, validation, test, dropped

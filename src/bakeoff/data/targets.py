@@ -16,7 +16,7 @@ from bakeoff.config import TaskSpec
 from bakeoff.data import validate
 from bakeoff.data.examples import Examples
 from bakeoff.data.load import load_texts, read_table
-from bakeoff.data.splits import stratified_split
+from bakeoff.data.splits import held_out_splits
 from bakeoff.data.ticket_replies import FALLBACK_REPLY, reply_for
 from bakeoff.data.tickets import RECORD_FIELDS, generate_out_of_scope, generate_ticket_records
 from bakeoff.errors import DataError
@@ -166,18 +166,8 @@ def prepare_target_task(spec: TaskSpec):
     everything, empty_dropped = validate.drop_empty(everything)
     if len(everything) < 4:
         raise DataError(f"the data has {len(everything)} items with text; a task needs at least 4")
-    if given_test is None:
-        pool, test = stratified_split(everything, split.test_fraction, split.seed, "test")
-    else:
-        test, dropped = validate.drop_empty(given_test)
-        empty_dropped += dropped
-        pool = everything
-    if given_validation is None:
-        train_pool, validation = stratified_split(pool, split.validation_fraction, split.seed + 1, "validation")
-    else:
-        validation, dropped = validate.drop_empty(given_validation)
-        empty_dropped += dropped
-        train_pool = pool
+    train_pool, validation, test, dropped = held_out_splits(everything, given_test, given_validation, split)
+    empty_dropped += dropped
     # Strata of held-out files need not occur in training (they are not classes); map unseen ones to one.
     known = set(train_pool.labels)
     test = _known_strata(test, known)

@@ -9,7 +9,7 @@ from bakeoff.config import TaskSpec
 from bakeoff.data import validate
 from bakeoff.data.examples import Examples
 from bakeoff.data.load import keep_labels, load_examples, load_texts, normalise_labels, table_to_examples
-from bakeoff.data.splits import stratified_split
+from bakeoff.data.splits import held_out_splits
 from bakeoff.data.tickets import generate_out_of_scope, generate_tickets
 from bakeoff.errors import DataError
 
@@ -85,18 +85,9 @@ def prepare_task(spec: TaskSpec) -> TaskData:
 
     everything, empty_dropped = validate.drop_empty(everything)
     validate.check_labels(everything, "training data")
-    if given_test is None:
-        pool, test = stratified_split(everything, split.test_fraction, split.seed, "test")
-    else:
-        test, dropped = validate.drop_empty(given_test)
-        empty_dropped += dropped
-        pool = everything
-    if given_validation is None:
-        train_pool, validation = stratified_split(pool, split.validation_fraction, split.seed + 1, "validation")
-    else:
-        validation, dropped = validate.drop_empty(given_validation)
-        empty_dropped += dropped
-        train_pool = pool
+    train_pool, validation, test, dropped = held_out_splits(everything, given_test, given_validation, split)
+    empty_dropped += dropped
+    if given_validation is not None:
         validate.check_held_out_labels(train_pool, validation, "validation")
     validate.check_held_out_labels(train_pool, test, "test")
     near = validate.near_duplicate_mask(train_pool.texts, test.texts)

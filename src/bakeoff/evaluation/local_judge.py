@@ -16,7 +16,6 @@ from bakeoff.config import DecodingSpec, RunSpec
 from bakeoff.errors import BakeoffError
 from bakeoff.evaluation.decode import Decoder, decode
 from bakeoff.evaluation.judge import Judge, judging_trial
-from bakeoff.models.load import LoadOptions
 from bakeoff.models.trained import load_trained
 
 VERDICT_TOKENS = 8  # "A", "B" or "TIE", with room for a leading word or punctuation
@@ -24,7 +23,7 @@ VERDICT_TOKENS = 8  # "A", "B" or "TIE", with room for a leading word or punctua
 
 def candidate_judge(spec: RunSpec, trials: list[dict], run_dir: Path) -> tuple[Judge, str]:
     """`(judge, trial_id)`: a prompt -> answer callable on the judging candidate's trial, and that trial."""
-    from bakeoff.recipes.trial import default_device, resolve_dtype
+    from bakeoff.recipes.trial import default_device, load_options
 
     name = spec.evaluation.judge.candidate
     candidate = next(c for c in spec.candidates if c.name == name)
@@ -32,13 +31,7 @@ def candidate_judge(spec: RunSpec, trials: list[dict], run_dir: Path) -> tuple[J
     if trial is None:
         raise BakeoffError(f"evaluation.judge.candidate `{name}` has no finished trial to judge with")
     device = default_device()
-    options = LoadOptions(
-        device=device,
-        dtype=resolve_dtype(spec.training.dtype, device),
-        trust_remote_code=candidate.trust_remote_code,
-        allow_pickle=candidate.allow_pickle,
-        load_in_4bit=trial["method"] == "qlora",
-    )
+    options = load_options(spec, candidate, device, trial["method"])
     folder = Path(run_dir) / "trials" / trial["trial_id"].replace("/", "__")
     model, tokenizer, _ = load_trained(candidate, trial, folder, options)
     settings = DecodingSpec(strategy="greedy", max_new_tokens=VERDICT_TOKENS, batch_size=1)

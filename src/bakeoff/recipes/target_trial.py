@@ -29,7 +29,7 @@ from bakeoff.evaluation.decode import Decoder, decode, decode_speed
 from bakeoff.evaluation.json_constraint import RecordGrammar, token_texts
 from bakeoff.evaluation.target_suite import run_target_suite
 from bakeoff.models.hub import candidate_source
-from bakeoff.models.load import LoadOptions, load_model, load_tokenizer
+from bakeoff.models.load import load_model, load_tokenizer
 from bakeoff.models.prompt import prompt_style, shared_prefix_length
 from bakeoff.models.target_prompt import TargetEncoder
 from bakeoff.runners.grid import Trial
@@ -85,17 +85,11 @@ def _baseline_trial(trial: Trial, ctx, train_subset: Examples) -> dict:
 
 
 def _llm_trial(trial: Trial, ctx, train_subset: Examples) -> dict:
-    from bakeoff.recipes.trial import _save_weights, merge_for_inference, resolve_dtype
+    from bakeoff.recipes.trial import _save_weights, load_options, merge_for_inference
 
     spec, candidate, method = ctx.spec, trial.candidate, trial.method
     task_spec = spec.task
-    options = LoadOptions(
-        device=ctx.device,
-        dtype=resolve_dtype(spec.training.dtype, ctx.device),
-        trust_remote_code=candidate.trust_remote_code,
-        allow_pickle=candidate.allow_pickle,
-        load_in_4bit=method == "qlora",
-    )
+    options = load_options(spec, candidate, ctx.device, method)
     source = candidate_source(candidate)  # a Hub id is fetched on first use, as in the classification recipe
     trial_dir = ctx.run_dir / "trials" / trial.folder_name
     with PeakMemory(ctx.device) as memory:

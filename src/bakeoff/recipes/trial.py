@@ -64,6 +64,18 @@ def resolve_dtype(setting: str, device: str) -> torch.dtype:
     return {"float32": torch.float32, "bfloat16": torch.bfloat16}[setting]
 
 
+def load_options(spec, candidate, device: str, method: str) -> LoadOptions:
+    """How a candidate's model loads for `method` on `device`: the run's dtype, its safety switches, and an
+    NF4 base for QLoRA. The trials, serving and the local judge load the same way."""
+    return LoadOptions(
+        device=device,
+        dtype=resolve_dtype(spec.training.dtype, device),
+        trust_remote_code=candidate.trust_remote_code,
+        allow_pickle=candidate.allow_pickle,
+        load_in_4bit=method == "qlora",
+    )
+
+
 def _evaluate(ctx: TrialContext, trial: Trial, predict, train_subset: Examples | None) -> SuiteOutput:
     output = run_suite(
         predict, ctx.task, ctx.spec.evaluation, train_subset, trial.seed, ctx.spec.task.builtin is not None
@@ -122,13 +134,7 @@ def run_baseline_trial(trial: Trial, ctx: TrialContext, train_subset: Examples) 
 
 def run_llm_trial(trial: Trial, ctx: TrialContext, train_subset: Examples) -> dict:
     spec, candidate, method = ctx.spec, trial.candidate, trial.method
-    options = LoadOptions(
-        device=ctx.device,
-        dtype=resolve_dtype(spec.training.dtype, ctx.device),
-        trust_remote_code=candidate.trust_remote_code,
-        allow_pickle=candidate.allow_pickle,
-        load_in_4bit=method == "qlora",
-    )
+    options = load_options(spec, candidate, ctx.device, method)
     # A Hub id is fetched into this node's cache on first use (under a per-node lock); offline, from cache only.
     source = candidate_source(candidate)
     trial_dir = ctx.run_dir / "trials" / trial.folder_name

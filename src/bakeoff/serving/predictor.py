@@ -168,10 +168,9 @@ def _load_baseline(record: TrialRecord):
 def _load_llm(record: TrialRecord):
     """Base model + adapter (merged), prompt format and scoring mode exactly as the trial evaluated them."""
     from bakeoff.config import RunSpec
-    from bakeoff.models.load import LoadOptions
     from bakeoff.models.prompt import PromptEncoder, PromptFormat
     from bakeoff.models.trained import load_trained
-    from bakeoff.recipes.trial import default_device, resolve_dtype
+    from bakeoff.recipes.trial import default_device, load_options
 
     spec = RunSpec.model_validate(record.spec)
     candidate = next(c for c in spec.candidates if c.name == record.trial["candidate"])
@@ -181,12 +180,7 @@ def _load_llm(record: TrialRecord):
             f"`{candidate.name}` is a QLoRA trial: serve it on a CUDA machine from `bakeoff export model` output"
         )
     device = default_device()
-    options = LoadOptions(
-        device=device,
-        dtype=resolve_dtype(spec.training.dtype, device),
-        trust_remote_code=candidate.trust_remote_code,
-        allow_pickle=candidate.allow_pickle,
-    )
+    options = load_options(spec, candidate, device, method)
     model, tokenizer, _ = load_trained(candidate, record.trial, record.folder, options)
     fmt = PromptFormat(
         spec.task.instruction,
