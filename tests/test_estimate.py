@@ -411,3 +411,12 @@ def test_estimate_cli_new_options_and_calibrate(tmp_path):
     for bad in (["--weights", "fp4"], ["--calibrate", str(tmp_path / "nothing")]):
         failed = run("--gpu", "a10g", *bad)
         assert failed.exit_code == 2 and bad[0] in failed.output
+
+
+def test_the_measured_step_leaves_out_the_first_warm_up_step():
+    from bakeoff.training.loop import steady_step_s
+
+    assert steady_step_s({"steps": 4, "step_time_s": 10.0, "first_step_s": 4.0}) == 2.0
+    assert steady_step_s({"steps": 4, "step_time_s": 10.0}) == 2.5  # stored before first_step_s existed
+    assert steady_step_s({"steps": 1, "step_time_s": 3.0, "first_step_s": 3.0}) == 3.0
+    assert steady_step_s(None) is None and steady_step_s({"steps": 0, "step_time_s": 0.0}) is None

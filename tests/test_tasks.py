@@ -177,6 +177,10 @@ def test_extraction_trials_store_the_task_metrics_and_outputs(extraction_run):
     assert "lowercase" in metrics["robustness"]["perturbations"]
     losses = llm["training"]["train_loss_per_epoch"]
     assert losses[-1] < losses[0]  # the loop learned from the target tokens
+    training = llm["training"]
+    assert 0 < training["first_step_s"] < training["step_time_s"]  # recorded apart: the estimate compares the rest
+    steady = (training["step_time_s"] - training["first_step_s"]) / (training["steps"] - 1)
+    assert llm["efficiency"]["measured_step_s"] == pytest.approx(steady)
     assert llm["model"]["decoding"] == "greedy (JSON-constrained)"
     assert llm["timings"]["ttft_ms_p50"] > 0 and llm["timings"]["decode_tokens_per_s"] > 0
     assert llm["timings"]["torch_threads"] >= 1 and llm["timings"]["latency_measure_s"] > 0

@@ -208,6 +208,9 @@ class Training(Record):
     )
     wall_s: float = Field(description="Whole loop, validation passes included.")
     step_time_s: float = Field(description="Optimizer steps only.")
+    first_step_s: float | None = Field(
+        None, description="The first optimizer step (allocation, warm-up); the estimator compares the rest."
+    )
     train_tokens: int = Field(description="Real tokens of the training batches, all epochs.")
     computed_tokens: int = Field(
         description="Tokens actually run (packing runs the shared prefix once per row, no padding)."

@@ -33,7 +33,7 @@ from bakeoff.models.load import load_model, load_tokenizer
 from bakeoff.models.prompt import prompt_style, shared_prefix_length
 from bakeoff.models.target_prompt import TargetEncoder
 from bakeoff.runners.grid import Trial
-from bakeoff.training.loop import LoopInputs, train
+from bakeoff.training.loop import LoopInputs, steady_step_s, train
 from bakeoff.training.lora import prepare_for_method, trainable_summary
 
 LATENCY_SAMPLE = 64  # test items used for the latency measurement (as in recipes/trial.py)
@@ -192,7 +192,7 @@ def _efficiency(
         gradient_checkpointing=spec.training.gradient_checkpointing,
         output_tokens=output_tokens,
     )
-    measured_step = training["step_time_s"] / training["steps"] if training and training["steps"] else None
+    measured_step = steady_step_s(training)
     record = measured_vs_estimated(architecture, workload, hardware, measured_step, None)
     written = generation(architecture, workload, hardware, output_tokens)
     measured_latency = serving.get("latency_ms_p50")

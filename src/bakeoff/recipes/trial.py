@@ -33,7 +33,7 @@ from bakeoff.models.hub import candidate_source
 from bakeoff.models.load import LoadOptions, load_model, load_tokenizer
 from bakeoff.models.prompt import PromptEncoder, PromptFormat, prompt_style, shared_prefix_length
 from bakeoff.runners.grid import Trial
-from bakeoff.training.loop import LoopInputs, TrainingDiverged, train
+from bakeoff.training.loop import LoopInputs, TrainingDiverged, steady_step_s, train
 from bakeoff.training.lora import prepare_for_method, trainable_summary
 
 DEFAULT_LEARNING_RATE = {"lora": 2e-4, "qlora": 2e-4, "full": 2e-5}
@@ -334,7 +334,7 @@ def _efficiency(architecture, trial, ctx, encoder, latency_items, training, serv
         lora_targets=lora.targets if isinstance(lora.targets, str) else "all",
         gradient_checkpointing=spec.training.gradient_checkpointing,
     )
-    measured_step = training["step_time_s"] / training["steps"] if training and training["steps"] else None
+    measured_step = steady_step_s(training)
     return measured_vs_estimated(architecture, workload, hardware, measured_step, serving.get("latency_ms_p50"))
 
 
