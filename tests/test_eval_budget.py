@@ -63,3 +63,36 @@ def test_latency_repeats_stop_at_the_time_budget_but_keep_the_minimum():
     assert len(unbounded["latency_ms_repeats"]) == 6
     roomy = measure_scoring(slow, items, repeats=6, batch_sizes=(4,), budget_s=60.0)
     assert len(roomy["latency_ms_repeats"]) == 6
+
+
+def test_extraction_perturbs_fewer_items_under_the_same_budget(tmp_path):
+    from bakeoff.config import spec_from_dict
+    from bakeoff.evaluation.target_suite import run_target_suite
+
+    def spec(budget_s):
+        return spec_from_dict(
+            {
+                "name": "budget",
+                "task": {"type": "extraction", "builtin": "support-tickets-extraction", "builtin_examples": 400},
+                "candidates": [{"name": "crf", "model": "crf"}],
+                "evaluation": {
+                    "bootstrap_samples": 100,
+                    "max_perturbed_items": 60,
+                    "perturbations": [{"name": "lowercase"}, {"name": "typos"}],
+                    "perturbation_budget_s": budget_s,
+                },
+            }
+        )
+
+    task = prepare_task(spec(None).task)
+
+    def write(texts):  # a valid empty record per text, with a per-item time for the budget
+        time.sleep(0.0005 * len(texts))
+        return ['{"customer":null,"order_id":null,"amount":null,"date":null,"product":null}'] * len(texts)
+
+    def robustness(budget_s):
+        return run_target_suite(write, task, spec(budget_s), None, 0, tmp_path).metrics["robustness"]
+
+    whole, budgeted = robustness(None), robustness(1e-6)
+    assert whole["items"] == 60 and whole["items_wanted"] == 60
+    assert budgeted["items"] == MIN_PERTURBED_ITEMS and budgeted["budget_s"] == 1e-6

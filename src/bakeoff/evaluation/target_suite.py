@@ -33,7 +33,7 @@ from bakeoff.data.task import TaskData
 from bakeoff.evaluation import extraction_metrics, generation_metrics, perturb
 from bakeoff.evaluation.item_bootstrap import take
 from bakeoff.evaluation.paired import compare_item_scores
-from bakeoff.evaluation.suite import out_of_scope_split
+from bakeoff.evaluation.suite import out_of_scope_split, perturbed_items
 
 Write = Callable[[list[str]], list[str]]
 MAIN_METRIC = {"extraction": "record_exact_match", "generation": "chrf"}
@@ -104,7 +104,8 @@ def run_target_suite(
         seen = train_subset.subset(stratified_indices(train_subset.labels, evaluation.max_train_items, seed=0))
         metrics["train"] = scorer.summary(scorer.items(write(seen.texts), seen))
 
-    metrics["robustness"] = _robustness(write, task, spec, scorer, test, test_scores, seed)
+    seconds_per_item = inference_s / len(test) if len(test) else 0.0
+    metrics["robustness"] = _robustness(write, task, spec, scorer, test, test_scores, seed, seconds_per_item)
     if scorer.type == "generation":
         _, oos_test = out_of_scope_split(task, evaluation.max_out_of_scope_items, seed=0)
         if oos_test:
@@ -118,15 +119,37 @@ def run_target_suite(
 
 
 def _robustness(
-    write: Write, task: TaskData, spec: RunSpec, scorer: _Scorer, test: Examples, test_scores: dict, seed: int
+    write: Write,
+    task: TaskData,
+    spec: RunSpec,
+    scorer: _Scorer,
+    test: Examples,
+    test_scores: dict,
+    seed: int,
+    seconds_per_item: float = 0.0,
 ) -> dict:
+    """Perturbed copies of a stratified test subset, sized like classification's (`perturbed_items`: at most
+    `max_perturbed_items`, fewer when `perturbation_budget_s` at the test set's writing speed says so)."""
     evaluation = spec.evaluation
     main = MAIN_METRIC[scorer.type]
-    subset = stratified_indices(test.labels, evaluation.max_perturbed_items, seed=1)
+    perturbations = [
+        p
+        for p in evaluation.resolved_perturbations(spec.task.builtin is not None)
+        if p.name not in CHANGES_TARGET_VALUES[scorer.type]
+    ]
+    wanted = perturbed_items(evaluation, len(perturbations), seconds_per_item)
+    subset = stratified_indices(test.labels, wanted, seed=1)
     items = test.subset(subset)
     clean_scores = take(test_scores, np.asarray(subset, dtype=np.int64))
     clean = scorer.summary(clean_scores)
-    report: dict = {"items": len(subset), "clean": {main: clean[main]}, "perturbations": {}, "skipped": {}}
+    report: dict = {
+        "items": len(subset),
+        "items_wanted": wanted,
+        "budget_s": evaluation.perturbation_budget_s,
+        "clean": {main: clean[main]},
+        "perturbations": {},
+        "skipped": {},
+    }
     for item in evaluation.resolved_perturbations(spec.task.builtin is not None):
         if item.name in CHANGES_TARGET_VALUES[scorer.type]:
             report["skipped"][item.name] = "changes the values the record copies, so the target would not hold"
@@ -134,9 +157,7 @@ def _robustness(
         if item.name == "paraphrase":
             if task.paraphrases is None:
                 continue
-            para = task.paraphrases.subset(
-                stratified_indices(task.paraphrases.labels, evaluation.max_perturbed_items, seed=1)
-            )
+            para = task.paraphrases.subset(stratified_indices(task.paraphrases.labels, wanted, seed=1))
             result = scorer.summary(scorer.items(write(para.texts), para))
             report["paraphrase"] = {
                 main: result[main],
