@@ -71,3 +71,71 @@ def test_real_pretrained_models_load_and_score(name, params):
         )
     )
     assert probs.shape == (2, 2)
+
+
+def test_a_gguf_conversion_parses_each_file_once(tmp_path):
+    """transformers opens a GGUF three times per conversion; inside `_gguf_parsed_once` they share one reader."""
+    import gguf
+    import numpy as np
+
+    from bakeoff.models.load import _gguf_parsed_once
+
+    path = tmp_path / "tiny.gguf"
+    writer = gguf.GGUFWriter(str(path), "llama")
+    writer.add_block_count(1)
+    writer.add_token_list([f"t{i}" for i in range(50)])
+    writer.add_tensor("token_embd.weight", np.arange(8, dtype=np.float32).reshape(2, 4))
+    writer.write_header_to_file()
+    writer.write_kv_data_to_file()
+    writer.write_tensors_to_file()
+    writer.close()
+    parse = gguf.GGUFReader
+    with _gguf_parsed_once():
+        first, again = gguf.GGUFReader(path), gguf.GGUFReader(str(path))
+        assert first is again
+        assert np.array_equal(np.asarray(first.tensors[0].data).ravel(), np.arange(8, dtype=np.float32))
+    assert gguf.GGUFReader is parse, "the reader class is restored after the conversion"
+    assert gguf.GGUFReader(path) is not first
+
+
+@pytest.mark.integration
+def test_converting_the_real_smollm2_gguf_parses_it_once(tmp_path, monkeypatch):
+    import gguf
+
+    monkeypatch.setenv("BAKEOFF_CACHE", str(tmp_path))  # a cold cache: this load converts
+    parses = []
+    parse = gguf.GGUFReader
+    monkeypatch.setattr(gguf, "GGUFReader", lambda *a, **k: parses.append(a) or parse(*a, **k))
+    source = resolve_source("smollm2-135m")
+    tokenizer = load_tokenizer(source, LoadOptions())
+    assert len(parses) == 1 and tokenizer.eos_token == "<|im_end|>"
+    assert (tmp_path / "converted").is_dir()
+
+
+def test_parallel_trials_convert_a_gguf_once(tmp_path, monkeypatch):
+    """Two trials on one machine (the Ray runner) reaching the same GGUF: one converts, the other waits."""
+    import threading
+    import time
+
+    from bakeoff.models import load
+    from bakeoff.models.sources import ModelSource
+
+    monkeypatch.setenv("BAKEOFF_CACHE", str(tmp_path / "cache"))
+    (tmp_path / "m.gguf").write_bytes(b"GGUF not really")
+    source = ModelSource("gguf", str(tmp_path), "m.gguf", "test")
+    conversions = []
+
+    def slow_convert(source, target):
+        conversions.append(target)
+        time.sleep(0.3)
+        target.mkdir(parents=True)
+        (target / "config.json").write_text("{}")
+
+    monkeypatch.setattr(load, "_convert_gguf", slow_convert)
+    folders = []
+    threads = [threading.Thread(target=lambda: folders.append(load.converted_folder(source))) for _ in range(3)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert len(conversions) == 1 and len(set(folders)) == 1 and (folders[0] / "config.json").is_file()
