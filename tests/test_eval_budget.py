@@ -96,3 +96,46 @@ def test_extraction_perturbs_fewer_items_under_the_same_budget(tmp_path):
     whole, budgeted = robustness(None), robustness(1e-6)
     assert whole["items"] == 60 and whole["items_wanted"] == 60
     assert budgeted["items"] == MIN_PERTURBED_ITEMS and budgeted["budget_s"] == 1e-6
+
+
+def test_a_perturbation_scores_only_the_texts_it_changed():
+    task = prepare_task(TaskSpec(builtin="support-tickets", builtin_examples=400))
+    model = BaselineClassifier("tfidf-logreg", len(task.labels), 0, None)
+    model.fit(task.train_pool.texts[:80], label_ids_of(task.train_pool.subset(list(range(80))), task.labels))
+    calls = []
+
+    def recording(texts):
+        calls.append(list(texts))
+        return model.predict_scores(texts)
+
+    spec = EvaluationSpec(
+        bootstrap_samples=100,
+        max_perturbed_items=40,
+        max_out_of_scope_items=10,
+        perturbations=[PerturbationSpec(name="entities")],
+    )
+    entities = run_suite(recording, task, spec, None, seed=0, builtin_task=True).metrics["robustness"]
+    entities = entities["perturbations"]["entities"]
+    # calls: test, validation, then the perturbation, then out-of-scope
+    assert 0 < entities["changed_texts"] < 40, "entities leaves tickets without names or amounts as they were"
+    assert len(calls[2]) == entities["changed_texts"]
+    assert not set(calls[2]) & set(calls[0]), "only changed texts are scored again"
+
+
+def test_a_fixed_batch_trial_takes_its_throughput_from_the_test_pass():
+    from bakeoff.efficiency.latency import with_pass_throughput
+
+    batches = []
+
+    def slow(items, batch_size):
+        batches.append(batch_size)
+        time.sleep(0.002 * len(items))
+
+    serving = measure_scoring(slow, list(range(40)), repeats=3, batch_sizes=())
+    assert set(batches) == {1}, "no second scoring of a sample at other batch sizes"
+    assert list(serving["items_per_s_by_batch"]) == ["1"] and serving["best_batch"] == 1
+    passed = with_pass_throughput(serving, 16, items=120, seconds=0.01)  # 12,000/s: above batch 1's ~500/s
+    assert passed["items_per_s_by_batch"]["16"] == 12_000 and passed["best_batch"] == 16
+    assert passed["items_per_s_at_best"] == 12_000 and passed["latency_ms_p50"] == serving["latency_ms_p50"]
+    slower = with_pass_throughput(serving, 16, items=1, seconds=100.0)
+    assert slower["best_batch"] == 1, "batch 1 stays best when the pass was slower"

@@ -154,7 +154,7 @@ def _robustness(
             }
             continue
         perturbed = perturb.apply(item.name, dict(item.params), texts, seed)
-        probs = predict(perturbed)[0]
+        probs, changed = _predict_changed(predict, texts, perturbed, clean_probs)
         result = quality(y_sub, probs, task.labels, *stats)
         paired = compare(y_sub, clean_probs, probs, spec.bootstrap_samples, spec.confidence, seed)
         report["perturbations"][item.name] = {
@@ -169,7 +169,7 @@ def _robustness(
             "macro_f1_drop_ci": paired["macro_f1"]["ci"],
             "macro_f1_drop_ci_width": _width(paired["macro_f1"]["ci"]),
             "mcnemar_p": paired["mcnemar"]["p_value"],
-            "changed_texts": int(sum(a != b for a, b in zip(texts, perturbed))),
+            "changed_texts": changed,
         }
     drops = [p["accuracy"] for p in report["perturbations"].values()]
     report["mean_perturbed_accuracy"] = float(np.mean(drops)) if drops else None
@@ -177,6 +177,18 @@ def _robustness(
         min(report["perturbations"], key=lambda k: report["perturbations"][k]["accuracy"]) if drops else None
     )
     return report
+
+
+def _predict_changed(predict: Predict, texts: list[str], perturbed: list[str], clean_probs: np.ndarray):
+    """Scores only the texts a perturbation changed; an unchanged text keeps its clean score (same input).
+
+    `entities` leaves a ticket without a name, amount or date as it was: on the built-in tickets about
+    60% of them, which were scored again for nothing. Returns the probabilities and how many changed."""
+    changed = [i for i, (a, b) in enumerate(zip(texts, perturbed)) if a != b]
+    probs = clean_probs.copy()
+    if changed:
+        probs[changed] = predict([perturbed[i] for i in changed])[0]
+    return probs, len(changed)
 
 
 MIN_PERTURBED_ITEMS = 20  # below this a perturbed accuracy's 95% CI is wider than +-20 points
