@@ -361,6 +361,11 @@ CASES: list[Case] = [
         r"candidates.0.method: Input should "
         r"be",
     ),
+    Case(
+        "learning rate on a baseline",
+        validate_with(set_key("candidates.0.learning_rate", 1e-3)),
+        r"`learning_rate` applies to lora, qlora and full fine-tuning, not to `fit`",
+    ),
     Case("train size 1", validate_with(set_key("grid.train_sizes", [1])), r"at least 2"),
     Case(
         "duplicate train sizes", validate_with(set_key("grid.train_sizes", [6, 6])), r"training sizes must be distinct"

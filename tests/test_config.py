@@ -115,3 +115,21 @@ def test_explain_describes_every_setting_and_reads_back_as_the_same_spec():
         line.strip() for line in lines
     ]
     assert spec_from_dict(yaml.safe_load("\n".join(lines))) == spec
+
+
+def test_a_candidate_learning_rate_is_its_own_and_only_where_it_trains(tmp_path, tiny_folder):
+    import json
+
+    from run_fixture import make_run
+
+    base = {"name": "x", "task": {"builtin": "support-tickets"}}
+    for candidate in ({"model": "tfidf-logreg"}, {"model": "smollm2-135m", "method": "zero-shot"}):
+        with pytest.raises(ConfigError, match="learning_rate` applies to lora"):
+            spec_from_dict(base | {"candidates": [{"name": "c", "learning_rate": 1e-3, **candidate}]})
+    candidates = [
+        {"name": "run rate", "model": str(tiny_folder), "method": "lora"},
+        {"name": "own rate", "model": str(tiny_folder), "method": "lora", "learning_rate": 1e-3},
+    ]
+    trials = json.loads((make_run(tmp_path / "run", candidates, [16]) / "results.json").read_text())["trials"]
+    rates = {t["candidate"]: t["result"]["training"]["learning_rate"] for t in trials}
+    assert rates == {"run rate": 5e-3, "own rate": 1e-3}

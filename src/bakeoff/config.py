@@ -315,9 +315,24 @@ class CandidateSpec(Spec):
         "candidate "
         "(e.g. a slow QLoRA row at the largest size only). Default: all of them.",
     )
+    learning_rate: float | None = Field(
+        None,
+        gt=0,
+        description="Peak learning rate for this candidate alone (a rate that suits one base model can hurt "
+        "another). Default: `training.learning_rate`. Fine-tuned methods only.",
+    )
     resources: ResourcesSpec = Field(
         default_factory=ResourcesSpec, description="Ray runner only: GPUs, CPUs and memory one trial asks for."
     )
+
+    @model_validator(mode="after")
+    def _rate_only_where_trained(self) -> CandidateSpec:
+        if self.learning_rate is not None and self.resolved_method in ("fit", "zero-shot"):
+            raise ValueError(
+                f"candidate `{self.name}`: `learning_rate` applies to lora, qlora and full fine-tuning, "
+                f"not to `{self.resolved_method}`"
+            )
+        return self
 
     @field_validator("name")
     @classmethod

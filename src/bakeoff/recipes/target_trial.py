@@ -213,7 +213,7 @@ def _fine_tune(model, method, encoder: TargetEncoder, tokenizer, trial: Trial, c
     """The classification loop on (prompt, target) items: item i of train + validation has label index i."""
     from accelerate import Accelerator
 
-    from bakeoff.recipes.trial import DEFAULT_LEARNING_RATE
+    from bakeoff.recipes.trial import learning_rate_for
 
     spec = ctx.spec
     model = prepare_for_method(model, method, spec.training.lora, trial.seed, spec.training.gradient_checkpointing)
@@ -228,7 +228,7 @@ def _fine_tune(model, method, encoder: TargetEncoder, tokenizer, trial: Trial, c
         validation=validation_items,
         label_ids=train_targets + validation_targets,
         pad_id=tokenizer.pad_token_id,
-        learning_rate=spec.training.learning_rate or DEFAULT_LEARNING_RATE[method],
+        learning_rate=learning_rate_for(trial, spec, method),
         seed=trial.seed,
     )
     accelerator = Accelerator(cpu=ctx.device == "cpu")

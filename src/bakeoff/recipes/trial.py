@@ -290,6 +290,11 @@ def first_token_scoring(setting: str, method: str, label_ids: list[list[int]], c
     return distinct and (setting == "first-token" or method != "zero-shot")
 
 
+def learning_rate_for(trial: Trial, spec, method: str) -> float:
+    """The candidate's own `learning_rate`, else `training.learning_rate`, else the method's default."""
+    return trial.candidate.learning_rate or spec.training.learning_rate or DEFAULT_LEARNING_RATE[method]
+
+
 def _fine_tune(model, method, encoder, tokenizer, trial, ctx, train_subset):
     from accelerate import Accelerator
 
@@ -302,7 +307,7 @@ def _fine_tune(model, method, encoder, tokenizer, trial, ctx, train_subset):
         validation=encoder.encode(validation.texts, validation.labels),
         label_ids=encoder.label_ids,
         pad_id=tokenizer.pad_token_id,
-        learning_rate=spec.training.learning_rate or DEFAULT_LEARNING_RATE[method],
+        learning_rate=learning_rate_for(trial, spec, method),
         seed=trial.seed,
     )
     accelerator = Accelerator(cpu=ctx.device == "cpu")
