@@ -5,6 +5,7 @@ from decision_fixture import results
 
 from bakeoff.decision.engine import recommend, with_answers
 from bakeoff.decision.evidence import gather
+from bakeoff.decision.inputs import DecisionInputs
 from bakeoff.decision.measured import estimated_capacity, measured_capacity
 from bakeoff.report.summary import markdown
 
@@ -73,7 +74,7 @@ def test_a_measurement_on_the_decided_gpu_replaces_the_estimate_and_can_change_t
 def _gather(data, sla=None):
     spec = data["run"]["spec"]
     decision = spec["decision"] | ({"sla_p95_ms": sla} if sla is not None else {})
-    return gather(data, decision, 200, spec["efficiency"]["load_items_per_s"])
+    return gather(data, DecisionInputs.of(decision, "classification"), 200, spec["efficiency"]["load_items_per_s"])
 
 
 def test_a_measurement_on_other_hardware_does_not_stand_in_for_the_decided_gpu():

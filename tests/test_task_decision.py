@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 from task_fixture import extraction_results, extraction_test, generation_results, generation_test
 
-from bakeoff.decision.engine import recommend, specificity, weights, with_answers
+from bakeoff.decision.engine import recommend, weights, with_answers
+from bakeoff.decision.inputs import DecisionInputs, specificity
 from bakeoff.evaluation.analysis import analyse
 from bakeoff.evaluation.extraction_metrics import extraction_item_scores, extraction_quality
 from bakeoff.evaluation.generation_metrics import generation_item_scores, generation_quality, out_of_scope_generation
@@ -28,9 +29,11 @@ def test_task_specificity_follows_the_task_type_unless_answered():
     assert specificity("auto", "extraction") == "narrow" and specificity("auto", "classification") == "narrow"
     assert specificity("narrow", "generation") == "narrow"
     # open-ended generation measured directly: quality keeps its full weight; robustness and out-of-scope gain
-    generation = weights({"task_specificity": "open-ended", "task_type": "generation"})
-    proxy = weights({"task_specificity": "open-ended", "task_type": "classification"})
-    narrow = weights({"task_specificity": "narrow", "task_type": "generation"})
+    auto_generation = DecisionInputs.of({}, "generation")
+    assert auto_generation.task_specificity == "open-ended"
+    generation = weights(auto_generation)
+    proxy = weights(DecisionInputs.of({"task_specificity": "open-ended"}, "classification"))
+    narrow = weights(DecisionInputs.of({"task_specificity": "narrow"}, "generation"))
     assert generation["quality"] == 1.0 and proxy["quality"] == 0.6
     assert generation["robustness"] > narrow["robustness"] and generation["out_of_scope"] > narrow["out_of_scope"]
 
@@ -155,3 +158,18 @@ def test_analysis_compares_item_scores_and_runs_the_judge(tmp_path):
     (comparison,) = result["paired_comparisons"]
     assert comparison["main_metric"] == "record_exact_match"
     assert comparison["record_exact_match"]["difference"] == pytest.approx(-0.5)  # crf - smol-lora
+
+
+def test_decision_inputs_are_typed_frozen_and_what_ifs_are_validated():
+    import pydantic
+
+    d = DecisionInputs.of({"sla_p95_ms": 100}, "extraction")
+    assert (d.task_type, d.task_specificity, d.sla_p95_ms, d.gpu) == ("extraction", "narrow", 100, "a10g")
+    what_if = d.but(out_of_scope_share=0.3)
+    assert what_if.out_of_scope_share == 0.3 and d.out_of_scope_share == 0.0, "a what-if is a copy"
+    with pytest.raises(pydantic.ValidationError):
+        d.but(min_macro_f1=2.0)  # above the config's bound
+    with pytest.raises(pydantic.ValidationError):
+        d.sla_p95_ms = 5  # frozen
+    with pytest.raises(pydantic.ValidationError, match="no_such_answer"):
+        DecisionInputs.of({"no_such_answer": 1}, "classification")

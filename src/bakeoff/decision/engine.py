@@ -20,6 +20,7 @@ from __future__ import annotations
 import math
 
 from bakeoff.decision.evidence import Evidence, gather, not_assessed, task_type_of
+from bakeoff.decision.inputs import DecisionInputs
 
 # How the rationale and exclusions name each quality metric.
 METRIC_LABELS = {
@@ -38,44 +39,44 @@ OPEN_ENDED_CAUTION = (
 )
 
 
-def _exclusion(e: Evidence, d: dict) -> str | None:
+def _exclusion(e: Evidence, d: DecisionInputs) -> str | None:
     """The first hard constraint `e` fails, stated with its number, or None."""
-    if d.get("min_macro_f1") is not None and e.macro_f1 < d["min_macro_f1"]:
+    if d.min_macro_f1 is not None and e.macro_f1 < d.min_macro_f1:
         label = METRIC_LABELS.get(e.quality_metric, e.quality_metric)
-        return f"{label} {100 * e.macro_f1:.1f}% ({e.quality_note}) is below the floor {100 * d['min_macro_f1']:.0f}%"
-    if d.get("max_fine_tune_usd") is not None and e.fine_tune_usd > d["max_fine_tune_usd"]:
-        return f"fine-tune ${e.fine_tune_usd:.2f} exceeds the budget ${d['max_fine_tune_usd']:.2f}"
-    if d.get("sla_p95_ms") is not None and not e.meets_sla:
-        return f"p95 {e.p95_ms:.0f} ms cannot meet the {d['sla_p95_ms']:.0f} ms SLA ({e.latency_source})"
-    if d.get("max_usd_per_1k_items") is not None and e.usd_per_1k_items > d["max_usd_per_1k_items"]:
-        return f"${e.usd_per_1k_items:.4f} per 1k items exceeds ${d['max_usd_per_1k_items']:.4f}"
-    if d.get("max_usd_per_month") is not None and (e.usd_per_month or math.inf) > d["max_usd_per_month"]:
-        return f"${e.usd_per_month or math.inf:,.0f} per month exceeds ${d['max_usd_per_month']:,.0f}"
-    if d.get("max_gpus") is not None and e.gpus > d["max_gpus"]:
-        return f"needs {e.gpus} GPUs for the load, {d['max_gpus']} available"
-    if d.get("memory_limit_gb") is not None and e.memory_gb > d["memory_limit_gb"]:
-        return f"fine-tuning needs {e.memory_gb:.1f} GB, limit {d['memory_limit_gb']:.0f} GB"
+        return f"{label} {100 * e.macro_f1:.1f}% ({e.quality_note}) is below the floor {100 * d.min_macro_f1:.0f}%"
+    if d.max_fine_tune_usd is not None and e.fine_tune_usd > d.max_fine_tune_usd:
+        return f"fine-tune ${e.fine_tune_usd:.2f} exceeds the budget ${d.max_fine_tune_usd:.2f}"
+    if d.sla_p95_ms is not None and not e.meets_sla:
+        return f"p95 {e.p95_ms:.0f} ms cannot meet the {d.sla_p95_ms:.0f} ms SLA ({e.latency_source})"
+    if d.max_usd_per_1k_items is not None and e.usd_per_1k_items > d.max_usd_per_1k_items:
+        return f"${e.usd_per_1k_items:.4f} per 1k items exceeds ${d.max_usd_per_1k_items:.4f}"
+    if d.max_usd_per_month is not None and (e.usd_per_month or math.inf) > d.max_usd_per_month:
+        return f"${e.usd_per_month or math.inf:,.0f} per month exceeds ${d.max_usd_per_month:,.0f}"
+    if d.max_gpus is not None and e.gpus > d.max_gpus:
+        return f"needs {e.gpus} GPUs for the load, {d.max_gpus} available"
+    if d.memory_limit_gb is not None and e.memory_gb > d.memory_limit_gb:
+        return f"fine-tuning needs {e.memory_gb:.1f} GB, limit {d.memory_limit_gb:.0f} GB"
     return None
 
 
-def weights(d: dict) -> dict[str, float]:
+def weights(d: DecisionInputs) -> dict[str, float]:
     """Score weights from the answers. Quality terms are in [0, 1]; cost and latency are charged per factor
     of ten over the cheapest / fastest candidate, so 10x the cost weighs like `cost` points of macro-F1."""
-    share = d.get("out_of_scope_share", 0.0)
-    budget = any(d.get(k) is not None for k in ("max_fine_tune_usd", "max_usd_per_1k_items", "max_usd_per_month"))
+    share = d.out_of_scope_share
+    budget = any(v is not None for v in (d.max_fine_tune_usd, d.max_usd_per_1k_items, d.max_usd_per_month))
     # Open-ended (generation) traffic is free-form: holding up under perturbed and unseen inputs, and falling
     # back well out of scope, say more about how a model copes with it, so robustness / out-of-scope weigh
     # more. When the run measured classification for an open-ended task, quality is a proxy, so it also
     # weighs less.
-    open_ended = d.get("task_specificity") == "open-ended"
-    proxy = open_ended and d.get("task_type", "classification") == "classification"
+    open_ended = d.task_specificity == "open-ended"
+    proxy = open_ended and d.task_type == "classification"
     return {
         "quality": 0.6 if proxy else 1.0,
         "robustness": 0.3 + share + (0.5 if open_ended else 0.0),
         "out_of_scope": 0.1 + 3.0 * share + (0.3 if open_ended else 0.0),
         "calibration": 0.1,
         "cost": 0.1 if budget else 0.05,
-        "latency": 0.1 if d.get("sla_p95_ms") is not None else 0.0,
+        "latency": 0.1 if d.sla_p95_ms is not None else 0.0,
     }
 
 
@@ -100,14 +101,6 @@ def _out_of_scope_term(e: Evidence) -> float:
     return e.oos_fallback_rate if e.oos_fallback_rate is not None else 0.5
 
 
-def specificity(answer: str, task_type: str) -> str:
-    """`decision.task_specificity`: `auto` follows task.type (generation is open-ended; classification and
-    extraction, with a fixed answer space, are narrow); an explicit answer wins."""
-    if answer != "auto":
-        return answer
-    return "open-ended" if task_type == "generation" else "narrow"
-
-
 def pareto(pool: list[Evidence]) -> list[str]:
     """Candidates no other beats on quality, $ per month and p95 at once."""
 
@@ -129,7 +122,7 @@ def _tied(a: Evidence, b: Evidence, comparisons: list[dict] | None = None) -> bo
     return a.macro_f1_ci[0] <= b.macro_f1_ci[1] and b.macro_f1_ci[0] <= a.macro_f1_ci[1]
 
 
-def decide(evidence: list[Evidence], d: dict, comparisons: list[dict] | None = None) -> dict:
+def decide(evidence: list[Evidence], d: DecisionInputs, comparisons: list[dict] | None = None) -> dict:
     """The choice and its reasons, for one set of answers."""
     excluded = {e.candidate: reason for e in evidence if (reason := _exclusion(e, d))}
     pool = [e for e in evidence if e.candidate not in excluded]
@@ -175,7 +168,9 @@ def decide(evidence: list[Evidence], d: dict, comparisons: list[dict] | None = N
     }
 
 
-def _what_if(results: dict, d: dict, default_size: int, default_load: float, base_choice: str | None) -> list[str]:
+def _what_if(
+    results: dict, d: DecisionInputs, default_size: int, default_load: float, base_choice: str | None
+) -> list[str]:
     """Answers that would flip the choice, tried one at a time."""
     flips = []
     sizes = sorted({t["train_size"] for t in results["trials"] if t["train_size"]})
@@ -184,17 +179,16 @@ def _what_if(results: dict, d: dict, default_size: int, default_load: float, bas
     ]
     trials += [("labeled_examples", n, f"with {n} labeled examples") for n in sizes]
     for key, label in (("max_usd_per_month", "a monthly budget of ${:,.0f}"), ("sla_p95_ms", "a p95 SLA of {:.0f} ms")):
-        current = d.get(key)
+        current = getattr(d, key)
         for factor in (0.25, 0.5, 2.0, 4.0):
             if current is not None:
                 trials.append((key, current * factor, "with " + label.format(current * factor)))
     for key, value, sentence in trials:
-        if d.get(key) == value:
+        if getattr(d, key) == value:
             continue
         comparisons = (results["run"].get("analysis") or {}).get("paired_comparisons")
-        alternative = decide(
-            gather(results, d | {key: value}, default_size, default_load), d | {key: value}, comparisons
-        )["choice"]
+        what_if = d.but(**{key: value})
+        alternative = decide(gather(results, what_if, default_size, default_load), what_if, comparisons)["choice"]
         if alternative != base_choice:
             flips.append(f"{sentence}: {alternative or 'no candidate qualifies'}")
     return flips
@@ -202,22 +196,19 @@ def _what_if(results: dict, d: dict, default_size: int, default_load: float, bas
 
 def recommend(results: dict) -> dict:
     """The recommendation for the run's `decision` answers, with evidence, rationale and sensitivity."""
-    from bakeoff.config import DecisionSpec, EfficiencySpec  # pydantic only: still no torch
+    from bakeoff.config import EfficiencySpec  # pydantic only: still no torch
 
     spec = results["run"]["spec"]
-    # Validated with defaults, so run folders written before a setting existed still rebuild.
-    d = DecisionSpec.model_validate(spec.get("decision") or {}).model_dump()
-    d["task_type"] = task_type_of(results)
-    d["task_specificity"] = specificity(d["task_specificity"], d["task_type"])
+    d = DecisionInputs.of(spec.get("decision"), task_type_of(results))
     default_size = max(spec["grid"]["train_sizes"])
     default_load = EfficiencySpec.model_validate(spec.get("efficiency") or {}).load_items_per_s
     evidence = gather(results, d, default_size, default_load)
     outcome = decide(evidence, d, (results["run"].get("analysis") or {}).get("paired_comparisons"))
     outcome["evidence"] = [e.as_dict() for e in evidence]
     outcome["not_assessed"] = not_assessed(results, d, evidence)
-    outcome["answers"] = d | {
-        "labeled_examples": d.get("labeled_examples") or default_size,
-        "load_items_per_s": d.get("load_items_per_s") or default_load,
+    outcome["answers"] = d.model_dump() | {
+        "labeled_examples": d.labeled_examples or default_size,
+        "load_items_per_s": d.load_items_per_s or default_load,
     }
     outcome["sensitivity"] = _what_if(results, d, default_size, default_load, outcome["choice"])
     outcome["rationale"] = rationale(outcome, {e.candidate: e for e in evidence})

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, replace
 
+from bakeoff.decision.inputs import DecisionInputs
 from bakeoff.decision.measured import MeasuredCapacity, measured_capacity
 from bakeoff.efficiency.capacity import HOURS_PER_MONTH, TARGET_UTILISATION, plan_batches
 
@@ -108,15 +109,15 @@ def judge_win_rates(analysis: dict, candidates: list[str]) -> dict[str, tuple[fl
     return out
 
 
-def gather(results: dict, decision: dict, default_size: int, default_load: float) -> list[Evidence]:
+def gather(results: dict, decision: DecisionInputs, default_size: int, default_load: float) -> list[Evidence]:
     """One Evidence per candidate with at least one finished trial. Quality is the task's main metric
     (`MAIN_METRIC` by `task.type`), or for generation the judge win-rate when the judge ran on every candidate."""
     metric = MAIN_METRIC[task_type_of(results)]
     analysis = results["run"].get("analysis") or {}
     curves = analysis.get("learning_curves", {})
     estimates = {(e["model"], e["hardware"]["key"]): e for e in analysis.get("gpu_estimates", [])}
-    size = decision.get("labeled_examples") or default_size
-    load = decision.get("load_items_per_s") or default_load
+    size = decision.labeled_examples or default_size
+    load = decision.load_items_per_s or default_load
     serving = results["run"].get("serving") or {}
     by_candidate: dict[str, list[dict]] = {}
     for trial in results["trials"]:
@@ -156,11 +157,11 @@ def gather(results: dict, decision: dict, default_size: int, default_load: float
             oos_fallback_rate=oos.get("fallback_detection_rate"),
         )
         if kind == "llm":
-            record = estimates.get((trial["result"].get("model_name") or name, decision["gpu"]))
+            record = estimates.get((trial["result"].get("model_name") or name, decision.gpu))
             if record is None:
                 continue  # no estimate for this GPU: not_assessed() names it, with the reason
             costs = _llm_costs(record, decision, size, load)
-            measured = _measured_on(serving.get(name), decision["gpu"], decision)
+            measured = _measured_on(serving.get(name), decision.gpu, decision)
             if measured is not None:
                 usd_hour = record["hardware"]["usd_per_hour"] * record["capacity"]["gpus_per_replica"]
                 costs |= _measured_costs(measured, usd_hour, record["capacity"]["gpus_per_replica"], decision, load)
@@ -169,7 +170,7 @@ def gather(results: dict, decision: dict, default_size: int, default_load: float
             costs = _baseline_costs(trial["result"]["timings"], decision, load)
             measured = _measured_on(serving.get(name), "cpu", decision)
             if measured is not None:
-                costs |= _measured_costs(measured, decision["cpu_usd_per_hour"], 0, decision, load)
+                costs |= _measured_costs(measured, decision.cpu_usd_per_hour, 0, decision, load)
             out.append(Evidence(**common, **costs))
     if metric == "chrf":
         out = _with_judge(out, judge_win_rates(analysis, [e.candidate for e in out]), analysis)
@@ -197,13 +198,13 @@ def _with_judge(evidence: list[Evidence], rates: dict, analysis: dict) -> list[E
     ]
 
 
-def not_assessed(results: dict, decision: dict, evidence: list[Evidence]) -> dict[str, str]:
+def not_assessed(results: dict, decision: DecisionInputs, evidence: list[Evidence]) -> dict[str, str]:
     """Candidates with finished trials that have no evidence, each with why (so none vanishes silently)."""
     assessed = {e.candidate for e in evidence}
     done = {t["candidate"] for t in results["trials"] if t["status"] == "done" and t.get("result")}
     failed = {t["candidate"] for t in results["trials"] if t["status"] != "done"} - done
     reasons = {
-        name: f"no cost or latency estimate on `{decision['gpu']}`: add it to `efficiency.gpus` and re-run "
+        name: f"no cost or latency estimate on `{decision.gpu}`: add it to `efficiency.gpus` and re-run "
         "(trials are kept)"
         for name in sorted(done - assessed)
     }
@@ -211,13 +212,13 @@ def not_assessed(results: dict, decision: dict, evidence: list[Evidence]) -> dic
     return reasons
 
 
-def _measured_on(entry: dict | None, hardware: str, decision: dict) -> MeasuredCapacity | None:
+def _measured_on(entry: dict | None, hardware: str, decision: DecisionInputs) -> MeasuredCapacity | None:
     """A load test of this candidate on the hardware being decided on, judged at the decision's SLA."""
     if not entry or entry.get("hardware") != hardware:
         return None
-    measured = measured_capacity(entry, decision.get("sla_p95_ms"))
+    measured = measured_capacity(entry, decision.sla_p95_ms)
     if measured is None:  # no step met the SLA: the candidate measurably cannot, at any rate tried
-        sla = decision.get("sla_p95_ms") or entry["sla_p95_ms"]
+        sla = decision.sla_p95_ms or entry["sla_p95_ms"]
         return MeasuredCapacity(
             0.0,
             min((s["latency_ms_p95"] for s in entry["steps"] if s["latency_ms_p95"]), default=float("inf")),
@@ -229,7 +230,11 @@ def _measured_on(entry: dict | None, hardware: str, decision: dict) -> MeasuredC
 
 
 def _measured_costs(
-    measured: MeasuredCapacity, usd_per_hour_per_replica: float, gpus_per_replica: int, decision: dict, load: float
+    measured: MeasuredCapacity,
+    usd_per_hour_per_replica: float,
+    gpus_per_replica: int,
+    decision: DecisionInputs,
+    load: float,
 ) -> dict:
     """Replicas for the load at the measured rate (it already meets the SLA: no utilisation margin on top)."""
     source = (
@@ -249,7 +254,7 @@ def _measured_costs(
     )
 
 
-def _llm_costs(record: dict, decision: dict, size: int, load: float) -> dict:
+def _llm_costs(record: dict, decision: DecisionInputs, size: int, load: float) -> dict:
     """Costs on the team's GPU: fine-tune $ scaled to their example count, serving from the latency estimates."""
     tune, serve, plan = record["fine_tune"], record["inference"], record["capacity"]
     assumed_examples = max(1, record["workload"]["train_examples"])
@@ -257,7 +262,7 @@ def _llm_costs(record: dict, decision: dict, size: int, load: float) -> dict:
     usd_hour = record["hardware"]["usd_per_hour"]
     # efficiency/capacity.py's rule (p95 <= 2 x batch service time, replicas at 70% utilisation), on the stored
     # estimates.
-    chosen = plan_batches(latencies, load, decision.get("sla_p95_ms"), plan["gpus_per_replica"], usd_hour)
+    chosen = plan_batches(latencies, load, decision.sla_p95_ms, plan["gpus_per_replica"], usd_hour)
     batch = chosen.batch_size if chosen.meets_sla else min(latencies)
     items_per_s_per_replica = batch / (latencies[batch] / 1000)
     return dict(
@@ -272,15 +277,15 @@ def _llm_costs(record: dict, decision: dict, size: int, load: float) -> dict:
     )
 
 
-def _baseline_costs(timings: dict, decision: dict, load: float) -> dict:
+def _baseline_costs(timings: dict, decision: DecisionInputs, load: float) -> dict:
     items_per_s = timings.get("items_per_s_at_best") or timings.get("inference_items_per_s") or 1.0
     p95 = timings.get("latency_ms_p95") or 0.0
     boxes = max(1, -(-load // (items_per_s * TARGET_UTILISATION)))
-    sla = decision.get("sla_p95_ms")
+    sla = decision.sla_p95_ms
     return dict(
         fine_tune_usd=0.0,
-        usd_per_1k_items=decision["cpu_usd_per_hour"] / 3600 / items_per_s * 1000,
-        usd_per_month=int(boxes) * decision["cpu_usd_per_hour"] * HOURS_PER_MONTH,
+        usd_per_1k_items=decision.cpu_usd_per_hour / 3600 / items_per_s * 1000,
+        usd_per_month=int(boxes) * decision.cpu_usd_per_hour * HOURS_PER_MONTH,
         p95_ms=p95,
         gpus=0,
         memory_gb=0.0,

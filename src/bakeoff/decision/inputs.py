@@ -1,0 +1,35 @@
+"""`DecisionInputs`: the typed answers the decision runs on (no torch, no dicts).
+
+The config's `decision:` section (`DecisionSpec`, validated with its defaults, so run folders written
+before a setting existed still rebuild) plus what the run itself settles: the task type, and
+`task_specificity: auto` resolved from it. Frozen: a what-if is a copy with one answer changed (`but`).
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from bakeoff.config import DecisionSpec
+
+
+def specificity(answer: str, task_type: str) -> str:
+    """`decision.task_specificity`: `auto` follows task.type (generation is open-ended; classification and
+    extraction, with a fixed answer space, are narrow); an explicit answer wins."""
+    if answer != "auto":
+        return answer
+    return "open-ended" if task_type == "generation" else "narrow"
+
+
+class DecisionInputs(DecisionSpec):
+    task_type: Literal["classification", "extraction", "generation"] = "classification"
+
+    @classmethod
+    def of(cls, answers: dict | None, task_type: str) -> DecisionInputs:
+        """The stored `decision:` answers, with defaults, for a run of `task_type`."""
+        given = DecisionSpec.model_validate(answers or {})
+        resolved = specificity(given.task_specificity, task_type)
+        return cls.model_validate(given.model_dump() | {"task_type": task_type, "task_specificity": resolved})
+
+    def but(self, **changes) -> DecisionInputs:
+        """The same answers with `changes` (validated: a what-if is held to the config's bounds)."""
+        return DecisionInputs.model_validate(self.model_dump() | changes)
