@@ -117,6 +117,18 @@ def test_explain_describes_every_setting_and_reads_back_as_the_same_spec():
     assert spec_from_dict(yaml.safe_load("\n".join(lines))) == spec
 
 
+def test_demo_qlora_adds_one_qlora_row_at_the_larger_size_and_changes_nothing_else():
+    from bakeoff.cli.demo import with_qlora_row
+
+    demo = load_spec(demo_config_path(), ["output.dir=/tmp/demo-test"])
+    qlora = with_qlora_row(demo)
+    added = qlora.candidates[-1]
+    assert (added.model, added.method, added.train_sizes) == ("smollm2-135m", "qlora", [max(demo.grid.train_sizes)])
+    assert qlora.model_dump() == demo.model_dump() | {"candidates": qlora.model_dump()["candidates"]}
+    assert qlora.model_dump()["candidates"][:-1] == demo.model_dump()["candidates"]
+    assert qlora.fingerprint() != demo.fingerprint(), "a run folder of the plain demo is not resumed as this one"
+
+
 def test_a_candidate_learning_rate_is_its_own_and_only_where_it_trains(tmp_path, tiny_folder):
     import json
 
