@@ -365,6 +365,7 @@ CASES: list[Case] = [
         "learning rate on a baseline",
         validate_with(set_key("candidates.0.learning_rate", 1e-3)),
         r"`learning_rate` applies to lora, qlora and full fine-tuning, not to `fit`",
+        fix="remove it, or set it on a fine-tuned candidate",
     ),
     Case("train size 1", validate_with(set_key("grid.train_sizes", [1])), r"at least 2"),
     Case(
