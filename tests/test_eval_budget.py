@@ -139,3 +139,43 @@ def test_a_fixed_batch_trial_takes_its_throughput_from_the_test_pass():
     assert passed["items_per_s_at_best"] == 12_000 and passed["latency_ms_p50"] == serving["latency_ms_p50"]
     slower = with_pass_throughput(serving, 16, items=1, seconds=100.0)
     assert slower["best_batch"] == 1, "batch 1 stays best when the pass was slower"
+
+
+def test_a_generation_perturbation_writes_only_the_texts_it_changed(tmp_path, monkeypatch):
+    from bakeoff.config import spec_from_dict
+    from bakeoff.evaluation.target_suite import run_target_suite
+
+    spec = spec_from_dict(
+        {
+            "name": "changed",
+            "task": {"type": "generation", "builtin": "support-tickets-replies", "builtin_examples": 300},
+            "candidates": [{"name": "retrieval", "model": "tfidf-retrieval"}],
+            "evaluation": {
+                "bootstrap_samples": 100,
+                "max_perturbed_items": 30,
+                "max_out_of_scope_items": 10,
+                "perturbations": [{"name": "entities"}],
+            },
+        }
+    )
+    task = prepare_task(spec.task)
+    calls = []
+
+    def write(texts):  # the reply depends on the text, so an unchanged text must keep its clean scores
+        calls.append(list(texts))
+        return [f"Thanks for writing about {text[:30]}" for text in texts]
+
+    robustness = run_target_suite(write, task, spec, None, 0, tmp_path).metrics["robustness"]
+    entities = robustness["perturbations"]["entities"]
+    perturbed_call = next(c for c in calls if not set(c) & set(calls[0]))
+    assert 0 < entities["changed_texts"] < 30 and len(perturbed_call) == entities["changed_texts"]
+    # writing every perturbed text again, changed or not, gives the same numbers
+    from bakeoff.evaluation import perturb
+
+    monkeypatch.setattr(perturb, "changed", lambda texts, perturbed: list(range(len(texts))))
+    everything = run_target_suite(write, task, spec, None, 0, tmp_path / "all").metrics["robustness"]
+    rewritten = everything["perturbations"]["entities"]
+    assert rewritten["changed_texts"] == 30
+    assert {k: v for k, v in rewritten.items() if k != "changed_texts"} == {
+        k: v for k, v in entities.items() if k != "changed_texts"
+    }

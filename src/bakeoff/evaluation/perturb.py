@@ -241,6 +241,11 @@ def resolve(name: str) -> Perturbation:
     return REGISTRY[name]
 
 
+def changed(texts: list[str], perturbed: list[str]) -> list[int]:
+    """Indices of the texts a perturbation changed: only those need scoring again (same input, same score)."""
+    return [i for i, (a, b) in enumerate(zip(texts, perturbed)) if a != b]
+
+
 def apply(name: str, params: dict, texts: list[str], seed: int) -> list[str]:
     fn = resolve(name)
     try:

@@ -184,7 +184,7 @@ def _predict_changed(predict: Predict, texts: list[str], perturbed: list[str], c
 
     `entities` leaves a ticket without a name, amount or date as it was: on the built-in tickets about
     60% of them, which were scored again for nothing. Returns the probabilities and how many changed."""
-    changed = [i for i, (a, b) in enumerate(zip(texts, perturbed)) if a != b]
+    changed = perturb.changed(texts, perturbed)
     probs = clean_probs.copy()
     if changed:
         probs[changed] = predict([perturbed[i] for i in changed])[0]

@@ -168,7 +168,7 @@ def _robustness(
             }
             continue
         perturbed = perturb.apply(item.name, dict(item.params), items.texts, seed)
-        scores = scorer.items(write(perturbed), items, perturbed)
+        scores, changed = _write_changed(write, scorer, items, perturbed, clean_scores)
         result = scorer.summary(scores)
         paired = scorer.paired(clean_scores, scores)  # clean - perturbed: the drop
         report["perturbations"][item.name] = {
@@ -177,7 +177,7 @@ def _robustness(
             f"{main}_ci": result[f"{main}_ci"],
             f"{main}_drop": paired[main]["difference"],
             f"{main}_drop_ci": paired[main]["ci"],
-            "changed_texts": int(sum(a != b for a, b in zip(items.texts, perturbed))),
+            "changed_texts": changed,
         }
     values = [p[main] for p in report["perturbations"].values()]
     report[f"mean_perturbed_{main}"] = float(np.mean(values)) if values else None
@@ -185,6 +185,18 @@ def _robustness(
         min(report["perturbations"], key=lambda k: report["perturbations"][k][main]) if values else None
     )
     return report
+
+
+def _write_changed(write: Write, scorer: _Scorer, items: Examples, perturbed: list[str], clean_scores: dict):
+    """Per-item scores of the perturbed texts, writing only those the perturbation changed; an unchanged
+    text keeps its clean scores (same input, same greedy output). Returns the scores and how many changed."""
+    changed = perturb.changed(items.texts, perturbed)
+    scores = {name: np.array(values, copy=True) for name, values in clean_scores.items()}
+    if changed:
+        texts = [perturbed[i] for i in changed]
+        for name, values in scorer.items(write(texts), items.subset(changed), texts).items():
+            scores[name][changed] = values
+    return scores, len(changed)
 
 
 def _memorization(metrics: dict, main: str, spec: RunSpec) -> dict:
