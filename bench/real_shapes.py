@@ -10,7 +10,8 @@ their full size). Then every (model, method) is its own `bakeoff run` subprocess
 built-in tickets, one epoch, first-token scoring on a few test items. The naive way beside QLoRA is
 LoRA on the same float32 base, in the same run.
 
-Per trial: peak memory (RSS sampled inside the trial, and the subprocess's max RSS from the kernel),
+Per trial: peak memory (RSS sampled inside the trial, the fine-tune's own peak without loading, and the
+subprocess's max RSS from the kernel),
 training step time, and what bakeoff's estimator said for the same cut model on this machine
 (`efficiency.estimated_memory_gb`, `estimated_step_s` in the trial record, from
 `efficiency.compare.measured_vs_estimated`). Ratios are reported as they are: the estimator is owned
@@ -133,6 +134,9 @@ def collect(name: str, method: str, run_dir: Path, wall_s: float | None, max_rss
         "trial_peak_memory_gb": peak_gb,
         "estimated_memory_gb": estimated,
         "memory_ratio_measured_over_estimated": peak_gb / estimated["total"] if estimated.get("total") else None,
+        # The fine-tune alone: the training state the estimator prices, without loading's transient copies.
+        "fine_tune_peak_memory_gb": efficiency.get("measured_memory_gb"),
+        "fine_tune_memory_ratio": efficiency.get("memory_ratio_measured_over_estimated"),
         "steps": training["steps"],
         "step_s": training["step_time_s"] / training["steps"],
         "estimated_step_s": efficiency.get("estimated_step_s"),
@@ -195,8 +199,9 @@ def main(models: list[str], layers: int, work: Path, out: Path, collect_only: bo
         "method",
         "params",
         "peak GB",
+        "tune peak GB",
         "est. GB",
-        "meas/est",
+        "tune/est",
         "step s",
         "est. step s",
         "meas/est",
@@ -206,7 +211,7 @@ def main(models: list[str], layers: int, work: Path, out: Path, collect_only: bo
         table.add_column(column, justify="left" if column in ("model", "method") else "right")
     for row in rows:
         if not row["ok"]:
-            table.add_row(row["model"], row["method"], *["failed"] + [""] * 8)
+            table.add_row(row["model"], row["method"], *["failed"] + [""] * 9)
             continue
         est = row["estimated_memory_gb"].get("total")
         table.add_row(
@@ -214,8 +219,9 @@ def main(models: list[str], layers: int, work: Path, out: Path, collect_only: bo
             row["method"],
             f"{row['params_total'] / 1e9:.2f}B",
             f"{row['trial_peak_memory_gb']:.2f}",
+            f"{row['fine_tune_peak_memory_gb']:.2f}" if row.get("fine_tune_peak_memory_gb") else "-",
             f"{est:.2f}" if est else "-",
-            f"{row['memory_ratio_measured_over_estimated']:.2f}" if est else "-",
+            f"{row['fine_tune_memory_ratio']:.2f}" if row.get("fine_tune_memory_ratio") else "-",
             f"{row['step_s']:.1f}",
             f"{row['estimated_step_s']:.2f}" if row["estimated_step_s"] else "-",
             f"{row['step_ratio_measured_over_estimated']:.1f}" if row["step_ratio_measured_over_estimated"] else "-",

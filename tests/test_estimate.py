@@ -420,3 +420,46 @@ def test_the_measured_step_leaves_out_the_first_warm_up_step():
     assert steady_step_s({"steps": 4, "step_time_s": 10.0}) == 2.5  # stored before first_step_s existed
     assert steady_step_s({"steps": 1, "step_time_s": 3.0, "first_step_s": 3.0}) == 3.0
     assert steady_step_s(None) is None and steady_step_s({"steps": 0, "step_time_s": 0.0}) is None
+
+
+def test_a_trained_trial_stores_its_fine_tune_peak_against_the_memory_estimate(tmp_path, tiny_folder):
+    """The estimator prices the training state; loading's transient copies (a memory-mapped checkpoint read whole
+    while it is quantized) belong to the trial's peak, not the fine-tune's."""
+    import json
+
+    from run_fixture import make_run
+
+    candidates = [{"name": "tiny lora", "model": str(tiny_folder), "method": "lora"}]
+    trial = json.loads((make_run(tmp_path / "run", candidates, [16]) / "results.json").read_text())["trials"][0]
+    result = trial["result"]
+    tune_mb, trial_mb = result["training"]["peak_memory_mb"], result["timings"]["peak_memory_mb"]
+    assert 0 < tune_mb <= trial_mb
+    efficiency = result["efficiency"]
+    assert efficiency["measured_memory_gb"] == pytest.approx(tune_mb * 2**20 / 1e9)
+    assert efficiency["memory_ratio_measured_over_estimated"] == pytest.approx(
+        efficiency["measured_memory_gb"] / efficiency["estimated_memory_gb"]["total"]
+    )
+
+
+def test_a_nested_peak_is_never_above_the_peak_around_it(monkeypatch):
+    """Two samplers never sample the same instants: the inner one's peak is handed to the outer one, so a
+    trial's peak is at least its fine-tune's. Here only the inner sampler's thread sees the spike."""
+    import threading
+    import time
+
+    from bakeoff.efficiency import measure
+
+    spiking: list[threading.Thread] = []
+
+    class Process:
+        def memory_info(self):
+            rss_mb = 500 if threading.current_thread() in spiking else 100
+            return type("Info", (), {"rss": rss_mb * 2**20})()
+
+    monkeypatch.setattr(measure.psutil, "Process", Process)
+    with measure.PeakMemory("cpu") as outer:
+        with measure.PeakMemory("cpu") as inner:
+            spiking.append(inner._thread)
+            time.sleep(0.3)  # the inner sampler reads every 20 ms
+        assert inner.peak_mb == 500
+    assert outer.peak_mb == 500, "the inner peak reached the outer one"

@@ -221,6 +221,12 @@ class Training(Record):
     learning_rate: float | None = Field(
         None, description="Peak learning rate used (the spec's, or the method's default)."
     )
+    peak_memory_mb: float | None = Field(
+        None,
+        description="Peak memory over the fine-tune alone, loading excluded (RSS on CPU, allocated on CUDA): "
+        "what `efficiency.memory_ratio_measured_over_estimated` compares with the estimate. On CPU it also "
+        "counts checkpoint pages that loading left mapped.",
+    )
 
 
 class TrialRecord(Record):

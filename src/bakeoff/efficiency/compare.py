@@ -17,7 +17,9 @@ def measured_vs_estimated(
     hardware: Hardware,
     measured_step_s: float | None,
     measured_latency_ms_b1: float | None,
+    measured_memory_gb: float | None = None,
 ) -> dict:
+    """`measured_memory_gb` is the fine-tune's own peak (not loading's): what `estimated_memory_gb` prices."""
     tune = estimate.fine_tune(arch, workload, hardware)
     serve = estimate.inference(arch, workload, hardware, batch_sizes=(1,))
     estimated_latency = serve.latency_ms_by_batch[1]
@@ -33,4 +35,8 @@ def measured_vs_estimated(
         if measured_latency_ms_b1
         else None,
         "estimated_memory_gb": tune.memory_gb,
+        "measured_memory_gb": measured_memory_gb,
+        "memory_ratio_measured_over_estimated": measured_memory_gb / tune.memory_gb["total"]
+        if measured_memory_gb and tune.memory_gb.get("total")
+        else None,
     }

@@ -16,11 +16,20 @@ SAMPLE_EVERY_S = 0.02
 
 
 class PeakMemory:
-    """Context manager: `.peak_mb` after exit (RSS of this process, or CUDA max allocated)."""
+    """Context manager: `.peak_mb` after exit (RSS of this process, or CUDA max allocated).
 
-    def __init__(self, device: str = "cpu"):
+    Nests: an inner one measures a phase (e.g. fine-tuning without loading). On CUDA it does not reset
+    the peak counter (that would hide the outer one's earlier peak), so an inner CUDA reading is the peak
+    since the outer one began; on CPU each samples its own stretch, and an inner one's peak is handed to
+    the one around it on exit (two samplers do not sample the same instants)."""
+
+    _active = threading.local()  # the PeakMemory objects entered on this thread, outermost first
+
+    def __init__(self, device: str = "cpu", reset: bool = True):
         self.cuda = device.startswith("cuda") and torch.cuda.is_available()
+        self.reset = reset
         self.peak_mb = 0.0
+        self._nested_mb = 0.0  # the peaks of PeakMemory objects nested in this one (their own samplers)
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
@@ -31,8 +40,10 @@ class PeakMemory:
             self._stop.wait(SAMPLE_EVERY_S)
 
     def __enter__(self) -> PeakMemory:
+        self._stack().append(self)
         if self.cuda:
-            torch.cuda.reset_peak_memory_stats()
+            if self.reset:
+                torch.cuda.reset_peak_memory_stats()
         else:
             self._thread = threading.Thread(target=self._sample, daemon=True)
             self._thread.start()
@@ -44,7 +55,17 @@ class PeakMemory:
         else:
             self._stop.set()
             self._thread.join()
-            self.peak_mb = max(self.peak_mb, psutil.Process().memory_info().rss / 2**20)
+            self.peak_mb = max(self.peak_mb, psutil.Process().memory_info().rss / 2**20, self._nested_mb)
+        stack = self._stack()
+        stack.remove(self)
+        if stack:
+            stack[-1]._nested_mb = max(stack[-1]._nested_mb, self.peak_mb)
+
+    @classmethod
+    def _stack(cls) -> list[PeakMemory]:
+        if not hasattr(cls._active, "stack"):
+            cls._active.stack = []
+        return cls._active.stack
 
 
 class Stopwatch:
