@@ -193,3 +193,11 @@ def results() -> dict:
             "trials": trials,
         }
     )
+
+
+def typed(stored: dict):
+    """Stored results (results.json's shape, as the fixtures build them) as the typed records decision and
+    report read."""
+    from bakeoff.results import RunResults
+
+    return RunResults.from_stored(stored)

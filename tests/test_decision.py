@@ -2,7 +2,7 @@
 
 import sys
 
-from decision_fixture import results
+from decision_fixture import results, typed
 
 from bakeoff.decision.engine import recommend, with_answers
 
@@ -19,43 +19,43 @@ def test_decision_and_report_layers_do_not_import_torch():
 
 
 def test_default_answers_pick_the_best_quality_with_its_numbers():
-    outcome = recommend(results())
+    outcome = recommend(typed(results()))
     assert outcome["choice"] == "big-llm"
     assert "macro-F1 93.0%" in outcome["rationale"] and "fine-tune big-llm" in outcome["rationale"]
 
 
 def test_a_tight_monthly_budget_excludes_the_expensive_model_and_says_by_how_much():
-    outcome = recommend(with_answers(results(), {"max_usd_per_month": 1000}))
+    outcome = recommend(with_answers(typed(results()), {"max_usd_per_month": 1000}))
     assert outcome["choice"] == "small-llm"
     assert "per month exceeds $1,000" in outcome["excluded"]["big-llm"]
 
 
 def test_a_tight_sla_excludes_the_slow_model():
-    outcome = recommend(with_answers(results(), {"sla_p95_ms": 50}))
+    outcome = recommend(with_answers(typed(results()), {"sla_p95_ms": 50}))
     assert outcome["choice"] == "small-llm" and "SLA" in outcome["excluded"]["big-llm"]
 
 
 def test_little_data_favours_the_fast_learner():
-    outcome = recommend(with_answers(results(), {"labeled_examples": 50}))
+    outcome = recommend(with_answers(typed(results()), {"labeled_examples": 50}))
     assert outcome["choice"] == "small-llm"
     evidence = {e["candidate"]: e for e in outcome["evidence"]}
     assert evidence["big-llm"]["macro_f1"] == 0.60 and "measured at 50" in evidence["big-llm"]["quality_note"]
-    middle = recommend(with_answers(results(), {"labeled_examples": 125}))
+    middle = recommend(with_answers(typed(results()), {"labeled_examples": 125}))
     mid = {e["candidate"]: e for e in middle["evidence"]}["big-llm"]
     assert abs(mid["macro_f1"] - (0.60 + 0.5 * 0.33)) < 1e-9 and "interpolated" in mid["quality_note"]
 
 
 def test_a_high_out_of_scope_share_favours_the_model_that_abstains():
-    assert recommend(results())["choice"] == "big-llm"
-    outcome = recommend(with_answers(results(), {"out_of_scope_share": 0.3}))
+    assert recommend(typed(results()))["choice"] == "big-llm"
+    outcome = recommend(with_answers(typed(results()), {"out_of_scope_share": 0.3}))
     assert outcome["choice"] == "small-llm"
     assert any(
-        s.startswith("if 30% of traffic is out of scope: small-llm") for s in recommend(results())["sensitivity"]
+        s.startswith("if 30% of traffic is out of scope: small-llm") for s in recommend(typed(results()))["sensitivity"]
     )
 
 
 def test_quality_floor_can_exclude_everyone():
-    outcome = recommend(with_answers(results(), {"min_macro_f1": 0.99}))
+    outcome = recommend(with_answers(typed(results()), {"min_macro_f1": 0.99}))
     assert outcome["choice"] is None and "No candidate meets every constraint" in outcome["rationale"]
     assert "below the floor 99%" in outcome["excluded"]["tfidf"]
 
@@ -66,7 +66,7 @@ def test_no_llm_needed_when_a_baseline_is_within_noise():
         if trial["candidate"] == "tfidf" and trial["train_size"] == 200:
             trial["result"]["metrics"]["test"].update(macro_f1=0.92, macro_f1_ci=[0.89, 0.95])
     data["run"]["analysis"]["learning_curves"]["tfidf"]["curve"][1].update(macro_f1=0.92, ci=[0.89, 0.95])
-    outcome = recommend(data)
+    outcome = recommend(typed(data))
     assert outcome["choice"] == "tfidf" and outcome["no_llm_needed"]
     assert "no LLM needed" in outcome["rationale"]
 
@@ -75,7 +75,7 @@ def test_ties_are_broken_by_cost():
     data = results()
     data["run"]["analysis"]["learning_curves"]["small-llm"]["curve"][1].update(macro_f1=0.92, ci=[0.88, 0.95])
     data["run"]["analysis"]["paired_comparisons"][0]["tie"] = True  # the paired bootstrap agrees: within noise
-    outcome = recommend(data)
+    outcome = recommend(typed(data))
     assert outcome["tie"] and outcome["choice"] == "small-llm" and "broken by cost" in outcome["reason"]
 
 
@@ -83,26 +83,26 @@ def test_results_written_before_the_decision_section_existed_still_decide():
     data = results()
     del data["run"]["spec"]["decision"], data["run"]["spec"]["efficiency"]
     data["run"]["analysis"]["gpu_estimates"] = []  # and no GPU estimates: LLMs cannot be costed, baselines can
-    assert recommend(data)["choice"] == "tfidf"
+    assert recommend(typed(data))["choice"] == "tfidf"
 
 
 def test_the_paired_test_decides_ties_when_it_applies():
     data = results()
     data["run"]["analysis"]["learning_curves"]["small-llm"]["curve"][1].update(macro_f1=0.92, ci=[0.88, 0.95])
     data["run"]["analysis"]["paired_comparisons"] = []
-    assert recommend(data)["tie"]  # intervals overlap and there is no paired test
+    assert recommend(typed(data))["tie"]  # intervals overlap and there is no paired test
     data["run"]["analysis"]["paired_comparisons"] = results()["run"]["analysis"]["paired_comparisons"]
     assert not data["run"]["analysis"]["paired_comparisons"][0][
         "tie"
     ]  # the paired bootstrap at n=200: a real difference
-    decided = recommend(data)
+    decided = recommend(typed(data))
     assert decided["tie"] is None and decided["reason"] == "highest weighted score"
 
 
 def test_an_open_ended_task_changes_the_weights_and_warns_that_classification_is_a_proxy():
-    narrow = recommend(results())
+    narrow = recommend(typed(results()))
     assert narrow["choice"] == "big-llm" and "open-ended" not in narrow["rationale"]
-    outcome = recommend(with_answers(results(), {"task_specificity": "open-ended"}))
+    outcome = recommend(with_answers(typed(results()), {"task_specificity": "open-ended"}))
     # small-llm holds up better under perturbation and out of scope: weighted up, it now wins
     assert outcome["choice"] == "small-llm"
     assert outcome["weights"]["quality"] < narrow["weights"]["quality"]
@@ -115,7 +115,7 @@ def test_an_llm_without_an_estimate_for_the_teams_gpu_is_named_not_dropped():
     data["run"]["analysis"]["gpu_estimates"] = [
         e for e in data["run"]["analysis"]["gpu_estimates"] if e["model"] != "big-llm"
     ]
-    outcome = recommend(data)
+    outcome = recommend(typed(data))
     assert outcome["choice"] == "small-llm"
     assert (
         "big-llm" in outcome["not_assessed"]

@@ -106,7 +106,7 @@ def test_generation_candidates_get_estimate_records_and_capacity_plans():
 
 
 def test_a_generation_trials_measured_output_length_prices_it_by_decoding():
-    from bakeoff.evaluation.analysis import gpu_estimates
+    from bakeoff.efficiency.plan import gpu_estimates
 
     smol = architecture_of("smollm2-135m").as_dict()
 

@@ -78,9 +78,13 @@ def test_diverging_trial_is_stored_as_failed_and_the_run_goes_on(tmp_path, tiny_
     assert trials["tfidf/n20/s0"]["status"] == "done"
     assert trials["tiny/n20/s0"]["status"] == "failed" and "learning_rate" in trials["tiny/n20/s0"]["error"]
     assert outcome.failed == 1
+    from decision_fixture import typed
+
     from bakeoff.report.summary import markdown
 
-    assert "failed: loss became" in markdown("small", outcome.store.metadata(), outcome.store.trials())
+    assert "failed: loss became" in markdown(
+        "small", typed({"run": outcome.store.metadata(), "trials": outcome.store.trials()})
+    )
 
 
 @pytest.mark.integration

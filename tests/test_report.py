@@ -1,6 +1,6 @@
 """The HTML report and summary from recorded results: every section, real numbers, dataset text escaped."""
 
-from decision_fixture import results
+from decision_fixture import results, typed
 
 from bakeoff.decision.engine import recommend
 from bakeoff.report.html import render
@@ -9,7 +9,7 @@ from bakeoff.report.summary import markdown
 
 def test_report_has_every_section_with_numbers_and_is_self_contained():
     data = results()
-    html = render(data, recommend(data))
+    html = render(typed(data), recommend(typed(data)))
     for section in (
         "Recommendation",
         "Candidates",
@@ -35,19 +35,19 @@ def test_dataset_text_is_escaped_everywhere():
     data["run"]["labels"] = [evil, "b"]
     data["trials"][0]["candidate"] = evil  # a hostile name reaching tables and charts
     data["run"]["analysis"]["learning_curves"][evil] = data["run"]["analysis"]["learning_curves"]["big-llm"]
-    html = render(data, recommend(results()))
+    html = render(typed(data), recommend(typed(results())))
     assert "<script>" not in html and "&lt;script&gt;" in html
 
 
 def test_summary_markdown_leads_with_the_recommendation():
     data = results()
-    text = markdown("fixture", data["run"], data["trials"], recommend(data))
+    text = markdown("fixture", typed(data), recommend(typed(data)))
     assert text.index("## Recommendation") < text.index("## Quality")
 
 
 def test_summary_states_the_runs_own_evaluation_settings():
     data = results()
     data["run"]["spec"]["evaluation"] = {"calibration_bins": 10, "max_train_items": 50, "confidence": 0.9}
-    text = markdown("fixture", data["run"], data["trials"], recommend(data))
+    text = markdown("fixture", typed(data), recommend(typed(data)))
     assert "(10 bins)" in text and "up to 50 of" in text and "percentile-bootstrap 90% intervals" in text
     assert "15 bins" not in text and "up to 200" not in text

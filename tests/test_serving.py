@@ -401,6 +401,11 @@ def test_cli_serve_and_loadtest_store_measured_capacity_in_the_run(tiny_run):
     assert set(stored) == {"tfidf"}
     assert stored["tfidf"]["trial_id"] == "tfidf/n40/s0" and stored["tfidf"]["hardware"] == "cpu"
     assert stored["tfidf"]["max_rate_within_sla_per_s"] == printed["max_rate_within_sla_per_s"]
+    # The typed readers (notebook API, report, decision) read a load-tested run: `serving` is part of the schema.
+    import bakeoff
+
+    run = bakeoff.load_run(tiny_run)
+    assert run.results.run.serving["tfidf"]["trial_id"] == "tfidf/n40/s0" and run.recommendation is not None
 
 
 def test_export_model_writes_a_merged_model_that_reproduces_the_predictions(tiny_run, tmp_path):

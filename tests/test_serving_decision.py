@@ -1,7 +1,7 @@
 """Measured serving capacity (the run's `serving` section, from `bakeoff loadtest --run`) in the decision and the
 report: preferred over the estimate for the hardware being decided on, ignored for other hardware."""
 
-from decision_fixture import results
+from decision_fixture import results, typed
 
 from bakeoff.decision.engine import recommend, with_answers
 from bakeoff.decision.evidence import gather
@@ -58,10 +58,10 @@ def test_measured_capacity_is_the_best_step_within_the_sla_asked():
 
 def test_a_measurement_on_the_decided_gpu_replaces_the_estimate_and_can_change_the_answer():
     # By estimate, big-llm's p95 (2 x 60 ms at batch 1) cannot meet a 50 ms SLA ...
-    assert "big-llm" in recommend(with_answers(results(), {"sla_p95_ms": 50}))["excluded"]
+    assert "big-llm" in recommend(with_answers(typed(results()), {"sla_p95_ms": 50}))["excluded"]
     # ... but a load test on the A10G measured 20 items/s at p95 45 ms.
     serving = {"big-llm": _entry("big-llm", "a10g", [_step(10, 20), _step(20, 45), _step(40, 80)])}
-    outcome = recommend(with_answers(with_serving(serving), {"sla_p95_ms": 50}))
+    outcome = recommend(with_answers(typed(with_serving(serving)), {"sla_p95_ms": 50}))
     assert "big-llm" not in outcome["excluded"] and "big-llm" in dict(outcome["ranking"])
     evidence = {e.candidate: e for e in _gather(with_serving(serving), sla=50)}
     big = evidence["big-llm"]
@@ -74,12 +74,14 @@ def test_a_measurement_on_the_decided_gpu_replaces_the_estimate_and_can_change_t
 def _gather(data, sla=None):
     spec = data["run"]["spec"]
     decision = spec["decision"] | ({"sla_p95_ms": sla} if sla is not None else {})
-    return gather(data, DecisionInputs.of(decision, "classification"), 200, spec["efficiency"]["load_items_per_s"])
+    return gather(
+        typed(data), DecisionInputs.of(decision, "classification"), 200, spec["efficiency"]["load_items_per_s"]
+    )
 
 
 def test_a_measurement_on_other_hardware_does_not_stand_in_for_the_decided_gpu():
     serving = {"big-llm": _entry("big-llm", "cpu", [_step(10, 20), _step(20, 45)])}
-    assert "big-llm" in recommend(with_answers(with_serving(serving), {"sla_p95_ms": 50}))["excluded"]
+    assert "big-llm" in recommend(with_answers(typed(with_serving(serving)), {"sla_p95_ms": 50}))["excluded"]
     big = {e.candidate: e for e in _gather(with_serving(serving), sla=50)}["big-llm"]
     assert big.latency_source.startswith("estimated")
 
@@ -93,7 +95,7 @@ def test_a_baseline_measured_on_cpu_uses_its_load_test():
 
 def test_a_load_test_where_no_rate_met_the_sla_excludes_the_candidate():
     serving = {"tfidf": _entry("tfidf", "cpu", [_step(100, 300)])}
-    outcome = recommend(with_answers(with_serving(serving), {"sla_p95_ms": 100}))
+    outcome = recommend(with_answers(typed(with_serving(serving)), {"sla_p95_ms": 100}))
     assert "measured by HTTP load test" in outcome["excluded"]["tfidf"]
 
 
@@ -102,7 +104,7 @@ def test_the_report_shows_measured_capacity_beside_the_estimate():
         "big-llm": _entry("big-llm", "a10g", [_step(10, 20), _step(20, 45), _step(40, 80), _step(80, 400)], sla=200.0)
     }
     data = with_serving(serving)
-    text = markdown("fixture", data["run"], data["trials"])
+    text = markdown("fixture", typed(data))
     assert "## Capacity under load: measured (HTTP load test) and estimated" in text
     row = next(line for line in text.splitlines() if line.startswith("| big-llm | big-llm/n200/s0 | a10g"))
     # measured: 40 items/s within 200 ms. Estimated on the A10G: batch 1 (60 ms) meets 2 x 60 <= 200 -> 1 / 0.06 x 0.7 =

@@ -4,6 +4,7 @@ import json
 
 import numpy as np
 import pytest
+from decision_fixture import typed
 from task_fixture import extraction_results, extraction_test, generation_results, generation_test
 
 from bakeoff.decision.engine import recommend, weights, with_answers
@@ -39,7 +40,7 @@ def test_task_specificity_follows_the_task_type_unless_answered():
 
 
 def test_extraction_reads_record_exact_match_and_a_tied_crf_means_no_llm():
-    outcome = recommend(extraction_results())
+    outcome = recommend(typed(extraction_results()))
     evidence = {e["candidate"]: e for e in outcome["evidence"]}
     assert evidence["smol-lora"]["quality_metric"] == "record_exact_match"
     assert evidence["smol-lora"]["macro_f1"] == pytest.approx(0.80)
@@ -47,12 +48,12 @@ def test_extraction_reads_record_exact_match_and_a_tied_crf_means_no_llm():
     assert outcome["answers"]["task_type"] == "extraction" and outcome["answers"]["task_specificity"] == "narrow"
     assert outcome["choice"] == "crf" and outcome["no_llm_needed"]
     assert "record exact match 78.0%" in outcome["rationale"] and "open-ended" not in outcome["rationale"]
-    strict = recommend(with_answers(extraction_results(), {"min_macro_f1": 0.9}))
+    strict = recommend(with_answers(typed(extraction_results()), {"min_macro_f1": 0.9}))
     assert "record exact match 80.0%" in strict["excluded"]["smol-lora"] and strict["choice"] is None
 
 
 def test_generation_open_ended_weighs_robustness_and_fallback():
-    outcome = recommend(generation_results())
+    outcome = recommend(typed(generation_results()))
     assert outcome["answers"]["task_specificity"] == "open-ended"
     evidence = {e["candidate"]: e for e in outcome["evidence"]}
     assert evidence["moe-llm"]["quality_metric"] == "chrf" and evidence["moe-llm"]["macro_f1"] == pytest.approx(0.68)
@@ -63,13 +64,13 @@ def test_generation_open_ended_weighs_robustness_and_fallback():
     assert "label scoring" not in outcome["rationale"]  # the proxy caution is for classification runs only
 
     # Told the task is narrow, chrF leads: moe 0.68 + 0.3 * 0.40 + 0.1 * 0.3 = 0.83 > dense 0.79
-    narrow = recommend(with_answers(generation_results(), {"task_specificity": "narrow"}))
+    narrow = recommend(with_answers(typed(generation_results()), {"task_specificity": "narrow"}))
     assert narrow["choice"] == "moe-llm"
     assert any(line.startswith("if 5% of traffic is out of scope: dense-llm") for line in narrow["sensitivity"])
 
 
 def test_generation_quality_is_the_judge_win_rate_when_every_candidate_was_judged():
-    outcome = recommend(generation_results(judge=True))
+    outcome = recommend(typed(generation_results(judge=True)))
     evidence = {e["candidate"]: e for e in outcome["evidence"]}
     assert {e["quality_metric"] for e in evidence.values()} == {"judge_win_rate"}
     assert evidence["retrieval"]["macro_f1"] == 0.5 and evidence["retrieval"]["macro_f1_ci"] == (0.5, 0.5)
@@ -77,15 +78,15 @@ def test_generation_quality_is_the_judge_win_rate_when_every_candidate_was_judge
     assert outcome["choice"] == "dense-llm" and "judge win-rate 80.0%" in outcome["rationale"]
     partial = generation_results(judge=True)
     partial["run"]["analysis"]["judge"]["records"].pop()  # moe-llm not judged: all fall back to chrF
-    assert {e["quality_metric"] for e in recommend(partial)["evidence"]} == {"chrf"}
+    assert {e["quality_metric"] for e in recommend(typed(partial))["evidence"]} == {"chrf"}
 
 
 @pytest.mark.parametrize("kind", ["extraction", "generation"])
 def test_reports_show_the_tasks_own_metrics(kind):
     results = extraction_results() if kind == "extraction" else generation_results(judge=True)
-    recommendation = recommend(results)
-    text = markdown("fixture", results["run"], results["trials"], recommendation)
-    page = render(results, recommendation)
+    recommendation = recommend(typed(results))
+    text = markdown("fixture", typed(results), recommendation)
+    page = render(typed(results), recommendation)
     stored = json.loads(results_json(results["run"], results["trials"], recommendation))
     parsed = RunResults.from_stored(stored)  # the typed records accept the new keys
     if kind == "extraction":

@@ -7,7 +7,7 @@ No torch (pandas only when a frame is asked for).
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -66,7 +66,6 @@ class Run:
 
     path: Path
     results: RunResults
-    stored: dict = field(repr=False)  # the store's JSON, for the decision engine (which reads dicts)
 
     @property
     def name(self) -> str | None:
@@ -107,17 +106,17 @@ def read_run(path: Path, decide: bool) -> Run:
     does before deciding, but without storing it: the store may be mid-run or have been analysed before
     later trials finished) and the recommendation made from it."""
     from bakeoff.decision.engine import recommend
-    from bakeoff.evaluation.analysis import analyse
     from bakeoff.report.build import load_results
+    from bakeoff.runners.analysis import analyse_run
 
     stored = load_results(path)
-    recommendation = None
     spec = stored["run"].get("spec")
     if decide and spec and any(t["status"] == "done" for t in stored["trials"]):
-        stored["run"]["analysis"] = analyse(stored["trials"], path, spec)
-        recommendation = recommend(stored)
-    results = RunResults.from_stored(stored | {"recommendation": recommendation})
-    return Run(path=path, results=results, stored=stored)
+        stored["run"]["analysis"] = analyse_run(stored["trials"], path, spec)
+    results = RunResults.from_stored(stored)
+    if decide and spec and results.done_trials:
+        results = results.model_copy(update={"recommendation": Recommendation.model_validate(recommend(results))})
+    return Run(path=path, results=results)
 
 
 def recommend(run: Run | str | Path, **answers: Any) -> Recommendation:
@@ -132,7 +131,7 @@ def recommend(run: Run | str | Path, **answers: Any) -> Recommendation:
         run = load_run(run)
     if not any(t.done for t in run.trials):
         raise BakeoffError(f"{run.path}: no finished trials to decide from")
-    current = (run.stored["run"].get("spec") or {}).get("decision") or {}
+    current = (run.results.run.spec or {}).get("decision") or {}
     try:
         decision = DecisionSpec.model_validate(current | answers).model_dump()
     except ValidationError as err:
@@ -140,4 +139,4 @@ def recommend(run: Run | str | Path, **answers: Any) -> Recommendation:
         raise ConfigError(
             f"recommend() answers: {problems} (the keys are those of the config's `decision:` section)"
         ) from None
-    return Recommendation.model_validate(decide(with_answers(run.stored, decision)))
+    return Recommendation.model_validate(decide(with_answers(run.results, decision)))

@@ -5,6 +5,19 @@ here once instead of reading nested dicts with `.get`. Field names are the store
 with an interval is a `Stat(value, ci_low, ci_high)`, where the store keeps `accuracy` and
 `accuracy_ci: [low, high]` side by side.
 
+results.json holds `schema`, `run` (RunMeta), `trials` (one stored row per trial: identity, status, and
+`result` with metrics / timings / training / model / efficiency) and `recommendation`. The mappings that
+stay untyped, and what they hold:
+  run.analysis: task_type, main_metric, learning_curves (per candidate: `curve` rows of train_size,
+           macro_f1 (the task's main metric, named in `metric`), ci; to_share_of_best; to_target),
+           paired_comparisons (train_size, seed, a, b, tie and, per metric, difference and ci; McNemar for
+           classification), gpu_estimates (efficiency/plan.py's estimate records), judge (evaluation.judge:
+           baseline, records of win_rate, win_rate_ci, wins, ties, losses, position_consistency,
+           first_position_rate per candidate, size and seed);
+  metrics.robustness / out_of_scope / calibration / memorization: evaluation/suite.py (classification) and
+           evaluation/target_suite.py (extraction, generation: fallback_detection_rate, scored_against);
+  efficiency: efficiency/compare.py (estimated vs measured step time, latency and memory).
+
 Unknown keys are errors (`extra="forbid"`): a key the trial recipe starts writing must be added here,
 and the tests that parse a real run say so. Sections whose inner shape belongs to one stage and changes
 with it (robustness, out-of-scope, calibration, the model's architecture, efficiency estimates, the
@@ -293,6 +306,16 @@ class RunMeta(Record):
     analysis: JsonMap | None = Field(
         None, description="Cross-trial analysis: learning curves, paired comparisons, GPU estimates."
     )
+    serving: dict[str, JsonMap] | None = Field(
+        None,
+        description="Per candidate, its latest `bakeoff loadtest --run`: trial_id, hardware, sla_p95_ms, steps "
+        "(rate_per_s, sent, ok, latency_ms_p95, ...), batching, measured_at (serving/loadtest.py).",
+    )
+
+    @property
+    def task_type(self) -> str:
+        """classification, extraction or generation (the spec's `task.type`)."""
+        return ((self.spec or {}).get("task") or {}).get("type") or "classification"
 
 
 class Recommendation(Record):
@@ -352,3 +375,12 @@ class RunResults(Record):
     @property
     def name(self) -> str | None:
         return (self.run.spec or {}).get("name")
+
+    @property
+    def done_trials(self) -> list[TrialRecord]:
+        """Finished trials with their measurements, in run order."""
+        return [t for t in self.trials if t.done and t.metrics is not None]
+
+    def with_spec(self, spec: JsonMap) -> RunResults:
+        """The same results under another spec (e.g. other decision answers); nothing else changes."""
+        return self.model_copy(update={"run": self.run.model_copy(update={"spec": spec})})

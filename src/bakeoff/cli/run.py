@@ -35,9 +35,9 @@ def run_judge(spec: RunSpec, trials: list[dict], run_dir) -> tuple:
 def execute(spec: RunSpec) -> None:
     """Run the grid, store the cross-trial analysis, then write the summary, results and report, and print
     the recommendation. Shared by `run` and `demo`. One driver per run folder: a second one is refused."""
-    from bakeoff.evaluation.analysis import analyse
     from bakeoff.report.build import build
     from bakeoff.report.summary import appetite_lines, robustness_table, terminal_table
+    from bakeoff.runners.analysis import analyse_run
     from bakeoff.runners.lock import run_folder_lock
     from bakeoff.runners.preflight import preflight
     from bakeoff.tracking.live import track_run_end
@@ -58,17 +58,16 @@ def execute(spec: RunSpec) -> None:
             # The runner computes the analysis once; `report` and `recommend` only read it.
             trials = outcome.store.trials()
             judge, judge_note = run_judge(spec, trials, outcome.run_dir)
-            outcome.store.set_meta("analysis", analyse(trials, outcome.run_dir, spec_json, judge, judge_note))
-            results, recommendation, paths = build(outcome.run_dir)
+            outcome.store.set_meta("analysis", analyse_run(trials, outcome.run_dir, spec_json, judge, judge_note))
+            run, recommendation, paths = build(outcome.run_dir)
             track_run_end(
                 spec, outcome.run_dir, console
             )  # report files and recommendation to MLflow, when `tracking.mlflow` is set
         finally:  # closed here, not whenever the garbage collector gets to it (closing checkpoints the WAL)
             outcome.store.close()
-    trials = results["trials"]
-    stdout.print(terminal_table(f"bakeoff: {spec.name}", trials))
-    stdout.print(robustness_table(trials))
-    for line in appetite_lines(results["run"].get("analysis")):
+    stdout.print(terminal_table(f"bakeoff: {spec.name}", run))
+    stdout.print(robustness_table(run))
+    for line in appetite_lines(run.run.analysis):
         stdout.print(f"data appetite: {line}", markup=False)
     if recommendation:
         stdout.print(f"\n{recommendation['rationale']}", markup=False, highlight=False)

@@ -19,8 +19,9 @@ from __future__ import annotations
 
 import math
 
-from bakeoff.decision.evidence import Evidence, gather, not_assessed, task_type_of
+from bakeoff.decision.evidence import Evidence, gather, not_assessed
 from bakeoff.decision.inputs import DecisionInputs
+from bakeoff.results import RunResults
 
 # How the rationale and exclusions name each quality metric.
 METRIC_LABELS = {
@@ -169,11 +170,11 @@ def decide(evidence: list[Evidence], d: DecisionInputs, comparisons: list[dict] 
 
 
 def _what_if(
-    results: dict, d: DecisionInputs, default_size: int, default_load: float, base_choice: str | None
+    run: RunResults, d: DecisionInputs, default_size: int, default_load: float, base_choice: str | None
 ) -> list[str]:
     """Answers that would flip the choice, tried one at a time."""
     flips = []
-    sizes = sorted({t["train_size"] for t in results["trials"] if t["train_size"]})
+    sizes = sorted({t.train_size for t in run.trials if t.train_size})
     trials = [
         ("out_of_scope_share", v, f"if {100 * v:.0f}% of traffic is out of scope") for v in (0.0, 0.05, 0.15, 0.3, 0.5)
     ]
@@ -183,34 +184,35 @@ def _what_if(
         for factor in (0.25, 0.5, 2.0, 4.0):
             if current is not None:
                 trials.append((key, current * factor, "with " + label.format(current * factor)))
+    comparisons = (run.run.analysis or {}).get("paired_comparisons")
     for key, value, sentence in trials:
         if getattr(d, key) == value:
             continue
-        comparisons = (results["run"].get("analysis") or {}).get("paired_comparisons")
         what_if = d.but(**{key: value})
-        alternative = decide(gather(results, what_if, default_size, default_load), what_if, comparisons)["choice"]
+        alternative = decide(gather(run, what_if, default_size, default_load), what_if, comparisons)["choice"]
         if alternative != base_choice:
             flips.append(f"{sentence}: {alternative or 'no candidate qualifies'}")
     return flips
 
 
-def recommend(results: dict) -> dict:
-    """The recommendation for the run's `decision` answers, with evidence, rationale and sensitivity."""
+def recommend(run: RunResults) -> dict:
+    """The recommendation for the run's `decision` answers, with evidence, rationale and sensitivity
+    (the shape of `bakeoff.results.Recommendation`, as results.json stores it)."""
     from bakeoff.config import EfficiencySpec  # pydantic only: still no torch
 
-    spec = results["run"]["spec"]
-    d = DecisionInputs.of(spec.get("decision"), task_type_of(results))
+    spec = run.run.spec
+    d = DecisionInputs.of(spec.get("decision"), run.run.task_type)
     default_size = max(spec["grid"]["train_sizes"])
     default_load = EfficiencySpec.model_validate(spec.get("efficiency") or {}).load_items_per_s
-    evidence = gather(results, d, default_size, default_load)
-    outcome = decide(evidence, d, (results["run"].get("analysis") or {}).get("paired_comparisons"))
+    evidence = gather(run, d, default_size, default_load)
+    outcome = decide(evidence, d, (run.run.analysis or {}).get("paired_comparisons"))
     outcome["evidence"] = [e.as_dict() for e in evidence]
-    outcome["not_assessed"] = not_assessed(results, d, evidence)
+    outcome["not_assessed"] = not_assessed(run, d, evidence)
     outcome["answers"] = d.model_dump() | {
         "labeled_examples": d.labeled_examples or default_size,
         "load_items_per_s": d.load_items_per_s or default_load,
     }
-    outcome["sensitivity"] = _what_if(results, d, default_size, default_load, outcome["choice"])
+    outcome["sensitivity"] = _what_if(run, d, default_size, default_load, outcome["choice"])
     outcome["rationale"] = rationale(outcome, {e.candidate: e for e in evidence})
     return outcome
 
@@ -267,8 +269,8 @@ def rationale(outcome: dict, evidence: dict[str, Evidence]) -> str:
     return " ".join(parts) + unassessed + caution
 
 
-def with_answers(results: dict, answers: dict) -> dict:
+def with_answers(run: RunResults, answers: dict) -> RunResults:
     """The same results with other decision answers (for `bakeoff recommend key=value` and what-ifs)."""
-    spec = dict(results["run"]["spec"])
+    spec = dict(run.run.spec)
     spec["decision"] = dict(spec.get("decision") or {}) | answers
-    return results | {"run": results["run"] | {"spec": spec}}
+    return run.with_spec(spec)

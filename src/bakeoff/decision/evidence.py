@@ -15,6 +15,7 @@ from dataclasses import asdict, dataclass, replace
 from bakeoff.decision.inputs import DecisionInputs
 from bakeoff.decision.measured import MeasuredCapacity, measured_capacity
 from bakeoff.efficiency.capacity import HOURS_PER_MONTH, TARGET_UTILISATION, plan_batches
+from bakeoff.results import RunResults, Timings, TrialRecord
 
 
 @dataclass(frozen=True)
@@ -73,16 +74,12 @@ def _interpolate(curve: list[dict], size: int) -> tuple[float, tuple[float, floa
     raise AssertionError("unreachable")
 
 
-def _nearest_trial(trials: list[dict], size: int) -> dict:
-    below = [t for t in trials if t["train_size"] <= size]
-    return max(below, key=lambda t: t["train_size"]) if below else min(trials, key=lambda t: t["train_size"])
+def _nearest_trial(trials: list[TrialRecord], size: int) -> TrialRecord:
+    below = [t for t in trials if t.train_size <= size]
+    return max(below, key=lambda t: t.train_size) if below else min(trials, key=lambda t: t.train_size)
 
 
 MAIN_METRIC = {"classification": "macro_f1", "extraction": "record_exact_match", "generation": "chrf"}
-
-
-def task_type_of(results: dict) -> str:
-    return ((results["run"].get("spec") or {}).get("task") or {}).get("type") or "classification"
 
 
 def judge_win_rates(analysis: dict, candidates: list[str]) -> dict[str, tuple[float, tuple[float, float], int]]:
@@ -109,33 +106,31 @@ def judge_win_rates(analysis: dict, candidates: list[str]) -> dict[str, tuple[fl
     return out
 
 
-def gather(results: dict, decision: DecisionInputs, default_size: int, default_load: float) -> list[Evidence]:
+def gather(run: RunResults, decision: DecisionInputs, default_size: int, default_load: float) -> list[Evidence]:
     """One Evidence per candidate with at least one finished trial. Quality is the task's main metric
     (`MAIN_METRIC` by `task.type`), or for generation the judge win-rate when the judge ran on every candidate."""
-    metric = MAIN_METRIC[task_type_of(results)]
-    analysis = results["run"].get("analysis") or {}
+    metric = MAIN_METRIC[run.run.task_type]
+    analysis = run.run.analysis or {}
     curves = analysis.get("learning_curves", {})
     estimates = {(e["model"], e["hardware"]["key"]): e for e in analysis.get("gpu_estimates", [])}
     size = decision.labeled_examples or default_size
     load = decision.load_items_per_s or default_load
-    serving = results["run"].get("serving") or {}
-    by_candidate: dict[str, list[dict]] = {}
-    for trial in results["trials"]:
-        if trial["status"] == "done" and trial.get("result"):
-            by_candidate.setdefault(trial["candidate"], []).append(trial)
+    serving = run.run.serving or {}
+    by_candidate: dict[str, list[TrialRecord]] = {}
+    for trial in run.done_trials:
+        by_candidate.setdefault(trial.candidate, []).append(trial)
     out = []
     for name, trials in by_candidate.items():
-        first = trials[0]["result"]
-        kind = first["model"]["kind"]
-        zero_shot = trials[0]["method"] == "zero-shot"
+        kind = trials[0].model["kind"]
+        zero_shot = trials[0].method == "zero-shot"
         if zero_shot:
-            test = first["metrics"]["test"]
-            f1, ci, note = test[metric], tuple(test[f"{metric}_ci"]), "zero-shot: needs no labeled data"
+            stat = getattr(trials[0].metrics.test, metric)
+            f1, ci, note = stat.value, (stat.ci_low, stat.ci_high), "zero-shot: needs no labeled data"
         else:
             f1, ci, note = _interpolate(curves[name]["curve"], size)
         trial = trials[0] if zero_shot else _nearest_trial(trials, size)
-        metrics = trial["result"]["metrics"]
-        robustness, oos = metrics.get("robustness", {}), metrics.get("out_of_scope", {})
+        metrics = trial.metrics
+        robustness, oos = metrics.robustness or {}, metrics.out_of_scope or {}
         # Robustness in the main metric: classification stores accuracy, the other types their main metric.
         perturbed_key, paraphrase_key = (
             ("mean_perturbed_accuracy", "accuracy") if metric == "macro_f1" else (f"mean_perturbed_{metric}", metric)
@@ -147,17 +142,17 @@ def gather(results: dict, decision: DecisionInputs, default_size: int, default_l
             macro_f1=f1,
             macro_f1_ci=ci,
             quality_note=note,
-            trial_size=trial["train_size"],
+            trial_size=trial.train_size,
             perturbed_accuracy=robustness.get(perturbed_key),
             paraphrase_accuracy=(robustness.get("paraphrase") or {}).get(paraphrase_key),
             oos_auroc=((oos.get("by_score") or {}).get("max_prob") or {}).get("auroc"),
             confidently_wrong_rate=oos.get("confidently_wrong_rate"),
-            ece_scaled=((metrics.get("calibration") or {}).get("after_scaling") or {}).get("ece"),
+            ece_scaled=((metrics.calibration or {}).get("after_scaling") or {}).get("ece"),
             quality_metric=metric,
             oos_fallback_rate=oos.get("fallback_detection_rate"),
         )
         if kind == "llm":
-            record = estimates.get((trial["result"].get("model_name") or name, decision.gpu))
+            record = estimates.get((trial.model_name or name, decision.gpu))
             if record is None:
                 continue  # no estimate for this GPU: not_assessed() names it, with the reason
             costs = _llm_costs(record, decision, size, load)
@@ -167,7 +162,7 @@ def gather(results: dict, decision: DecisionInputs, default_size: int, default_l
                 costs |= _measured_costs(measured, usd_hour, record["capacity"]["gpus_per_replica"], decision, load)
             out.append(Evidence(**common, **costs))
         else:
-            costs = _baseline_costs(trial["result"]["timings"], decision, load)
+            costs = _baseline_costs(trial.timings, decision, load)
             measured = _measured_on(serving.get(name), "cpu", decision)
             if measured is not None:
                 costs |= _measured_costs(measured, decision.cpu_usd_per_hour, 0, decision, load)
@@ -198,11 +193,11 @@ def _with_judge(evidence: list[Evidence], rates: dict, analysis: dict) -> list[E
     ]
 
 
-def not_assessed(results: dict, decision: DecisionInputs, evidence: list[Evidence]) -> dict[str, str]:
+def not_assessed(run: RunResults, decision: DecisionInputs, evidence: list[Evidence]) -> dict[str, str]:
     """Candidates with finished trials that have no evidence, each with why (so none vanishes silently)."""
     assessed = {e.candidate for e in evidence}
-    done = {t["candidate"] for t in results["trials"] if t["status"] == "done" and t.get("result")}
-    failed = {t["candidate"] for t in results["trials"] if t["status"] != "done"} - done
+    done = {t.candidate for t in run.done_trials}
+    failed = {t.candidate for t in run.trials if not t.done} - done
     reasons = {
         name: f"no cost or latency estimate on `{decision.gpu}`: add it to `efficiency.gpus` and re-run "
         "(trials are kept)"
@@ -277,9 +272,9 @@ def _llm_costs(record: dict, decision: DecisionInputs, size: int, load: float) -
     )
 
 
-def _baseline_costs(timings: dict, decision: DecisionInputs, load: float) -> dict:
-    items_per_s = timings.get("items_per_s_at_best") or timings.get("inference_items_per_s") or 1.0
-    p95 = timings.get("latency_ms_p95") or 0.0
+def _baseline_costs(timings: Timings, decision: DecisionInputs, load: float) -> dict:
+    items_per_s = timings.items_per_s_at_best or timings.inference_items_per_s or 1.0
+    p95 = timings.latency_ms_p95 or 0.0
     boxes = max(1, -(-load // (items_per_s * TARGET_UTILISATION)))
     sla = decision.sla_p95_ms
     return dict(

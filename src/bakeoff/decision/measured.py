@@ -50,7 +50,7 @@ def estimated_capacity(latency_ms_by_batch: dict, sla_p95_ms: float) -> float | 
     return max(feasible) * TARGET_UTILISATION if feasible else None
 
 
-def estimated_capacity_here(timings: dict, sla_p95_ms: float) -> float | None:
+def estimated_capacity_here(items_per_s_by_batch: dict, sla_p95_ms: float) -> float | None:
     """The same rule over a trial's in-process batch timings on its own hardware (items/s by batch size)."""
-    rates = timings.get("items_per_s_by_batch") or {}
+    rates = items_per_s_by_batch or {}
     return estimated_capacity({b: 1000 * int(b) / rate for b, rate in rates.items() if rate}, sla_p95_ms)

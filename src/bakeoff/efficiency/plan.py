@@ -81,3 +81,51 @@ def estimate_records(
         estimate_record(name, architecture_of(name), gpu_key, workload, sla_p95_ms, load, usd_per_hour, calibration)
         for name in models
     ]
+
+
+def gpu_estimates(trials: list[dict], efficiency: dict, train_sizes: list[int], epochs: int) -> list[dict]:
+    """For each LLM candidate of the run, estimates on each GPU of `efficiency.gpus` (architecture as measured).
+
+    Reads each trial's `result.efficiency.workload`: classification stores prompt_tokens, label_tokens,
+    num_labels (and shared_prefix_tokens); an extraction / generation trial stores prompt_tokens (mean prompt
+    tokens) and output_tokens (mean tokens written per test item), and is then costed by decoding
+    (`efficiency/decode_estimate.py`). A trial without it gets no estimate, and the decision says so."""
+    from bakeoff.efficiency.estimate import Workload
+
+    seen: dict[str, tuple[dict, dict]] = {}
+    for trial in trials:
+        result = trial.get("result") or {}
+        model = result.get("model") or {}
+        if trial["status"] == "done" and model.get("kind") == "llm" and result.get("efficiency"):
+            seen.setdefault(
+                result.get("model_name") or trial["candidate"],
+                (model["architecture"], result["efficiency"]["workload"]),
+            )
+    records = []
+    for name, (arch, measured_workload) in seen.items():
+        # Extraction / generation trials measure output_tokens (mean tokens written per test item); their
+        # fine-tune target is that long too, and there are no labels to score.
+        output_tokens = round(measured_workload.get("output_tokens") or 0)
+        workload = Workload(
+            method=efficiency["method"],
+            train_examples=efficiency.get("train_examples") or max(train_sizes),
+            epochs=epochs,
+            prompt_tokens=measured_workload["prompt_tokens"],
+            label_tokens=measured_workload["label_tokens"] if not output_tokens else output_tokens,
+            shared_prefix_tokens=measured_workload.get("shared_prefix_tokens", 0),
+            num_labels=measured_workload["num_labels"] if not output_tokens else 1,
+            output_tokens=output_tokens,
+        )
+        for gpu_key in efficiency["gpus"]:
+            records.append(
+                estimate_record(
+                    name,
+                    Architecture(**arch),
+                    gpu_key,
+                    workload,
+                    efficiency["sla_p95_ms"],
+                    efficiency["load_items_per_s"],
+                    efficiency["usd_per_hour"].get(gpu_key),
+                )
+            )
+    return records

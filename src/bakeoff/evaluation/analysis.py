@@ -91,14 +91,14 @@ def paired_comparisons(trials: list[dict], run_dir: Path, n_resamples: int, conf
 def analyse(
     trials: list[dict], run_dir: Path, spec: dict, judge: Judge | None = None, judge_note: str | None = None
 ) -> dict:
-    """Everything computed across trials; `spec` is the run spec as JSON. `judge`: the LLM judge to run when
-    `evaluation.judge` is set (the runner passes it; `report` rebuilding an old analysis passes none).
-    `judge_note`: who judges (recorded as `judged_by`), or, with no judge, why not (`skipped`)."""
-    from bakeoff.config import EfficiencySpec, EvaluationSpec
+    """The quality computed across trials (learning curves, paired comparisons, the judge); `spec` is the run
+    spec as JSON. `judge`: the LLM judge to run when `evaluation.judge` is set (the runner passes it; `report`
+    rebuilding an old analysis passes none). `judge_note`: who judges (recorded as `judged_by`), or, with no
+    judge, why not (`skipped`). The GPU estimates beside it are efficiency's (`runners/analysis.py` joins them)."""
+    from bakeoff.config import EvaluationSpec
 
     # Validated with defaults, so run folders written before a setting existed still rebuild.
     evaluation = EvaluationSpec.model_validate(spec.get("evaluation") or {}).model_dump(mode="json")
-    efficiency = EfficiencySpec.model_validate(spec.get("efficiency") or {}).model_dump(mode="json")
     task_type = (spec.get("task") or {}).get("type") or "classification"
     stats = (evaluation["bootstrap_samples"], evaluation["confidence"])
     analysis = {
@@ -115,7 +115,6 @@ def analyse(
             if task_type == "classification"
             else paired_item_comparisons(trials, run_dir, task_type, *stats)
         ),
-        "gpu_estimates": gpu_estimates(trials, efficiency, spec["grid"]["train_sizes"], spec["training"]["epochs"]),
     }
     if evaluation.get("judge"):
         analysis["judge"] = judge_run(trials, run_dir, evaluation, judge, judge_note)
@@ -167,53 +166,3 @@ def _predictions(trial_dir: Path, limit: int) -> list[dict]:
         return []
     with open(path, encoding="utf-8") as handle:
         return [json.loads(line) for line, _ in zip(handle, range(limit))]
-
-
-def gpu_estimates(trials: list[dict], efficiency: dict, train_sizes: list[int], epochs: int) -> list[dict]:
-    """For each LLM candidate of the run, estimates on each GPU of `efficiency.gpus` (architecture as measured).
-
-    Reads each trial's `result.efficiency.workload`: classification stores prompt_tokens, label_tokens,
-    num_labels (and shared_prefix_tokens); an extraction / generation trial stores prompt_tokens (mean prompt
-    tokens) and output_tokens (mean tokens written per test item), and is then costed by decoding
-    (`efficiency/decode_estimate.py`). A trial without it gets no estimate, and the decision says so."""
-    from bakeoff.efficiency.estimate import Workload
-    from bakeoff.efficiency.introspect import Architecture
-    from bakeoff.efficiency.plan import estimate_record
-
-    seen: dict[str, tuple[dict, dict]] = {}
-    for trial in trials:
-        result = trial.get("result") or {}
-        model = result.get("model") or {}
-        if trial["status"] == "done" and model.get("kind") == "llm" and result.get("efficiency"):
-            seen.setdefault(
-                result.get("model_name") or trial["candidate"],
-                (model["architecture"], result["efficiency"]["workload"]),
-            )
-    records = []
-    for name, (arch, measured_workload) in seen.items():
-        # Extraction / generation trials measure output_tokens (mean tokens written per test item); their
-        # fine-tune target is that long too, and there are no labels to score.
-        output_tokens = round(measured_workload.get("output_tokens") or 0)
-        workload = Workload(
-            method=efficiency["method"],
-            train_examples=efficiency.get("train_examples") or max(train_sizes),
-            epochs=epochs,
-            prompt_tokens=measured_workload["prompt_tokens"],
-            label_tokens=measured_workload["label_tokens"] if not output_tokens else output_tokens,
-            shared_prefix_tokens=measured_workload.get("shared_prefix_tokens", 0),
-            num_labels=measured_workload["num_labels"] if not output_tokens else 1,
-            output_tokens=output_tokens,
-        )
-        for gpu_key in efficiency["gpus"]:
-            records.append(
-                estimate_record(
-                    name,
-                    Architecture(**arch),
-                    gpu_key,
-                    workload,
-                    efficiency["sla_p95_ms"],
-                    efficiency["load_items_per_s"],
-                    efficiency["usd_per_hour"].get(gpu_key),
-                )
-            )
-    return records

@@ -16,6 +16,7 @@ from bakeoff.decision.engine import recommend, with_answers
 from bakeoff.errors import BakeoffError
 from bakeoff.report.html import render
 from bakeoff.report.summary import SCHEMA, markdown, results_json
+from bakeoff.results import Recommendation, RunResults
 from bakeoff.store import ResultStore
 
 OUTPUTS = ("summary.md", "results.json", "report.html")
@@ -39,28 +40,28 @@ def load_results(run_dir: Path) -> dict:
         )
     if meta.get("analysis") is None:
         # Run folders from before the runner stored its analysis: compute it in memory, never write it back.
-        from bakeoff.evaluation.analysis import analyse
+        from bakeoff.runners.analysis import analyse_run
 
-        meta["analysis"] = analyse(trials, run_dir, meta["spec"])
+        meta["analysis"] = analyse_run(trials, run_dir, meta["spec"])
     return {"schema": SCHEMA, "run": meta, "trials": trials}
 
 
-def build(run_dir: Path, answers: dict | None = None) -> tuple[dict, dict | None, list[Path]]:
-    """Write summary.md, results.json and report.html; returns (results, recommendation, paths)."""
+def build(run_dir: Path, answers: dict | None = None) -> tuple[RunResults, dict | None, list[Path]]:
+    """Write summary.md, results.json and report.html; returns (the typed results, recommendation, paths)."""
     run_dir = Path(run_dir)
-    results = load_results(run_dir)
+    stored = load_results(run_dir)
+    run = RunResults.from_stored(stored)
     if answers:
-        results = with_answers(results, answers)
-    has_trials = any(t["status"] == "done" for t in results["trials"])
-    recommendation = recommend(results) if has_trials else None
-    results["recommendation"] = recommendation
-    name = (results["run"].get("spec") or {}).get("name", run_dir.name)
+        run = with_answers(run, answers)
+    recommendation = recommend(run) if run.done_trials else None
+    if recommendation is not None:
+        run = run.model_copy(update={"recommendation": Recommendation.model_validate(recommendation)})
     texts = {
-        "summary.md": markdown(name, results["run"], results["trials"], recommendation),
-        "results.json": results_json(results["run"], results["trials"], recommendation),
-        "report.html": render(results, recommendation),
+        "summary.md": markdown(run.name or run_dir.name, run, recommendation),
+        "results.json": results_json(stored["run"] | {"spec": run.run.spec}, stored["trials"], recommendation),
+        "report.html": render(run, recommendation),
     }
-    return results, recommendation, write_all(run_dir, texts)
+    return run, recommendation, write_all(run_dir, texts)
 
 
 def write_all(run_dir: Path, texts: dict[str, str]) -> list[Path]:

@@ -16,28 +16,27 @@ from markupsafe import Markup
 
 from bakeoff.report import summary, task_tables
 from bakeoff.report.svg import bar_chart, interval_chart, line_chart
+from bakeoff.results import RunResults, TrialRecord
 
 
-def _largest_trials(trials: list[dict]) -> list[dict]:
+def _largest_trials(run: RunResults) -> list[TrialRecord]:
     """Per candidate, its finished trial at the largest training size (seed 0 first)."""
-    best: dict[str, dict] = {}
-    for trial in trials:
-        if trial["status"] != "done" or not trial.get("result"):
-            continue
-        current = best.get(trial["candidate"])
-        if current is None or (trial["train_size"], -trial["seed"]) > (current["train_size"], -current["seed"]):
-            best[trial["candidate"]] = trial
+    best: dict[str, TrialRecord] = {}
+    for trial in run.done_trials:
+        current = best.get(trial.candidate)
+        if current is None or (trial.train_size, -trial.seed) > (current.train_size, -current.seed):
+            best[trial.candidate] = trial
     return list(best.values())
 
 
-def _charts(results: dict) -> dict[str, Markup]:
-    analysis = results["run"].get("analysis") or {}
-    top = _largest_trials(results["trials"])
+def _charts(run: RunResults) -> dict[str, Markup]:
+    analysis = run.run.analysis or {}
+    top = _largest_trials(run)
     curves = {
         name: [(r["train_size"], r["macro_f1"]) for r in report["curve"]]
         for name, report in analysis.get("learning_curves", {}).items()
     }
-    kind = task_tables.task_type(results["run"])
+    kind = run.run.task_type
     main = task_tables.MAIN_METRIC[kind]
     label = task_tables.METRIC_LABELS[main]
     charts = {}
@@ -46,28 +45,28 @@ def _charts(results: dict) -> dict[str, Markup]:
     bars = []
     robust_key = "accuracy" if kind == "classification" else main
     for trial in top:
-        robustness = trial["result"]["metrics"].get("robustness") or {}
+        robustness = trial.metrics.robustness or {}
         for name, p in (robustness.get("perturbations") or {}).items():
-            bars.append((f"{trial['candidate']} / {name}", p[robust_key]))
+            bars.append((f"{trial.candidate} / {name}", p[robust_key]))
         if robustness.get("paraphrase"):
-            bars.append((f"{trial['candidate']} / paraphrase", robustness["paraphrase"][robust_key]))
+            bars.append((f"{trial.candidate} / paraphrase", robustness["paraphrase"][robust_key]))
     if bars:
         charts["robustness"] = bar_chart(bars, f"{robust_key} on perturbed items (largest training size)")
     if kind != "classification":
         charts |= _task_charts(top, kind, analysis)
     roc, risk, reliability = {}, {}, {}
     for trial in top:
-        metrics = trial["result"]["metrics"]
-        oos = metrics.get("out_of_scope") or {}
+        metrics = trial.metrics
+        oos = metrics.out_of_scope or {}
         curve = ((oos.get("by_score") or {}).get("max_prob") or {}).get("roc")
         if curve:
-            roc[trial["candidate"]] = list(zip(curve["fpr"], curve["tpr"]))
+            roc[trial.candidate] = list(zip(curve["fpr"], curve["tpr"]))
         if oos.get("risk_coverage"):
-            risk[trial["candidate"]] = list(zip(oos["risk_coverage"]["coverage"], oos["risk_coverage"]["risk"]))
-        bins = (metrics.get("calibration") or {}).get("reliability") or []
+            risk[trial.candidate] = list(zip(oos["risk_coverage"]["coverage"], oos["risk_coverage"]["risk"]))
+        bins = (metrics.calibration or {}).get("reliability") or []
         points = [(b["confidence"], b["accuracy"]) for b in bins if b.get("count")]
         if points:
-            reliability[trial["candidate"]] = points
+            reliability[trial.candidate] = points
     if roc:
         charts["roc"] = line_chart(
             roc, "out-of-scope accepted (FPR)", "in-scope accepted (TPR)", x_range=(0, 1), diagonal=True
@@ -77,9 +76,9 @@ def _charts(results: dict) -> dict[str, Markup]:
     if reliability:
         charts["reliability"] = line_chart(reliability, "confidence", "accuracy", x_range=(0, 1), diagonal=True)
     latency = [
-        (f"{t['candidate']} (n={t['train_size']})", t["result"]["timings"]["latency_ms_p95"])
-        for t in results["trials"]
-        if t["status"] == "done" and (t.get("result") or {}).get("timings", {}).get("latency_ms_p95")
+        (f"{t.candidate} (n={t.train_size})", t.timings.latency_ms_p95)
+        for t in run.done_trials
+        if t.timings is not None and t.timings.latency_ms_p95
     ]
     if latency:
         charts["latency"] = bar_chart(
@@ -88,23 +87,23 @@ def _charts(results: dict) -> dict[str, Markup]:
     return {name: Markup(svg) for name, svg in charts.items()}  # built from escaped parts by report.svg
 
 
-def _task_charts(top: list[dict], kind: str, analysis: dict) -> dict[str, str]:
+def _task_charts(top: list[TrialRecord], kind: str, analysis: dict) -> dict[str, str]:
     """Extraction / generation: the main metrics with their intervals, per-field F1, judge win-rates."""
     charts = {}
     keys = ("record_exact_match", "field_f1", "valid_output_rate") if kind == "extraction" else ("chrf", "rouge_l")
     bars = []
     for trial in top:
-        test = trial["result"]["metrics"].get("test") or {}
+        test = trial.metrics.test
         for key in keys:
-            if test.get(key) is not None:
-                low, high = test.get(f"{key}_ci") or (test[key], test[key])
-                bars.append((f"{trial['candidate']} / {key}", test[key], low, high))
+            stat = getattr(test, key) if test is not None else None
+            if stat is not None:
+                bars.append((f"{trial.candidate} / {key}", stat.value, stat.ci_low, stat.ci_high))
     if bars:
         charts["task_quality"] = interval_chart(bars, "test set, largest training size (95% CI whiskers)")
     fields = [
-        (f"{trial['candidate']} / {field}", scores["f1"])
+        (f"{trial.candidate} / {field}", scores["f1"])
         for trial in top
-        for field, scores in ((trial["result"]["metrics"].get("test") or {}).get("per_field") or {}).items()
+        for field, scores in ((trial.metrics.test.per_field if trial.metrics.test else None) or {}).items()
     ]
     if fields:
         charts["fields"] = bar_chart(fields, "F1 per field (test, largest training size)")
@@ -117,26 +116,26 @@ def _task_charts(top: list[dict], kind: str, analysis: dict) -> dict[str, str]:
             judged, f"judge win-rate against {analysis['judge']['baseline']} (0.5 = as good)"
         )
     fallback = [
-        (trial["candidate"], oos["fallback_detection_rate"])
+        (trial.candidate, oos["fallback_detection_rate"])
         for trial in top
-        if (oos := trial["result"]["metrics"].get("out_of_scope") or {}).get("fallback_detection_rate") is not None
+        if (oos := trial.metrics.out_of_scope or {}).get("fallback_detection_rate") is not None
     ]
     if fallback:
         charts["fallback"] = bar_chart(fallback, "out-of-scope outputs that fall back (largest training size)")
     return charts
 
 
-def _confusions(results: dict) -> list[dict]:
-    labels = results["run"].get("labels") or []
+def _confusions(run: RunResults) -> list[dict]:
+    labels = run.run.labels
     out = []
-    for trial in _largest_trials(results["trials"]):
-        matrix = trial["result"]["metrics"]["test"].get("confusion")
+    for trial in _largest_trials(run):
+        matrix = trial.metrics.test.confusion if trial.metrics.test else None
         if matrix and len(matrix) == len(labels):
             peak = max(max(row) for row in matrix) or 1
             out.append(
                 {
-                    "candidate": trial["candidate"],
-                    "size": trial["train_size"],
+                    "candidate": trial.candidate,
+                    "size": trial.train_size,
                     "labels": labels,
                     "rows": [[(v, round(0.85 * v / peak, 2)) for v in row] for row in matrix],
                 }
@@ -144,12 +143,12 @@ def _confusions(results: dict) -> list[dict]:
     return out
 
 
-def _architectures(trials: list[dict]) -> list[dict]:
+def _architectures(trials: list[TrialRecord]) -> list[dict]:
     seen = {}
     for trial in trials:
-        model = (trial.get("result") or {}).get("model") or {}
+        model = trial.model or {}
         if model.get("kind") == "llm" and "architecture" in model:
-            seen.setdefault(trial["result"].get("model_name") or trial["candidate"], model["architecture"])
+            seen.setdefault(trial.model_name or trial.candidate, model["architecture"])
     keys = (
         "model_type",
         "is_moe",
@@ -174,14 +173,14 @@ def _architectures(trials: list[dict]) -> list[dict]:
     return [{"model": name, "facts": [(k, arch.get(k)) for k in keys]} for name, arch in seen.items()]
 
 
-def render(results: dict, recommendation: dict | None) -> str:
+def render(run: RunResults, recommendation: dict | None) -> str:
     env = Environment(
         autoescape=select_autoescape(default=True, default_for_string=True), trim_blocks=True, lstrip_blocks=True
     )
     template = env.from_string(files("bakeoff.report").joinpath("templates/report.html.j2").read_text(encoding="utf-8"))
-    run, trials = results["run"], results["trials"]
-    analysis = run.get("analysis") or {}
-    kind = task_tables.task_type(run)
+    meta, trials = run.run, run.trials
+    analysis = meta.analysis or {}
+    kind = meta.task_type
     classification = kind == "classification"
     quality_metric = ((recommendation or {}).get("evidence") or [{}])[0].get("quality_metric", "macro_f1")
     return template.render(
@@ -189,8 +188,8 @@ def render(results: dict, recommendation: dict | None) -> str:
         quality_label=task_tables.METRIC_LABELS.get(quality_metric, quality_metric),
         task_notes=None if classification else task_tables.QUALITY_NOTES[kind],
         judge=task_tables.judge_lines(analysis),
-        run=run,
-        name=(run.get("spec") or {}).get("name", "run"),
+        run=meta,
+        name=(meta.spec or {}).get("name", "run"),
         recommendation=recommendation,
         quality_rows=summary.rows(trials) if classification else task_tables.quality_rows(trials, kind, analysis),
         robustness_rows=summary.robustness_rows(trials)
@@ -198,13 +197,13 @@ def render(results: dict, recommendation: dict | None) -> str:
         else task_tables.robustness_rows(trials, kind),
         efficiency_rows=summary.efficiency_rows(trials),
         gpu_rows=summary.gpu_estimate_rows(analysis),
-        serving_rows=summary.serving_rows(results["run"], trials),
+        serving_rows=summary.serving_rows(run),
         appetite=summary.appetite_lines(analysis),
         comparisons=summary.comparison_lines(analysis, limit=200),
-        charts=_charts(results),
-        confusions=_confusions(results),
+        charts=_charts(run),
+        confusions=_confusions(run),
         architectures=_architectures(trials),
-        spec_json=json.dumps(run.get("spec"), indent=1),
-        versions=run.get("versions") or {},
-        failed=[t for t in trials if t["status"] == "failed"],
+        spec_json=json.dumps(meta.spec, indent=1),
+        versions=meta.versions,
+        failed=[t for t in trials if t.status == "failed"],
     )

@@ -1,27 +1,9 @@
 """Render stored results: a terminal table, summary.md and results.json. Pure: no torch, no models.
 
-results.json schema (`bakeoff.results/1`):
-  recommendation: choice, reason, excluded {candidate: reason}, ranking, pareto, tie, no_llm_needed,
-           evidence (per candidate), answers (the decision questions used), sensitivity, rationale
-  run:     spec, versions, git_sha, device, created, labels, data_report (what the store's run table holds)
-  trials:  one record per trial: trial_id, candidate, model_name, method, train_size, seed, status,
-           error (failed only), metrics.test / metrics.train (accuracy, accuracy_ci, macro_f1,
-           macro_f1_ci, per_class, confusion, items), timings (fine_tune_s, train_tokens_per_s,
-           inference_items_per_s, peak_memory_mb, ...), training (loss history, steps, trainable_params,
-           train_tokens / computed_tokens: real tokens of the batches vs tokens actually run, packed)
-           Extraction and generation trials (`task.type`) also store metrics.task_type and
-           metrics.main_metric, and in metrics.test / train / test_clean, each with `_ci` [low, high]:
-           extraction (evaluation/extraction_metrics.py): valid_output_rate, record_exact_match (main),
-           field_precision, field_recall, field_f1, field_f1_macro, hallucination_rate, copied_values,
-           per_field {field: precision, recall, f1, tp, fp, fn, support, predicted}, fields;
-           generation (evaluation/generation_metrics.py, 0-1 scale): chrf (main, corpus chrF / 100),
-           chrf_sentence_mean, rouge_l, output_words_mean, output_tokens_mean, refusal_rate, empty_rate;
-           metrics.out_of_scope (generation): fallback_detection_rate(_ci), scored_against, and chrf /
-           rouge_l against the fallback reference when one is given.
-  run.analysis: learning_curves (curve rows keep the key macro_f1 for the task's main metric, named in
-           `metric`), paired_comparisons (extraction/generation: one entry per metric of the task, plus
-           main_metric and tie), judge (evaluation.judge: baseline, records of win_rate, win_rate_ci, wins,
-           ties, losses, position_consistency, first_position_rate per candidate, size and seed)
+Everything here reads the typed records of `bakeoff.results` (`RunResults`, `TrialRecord`, `Stat`), whose
+fields and descriptions are results.json's schema (`bakeoff.results/1`); results.json itself is written in
+the store's shape (`results_json`). Sections whose inner shape belongs to one stage (robustness, out-of-scope,
+calibration, the cross-trial analysis, load tests) are JSON mappings there, read here by key.
 """
 
 from __future__ import annotations
@@ -31,6 +13,8 @@ import json
 from rich.table import Table
 
 from bakeoff.report import task_tables
+from bakeoff.report.task_tables import with_ci
+from bakeoff.results import RunMeta, RunResults, Stat, TrialRecord
 
 SCHEMA = "bakeoff.results/1"
 
@@ -39,38 +23,39 @@ def _pct(value: float | None) -> str:
     return "-" if value is None else f"{100 * value:.1f}"
 
 
-def _with_ci(metric: dict | None, key: str) -> str:
-    if not metric:
-        return "-"
-    low, high = metric[f"{key}_ci"]
-    return f"{100 * metric[key]:.1f} [{100 * low:.1f}, {100 * high:.1f}]"
-
-
 def _number(value: float | None, digits: int = 1) -> str:
     return "-" if value is None else f"{value:,.{digits}f}"
 
 
-def rows(trials: list[dict]) -> list[dict[str, str]]:
+def _value(stat: Stat | None) -> float | None:
+    return None if stat is None else stat.value
+
+
+def _status(trial: TrialRecord) -> str:
+    return trial.status if trial.status != "failed" else f"failed: {trial.error or ''}"
+
+
+def rows(trials: list[TrialRecord]) -> list[dict[str, str]]:
     """One display row per trial, in run order."""
     out = []
     for trial in trials:
-        result = trial.get("result") or {}
-        metrics = result.get("metrics", {})
-        timings = result.get("timings", {})
+        test = trial.metrics.test if trial.metrics else None
+        train = trial.metrics.train if trial.metrics else None
+        timings = trial.timings
         out.append(
             {
-                "candidate": trial["candidate"],
-                "method": trial["method"],
-                "train n": str(trial["train_size"]) if trial["train_size"] else "0",
-                "seed": str(trial["seed"]),
-                "test acc % [95% CI]": _with_ci(metrics.get("test"), "accuracy"),
-                "test macro-F1 % [95% CI]": _with_ci(metrics.get("test"), "macro_f1"),
-                "train acc %": _pct(metrics["train"]["accuracy"]) if metrics.get("train") else "-",
-                "fine-tune s": _number(timings.get("fine_tune_s")),
-                "train tok/s": _number(timings.get("train_tokens_per_s"), 0),
-                "infer items/s": _number(timings.get("inference_items_per_s")),
-                "peak MB": _number(timings.get("peak_memory_mb"), 0),
-                "status": trial["status"] if trial["status"] != "failed" else f"failed: {trial.get('error', '')}",
+                "candidate": trial.candidate,
+                "method": trial.method,
+                "train n": str(trial.train_size) if trial.train_size else "0",
+                "seed": str(trial.seed),
+                "test acc % [95% CI]": with_ci(test and test.accuracy),
+                "test macro-F1 % [95% CI]": with_ci(test and test.macro_f1),
+                "train acc %": _pct(_value(train.accuracy)) if train else "-",
+                "fine-tune s": _number(timings and timings.fine_tune_s),
+                "train tok/s": _number(timings and timings.train_tokens_per_s, 0),
+                "infer items/s": _number(timings and timings.inference_items_per_s),
+                "peak MB": _number(timings and timings.peak_memory_mb, 0),
+                "status": _status(trial),
             }
         )
     return out
@@ -89,24 +74,15 @@ TERMINAL_COLUMNS = {  # summary.md has every column; the terminal gets the ones 
 }
 
 
-def trials_task_type(trials: list[dict]) -> str:
-    """The task type the trials were run for (extraction and generation trials record it in their metrics)."""
-    for trial in trials:
-        kind = (((trial.get("result") or {}).get("metrics")) or {}).get("task_type")
-        if kind:
-            return kind
-    return "classification"
-
-
-def terminal_table(title: str, trials: list[dict]) -> Table:
-    kind = trials_task_type(trials)
+def terminal_table(title: str, run: RunResults) -> Table:
+    kind = run.run.task_type
     if kind != "classification":
-        return _plain_table(title, task_tables.quality_rows(trials, kind))
+        return _plain_table(title, task_tables.quality_rows(run.trials, kind))
     table = Table(title=title, show_lines=False, pad_edge=False)
     for header in TERMINAL_COLUMNS.values():
         table.add_column(header, justify="left" if header in ("candidate", "method") else "right", overflow="fold")
-    for trial, row in zip(trials, rows(trials)):
-        if trial["status"] != "done":
+    for trial, row in zip(run.trials, rows(run.trials)):
+        if not trial.done:
             table.add_row(row["candidate"], row["method"], row["train n"], f"[red]{row['status']}[/red]", *[""] * 5)
             continue
         table.add_row(*(row[key] for key in TERMINAL_COLUMNS))
@@ -122,12 +98,12 @@ def _plain_table(title: str, table_rows: list[dict[str, str]]) -> Table:
     return table
 
 
-def robustness_table(trials: list[dict]) -> Table:
-    kind = trials_task_type(trials)
+def robustness_table(run: RunResults) -> Table:
+    kind = run.run.task_type
     if kind != "classification":
-        return _plain_table("generalization and out-of-scope", task_tables.robustness_rows(trials, kind))
+        return _plain_table("generalization and out-of-scope", task_tables.robustness_rows(run.trials, kind))
     table = Table(title="generalization, out-of-scope, calibration", pad_edge=False)
-    table_rows = robustness_rows(trials)
+    table_rows = robustness_rows(run.trials)
     for header in table_rows[0] if table_rows else {"candidate": ""}:
         table.add_column(header, justify="left" if header == "candidate" else "right", overflow="fold")
     for row in table_rows:
@@ -143,24 +119,29 @@ def _get(record: dict | None, *keys):
     return record
 
 
-def robustness_rows(trials: list[dict]) -> list[dict[str, str]]:
+def _split_value(metrics, split: str, name: str) -> float | None:
+    scores = getattr(metrics, split)
+    return None if scores is None else _value(getattr(scores, name))
+
+
+def robustness_rows(trials: list[TrialRecord]) -> list[dict[str, str]]:
     """Beyond accuracy, one row per finished trial: generalization, out-of-scope, calibration."""
     out = []
     for trial in trials:
-        metrics = _get(trial, "result", "metrics")
-        if trial["status"] != "done" or not metrics:
+        metrics = trial.metrics
+        if not trial.done or metrics is None:
             continue
-        robustness = metrics.get("robustness") or {}
-        oos = metrics.get("out_of_scope") or {}
-        calibration = metrics.get("calibration") or {}
-        flag = _get(metrics, "memorization", "flag")
+        robustness = metrics.robustness or {}
+        oos = metrics.out_of_scope or {}
+        calibration = metrics.calibration or {}
+        flag = _get(metrics.memorization, "flag")
         out.append(
             {
-                "candidate": trial["candidate"],
-                "train n": str(trial["train_size"]),
-                "train acc": _pct(_get(metrics, "train", "accuracy")),
-                "test acc": _pct(_get(metrics, "test", "accuracy")),
-                "clean test acc": _pct(_get(metrics, "test_clean", "accuracy")),
+                "candidate": trial.candidate,
+                "train n": str(trial.train_size),
+                "train acc": _pct(_split_value(metrics, "train", "accuracy")),
+                "test acc": _pct(_split_value(metrics, "test", "accuracy")),
+                "clean test acc": _pct(_split_value(metrics, "test_clean", "accuracy")),
                 "perturbed acc (worst)": "-"
                 if robustness.get("mean_perturbed_accuracy") is None
                 else f"{_pct(robustness['mean_perturbed_accuracy'])} ({robustness.get('worst_perturbation')} "
@@ -172,7 +153,7 @@ def robustness_rows(trials: list[dict]) -> list[dict[str, str]]:
                 "ECE -> scaled": "-"
                 if calibration.get("ece") is None
                 else f"{calibration['ece']:.3f} -> {_number(_get(calibration, 'after_scaling', 'ece'), 3)}",
-                "memorized?": f"YES (gap {_pct(_get(metrics, 'memorization', 'gap'))})"
+                "memorized?": f"YES (gap {_pct(_get(metrics.memorization, 'gap'))})"
                 if flag
                 else ("no" if flag is not None else "-"),
             }
@@ -180,32 +161,31 @@ def robustness_rows(trials: list[dict]) -> list[dict[str, str]]:
     return out
 
 
-def efficiency_rows(trials: list[dict]) -> list[dict[str, str]]:
+def efficiency_rows(trials: list[TrialRecord]) -> list[dict[str, str]]:
     """Measured next to estimated on the hardware the run used, per LLM trial, plus serving latency."""
     out = []
     for trial in trials:
-        result = trial.get("result") or {}
-        timings, efficiency = result.get("timings") or {}, result.get("efficiency")
-        if trial["status"] != "done" or not timings.get("latency_ms_p50"):
+        timings, efficiency = trial.timings, trial.efficiency
+        if not trial.done or timings is None or not timings.latency_ms_p50:
             continue
         out.append(
             {
-                "candidate": trial["candidate"],
-                "train n": str(trial["train_size"]),
+                "candidate": trial.candidate,
+                "train n": str(trial.train_size),
                 "step s meas / est": "-"
                 if not efficiency or not efficiency.get("measured_step_s")
                 else f"{efficiency['measured_step_s']:.2f} / {efficiency['estimated_step_s']:.2f} "
                 f"(x{efficiency['step_ratio_measured_over_estimated']:.2f})",
-                "latency b=1 ms p50/p95/p99": f"{timings['latency_ms_p50']:.1f} / {timings['latency_ms_p95']:.1f} / "
-                f"{_number(timings.get('latency_ms_p99'))}",
+                "latency b=1 ms p50/p95/p99": f"{timings.latency_ms_p50:.1f} / {timings.latency_ms_p95:.1f} / "
+                f"{_number(timings.latency_ms_p99)}",
                 "latency est ms": "-"
                 if not efficiency or efficiency.get("estimated_latency_ms_b1") is None
                 else f"{efficiency['estimated_latency_ms_b1']:.1f} "
                 f"(x{efficiency['latency_ratio_measured_over_estimated']:.2f})",
-                "best batch items/s": f"{timings['items_per_s_at_best']:.1f} (b={timings['best_batch']})"
-                if timings.get("best_batch")
+                "best batch items/s": f"{timings.items_per_s_at_best:.1f} (b={timings.best_batch})"
+                if timings.best_batch
                 else "-",  # generation trials time decoding one item at a time (decode tok/s, TTFT) instead
-                "peak MB": _number(timings.get("peak_memory_mb"), 0),
+                "peak MB": _number(timings.peak_memory_mb, 0),
             }
         )
     return out
@@ -242,23 +222,23 @@ def estimate_row(record: dict) -> dict[str, str]:
     }
 
 
-def serving_rows(meta: dict, trials: list[dict]) -> list[dict[str, str]]:
+def serving_rows(run: RunResults) -> list[dict[str, str]]:
     """Capacity measured by `bakeoff loadtest` beside the estimate for the same hardware: the capacity rule over
     the trial's in-process batch timings (CPU), or over the GPU estimate (a catalog GPU)."""
     from bakeoff.decision.measured import estimated_capacity, estimated_capacity_here, measured_capacity
 
-    by_id = {t["trial_id"]: t for t in trials if t.get("result")}
-    estimates = {(e["model"], e["hardware"]["key"]): e for e in (meta.get("analysis") or {}).get("gpu_estimates", [])}
+    by_id = {t.trial_id: t for t in run.done_trials}
+    estimates = {(e["model"], e["hardware"]["key"]): e for e in (run.run.analysis or {}).get("gpu_estimates", [])}
     out = []
-    for candidate, entry in sorted((meta.get("serving") or {}).items()):
+    for candidate, entry in sorted((run.run.serving or {}).items()):
         measured = measured_capacity(entry)
         trial = by_id.get(entry.get("trial_id"))
         hardware, sla = entry.get("hardware") or "?", entry["sla_p95_ms"]
         estimate = None
         if trial is not None and hardware == "cpu":
-            estimate = estimated_capacity_here(trial["result"]["timings"], sla)
-        elif trial is not None and (trial["result"].get("model_name") or candidate, hardware) in estimates:
-            record = estimates[(trial["result"].get("model_name") or candidate, hardware)]
+            estimate = estimated_capacity_here(trial.timings.items_per_s_by_batch, sla)
+        elif trial is not None and (trial.model_name or candidate, hardware) in estimates:
+            record = estimates[(trial.model_name or candidate, hardware)]
             estimate = estimated_capacity(record["inference"]["latency_ms_by_batch"], sla)
         batching = entry.get("batching") or {}
         out.append(
@@ -333,17 +313,14 @@ def _markdown_table(table_rows: list[dict[str, str]]) -> list[str]:
     )
 
 
-def best_per_size(trials: list[dict]) -> list[str]:
+def best_per_size(run: RunResults) -> list[str]:
     """Plain sentences: the best test macro-F1 (the task's main metric) at each training size (seed means)."""
-    main = task_tables.MAIN_METRIC[trials_task_type(trials)]
+    main = task_tables.MAIN_METRIC[run.run.task_type]
     label = task_tables.METRIC_LABELS[main]
     by_size: dict[int, dict[str, list[float]]] = {}
-    for trial in trials:
-        result = trial.get("result")
-        if trial["status"] != "done" or not result:
-            continue
-        by_size.setdefault(trial["train_size"], {}).setdefault(trial["candidate"], []).append(
-            result["metrics"]["test"][main]
+    for trial in run.done_trials:
+        by_size.setdefault(trial.train_size, {}).setdefault(trial.candidate, []).append(
+            getattr(trial.metrics.test, main).value
         )
     lines = []
     for size in sorted(by_size):
@@ -354,11 +331,12 @@ def best_per_size(trials: list[dict]) -> list[str]:
     return lines
 
 
-def markdown(run_name: str, meta: dict, trials: list[dict], recommendation: dict | None = None) -> str:
+def markdown(run_name: str, run: RunResults, recommendation: dict | None = None) -> str:
+    meta = run.run
     lines = [f"# bakeoff run: {run_name}", ""]
     if recommendation:
         lines += ["## Recommendation", "", recommendation["rationale"], ""]
-    report = meta.get("data_report") or {}
+    report = meta.data_report or {}
     if report:
         lines += [
             f"Data: {report['labels']} labels; train pool {report['train_examples']}, validation "
@@ -369,15 +347,14 @@ def markdown(run_name: str, meta: dict, trials: list[dict], recommendation: dict
             "",
         ]
     lines += [
-        f"Device: {meta.get('device')}; bakeoff {meta.get('versions', {}).get('bakeoff')}, git "
-        f"{meta.get('git_sha') or 'n/a'}.",
+        f"Device: {meta.device}; bakeoff {meta.versions.get('bakeoff')}, git {meta.git_sha or 'n/a'}.",
         "",
     ]
-    kind = task_tables.task_type(meta)
+    kind = meta.task_type
     if kind != "classification":
-        return _task_markdown(lines, kind, meta, trials)
-    lines += ["## Quality", ""] + _markdown_table(rows(trials))
-    lines += [f"- {line}" for line in best_per_size(trials)]
+        return _task_markdown(lines, kind, run)
+    lines += ["## Quality", ""] + _markdown_table(rows(run.trials))
+    lines += [f"- {line}" for line in best_per_size(run)]
     evaluation = _evaluation_settings(meta)
     lines += [
         "",
@@ -387,7 +364,7 @@ def markdown(run_name: str, meta: dict, trials: list[dict], recommendation: dict
         "the candidate was trained on: a large train/test gap is memorization.",
         "",
     ]
-    lines += ["## Generalization, out-of-scope items, calibration", ""] + _markdown_table(robustness_rows(trials))
+    lines += ["## Generalization, out-of-scope items, calibration", ""] + _markdown_table(robustness_rows(run.trials))
     lines += [
         "`clean test acc`: test items that are neither exact nor near duplicates of training items. `perturbed "
         "acc`: mean over "
@@ -402,15 +379,15 @@ def markdown(run_name: str, meta: dict, trials: list[dict], recommendation: dict
         "materially worse on perturbed held-out ones.",
         "",
     ]
-    return _shared_sections(lines, meta, trials)
+    return _shared_sections(lines, run)
 
 
-def _task_markdown(lines: list[str], kind: str, meta: dict, trials: list[dict]) -> str:
+def _task_markdown(lines: list[str], kind: str, run: RunResults) -> str:
     """summary.md for an extraction or generation run: the task's own tables, then the shared sections."""
-    analysis = meta.get("analysis")
-    evaluation = _evaluation_settings(meta)
-    lines += [f"## Quality ({kind})", ""] + _markdown_table(task_tables.quality_rows(trials, kind, analysis))
-    lines += [f"- {line}" for line in best_per_size(trials)]
+    analysis = run.run.analysis
+    evaluation = _evaluation_settings(run.run)
+    lines += [f"## Quality ({kind})", ""] + _markdown_table(task_tables.quality_rows(run.trials, kind, analysis))
+    lines += [f"- {line}" for line in best_per_size(run)]
     lines += ["", task_tables.QUALITY_NOTES[kind], ""]
     lines += [f"Intervals: percentile bootstrap over test items at {100 * evaluation.confidence:g}%.", ""]
     if task_tables.judge_lines(analysis):
@@ -418,17 +395,17 @@ def _task_markdown(lines: list[str], kind: str, meta: dict, trials: list[dict]) 
         lines += [f"- {line}" for line in task_tables.judge_lines(analysis)] + [""]
     label = task_tables.METRIC_LABELS[task_tables.MAIN_METRIC[kind]]
     lines += ["## Generalization and out-of-scope items", ""]
-    lines += _markdown_table(task_tables.robustness_rows(trials, kind))
+    lines += _markdown_table(task_tables.robustness_rows(run.trials, kind))
     lines += [task_tables.ROBUSTNESS_NOTE.format(label=label), ""]
-    return _shared_sections(lines, meta, trials)
+    return _shared_sections(lines, run)
 
 
-def _shared_sections(lines: list[str], meta: dict, trials: list[dict]) -> str:
+def _shared_sections(lines: list[str], run: RunResults) -> str:
     """The sections every task type shares: speed, GPU estimates, capacity, data appetite, paired comparisons."""
-    analysis = meta.get("analysis")
-    if efficiency_rows(trials):
+    analysis = run.run.analysis
+    if efficiency_rows(run.trials):
         lines += ["## Speed and memory, measured here (and the estimator's view of it)", ""] + _markdown_table(
-            efficiency_rows(trials)
+            efficiency_rows(run.trials)
         )
         lines += [
             "Measured on this run's hardware; `est` is bakeoff's estimate for the same hardware from the "
@@ -437,7 +414,7 @@ def _shared_sections(lines: list[str], meta: dict, trials: list[dict]) -> str:
             "",
         ]
     if gpu_estimate_rows(analysis):
-        spec_eff = (meta.get("spec") or {}).get("efficiency", {})
+        spec_eff = (run.run.spec or {}).get("efficiency", {})
         lines += ["## Estimated on GPUs (not measured)", ""] + _markdown_table(gpu_estimate_rows(analysis))
         lines += [
             f"Estimates for {spec_eff.get('method', 'lora')} fine-tuning and label-scoring inference, serving "
@@ -446,9 +423,9 @@ def _shared_sections(lines: list[str], meta: dict, trials: list[dict]) -> str:
             "in `bakeoff/efficiency/estimate.py`, prices indicative (2026-11).",
             "",
         ]
-    if serving_rows(meta, trials):
+    if serving_rows(run):
         lines += ["## Capacity under load: measured (HTTP load test) and estimated", ""] + _markdown_table(
-            serving_rows(meta, trials)
+            serving_rows(run)
         )
         lines += [
             "Measured: `bakeoff loadtest` against `bakeoff serve`, open-loop Poisson arrivals; the highest rate "
@@ -470,13 +447,14 @@ def _shared_sections(lines: list[str], meta: dict, trials: list[dict]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def _evaluation_settings(meta: dict):
+def _evaluation_settings(meta: RunMeta):
     """The run's evaluation settings, defaults filled in (run folders from before a setting existed)."""
     from bakeoff.config import EvaluationSpec  # pydantic only: no torch
 
-    return EvaluationSpec.model_validate((meta.get("spec") or {}).get("evaluation") or {})
+    return EvaluationSpec.model_validate((meta.spec or {}).get("evaluation") or {})
 
 
 def results_json(meta: dict, trials: list[dict], recommendation: dict | None) -> str:
-    """results.json's text (schema above)."""
+    """results.json's text, in the store's shape (the store's run table and trial rows, as they are stored):
+    `RunResults.from_stored` reads it back."""
     return json.dumps({"schema": SCHEMA, "run": meta, "trials": trials, "recommendation": recommendation}, indent=1)

@@ -8,6 +8,8 @@ the notes under each table (`QUALITY_NOTES`).
 
 from __future__ import annotations
 
+from bakeoff.results import Stat, TrialRecord
+
 MAIN_METRIC = {"classification": "macro_f1", "extraction": "record_exact_match", "generation": "chrf"}
 METRIC_LABELS = {
     "macro_f1": "macro-F1",
@@ -29,19 +31,24 @@ QUALITY_NOTES = {
 }
 
 
-def task_type(meta: dict) -> str:
-    return ((meta.get("spec") or {}).get("task") or {}).get("type") or "classification"
-
-
 def _pct(value: float | None) -> str:
     return "-" if value is None else f"{100 * value:.1f}"
 
 
-def _with_ci(metric: dict | None, key: str) -> str:
-    if not metric or metric.get(key) is None:
+def with_ci(stat: Stat | None) -> str:
+    """`93.0 [90.0, 96.0]`: a statistic and its interval, as percentages."""
+    if stat is None:
         return "-"
-    low, high = metric.get(f"{key}_ci") or (metric[key], metric[key])
-    return f"{100 * metric[key]:.1f} [{100 * low:.1f}, {100 * high:.1f}]"
+    return f"{100 * stat.value:.1f} [{100 * stat.ci_low:.1f}, {100 * stat.ci_high:.1f}]"
+
+
+def _value(stat: Stat | None) -> float | None:
+    return None if stat is None else stat.value
+
+
+def _score(scores, name: str) -> float | None:
+    """A split's statistic (`metrics.test.chrf`), as a number, or None when the split or the metric is absent."""
+    return None if scores is None else _value(getattr(scores, name))
 
 
 def _number(value: float | None, digits: int = 1) -> str:
@@ -53,73 +60,74 @@ def _judge_records(analysis: dict | None) -> dict[tuple[str, int, int], dict]:
     return {(r["candidate"], r["train_size"], r["seed"]): r for r in records}
 
 
-def quality_rows(trials: list[dict], kind: str, analysis: dict | None = None) -> list[dict[str, str]]:
+def quality_rows(trials: list[TrialRecord], kind: str, analysis: dict | None = None) -> list[dict[str, str]]:
     """One display row per trial for an extraction or generation run."""
     judged = _judge_records(analysis)
     baseline = ((analysis or {}).get("judge") or {}).get("baseline")
     out = []
     for trial in trials:
-        result = trial.get("result") or {}
-        metrics, timings = result.get("metrics") or {}, result.get("timings") or {}
-        test, train = metrics.get("test"), metrics.get("train")
+        metrics, timings = trial.metrics, trial.timings
+        test, train = (metrics.test, metrics.train) if metrics else (None, None)
         row = {
-            "candidate": trial["candidate"],
-            "method": trial["method"],
-            "train n": str(trial["train_size"]) if trial["train_size"] else "0",
-            "seed": str(trial["seed"]),
+            "candidate": trial.candidate,
+            "method": trial.method,
+            "train n": str(trial.train_size) if trial.train_size else "0",
+            "seed": str(trial.seed),
         }
         if kind == "extraction":
             row |= {
-                "exact % [95% CI]": _with_ci(test, "record_exact_match"),
-                "field F1 % [95% CI]": _with_ci(test, "field_f1"),
-                "valid %": _pct((test or {}).get("valid_output_rate")),
-                "halluc. %": _pct((test or {}).get("hallucination_rate")),
-                "train exact %": _pct((train or {}).get("record_exact_match")),
+                "exact % [95% CI]": with_ci(test and test.record_exact_match),
+                "field F1 % [95% CI]": with_ci(test and test.field_f1),
+                "valid %": _pct(_score(test, "valid_output_rate")),
+                "halluc. %": _pct(_score(test, "hallucination_rate")),
+                "train exact %": _pct(_score(train, "record_exact_match")),
             }
         else:
-            record = judged.get((trial["candidate"], trial["train_size"], trial["seed"]))
+            record = judged.get((trial.candidate, trial.train_size, trial.seed))
             row |= {
-                "chrF [95% CI]": _with_ci(test, "chrf"),
-                "ROUGE-L [95% CI]": _with_ci(test, "rouge_l"),
-                "words": _number((test or {}).get("output_words_mean")),
-                "refusal %": _pct((test or {}).get("refusal_rate")),
-                "judge win % [95% CI]": _with_ci(record, "win_rate")
+                "chrF [95% CI]": with_ci(test and test.chrf),
+                "ROUGE-L [95% CI]": with_ci(test and test.rouge_l),
+                "words": _number(_score(test, "output_words_mean")),
+                "refusal %": _pct(_score(test, "refusal_rate")),
+                "judge win % [95% CI]": with_ci(
+                    Stat(value=record["win_rate"], ci_low=record["win_rate_ci"][0], ci_high=record["win_rate_ci"][1])
+                )
                 if record
-                else ("50 (baseline)" if baseline and trial["candidate"] == baseline else "-"),
-                "train chrF": _pct((train or {}).get("chrf")),
-                "decode tok/s": _number(timings.get("decode_tokens_per_s")),
-                "TTFT ms p50": _number(timings.get("ttft_ms_p50")),
+                else ("50 (baseline)" if baseline and trial.candidate == baseline else "-"),
+                "train chrF": _pct(_score(train, "chrf")),
+                "decode tok/s": _number(timings and timings.decode_tokens_per_s),
+                "TTFT ms p50": _number(timings and timings.ttft_ms_p50),
             }
         row |= {
-            "fine-tune s": _number(timings.get("fine_tune_s")),
-            "infer items/s": _number(timings.get("inference_items_per_s")),
-            "peak MB": _number(timings.get("peak_memory_mb"), 0),
-            "status": trial["status"] if trial["status"] != "failed" else f"failed: {trial.get('error', '')}",
+            "fine-tune s": _number(timings and timings.fine_tune_s),
+            "infer items/s": _number(timings and timings.inference_items_per_s),
+            "peak MB": _number(timings and timings.peak_memory_mb, 0),
+            "status": trial.status if trial.status != "failed" else f"failed: {trial.error or ''}",
         }
         out.append(row)
     return out
 
 
-def robustness_rows(trials: list[dict], kind: str) -> list[dict[str, str]]:
+def robustness_rows(trials: list[TrialRecord], kind: str) -> list[dict[str, str]]:
     """Memorization, perturbations and out-of-scope behaviour in the task's main metric, per finished trial."""
     main = MAIN_METRIC[kind]
     out = []
     for trial in trials:
-        metrics = (trial.get("result") or {}).get("metrics")
-        if trial["status"] != "done" or not metrics:
+        metrics = trial.metrics
+        if not trial.done or metrics is None:
             continue
-        robustness = metrics.get("robustness") or {}
-        oos = metrics.get("out_of_scope") or {}
+        robustness = metrics.robustness or {}
+        oos = metrics.out_of_scope or {}
         worst = robustness.get("worst_perturbation")
         mean_perturbed = robustness.get(f"mean_perturbed_{main}")
-        memorization = metrics.get("memorization") or {}
+        memorization = metrics.memorization or {}
         flag = memorization.get("flag")
         row = {
-            "candidate": trial["candidate"],
-            "train n": str(trial["train_size"]),
-            "train": _pct((metrics.get("train") or {}).get(main)),
-            "test": _pct((metrics.get("test") or {}).get(main)),
-            "clean test": _pct((metrics.get("test_clean") or {}).get(main)),
+            "candidate": trial.candidate,
+            "train n": str(trial.train_size),
+            "train": _pct(_score(metrics.train, main)),
+            "test": _pct(_score(metrics.test, main)),
+            "clean test": _pct(_score(metrics.test_clean, main)),
             "perturbed (worst)": "-"
             if mean_perturbed is None
             else f"{_pct(mean_perturbed)} ({worst} {_pct(robustness['perturbations'][worst][main])})",
