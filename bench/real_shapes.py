@@ -122,8 +122,9 @@ def collect(name: str, method: str, run_dir: Path, wall_s: float | None, max_rss
     """One finished trial's row, from its run folder."""
     trial = json.loads((run_dir / "results.json").read_text())["trials"][0]["result"]
     training, efficiency, timings = trial["training"], trial["efficiency"] or {}, trial["timings"]
-    estimated = efficiency.get("estimated_memory_gb") or {}
+    estimated = current_memory_estimate(trial["model"]["architecture"], efficiency)
     peak_gb = timings["peak_memory_mb"] * 2**20 / 1e9
+    tune_gb = efficiency.get("measured_memory_gb")
     return {
         "model": name,
         "method": method,
@@ -135,8 +136,9 @@ def collect(name: str, method: str, run_dir: Path, wall_s: float | None, max_rss
         "estimated_memory_gb": estimated,
         "memory_ratio_measured_over_estimated": peak_gb / estimated["total"] if estimated.get("total") else None,
         # The fine-tune alone: the training state the estimator prices, without loading's transient copies.
-        "fine_tune_peak_memory_gb": efficiency.get("measured_memory_gb"),
-        "fine_tune_memory_ratio": efficiency.get("memory_ratio_measured_over_estimated"),
+        "fine_tune_peak_memory_gb": tune_gb,
+        "fine_tune_memory_ratio": tune_gb / estimated["total"] if tune_gb and estimated.get("total") else None,
+        "estimated_memory_gb_when_run": efficiency.get("estimated_memory_gb"),
         "steps": training["steps"],
         "step_s": training["step_time_s"] / training["steps"],
         "estimated_step_s": efficiency.get("estimated_step_s"),
@@ -147,6 +149,20 @@ def collect(name: str, method: str, run_dir: Path, wall_s: float | None, max_rss
         "train_loss": training["train_loss_per_epoch"],
         "packed": training["packed"],
     }
+
+
+def current_memory_estimate(architecture: dict, efficiency: dict) -> dict:
+    """The memory estimate for the trial's own model, workload and hardware (all stored in its record) by the
+    estimator as it is now, so rows collected from older runs compare against the current formulas."""
+    from bakeoff.efficiency.estimate import Workload, fine_tune_memory
+    from bakeoff.efficiency.hardware import Hardware
+    from bakeoff.efficiency.introspect import Architecture
+
+    if not efficiency.get("workload"):
+        return {}
+    return fine_tune_memory(
+        Architecture(**architecture), Workload(**efficiency["workload"]), Hardware(**efficiency["hardware"])
+    )
 
 
 def main(models: list[str], layers: int, work: Path, out: Path, collect_only: bool = False) -> dict:

@@ -463,3 +463,43 @@ def test_a_nested_peak_is_never_above_the_peak_around_it(monkeypatch):
             time.sleep(0.3)  # the inner sampler reads every 20 ms
         assert inner.peak_mb == 500
     assert outer.peak_mb == 500, "the inner peak reached the outer one"
+
+
+def test_lora_on_fused_experts_keeps_a_full_size_adapted_stack_per_layer_and_the_estimate_counts_it():
+    """The estimator's `expert_lora_weights` rests on how peft adapts fused expert tensors: the forward forms
+    `W + scaling * B @ A` at full size and autograd keeps it for the backward, once per MoE layer. Checked on a
+    tiny Mixtral through bakeoff's own LoRA preparation (if peft stops doing this, the term is stale)."""
+    import torch
+    from tiny import tiny_model, tiny_tokenizer
+
+    from bakeoff.config import LoraSpec
+    from bakeoff.efficiency.introspect import introspect
+    from bakeoff.training.lora import prepare_for_method
+
+    model = tiny_model("mixtral", len(tiny_tokenizer()))
+    stacks = [p for n, p in model.named_parameters() if ".experts." in n and p.ndim == 3]
+    stack_bytes = {p.numel() * p.element_size() for p in stacks}
+    arch = introspect(model.config)
+    model = prepare_for_method(model, "lora", LoraSpec(r=4, targets="all"), seed=0, gradient_checkpointing=False)
+    kept = []
+
+    def pack(tensor):  # what autograd keeps for the backward: adapted stacks are full-size and carry a gradient
+        if tensor.requires_grad and tensor.untyped_storage().nbytes() in stack_bytes:
+            kept.append(tensor.untyped_storage().data_ptr())
+        return tensor
+
+    with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
+        model(input_ids=torch.randint(0, 50, (2, 12))).logits.sum().backward()
+    per_layer = len(stacks) // arch.num_layers  # gate_up_proj and down_proj
+    assert len(set(kept)) == per_layer * arch.num_layers, "one kept full-size adapted copy per expert stack"
+
+    cpu = Hardware("local-cpu", "cpu", peak_tflops=0.1, memory_gb=24, bandwidth_gbs=20, usd_per_hour=0, measured=True)
+    lora = estimate.fine_tune_memory(arch, estimate.Workload(lora_targets="all"), cpu)
+    layer_bytes = arch.params_fused_experts / arch.num_layers * 4  # float32 on a measured CPU
+    assert lora["expert_lora_weights"] * 1e9 == pytest.approx(arch.params_fused_experts * 4 + layer_bytes)
+    checkpointed = estimate.fine_tune_memory(arch, estimate.Workload(gradient_checkpointing=True), cpu)
+    assert checkpointed["expert_lora_weights"] * 1e9 == pytest.approx(2 * layer_bytes)
+    for untouched in (estimate.Workload(lora_targets="attention"), estimate.Workload(method="full")):
+        assert estimate.fine_tune_memory(arch, untouched, cpu)["expert_lora_weights"] == 0.0
+    dense = architecture_of("mistral-7b")
+    assert estimate.fine_tune_memory(dense, estimate.Workload(), cpu)["expert_lora_weights"] == 0.0

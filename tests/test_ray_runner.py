@@ -303,8 +303,9 @@ def _spec(**candidate):
 def test_llm_trials_get_the_gpus_the_estimator_says_and_declared_resources_win():
     mixtral = _spec(model="mixtral-8x7b", method="lora")
     (trial,) = expand_grid(mixtral)
-    assert trial_resources(trial, mixtral, gpu("a100-80gb"), 10).gpus == 2  # 93 GB of bf16 weights
-    assert trial_resources(trial, mixtral, gpu("h100"), 10).gpus == 2
+    # 93 GB of bf16 weights, and LoRA on the experts keeps a second copy of them until the backward
+    assert trial_resources(trial, mixtral, gpu("a100-80gb"), 10).gpus == 3
+    assert trial_resources(trial, mixtral, gpu("h100"), 10).gpus == 3
     small = _spec(model="smollm2-135m", method="lora")
     assert trial_resources(expand_grid(small)[0], small, gpu("l4"), 10).gpus == 1
     assert trial_resources(trial, mixtral, None, 10).gpus == 0  # no GPUs in the cluster: a CPU task
