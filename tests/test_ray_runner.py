@@ -5,6 +5,7 @@ a clear message without Ray. Resource planning is tested without Ray."""
 import io
 import json
 import os
+import re
 import shutil
 import signal
 import sqlite3
@@ -125,6 +126,7 @@ def test_ray_and_local_give_the_same_metrics_and_files(tmp_path, tiny_folder, ra
     lora = next(t for t in on_ray.store.trials() if t["candidate"] == "tiny lora")["result"]
     assert lora["training"]["steps"] == 3 and lora["ray"]["node"] and lora["ray"]["trial_s"] > 0
     assert "done tfidf/n20/s0" in log and "2 of 2 done, 0 failed" in log, log
+    assert "done tfidf/n20/s0" in (on_ray.run_dir / "progress.log").read_text(), "a Ray run logs progress too"
 
     # The same folder resumes under either runner: nothing is redone.
     again, _ = _run_on_ray(tiny_config(tmp_path / "local", tiny_folder))
@@ -371,11 +373,11 @@ def test_the_runner_and_resources_do_not_change_the_fingerprint():
     )
 
 
-def test_progress_prints_plain_lines_with_each_running_trials_step_and_loss():
+def test_progress_prints_plain_lines_with_each_running_trials_step_and_loss(tmp_path):
     from bakeoff.runners.ray_progress import RayProgress
 
     log = io.StringIO()
-    progress = RayProgress(Console(file=log, width=200), total=3, already_done=1)
+    progress = RayProgress(Console(file=log, width=200), total=3, already_done=1, run_dir=tmp_path)
     progress.refresh({"a/n20/s0": {"step": 0, "loss": None, "node": "n1"}}, {"a/n20/s0", "b/n20/s0"})
     progress.refresh(
         {"a/n20/s0": {"step": 4, "loss": 1.2345, "node": "n1"}}, {"a/n20/s0", "b/n20/s0"}
@@ -385,11 +387,14 @@ def test_progress_prints_plain_lines_with_each_running_trials_step_and_loss():
     )
     progress.finished("a/n20/s0", None)
     progress.finished("b/n20/s0", "its worker process died")
-    lines = log.getvalue().splitlines()
-    assert lines == [
+    expected = [
         "1 of 3 trials already done (skipped)",
         "started a/n20/s0 (starting on n1) [trials: 1 done, 1 running, 0 failed]",
         "started b/n20/s0 (step 2, loss 0.500 on n2) [trials: 1 done, 1 running, 0 failed]",
         "done a/n20/s0 [2 of 3 done, 0 failed]",
-        "b/n20/s0 failed: its worker process died",
+        "b/n20/s0 failed: its worker process died [2 of 3 done, 1 failed]",
     ]
+    # Timestamped (UTC) on a console that is not a terminal, and the same lines in the run folder's progress.log.
+    for written in (log.getvalue(), (tmp_path / "progress.log").read_text()):
+        stamps, texts = zip(*(line.split(" ", 1) for line in written.splitlines()))
+        assert list(texts) == expected and all(re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ", s) for s in stamps)

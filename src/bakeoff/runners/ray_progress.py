@@ -1,24 +1,31 @@
 """Progress of a Ray run on the driver: trials done / running / failed, and each running trial's step and loss.
 
-On a terminal: a rich bar for the grid and one live line per running trial. Piped to a file or a CI log:
-plain lines, one when a trial starts, finishes or fails, and at most one per trial every
-`PLAIN_EVERY_S` seconds while it trains, so a 45-trial run on a cluster does not flood the log.
+On a terminal: a rich bar for the grid and one live line per running trial. Always: plain timestamped lines
+in the run folder's `progress.log` (as the local runner writes), and on the console too when it is not a
+terminal (a file or a CI log): one when a trial starts, finishes or fails, and at most one per trial every
+`runner.progress_every_s` seconds while it trains, so a 45-trial run on a cluster does not flood the log.
 """
 
 from __future__ import annotations
 
 import time
+from pathlib import Path
 
 from rich.console import Console
 from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
+from bakeoff.runners.log_progress import ProgressLog
+
 PLAIN_EVERY_S = 30.0
 
 
 class RayProgress:
-    def __init__(self, console: Console, total: int, already_done: int) -> None:
-        self.console, self.total = console, total
+    def __init__(
+        self, console: Console, total: int, already_done: int, run_dir: Path, every_s: float = PLAIN_EVERY_S
+    ) -> None:
+        self.console, self.total, self.every_s = console, total, every_s
+        self.log = ProgressLog(console, run_dir, total, every_s)  # progress.log; the console when not a tty
         self.done, self.failed = already_done, 0
         self.rows: dict[str, int] = {}  # trial id -> rich task id (terminal)
         self.last_line_s: dict[str, float] = {}  # trial id -> when its last plain line was printed
@@ -35,8 +42,8 @@ class RayProgress:
             )
             self.overall = self.bar.add_task(self._counts(0), total=total, completed=already_done)
             self.bar.start()
-        elif already_done:
-            console.print(f"{already_done} of {total} trials already done (skipped)", markup=False, highlight=False)
+        if already_done:
+            self.log.line(f"{already_done} of {total} trials already done (skipped)")
 
     def _counts(self, running: int) -> str:
         return f"trials: {self.done} done, {running} running, {self.failed} failed"
@@ -50,19 +57,14 @@ class RayProgress:
                 if trial_id not in self.rows:
                     self.rows[trial_id] = self.bar.add_task("", total=None)
                 self.bar.update(self.rows[trial_id], description=escape(f"  {trial_id} {_state_text(state)}"))
-            return
         now = time.monotonic()
         for trial_id, state in running.items():
             changed = state != self.seen.get(trial_id)
             first = trial_id not in self.last_line_s
-            if changed and (first or now - self.last_line_s[trial_id] >= PLAIN_EVERY_S):
+            if changed and (first or now - self.last_line_s[trial_id] >= self.every_s):
                 self.last_line_s[trial_id] = now
                 verb = "started" if first else "running"
-                self.console.print(
-                    f"{verb} {trial_id} {_state_text(state)} [{self._counts(len(running))}]",
-                    markup=False,
-                    highlight=False,
-                )
+                self.log.line(f"{verb} {trial_id} {_state_text(state)} [{self._counts(len(running))}]")
             self.seen[trial_id] = state
 
     def finished(self, trial_id: str, error: str | None) -> None:
@@ -75,13 +77,11 @@ class RayProgress:
             if trial_id in self.rows:
                 self.bar.remove_task(self.rows.pop(trial_id))
         if error is not None:
-            self.console.print(f"[red]{escape(trial_id)} failed:[/red] {escape(error)}", highlight=False)
-        elif not self.live:
-            self.console.print(
-                f"done {trial_id} [{self.done} of {self.total} done, {self.failed} failed]",
-                markup=False,
-                highlight=False,
-            )
+            if self.live:
+                self.console.print(f"[red]{escape(trial_id)} failed:[/red] {escape(error)}", highlight=False)
+            self.log.line(f"{trial_id} failed: {error} [{self.done} of {self.total} done, {self.failed} failed]")
+        else:
+            self.log.line(f"done {trial_id} [{self.done} of {self.total} done, {self.failed} failed]")
 
     def close(self) -> None:
         if self.live:

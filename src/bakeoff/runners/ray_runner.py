@@ -145,7 +145,7 @@ def _run_grid(
     from bakeoff.runners.ray_worker import ProgressBoard, execute_trial
 
     pending = [trial for trial in trials if store.status(trial.trial_id) != "done"]
-    progress = RayProgress(console, total=len(trials), already_done=len(trials) - len(pending))
+    progress = RayProgress(console, len(trials), len(trials) - len(pending), spec.run_dir, spec.runner.progress_every_s)
     if not pending:
         progress.close()
         return 0, 0
