@@ -4,14 +4,19 @@
                                 [--out bench/results/real_shapes.json]
 
 Each model is its catalog config (Mistral-7B v0.1, Llama-3-8B, Mixtral-8x7B) cut to `--layers` decoder
-layers at full width and full vocabulary, with random weights, saved once as an fp32 safetensors folder
-(with a small BPE tokenizer: token ids are below every vocabulary, and the embedding and LM head keep
-their full size). Then every (model, method) is its own `bakeoff run` subprocess, one at a time: a few
+layers at full width and full vocabulary, with random weights, saved once as a safetensors folder
+in bf16 as the real checkpoints ship (`--checkpoint-dtype`), with a small BPE tokenizer (token ids are below
+every vocabulary, and the embedding and LM head keep their full size). On this CPU bakeoff computes in
+float32, so loading converts the weights: nothing stays a view of the memory-mapped file, as with real
+checkpoints. (A float32 checkpoint would stay mapped: its LM head and the float32 source of every layer
+QLoRA quantized count in RSS for the life of the process, and only looked-up embedding rows do.)
+Then every (model, method) is its own `bakeoff run` subprocess, one at a time: a few
 built-in tickets, one epoch, first-token scoring on a few test items. The naive way beside QLoRA is
 LoRA on the same float32 base, in the same run.
 
-Per trial: peak memory (RSS sampled inside the trial, the fine-tune's own peak without loading, and the
-subprocess's max RSS from the kernel),
+Per trial: peak memory (RSS sampled inside the trial, the fine-tune's own peak, the process's RSS before the
+trial loaded its model, and the subprocess's max RSS from the kernel); the estimate is compared with the
+fine-tune's peak above that starting RSS (the interpreter and libraries are no part of a training state),
 training step time, and what bakeoff's estimator said for the same cut model on this machine
 (`efficiency.estimated_memory_gb`, `estimated_step_s` in the trial record, from
 `efficiency.compare.measured_vs_estimated`). Ratios are reported as they are: the estimator is owned
@@ -41,8 +46,9 @@ MODELS = ("mistral-7b", "llama-3-8b", "mixtral-8x7b")
 METHODS = ("lora", "qlora")
 
 
-def build(name: str, layers: int, folder: Path) -> dict:
-    """Save the cut model (random fp32 weights) and a tokenizer; returns its parameter counts."""
+def build(name: str, layers: int, folder: Path, dtype: str = "bfloat16") -> dict:
+    """Save the cut model (random weights, stored in `dtype` as the real checkpoints ship: bf16) and a
+    tokenizer; returns its parameter counts."""
     import torch
     from transformers import AutoModelForCausalLM
 
@@ -56,7 +62,7 @@ def build(name: str, layers: int, folder: Path) -> dict:
     if getattr(config, "layer_types", None):
         config.layer_types = config.layer_types[:layers]
     torch.manual_seed(0)
-    model = AutoModelForCausalLM.from_config(config, dtype=torch.float32)
+    model = AutoModelForCausalLM.from_config(config, dtype=getattr(torch, dtype))
     params = sum(p.numel() for p in model.parameters())
     partial = folder.with_name(folder.name + ".partial")
     shutil.rmtree(partial, ignore_errors=True)
@@ -120,24 +126,31 @@ def run_trial(name: str, method: str, folder: Path, work: Path, console: Console
 
 def collect(name: str, method: str, run_dir: Path, wall_s: float | None, max_rss_gb: float | None) -> dict:
     """One finished trial's row, from its run folder."""
-    trial = json.loads((run_dir / "results.json").read_text())["trials"][0]["result"]
+    stored = json.loads((run_dir / "results.json").read_text())
+    trial = stored["trials"][0]["result"]
     training, efficiency, timings = trial["training"], trial["efficiency"] or {}, trial["timings"]
     estimated = current_memory_estimate(trial["model"]["architecture"], efficiency)
     peak_gb = timings["peak_memory_mb"] * 2**20 / 1e9
-    tune_gb = efficiency.get("measured_memory_gb")
+    held_gb = efficiency.get("measured_memory_gb")  # the fine-tune's peak above the process before loading
+    before_mb = training.get("memory_before_load_mb")
     return {
         "model": name,
         "method": method,
         "ok": True,
         "wall_s": wall_s,
         "max_rss_gb": max_rss_gb,
+        "model_folder": stored["run"]["spec"]["candidates"][0]["model"],  # its name ends in the checkpoint dtype
         "params_total": trial["model"]["architecture"]["params_total"],
         "trial_peak_memory_gb": peak_gb,
         "estimated_memory_gb": estimated,
         "memory_ratio_measured_over_estimated": peak_gb / estimated["total"] if estimated.get("total") else None,
         # The fine-tune alone: the training state the estimator prices, without loading's transient copies.
-        "fine_tune_peak_memory_gb": tune_gb,
-        "fine_tune_memory_ratio": tune_gb / estimated["total"] if tune_gb and estimated.get("total") else None,
+        "fine_tune_peak_memory_gb": training["peak_memory_mb"] * 2**20 / 1e9
+        if training.get("peak_memory_mb")
+        else None,
+        "memory_before_load_gb": before_mb * 2**20 / 1e9 if before_mb else None,
+        "fine_tune_held_memory_gb": held_gb,
+        "fine_tune_memory_ratio": held_gb / estimated["total"] if held_gb and estimated.get("total") else None,
         "estimated_memory_gb_when_run": efficiency.get("estimated_memory_gb"),
         "steps": training["steps"],
         "step_s": training["step_time_s"] / training["steps"],
@@ -165,7 +178,14 @@ def current_memory_estimate(architecture: dict, efficiency: dict) -> dict:
     )
 
 
-def main(models: list[str], layers: int, work: Path, out: Path, collect_only: bool = False) -> dict:
+def main(
+    models: list[str],
+    layers: int,
+    work: Path,
+    out: Path,
+    collect_only: bool = False,
+    checkpoint_dtype: str = "bfloat16",
+) -> dict:
     import torch
 
     from bakeoff.efficiency.hardware import local_cpu
@@ -189,14 +209,15 @@ def main(models: list[str], layers: int, work: Path, out: Path, collect_only: bo
                     rows.append(collect(name, method, run_dir, process.get("wall_s"), process.get("max_rss_gb")))
         models = []
     for name in models:
-        folder = work / f"{name}-{layers}l"
+        folder = work / f"{name}-{layers}l-{checkpoint_dtype}"
         if not (folder / "config.json").is_file():
             started = time.perf_counter()
             # A subprocess, so the fp32 build's memory is returned before the trials start.
             code = (
                 f"import sys, json; sys.path.insert(0, {str(Path(__file__).parent)!r}); from real_shapes import "
                 "build; "
-                f"print(json.dumps(build({name!r}, {layers}, __import__('pathlib').Path({str(folder)!r}))))"
+                f"print(json.dumps(build({name!r}, {layers}, __import__('pathlib').Path({str(folder)!r}), "
+                f"{checkpoint_dtype!r})))"
             )
             done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False)
             if done.returncode != 0:
@@ -216,8 +237,9 @@ def main(models: list[str], layers: int, work: Path, out: Path, collect_only: bo
         "params",
         "peak GB",
         "tune peak GB",
+        "before load GB",
         "est. GB",
-        "tune/est",
+        "(tune - before)/est",
         "step s",
         "est. step s",
         "meas/est",
@@ -227,7 +249,7 @@ def main(models: list[str], layers: int, work: Path, out: Path, collect_only: bo
         table.add_column(column, justify="left" if column in ("model", "method") else "right")
     for row in rows:
         if not row["ok"]:
-            table.add_row(row["model"], row["method"], *["failed"] + [""] * 9)
+            table.add_row(row["model"], row["method"], *["failed"] + [""] * 10)
             continue
         est = row["estimated_memory_gb"].get("total")
         table.add_row(
@@ -236,6 +258,7 @@ def main(models: list[str], layers: int, work: Path, out: Path, collect_only: bo
             f"{row['params_total'] / 1e9:.2f}B",
             f"{row['trial_peak_memory_gb']:.2f}",
             f"{row['fine_tune_peak_memory_gb']:.2f}" if row.get("fine_tune_peak_memory_gb") else "-",
+            f"{row['memory_before_load_gb']:.2f}" if row.get("memory_before_load_gb") else "-",
             f"{est:.2f}" if est else "-",
             f"{row['fine_tune_memory_ratio']:.2f}" if row.get("fine_tune_memory_ratio") else "-",
             f"{row['step_s']:.1f}",
@@ -251,6 +274,7 @@ def main(models: list[str], layers: int, work: Path, out: Path, collect_only: bo
         {
             "cpu_matmul_gflops": cpu.peak_tflops * 1000,
             "layers": layers,
+            "checkpoint_dtype": checkpoint_dtype,
             "builds": builds,
             "trials": rows,
             "torch_threads": 2,
@@ -265,5 +289,11 @@ if __name__ == "__main__":
     parser.add_argument("--work", type=Path, default=Path("/tmp/bakeoff-real-shapes"))
     parser.add_argument("--out", type=Path, default=Path("bench/results/real_shapes.json"))
     parser.add_argument("--collect", action="store_true", help="only tabulate the run folders already under --work")
+    parser.add_argument(
+        "--checkpoint-dtype",
+        default="bfloat16",
+        choices=["bfloat16", "float32"],
+        help="dtype the cut model is saved in (bf16: as the real checkpoints ship; the CPU run computes in fp32)",
+    )
     args = parser.parse_args()
-    main(args.models, args.layers, args.work, args.out, args.collect)
+    main(args.models, args.layers, args.work, args.out, args.collect, args.checkpoint_dtype)

@@ -297,3 +297,40 @@ def test_a_candidate_can_run_at_some_grid_sizes_only():
     assert [t.trial_id for t in expand_grid(spec([120]))] == ["l/n40/s0", "l/n120/s0", "q/n120/s0"]
     with pytest.raises(ValueError, match=r"candidate `q`: train_sizes \[50\] are not in grid.train_sizes \[40, 120\]"):
         spec([50])
+
+
+def test_a_4bit_layer_is_multiplied_through_its_whole_dequantized_weight_and_the_estimate_counts_one(folders):
+    """The estimator's `dequantized_weight` rests on how bitsandbytes multiplies a 4-bit layer here: the whole
+    weight is dequantized to the compute dtype first, in forward and again in backward. Checked on a tiny Llama
+    through bakeoff's loading and LoRA (if bitsandbytes starts multiplying without it, the term is stale)."""
+    from bakeoff.efficiency import estimate
+    from bakeoff.efficiency.hardware import Hardware
+    from bakeoff.efficiency.introspect import introspect
+
+    tokenizer, model = _load(folders["llama"])
+    arch = introspect(model.config)
+    shapes = {tuple(m.weight.quant_state.shape) for m in model.modules() if isinstance(m, bnb.nn.Linear4bit)}
+    model = prepare_for_method(model, "qlora", LoraSpec(r=4), seed=0, gradient_checkpointing=False)
+    produced = []
+    real = torch.ops.bitsandbytes.dequantize_4bit.default
+
+    def spy(*args, **kwargs):
+        out = real(*args, **kwargs)
+        produced.append((tuple(out.shape), out.dtype))
+        return out
+
+    try:
+        torch.ops.bitsandbytes.dequantize_4bit.default = spy
+        model(input_ids=torch.tensor([[1, 2, 3, 4, 5]])).logits.sum().backward()
+    finally:
+        torch.ops.bitsandbytes.dequantize_4bit.default = real
+    assert produced, "no 4-bit layer was dequantized"
+    assert {shape for shape, _ in produced} <= shapes and all(dtype == torch.float32 for _, dtype in produced)
+    assert len(produced) >= 2 * len(shapes), "forward and backward each dequantize every layer"
+
+    cpu = Hardware("local-cpu", "cpu", peak_tflops=0.1, memory_gb=24, bandwidth_gbs=20, usd_per_hour=0, measured=True)
+    largest = max(a * b for a, b in shapes)
+    assert estimate.largest_4bit_weight(arch) == largest
+    qlora = estimate.fine_tune_memory(arch, estimate.Workload(method="qlora"), cpu)
+    assert qlora["dequantized_weight"] * 1e9 == pytest.approx(largest * 4)  # one float32 copy at a time
+    assert estimate.fine_tune_memory(arch, estimate.Workload(method="lora"), cpu)["dequantized_weight"] == 0.0

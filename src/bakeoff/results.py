@@ -240,6 +240,12 @@ class Training(Record):
         "what `efficiency.memory_ratio_measured_over_estimated` compares with the estimate. On CPU it also "
         "counts checkpoint pages that loading left mapped.",
     )
+    memory_before_load_mb: float | None = Field(
+        None,
+        description="Memory of the process when the trial began, before its model was loaded (RSS on CPU: the "
+        "interpreter and libraries; allocated on CUDA). `efficiency.measured_memory_gb` is the fine-tune's peak "
+        "above it.",
+    )
 
 
 class TrialRecord(Record):

@@ -19,7 +19,9 @@ def measured_vs_estimated(
     measured_latency_ms_b1: float | None,
     measured_memory_gb: float | None = None,
 ) -> dict:
-    """`measured_memory_gb` is the fine-tune's own peak (not loading's): what `estimated_memory_gb` prices."""
+    """`measured_memory_gb`: what the fine-tune held at its peak above what the process held before the trial
+    loaded its model (on CPU: the interpreter, torch and earlier trials' heap are in RSS; on CUDA: allocated,
+    where that is ~0). That is the training state `estimated_memory_gb` prices."""
     tune = estimate.fine_tune(arch, workload, hardware)
     serve = estimate.inference(arch, workload, hardware, batch_sizes=(1,))
     estimated_latency = serve.latency_ms_by_batch[1]

@@ -31,6 +31,9 @@ from bakeoff.efficiency.introspect import Architecture
 # Bytes per weight. nf4: 4-bit codes + one 8-bit absmax per 64-weight block + one fp32 constant per 256
 # blocks (QLoRA double quantization: Dettmers et al. 2023, sec. 3, 0.127 bits/param of constants).
 # fp8/int8: one byte, per-channel scales negligible.
+# Fused gated experts (transformers 5): gate_up_proj (experts, 2 x intermediate, hidden) and down_proj
+# (experts, hidden, intermediate), so the larger stack is 2/3 of a layer's expert parameters.
+GATE_UP_SHARE = 2 / 3
 NF4_BYTES = 0.5 + 1 / 64 + 4 / (64 * 256)
 WEIGHT_BYTES = {"bf16": 2.0, "fp32": 4.0, "fp8": 1.0, "int8": 1.0, "nf4": NF4_BYTES}
 SERVING_WEIGHT_FORMATS = ("bf16", "fp8", "int8", "nf4")
@@ -116,8 +119,8 @@ class FineTuneEstimate:
     total_flops: float
     step_time_s: float
     time_s: float
-    memory_gb: dict  # weights, trainable_states, activations, logits, expert_lora_weights, allocated, cuda_context,
-    # allocator_slack, total
+    memory_gb: dict  # weights, trainable_states, activations, logits, expert_lora_weights, dequantized_weight,
+    # allocated, cuda_context, allocator_slack, total
     gpus_needed: int
     cost_usd: float
     trainable_params: int
@@ -220,18 +223,31 @@ def _check(workload: Workload) -> None:
 
 
 def expert_lora_bytes(arch: Architecture, workload: Workload, weight_format: str, unquantized_format: str) -> float:
-    """LoRA on fused MoE expert tensors (`lora.targets: all`; peft `target_parameters`): peft forms the adapted
-    stack `W + scaling * B @ A` at full size on every forward (`_LoraFactorsProxy`, a parametrization), autograd
-    keeps it for the experts' backward, and the backward forms its full-size gradient before reducing it to A and
-    B. So each MoE layer holds a second copy of its experts until its backward (one layer at a time under
-    gradient checkpointing), plus one layer's gradient. Measured on Mixtral-8x7B cut to one layer on CPU:
-    fine-tune peak 19.0 GB against 7.6 GB estimated without this term, 18.9 GB with it (bench/real_shapes.py)."""
+    """LoRA on fused MoE expert tensors (`lora.targets: all`; peft `target_parameters`): peft forms each adapted
+    stack `W + scaling * B @ A` at full size on every forward (`_LoraFactorsProxy`, a parametrization), and
+    autograd keeps it for the experts' backward; the backward then forms each stack's full-size gradient before
+    reducing it to A and B, one stack at a time. So each MoE layer holds a second copy of its experts until its
+    backward (one layer at a time under gradient checkpointing), plus the gradient of the largest stack: the
+    fused gate_up projection, 2/3 of a layer's experts in transformers 5's layout.
+    Measured on Mixtral-8x7B cut to one layer on CPU (bench/real_shapes.py, bf16 checkpoint): the fine-tune
+    held 15.0 GB against 7.6 GB estimated without this term."""
     if workload.method == "full" or workload.lora_targets != "all" or not arch.params_fused_experts:
         return 0.0
     dtype = unquantized_format if weight_format == "nf4" else weight_format  # experts are never 4-bit here
     per_layer = arch.params_fused_experts / arch.num_layers * WEIGHT_BYTES[dtype]
     kept = per_layer if workload.gradient_checkpointing else arch.params_fused_experts * WEIGHT_BYTES[dtype]
-    return kept + per_layer
+    return kept + per_layer * GATE_UP_SHARE
+
+
+def largest_4bit_weight(arch: Architecture) -> int:
+    """Parameters of the largest layer 4-bit loading quantizes: a dense MLP matrix, one linear expert's, or an
+    attention projection (fused expert tensors are never 4-bit). bitsandbytes multiplies a 4-bit layer by
+    dequantizing its whole weight to the compute dtype first (`gemm_4bit`'s default path, in forward and
+    again in backward), so one such weight is alive at a time beside the rest."""
+    attention = arch.num_heads * arch.head_dim * arch.hidden_size  # q_proj / o_proj
+    linear_mlp = arch.params_mlp - arch.params_fused_experts
+    per_matrix = linear_mlp / arch.num_layers / 3 / max(arch.num_experts, 1) if linear_mlp > 0 else 0
+    return int(max(attention, per_matrix))
 
 
 def fine_tune_memory(arch: Architecture, workload: Workload, hardware: Hardware) -> dict:
@@ -263,7 +279,12 @@ def fine_tune_memory(arch: Architecture, workload: Workload, hardware: Hardware)
     positions = workload.batch_size * workload.label_tokens if workload.logits == "labels" else tokens
     logits = positions * arch.vocab_size * LOGIT_BYTES["chunked" if workload.logits == "chunked" else "full"]
     experts = expert_lora_bytes(arch, workload, weight_format, _unquantized_format(workload, hardware))
-    allocated = weights + states + activations + logits + experts
+    dequantized = (
+        largest_4bit_weight(arch) * WEIGHT_BYTES[_unquantized_format(workload, hardware)]
+        if weight_format == "nf4"
+        else 0.0
+    )
+    allocated = weights + states + activations + logits + experts + dequantized
     context = 0.0 if hardware.measured else CUDA_CONTEXT_GB * 1e9
     slack = ALLOCATOR_SLACK * allocated
     return {
@@ -272,6 +293,7 @@ def fine_tune_memory(arch: Architecture, workload: Workload, hardware: Hardware)
         "activations": activations / 1e9,
         "logits": logits / 1e9,
         "expert_lora_weights": experts / 1e9,
+        "dequantized_weight": dequantized / 1e9,
         "allocated": allocated / 1e9,
         "cuda_context": context / 1e9,
         "allocator_slack": slack / 1e9,

@@ -29,6 +29,7 @@ class PeakMemory:
         self.cuda = device.startswith("cuda") and torch.cuda.is_available()
         self.reset = reset
         self.peak_mb = 0.0
+        self.start_mb = 0.0  # at entry: RSS (the interpreter, libraries, earlier trials' heap), or CUDA allocated
         self._nested_mb = 0.0  # the peaks of PeakMemory objects nested in this one (their own samplers)
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -42,9 +43,11 @@ class PeakMemory:
     def __enter__(self) -> PeakMemory:
         self._stack().append(self)
         if self.cuda:
+            self.start_mb = torch.cuda.memory_allocated() / 2**20
             if self.reset:
                 torch.cuda.reset_peak_memory_stats()
         else:
+            self.start_mb = psutil.Process().memory_info().rss / 2**20
             self._thread = threading.Thread(target=self._sample, daemon=True)
             self._thread.start()
         return self

@@ -108,6 +108,7 @@ def _llm_trial(trial: Trial, ctx, train_subset: Examples) -> dict:
             with PeakMemory(ctx.device, reset=False) as tune_memory:  # the training state, without loading
                 model, training, target_tokens = _fine_tune(model, method, encoder, tokenizer, trial, ctx, train_subset)
             training["peak_memory_mb"] = tune_memory.peak_mb
+            training["memory_before_load_mb"] = memory.start_mb  # the process before this trial's model
             _save_weights(model, method, trial_dir)
             merge_for_inference(model)
         model.eval()
@@ -195,7 +196,9 @@ def _efficiency(
         output_tokens=output_tokens,
     )
     measured_step = steady_step_s(training)
-    measured_memory_gb = training["peak_memory_mb"] * 2**20 / 1e9 if training else None
+    measured_memory_gb = (
+        (training["peak_memory_mb"] - training["memory_before_load_mb"]) * 2**20 / 1e9 if training else None
+    )
     record = measured_vs_estimated(architecture, workload, hardware, measured_step, None, measured_memory_gb)
     written = generation(architecture, workload, hardware, output_tokens)
     measured_latency = serving.get("latency_ms_p50")

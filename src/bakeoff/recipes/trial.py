@@ -155,6 +155,7 @@ def run_llm_trial(trial: Trial, ctx: TrialContext, train_subset: Examples) -> di
             with PeakMemory(ctx.device, reset=False) as tune_memory:  # the training state, without loading
                 model, training = _fine_tune(model, method, encoder, tokenizer, trial, ctx, train_subset)
             training["peak_memory_mb"] = tune_memory.peak_mb
+            training["memory_before_load_mb"] = memory.start_mb  # the process before this trial's model
             _save_weights(model, method, trial_dir)
             merge_for_inference(model)
 
@@ -344,7 +345,9 @@ def _efficiency(architecture, trial, ctx, encoder, latency_items, training, serv
         gradient_checkpointing=spec.training.gradient_checkpointing,
     )
     measured_step = steady_step_s(training)
-    measured_memory_gb = training["peak_memory_mb"] * 2**20 / 1e9 if training else None
+    measured_memory_gb = (
+        (training["peak_memory_mb"] - training["memory_before_load_mb"]) * 2**20 / 1e9 if training else None
+    )
     return measured_vs_estimated(
         architecture, workload, hardware, measured_step, serving.get("latency_ms_p50"), measured_memory_gb
     )
