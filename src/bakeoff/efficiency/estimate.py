@@ -11,9 +11,10 @@ whole model is tested against (within ±25%, `tests/test_estimate.py`).
 - Attention FLOPs per token, forward: 4 x layers x heads x head_dim x mean context (seq/2, causal).
 - Training: LoRA/QLoRA 4N (forward + activation gradients; frozen weights get no gradient), full 6N,
   attention 3x forward; gradient checkpointing adds one forward. QLoRA pays a dequantization factor.
-- Training memory: weights, trainable states, activations, logits, and (for what must fit on the device)
-  the CUDA context and allocator slack; `memory_gb["allocated"]` is the part `torch.cuda.max_memory_allocated`
-  sees.
+- Training memory: weights, trainable states, activations, logits, under QLoRA the one 4-bit weight being
+  dequantized, under LoRA on fused MoE experts their full-size adapted copies (peft), and (for what must fit
+  on the device) the CUDA context and allocator slack; `memory_gb["allocated"]` is the part
+  `torch.cuda.max_memory_allocated` sees.
 - Time = FLOPs / (peak x utilisation(tokens per pass)) + a per-layer floor. Training runs on one GPU;
   serving with tensor parallelism adds the GPUs' FLOP/s and bandwidth and pays two all-reduces per layer.
 - Inference (label scoring): one prompt pass plus one short continuation pass per batch; a pass takes the
