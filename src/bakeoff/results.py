@@ -236,9 +236,9 @@ class Training(Record):
     )
     peak_memory_mb: float | None = Field(
         None,
-        description="Peak memory over the fine-tune alone, loading excluded (RSS on CPU, allocated on CUDA): "
-        "what `efficiency.memory_ratio_measured_over_estimated` compares with the estimate. On CPU it also "
-        "counts checkpoint pages that loading left mapped.",
+        description="Peak memory over the fine-tune alone, loading excluded (RSS on CPU, allocated on CUDA). "
+        "Its part above `memory_before_load_mb` is what `efficiency.memory_ratio_measured_over_estimated` "
+        "compares with the estimate. On CPU, RSS also counts a memory-mapped checkpoint's resident pages.",
     )
     memory_before_load_mb: float | None = Field(
         None,
