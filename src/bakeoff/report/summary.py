@@ -13,26 +13,12 @@ import json
 from rich.table import Table
 
 from bakeoff.report import task_tables
-from bakeoff.report.task_tables import with_ci
-from bakeoff.results import RunMeta, RunResults, Stat, TrialRecord
+from bakeoff.report.task_tables import number as _number
+from bakeoff.report.task_tables import pct as _pct
+from bakeoff.report.task_tables import score, status_text, with_ci
+from bakeoff.results import RunMeta, RunResults, TrialRecord
 
 SCHEMA = "bakeoff.results/1"
-
-
-def _pct(value: float | None) -> str:
-    return "-" if value is None else f"{100 * value:.1f}"
-
-
-def _number(value: float | None, digits: int = 1) -> str:
-    return "-" if value is None else f"{value:,.{digits}f}"
-
-
-def _value(stat: Stat | None) -> float | None:
-    return None if stat is None else stat.value
-
-
-def _status(trial: TrialRecord) -> str:
-    return trial.status if trial.status != "failed" else f"failed: {trial.error or ''}"
 
 
 def rows(trials: list[TrialRecord]) -> list[dict[str, str]]:
@@ -50,12 +36,12 @@ def rows(trials: list[TrialRecord]) -> list[dict[str, str]]:
                 "seed": str(trial.seed),
                 "test acc % [95% CI]": with_ci(test and test.accuracy),
                 "test macro-F1 % [95% CI]": with_ci(test and test.macro_f1),
-                "train acc %": _pct(_value(train.accuracy)) if train else "-",
+                "train acc %": _pct(score(train, "accuracy")),
                 "fine-tune s": _number(timings and timings.fine_tune_s),
                 "train tok/s": _number(timings and timings.train_tokens_per_s, 0),
                 "infer items/s": _number(timings and timings.inference_items_per_s),
                 "peak MB": _number(timings and timings.peak_memory_mb, 0),
-                "status": _status(trial),
+                "status": status_text(trial),
             }
         )
     return out
@@ -119,11 +105,6 @@ def _get(record: dict | None, *keys):
     return record
 
 
-def _split_value(metrics, split: str, name: str) -> float | None:
-    scores = getattr(metrics, split)
-    return None if scores is None else _value(getattr(scores, name))
-
-
 def robustness_rows(trials: list[TrialRecord]) -> list[dict[str, str]]:
     """Beyond accuracy, one row per finished trial: generalization, out-of-scope, calibration."""
     out = []
@@ -139,9 +120,9 @@ def robustness_rows(trials: list[TrialRecord]) -> list[dict[str, str]]:
             {
                 "candidate": trial.candidate,
                 "train n": str(trial.train_size),
-                "train acc": _pct(_split_value(metrics, "train", "accuracy")),
-                "test acc": _pct(_split_value(metrics, "test", "accuracy")),
-                "clean test acc": _pct(_split_value(metrics, "test_clean", "accuracy")),
+                "train acc": _pct(score(metrics.train, "accuracy")),
+                "test acc": _pct(score(metrics.test, "accuracy")),
+                "clean test acc": _pct(score(metrics.test_clean, "accuracy")),
                 "perturbed acc (worst)": "-"
                 if robustness.get("mean_perturbed_accuracy") is None
                 else f"{_pct(robustness['mean_perturbed_accuracy'])} ({robustness.get('worst_perturbation')} "

@@ -31,7 +31,8 @@ QUALITY_NOTES = {
 }
 
 
-def _pct(value: float | None) -> str:
+# Cell formatters, shared with report/summary.py.
+def pct(value: float | None) -> str:
     return "-" if value is None else f"{100 * value:.1f}"
 
 
@@ -42,17 +43,18 @@ def with_ci(stat: Stat | None) -> str:
     return f"{100 * stat.value:.1f} [{100 * stat.ci_low:.1f}, {100 * stat.ci_high:.1f}]"
 
 
-def _value(stat: Stat | None) -> float | None:
+def score(scores, name: str) -> float | None:
+    """A split's statistic (`metrics.test.chrf`), as a number, or None when the split or the metric is absent."""
+    stat = None if scores is None else getattr(scores, name)
     return None if stat is None else stat.value
 
 
-def _score(scores, name: str) -> float | None:
-    """A split's statistic (`metrics.test.chrf`), as a number, or None when the split or the metric is absent."""
-    return None if scores is None else _value(getattr(scores, name))
-
-
-def _number(value: float | None, digits: int = 1) -> str:
+def number(value: float | None, digits: int = 1) -> str:
     return "-" if value is None else f"{value:,.{digits}f}"
+
+
+def status_text(trial: TrialRecord) -> str:
+    return trial.status if trial.status != "failed" else f"failed: {trial.error or ''}"
 
 
 def _judge_records(analysis: dict | None) -> dict[tuple[str, int, int], dict]:
@@ -78,31 +80,31 @@ def quality_rows(trials: list[TrialRecord], kind: str, analysis: dict | None = N
             row |= {
                 "exact % [95% CI]": with_ci(test and test.record_exact_match),
                 "field F1 % [95% CI]": with_ci(test and test.field_f1),
-                "valid %": _pct(_score(test, "valid_output_rate")),
-                "halluc. %": _pct(_score(test, "hallucination_rate")),
-                "train exact %": _pct(_score(train, "record_exact_match")),
+                "valid %": pct(score(test, "valid_output_rate")),
+                "halluc. %": pct(score(test, "hallucination_rate")),
+                "train exact %": pct(score(train, "record_exact_match")),
             }
         else:
             record = judged.get((trial.candidate, trial.train_size, trial.seed))
             row |= {
                 "chrF [95% CI]": with_ci(test and test.chrf),
                 "ROUGE-L [95% CI]": with_ci(test and test.rouge_l),
-                "words": _number(_score(test, "output_words_mean")),
-                "refusal %": _pct(_score(test, "refusal_rate")),
+                "words": number(score(test, "output_words_mean")),
+                "refusal %": pct(score(test, "refusal_rate")),
                 "judge win % [95% CI]": with_ci(
                     Stat(value=record["win_rate"], ci_low=record["win_rate_ci"][0], ci_high=record["win_rate_ci"][1])
                 )
                 if record
                 else ("50 (baseline)" if baseline and trial.candidate == baseline else "-"),
-                "train chrF": _pct(_score(train, "chrf")),
-                "decode tok/s": _number(timings and timings.decode_tokens_per_s),
-                "TTFT ms p50": _number(timings and timings.ttft_ms_p50),
+                "train chrF": pct(score(train, "chrf")),
+                "decode tok/s": number(timings and timings.decode_tokens_per_s),
+                "TTFT ms p50": number(timings and timings.ttft_ms_p50),
             }
         row |= {
-            "fine-tune s": _number(timings and timings.fine_tune_s),
-            "infer items/s": _number(timings and timings.inference_items_per_s),
-            "peak MB": _number(timings and timings.peak_memory_mb, 0),
-            "status": trial.status if trial.status != "failed" else f"failed: {trial.error or ''}",
+            "fine-tune s": number(timings and timings.fine_tune_s),
+            "infer items/s": number(timings and timings.inference_items_per_s),
+            "peak MB": number(timings and timings.peak_memory_mb, 0),
+            "status": status_text(trial),
         }
         out.append(row)
     return out
@@ -125,24 +127,22 @@ def robustness_rows(trials: list[TrialRecord], kind: str) -> list[dict[str, str]
         row = {
             "candidate": trial.candidate,
             "train n": str(trial.train_size),
-            "train": _pct(_score(metrics.train, main)),
-            "test": _pct(_score(metrics.test, main)),
-            "clean test": _pct(_score(metrics.test_clean, main)),
+            "train": pct(score(metrics.train, main)),
+            "test": pct(score(metrics.test, main)),
+            "clean test": pct(score(metrics.test_clean, main)),
             "perturbed (worst)": "-"
             if mean_perturbed is None
-            else f"{_pct(mean_perturbed)} ({worst} {_pct(robustness['perturbations'][worst][main])})",
-            "paraphrase": _pct((robustness.get("paraphrase") or {}).get(main)),
+            else f"{pct(mean_perturbed)} ({worst} {pct(robustness['perturbations'][worst][main])})",
+            "paraphrase": pct((robustness.get("paraphrase") or {}).get(main)),
         }
         if kind == "generation":
             row |= {
-                "OOS fallback %": _pct(oos.get("fallback_detection_rate")),
-                "OOS chrF vs fallback": _pct(oos.get("chrf"))
+                "OOS fallback %": pct(oos.get("fallback_detection_rate")),
+                "OOS chrF vs fallback": pct(oos.get("chrf"))
                 if oos.get("scored_against") == "fallback_reference"
                 else "-",
             }
-        row["memorized?"] = (
-            f"YES (gap {_pct(memorization.get('gap'))})" if flag else ("no" if flag is not None else "-")
-        )
+        row["memorized?"] = f"YES (gap {pct(memorization.get('gap'))})" if flag else ("no" if flag is not None else "-")
         out.append(row)
     return out
 
