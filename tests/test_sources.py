@@ -73,14 +73,10 @@ def test_real_pretrained_models_load_and_score(name, params):
     assert probs.shape == (2, 2)
 
 
-def test_a_gguf_conversion_parses_each_file_once(tmp_path):
-    """transformers opens a GGUF three times per conversion; inside `_gguf_parsed_once` they share one reader."""
+def _tiny_gguf(path: Path) -> Path:
     import gguf
     import numpy as np
 
-    from bakeoff.models.load import _gguf_parsed_once
-
-    path = tmp_path / "tiny.gguf"
     writer = gguf.GGUFWriter(str(path), "llama")
     writer.add_block_count(1)
     writer.add_token_list([f"t{i}" for i in range(50)])
@@ -89,13 +85,64 @@ def test_a_gguf_conversion_parses_each_file_once(tmp_path):
     writer.write_kv_data_to_file()
     writer.write_tensors_to_file()
     writer.close()
+    return path
+
+
+def test_a_gguf_conversion_parses_each_file_once(tmp_path):
+    """transformers opens a GGUF three times per conversion; inside `_gguf_parsed_once` they share one reader,
+    which holds the memory map as a plain array and reads every field as gguf's own reader does."""
+    import gguf
+    import numpy as np
+
+    from bakeoff.models.load import _gguf_parsed_once
+
+    path = _tiny_gguf(tmp_path / "tiny.gguf")
     parse = gguf.GGUFReader
+    plain = parse(path)
+    llama = gguf.MODEL_ARCH.LLAMA
     with _gguf_parsed_once():
         first, again = gguf.GGUFReader(path), gguf.GGUFReader(str(path))
         assert first is again
+        assert gguf.get_tensor_name_map(llama, 2) is gguf.get_tensor_name_map(llama, 2), "built once"
         assert np.array_equal(np.asarray(first.tensors[0].data).ravel(), np.arange(8, dtype=np.float32))
+    assert type(first.data) is np.ndarray and isinstance(plain.data, np.memmap)
+    assert list(first.fields) == list(plain.fields)
+    for name, field in plain.fields.items():
+        assert field.data == first.fields[name].data and field.types == first.fields[name].types
+        assert all(np.array_equal(a, b) for a, b in zip(field.parts, first.fields[name].parts, strict=True))
+    assert first.fields["tokenizer.ggml.tokens"].contents()[:3] == ["t0", "t1", "t2"]
     assert gguf.GGUFReader is parse, "the reader class is restored after the conversion"
+    assert gguf.get_tensor_name_map(llama, 2) is not gguf.get_tensor_name_map(llama, 2), "restored"
     assert gguf.GGUFReader(path) is not first
+
+
+def test_a_gguf_metadata_is_read_into_python_once(tmp_path, monkeypatch):
+    """The tokenizer's and the model's config calls to `load_gguf_checkpoint(path, return_tensors=False)` share
+    one read; each caller gets its own copy, and the weights call still goes through."""
+    from transformers import modeling_gguf_pytorch_utils as gguf_utils
+
+    from bakeoff.models.load import _gguf_parsed_once
+
+    path = _tiny_gguf(tmp_path / "tiny.gguf")
+    load_checkpoint, calls = gguf_utils.load_gguf_checkpoint, []
+
+    def recorded(path, return_tensors=False, **kwargs):
+        calls.append(return_tensors)
+        return "weights" if return_tensors else load_checkpoint(path, return_tensors=False)
+
+    monkeypatch.setattr(gguf_utils, "load_gguf_checkpoint", recorded)
+    with _gguf_parsed_once():
+        first = gguf_utils.load_gguf_checkpoint(str(path), return_tensors=False)
+        first["config"]["model_type"] = "changed by a caller"
+        second = gguf_utils.load_gguf_checkpoint(str(path), return_tensors=False)
+        assert len(calls) == 1
+        assert second["config"]["model_type"] == "llama"
+        assert second["tokenizer"]["tokens"] == [f"t{i}" for i in range(50)]
+        assert gguf_utils.load_gguf_checkpoint(str(path), return_tensors=True, model_to_load=None) == "weights"
+        assert calls == [False, True]
+    assert second == load_checkpoint(str(path), return_tensors=False)
+    gguf_utils.load_gguf_checkpoint(str(path), return_tensors=False)
+    assert len(calls) == 3, "outside the context every call reads the file"
 
 
 @pytest.mark.integration
@@ -104,8 +151,8 @@ def test_converting_the_real_smollm2_gguf_parses_it_once(tmp_path, monkeypatch):
 
     monkeypatch.setenv("BAKEOFF_CACHE", str(tmp_path))  # a cold cache: this load converts
     parses = []
-    parse = gguf.GGUFReader
-    monkeypatch.setattr(gguf, "GGUFReader", lambda *a, **k: parses.append(a) or parse(*a, **k))
+    init = gguf.GGUFReader.__init__
+    monkeypatch.setattr(gguf.GGUFReader, "__init__", lambda self, *a, **k: parses.append(a) or init(self, *a, **k))
     source = resolve_source("smollm2-135m")
     tokenizer = load_tokenizer(source, LoadOptions())
     assert len(parses) == 1 and tokenizer.eos_token == "<|im_end|>"

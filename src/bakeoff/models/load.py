@@ -5,11 +5,13 @@ So the first load converts: it rebuilds the model from its config without the GG
 copies the weights, and caches the result as safetensors keyed by the GGUF file's sha256. Later loads take
 seconds. Most of a conversion is parsing the file's metadata, not dequantizing: gguf's reader walks every
 vocabulary string (Gemma-3: 262k of them, ~15 s), and transformers opens the file three times (tokenizer
-config, model config, weights). `_gguf_parsed_once` lets the three share one reader.
+config, model config, weights) and turns the metadata into Python each time. `_gguf_parsed_once` lets the
+three share one reader, slicing its memory map as a plain array, and the two metadata reads share one.
 """
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import importlib.util
 import os
@@ -19,6 +21,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
+import numpy as np
 import torch
 from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer, PreTrainedModel, PreTrainedTokenizerBase
 
@@ -69,27 +72,66 @@ def converted_folder(source: ModelSource) -> Path:
 
 @contextmanager
 def _gguf_parsed_once():
-    """While open, `gguf.GGUFReader(path)` returns one reader per file (transformers imports it per call).
+    """While open, a GGUF file is parsed once, its metadata read into Python once, and gguf's tensor-name
+    map built once per architecture (transformers imports each of these at call time).
 
-    A reader is a read-only memory map plus the parsed fields, so sharing it changes nothing but the time:
-    Gemma-3's conversion went from 3 parses to 1 (bench/gguf_conversion.py measures both ways).
+    - `gguf.GGUFReader(path)` returns one shared reader per file, and that reader slices its memory map as
+      a plain array (`_plain_array_reader`).
+    - transformers' metadata-only `load_gguf_checkpoint(path, return_tensors=False)` (tokenizer, then model
+      config) is answered from the first call's result (each caller gets its own deep copy).
+    - `gguf.get_tensor_name_map(arch, n_blocks)`, a read-only lookup table that transformers rebuilds for
+      every module of the model it walks (SmolLM2: 397 times, ~25 ms each), is built once.
+    A reader is a read-only memory map plus the parsed fields, so none of this changes anything but the
+    time (bench/gguf_conversion.py converts both ways and compares weights and tokenizer).
     """
     import gguf
+    from transformers import modeling_gguf_pytorch_utils as gguf_utils
 
-    parse = gguf.GGUFReader
+    parse, load_checkpoint, name_map = gguf.GGUFReader, gguf_utils.load_gguf_checkpoint, gguf.get_tensor_name_map
     readers: dict[tuple[str, str], object] = {}
+    metadata: dict[str, dict] = {}
 
     def shared_reader(path, mode="r"):
         key = (os.path.realpath(path), mode)
         if key not in readers:
-            readers[key] = parse(path, mode)
+            readers[key] = _plain_array_reader(parse)(path, mode)
         return readers[key]
 
-    gguf.GGUFReader = shared_reader
+    def metadata_once(path, return_tensors=False, *args, **kwargs):
+        if return_tensors or args or kwargs:
+            return load_checkpoint(path, return_tensors, *args, **kwargs)
+        key = os.path.realpath(path)
+        if key not in metadata:
+            metadata[key] = load_checkpoint(path, return_tensors=False)
+        return copy.deepcopy(metadata[key])
+
+    gguf.GGUFReader, gguf_utils.load_gguf_checkpoint = shared_reader, metadata_once
+    gguf.get_tensor_name_map = lru_cache(maxsize=None)(name_map)
     try:
         yield
     finally:
-        gguf.GGUFReader = parse
+        gguf.GGUFReader, gguf_utils.load_gguf_checkpoint, gguf.get_tensor_name_map = parse, load_checkpoint, name_map
+
+
+def _plain_array_reader(reader_class):
+    """`reader_class` (gguf's GGUFReader) with its memory map held as a plain ndarray view of the same bytes.
+
+    The reader takes two slices of the map per vocabulary string (length, bytes), and an `np.memmap` slice
+    goes through Python-level `__getitem__` and `__array_finalize__` (~2 us each): for Gemma-3's 262k
+    strings and merges that was most of the parse. An ndarray view of the map slices in C; the mapping
+    stays open as the view's base.
+    """
+
+    class PlainArrayReader(reader_class):
+        @property
+        def data(self):
+            return self._plain_data
+
+        @data.setter
+        def data(self, value):
+            self._plain_data = value.view(np.ndarray) if isinstance(value, np.memmap) else value
+
+    return PlainArrayReader
 
 
 def _convert_gguf(source: ModelSource, target: Path) -> None:
