@@ -506,3 +506,17 @@ def test_lora_on_fused_experts_keeps_a_full_size_adapted_stack_per_layer_and_the
         assert estimate.fine_tune_memory(arch, untouched, cpu)["expert_lora_weights"] == 0.0
     dense = architecture_of("mistral-7b")
     assert estimate.fine_tune_memory(dense, estimate.Workload(), cpu)["expert_lora_weights"] == 0.0
+
+
+def test_a_cached_prompt_prefix_is_not_run_per_request():
+    """A server that keeps the shared prompt prefix cached (bakeoff serve, vLLM prefix caching) runs only
+    each request's own tokens: prompt FLOPs fall with them, while attention still spans the whole prompt."""
+    arch = architecture_of("llama-3-8b")
+    whole = estimate.inference(arch, estimate.Workload(prompt_tokens=400, label_tokens=1), A100, batch_sizes=(1, 64))
+    cached = estimate.inference(
+        arch, estimate.Workload(prompt_tokens=400, cached_prefix_tokens=300, label_tokens=1), A100, batch_sizes=(1, 64)
+    )
+    head = 2 * arch.params_lm_head_compute
+    assert (cached.flops_per_item - head) == pytest.approx((whole.flops_per_item - head) / 4)
+    assert cached.latency_ms_by_batch[64] < whole.latency_ms_by_batch[64] / 2  # compute-bound: ~1/4 of the work
+    assert cached.items_per_s_at_best > 2 * whole.items_per_s_at_best

@@ -6,7 +6,7 @@ import torch
 from tiny import ARCHITECTURES, tiny_model, tiny_tokenizer
 
 from bakeoff.evaluation.score import LabelTrie, label_log_probs, length_batches, probabilities
-from bakeoff.models.prompt import PromptEncoder, PromptFormat, prompt_style
+from bakeoff.models.prompt import PromptEncoder, PromptFormat, prompt_style, shared_prefix_length
 
 LABELS = ["billing", "refund", "refund_status", "account_access", "shipping"]
 TEXTS = [
@@ -56,6 +56,70 @@ def test_shared_prefix_path_is_taken_and_matches_the_plain_path(monkeypatch):
     monkeypatch.setattr("bakeoff.evaluation.score.MIN_SHARED_PREFIX", 10**6)
     without = label_log_probs(model, items, encoder.label_ids, tokenizer.pad_token_id, batch_size=2)
     np.testing.assert_allclose(with_prefix, without, atol=1e-4)
+
+
+def _tokens_run(model):
+    """A list that gets every forward pass's input token count while the hook is on."""
+    counts = []
+
+    def count(_, args, kwargs):
+        counts.append(kwargs["input_ids"].numel())
+
+    return counts, model.register_forward_pre_hook(count, with_kwargs=True)
+
+
+@pytest.mark.parametrize("arch", ["llama", "gemma3", "qwen2"])
+@pytest.mark.parametrize("chat, first_token", [(True, False), (False, True), (False, False)])
+def test_a_cached_prefix_scores_like_the_naive_way_and_batch_1_skips_it(arch, chat, first_token):
+    """The format's shared prefix run once (`cached_prefix`, as the server and the latency measurement use
+    it): batch-1 and batched scores equal the naive full-sequence ones, and a batch-1 call runs only the
+    item's own tokens (without it: the whole prompt, in two passes)."""
+    from bakeoff.evaluation.score import cached_prefix
+
+    tokenizer = tiny_tokenizer(chat)
+    model = tiny_model(arch, len(tokenizer))
+    encoder = PromptEncoder(tokenizer, PromptFormat("Classify the message.", LABELS, show_label_list=chat))
+    if first_token:
+        encoder.label_ids = [[k + 3] for k in range(len(LABELS))]  # distinct one-token labels
+    items = encoder.encode(TEXTS)
+    prefix = cached_prefix(model, encoder)
+    assert prefix is not None and prefix.starts(items)
+    assert len(prefix.ids) >= shared_prefix_length([i.prompt_ids for i in items]) - 1, "the probes find it all"
+    reference = naive_log_probs(model, [i.prompt_ids for i in items], encoder.label_ids)
+    counts, handle = _tokens_run(model)
+    try:
+        one_by_one = np.vstack(
+            [
+                label_log_probs(model, [item], encoder.label_ids, tokenizer.pad_token_id, 1, None, first_token, prefix)
+                for item in items
+            ]
+        )
+        if first_token:
+            assert counts == [len(item.prompt_ids) - len(prefix.ids) for item in items]
+        counts.clear()
+        label_log_probs(model, items[:1], encoder.label_ids, tokenizer.pad_token_id, 1, None, first_token)
+        if first_token:
+            assert counts == [len(items[0].prompt_ids) - 1, 1], "without it, the whole prompt runs"
+    finally:
+        handle.remove()
+    batched = label_log_probs(model, items, encoder.label_ids, tokenizer.pad_token_id, 2, None, first_token, prefix)
+    np.testing.assert_allclose(one_by_one, reference, atol=2e-4)
+    np.testing.assert_allclose(batched, reference, atol=2e-4)
+
+
+def test_items_that_do_not_start_with_the_cached_prefix_fall_back_to_their_own():
+    from bakeoff.evaluation.score import CachedPrefix, cached_prefix
+
+    tokenizer = tiny_tokenizer(False)
+    model = tiny_model("llama", len(tokenizer))
+    encoder = PromptEncoder(tokenizer, PromptFormat("Classify the message.", LABELS, show_label_list=True))
+    items = encoder.encode(TEXTS)
+    prefix = cached_prefix(model, encoder)
+    wrong = CachedPrefix([i + 1 for i in prefix.ids], prefix.cache)  # a prefix these prompts do not have
+    assert not wrong.starts(items)
+    expected = naive_log_probs(model, [i.prompt_ids for i in items], encoder.label_ids)
+    got = label_log_probs(model, items, encoder.label_ids, tokenizer.pad_token_id, 2, None, False, wrong)
+    np.testing.assert_allclose(got, expected, atol=2e-4)
 
 
 def test_label_chunking_does_not_change_scores(monkeypatch):

@@ -92,6 +92,7 @@ class Workload:
     epochs: int = 3
     prompt_tokens: int = 64  # mean prompt length
     shared_prefix_tokens: int = 0  # prompt tokens every example starts with; packed training runs them once per batch
+    cached_prefix_tokens: int = 0  # serving: prompt tokens kept cached (bakeoff serve, vLLM prefix caching), not rerun
     label_tokens: int = 3  # mean label continuation length (words + end marker)
     num_labels: int = 10
     output_tokens: int = 0  # extraction / generation: mean tokens written per item (decode_estimate.py); 0: labels
@@ -401,9 +402,9 @@ def inference(
     continuation = workload.num_labels * max(workload.label_tokens - 1, 0)
     scored_positions = 1 + continuation
     weight_format = serving_format(workload, hardware)
-    prompt_flops = (
-        2 * body_params(arch) + attention_flops_per_token(arch, workload.prompt_tokens)
-    ) * workload.prompt_tokens
+    # Each request runs its prompt after the cached prefix (attending over the whole prompt).
+    run_tokens = max(workload.prompt_tokens - workload.cached_prefix_tokens, 1)
+    prompt_flops = (2 * body_params(arch) + attention_flops_per_token(arch, workload.prompt_tokens)) * run_tokens
     continuation_flops = (
         2 * body_params(arch) + attention_flops_per_token(arch, workload.prompt_tokens)
     ) * continuation
@@ -417,7 +418,7 @@ def inference(
             arch,
             hardware,
             b * (prompt_flops + head_flops),
-            b * workload.prompt_tokens,
+            b * run_tokens,
             weight_bytes,
             workload,
             weight_format,

@@ -87,8 +87,9 @@ def gpu_estimates(trials: list[dict], efficiency: dict, train_sizes: list[int], 
     """For each LLM candidate of the run, estimates on each GPU of `efficiency.gpus` (architecture as measured).
 
     Reads each trial's `result.efficiency.workload`: classification stores prompt_tokens, label_tokens,
-    num_labels (and shared_prefix_tokens); an extraction / generation trial stores prompt_tokens (mean prompt
-    tokens) and output_tokens (mean tokens written per test item), and is then costed by decoding
+    num_labels (and shared_prefix_tokens, cached_prefix_tokens); an extraction / generation trial stores
+    prompt_tokens (mean prompt tokens) and output_tokens (mean tokens written per test item), and is then
+    costed by decoding
     (`efficiency/decode_estimate.py`). A trial without it gets no estimate, and the decision says so."""
     from bakeoff.efficiency.estimate import Workload
 
@@ -113,6 +114,7 @@ def gpu_estimates(trials: list[dict], efficiency: dict, train_sizes: list[int], 
             prompt_tokens=measured_workload["prompt_tokens"],
             label_tokens=measured_workload["label_tokens"] if not output_tokens else output_tokens,
             shared_prefix_tokens=measured_workload.get("shared_prefix_tokens", 0),
+            cached_prefix_tokens=measured_workload.get("cached_prefix_tokens", 0),
             num_labels=measured_workload["num_labels"] if not output_tokens else 1,
             output_tokens=output_tokens,
         )

@@ -11,7 +11,10 @@ positions.
 
 All prompts of a run begin with the same tokens (instruction, chat-template system turn if any, and
 for zero-shot the label list: often more than half the prompt). That shared prefix is run once, and its
-cache is copied under every batch, so each item pays only for its own suffix.
+cache is copied under every batch, so each item pays only for its own suffix. A caller that scores many
+small batches (a server, the batch-1 latency measurement) runs the prefix once for all of them
+(`cached_prefix`), as a serving stack with prefix caching does; a batch whose prompts do not all start
+with it falls back to its own shared prefix.
 """
 
 from __future__ import annotations
@@ -31,6 +34,39 @@ MIN_SHARED_PREFIX = 8  # shorter shared prefixes are not worth a separate pass
 TREE_ATTENTION = ("sdpa", "eager")  # implementations that take a custom 4-D mask with a KV cache as given
 
 
+# Item texts that begin differently (letter cases, digit, punctuation, space, non-ASCII): where their
+# prompts part is where an item's own tokens may start, however the tokenizer merges at the boundary.
+PREFIX_PROBES = ("hello there", "Hello", "42", "?!", " x", "\u00e9t\u00e9", "\u4f60\u597d")
+
+
+@dataclass(frozen=True)
+class CachedPrefix:
+    """The prompt tokens every item of one prompt format starts with, and the model's KV cache of them."""
+
+    ids: list[int]
+    cache: object
+
+    def starts(self, items: list[EncodedItem]) -> bool:
+        n = len(self.ids)
+        return all(len(item.prompt_ids) > n and item.prompt_ids[:n] == self.ids for item in items)
+
+
+@torch.inference_mode()
+def cached_prefix(model, encoder) -> CachedPrefix | None:
+    """Run once the tokens that every prompt of `encoder` starts with (None if under MIN_SHARED_PREFIX), so
+    that many later calls of `label_log_probs` skip them. Call it on the final weights: the cache holds
+    this model's keys and values."""
+    prompts = [item.prompt_ids for item in encoder.encode(list(PREFIX_PROBES))]
+    length = shared_prefix_length(prompts)
+    if length < MIN_SHARED_PREFIX:
+        return None
+    model.eval()
+    ids = prompts[0][:length]
+    device = next(model.parameters()).device
+    cache = model(input_ids=torch.tensor([ids], device=device), use_cache=True, logits_to_keep=1).cache
+    return CachedPrefix(ids, cache)
+
+
 def distinct_first_tokens(label_ids: list[list[int]]) -> bool:
     return len({label[0] for label in label_ids}) == len(label_ids)
 
@@ -44,17 +80,19 @@ def label_log_probs(
     batch_size: int = 16,
     progress=None,
     first_token_only: bool = False,
+    prefix: CachedPrefix | None = None,
 ) -> np.ndarray:
     """log P(label tokens | prompt), summed over each label's tokens: [items, labels] float64.
 
     `first_token_only`: score only each label's first token (labels must start with distinct tokens).
     One prompt pass per batch and no continuation pass; for a model fine-tuned on these labels the
     remaining tokens are near-certain once the first is chosen, so the ranking and probabilities match.
+    `prefix`: the format's shared prefix already run (`cached_prefix`), used when every item starts with it.
     """
     if first_token_only and not distinct_first_tokens(label_ids):
         raise ValueError("first-token scoring needs labels that start with distinct tokens")
     with contiguous_lm_head(model):
-        return _label_log_probs(model, items, label_ids, pad_id, batch_size, progress, first_token_only)
+        return _label_log_probs(model, items, label_ids, pad_id, batch_size, progress, first_token_only, prefix)
 
 
 def _label_log_probs(
@@ -65,6 +103,7 @@ def _label_log_probs(
     batch_size: int,
     progress,
     first_token_only: bool,
+    cached: CachedPrefix | None,
 ) -> np.ndarray:
     model.eval()
     device = next(model.parameters()).device
@@ -78,7 +117,12 @@ def _label_log_probs(
     window = getattr(model.config.get_text_config(), "sliding_window", None)
     longest = max(len(item.prompt_ids) for item in items) + max(map(len, label_ids))
     fits_window = window is None or longest <= window
-    if shared >= MIN_SHARED_PREFIX and fits_window:
+    # The cached prefix saves its tokens on every item; this call's own (maybe longer) shared prefix saves
+    # its tokens on all items but the one pass that runs it. Take whichever skips more.
+    own_saving = (len(items) - 1) * shared if shared >= MIN_SHARED_PREFIX else 0
+    if cached is not None and fits_window and cached.starts(items) and len(items) * len(cached.ids) >= own_saving:
+        shared, prefix = len(cached.ids), cached.cache
+    elif shared >= MIN_SHARED_PREFIX and fits_window:
         ids = torch.tensor([items[0].prompt_ids[:shared]], device=device)
         prefix = model(input_ids=ids, use_cache=True, logits_to_keep=1).cache
     else:

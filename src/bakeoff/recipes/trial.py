@@ -27,7 +27,7 @@ from bakeoff.efficiency.introspect import introspect
 from bakeoff.efficiency.latency import measure_scoring, with_pass_throughput
 from bakeoff.efficiency.measure import PeakMemory, Stopwatch
 from bakeoff.errors import BakeoffError
-from bakeoff.evaluation.score import distinct_first_tokens, label_log_probs, probabilities
+from bakeoff.evaluation.score import cached_prefix, distinct_first_tokens, label_log_probs, probabilities
 from bakeoff.evaluation.suite import SuiteOutput, label_ids_of, run_suite
 from bakeoff.models.hub import candidate_source
 from bakeoff.models.load import LoadOptions, load_model, load_tokenizer
@@ -160,10 +160,11 @@ def run_llm_trial(trial: Trial, ctx: TrialContext, train_subset: Examples) -> di
             merge_for_inference(model)
 
         first_token = first_token_scoring(spec.evaluation.scoring, method, encoder.label_ids, candidate.name)
+        prefix = cached_prefix(model, encoder)  # run once, as `bakeoff serve` does: batch-1 latency skips it
 
         def score(items, batch_size):
             return label_log_probs(
-                model, items, encoder.label_ids, tokenizer.pad_token_id, batch_size, ctx.on_scored, first_token
+                model, items, encoder.label_ids, tokenizer.pad_token_id, batch_size, ctx.on_scored, first_token, prefix
             )
 
         latency_items = encoder.encode(ctx.task.test.texts[:LATENCY_SAMPLE])
@@ -210,7 +211,7 @@ def run_llm_trial(trial: Trial, ctx: TrialContext, train_subset: Examples) -> di
         "scoring": "first-token" if first_token else "full",
         "prompt_style": encoder.style,
     } | source.provenance  # Hub ids: hub_id, revision asked for, commit_sha loaded
-    efficiency = _efficiency(architecture, trial, ctx, encoder, latency_items, training, serving)
+    efficiency = _efficiency(architecture, trial, ctx, encoder, latency_items, training, serving, prefix)
     return {
         "metrics": output.metrics,
         "timings": timings,
@@ -322,7 +323,7 @@ def _fine_tune(model, method, encoder, tokenizer, trial, ctx, train_subset):
     }
 
 
-def _efficiency(architecture, trial, ctx, encoder, latency_items, training, serving) -> dict | None:
+def _efficiency(architecture, trial, ctx, encoder, latency_items, training, serving, prefix) -> dict | None:
     """Measured vs estimated step time and latency on the hardware this trial ran on."""
     hardware = this_machine(ctx.device)
     if hardware is None:
@@ -337,6 +338,7 @@ def _efficiency(architecture, trial, ctx, encoder, latency_items, training, serv
         shared_prefix_tokens=shared_prefix_length([i.prompt_ids for i in latency_items])
         if training and training.get("packed")
         else 0,
+        cached_prefix_tokens=len(prefix.ids) if prefix is not None else 0,
         label_tokens=round(sum(map(len, encoder.label_ids)) / len(encoder.label_ids)),
         num_labels=len(encoder.label_ids),
         batch_size=spec.training.batch_size,

@@ -195,13 +195,16 @@ def _load_llm(record: TrialRecord):
 
 
 def llm_predict(model, encoder, pad_id: int, first_token: bool) -> Callable[[list[str]], np.ndarray]:
-    """`texts -> probabilities [N, K]`: the run's label scoring, all given texts in one batch."""
-    from bakeoff.evaluation.score import label_log_probs, probabilities
+    """`texts -> probabilities [N, K]`: the run's label scoring, all given texts in one batch. The prompt
+    prefix every request shares (instruction, system turn, label list) is run once, here."""
+    from bakeoff.evaluation.score import cached_prefix, label_log_probs, probabilities
+
+    prefix = cached_prefix(model, encoder)
 
     def predict(texts: list[str]) -> np.ndarray:
         items = encoder.encode(texts)
         return probabilities(
-            label_log_probs(model, items, encoder.label_ids, pad_id, max(1, len(items)), None, first_token)
+            label_log_probs(model, items, encoder.label_ids, pad_id, max(1, len(items)), None, first_token, prefix)
         )
 
     return predict
