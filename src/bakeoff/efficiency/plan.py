@@ -89,8 +89,8 @@ def gpu_estimates(trials: list[dict], efficiency: dict, train_sizes: list[int], 
     Reads each trial's `result.efficiency.workload`: classification stores prompt_tokens, label_tokens,
     num_labels (and shared_prefix_tokens, cached_prefix_tokens); an extraction / generation trial stores
     prompt_tokens (mean prompt tokens) and output_tokens (mean tokens written per test item), and is then
-    costed by decoding
-    (`efficiency/decode_estimate.py`). A trial without it gets no estimate, and the decision says so."""
+    costed by decoding (`efficiency/decode_estimate.py`). A trial without it gets no estimate, and the
+    decision says so."""
     from bakeoff.efficiency.estimate import Workload
 
     seen: dict[str, tuple[dict, dict]] = {}

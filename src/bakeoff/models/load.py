@@ -5,8 +5,9 @@ So the first load converts: it rebuilds the model from its config without the GG
 copies the weights, and caches the result as safetensors keyed by the GGUF file's sha256. Later loads take
 seconds. Most of a conversion is parsing the file's metadata, not dequantizing: gguf's reader walks every
 vocabulary string (Gemma-3: 262k of them, ~15 s), and transformers opens the file three times (tokenizer
-config, model config, weights) and turns the metadata into Python each time. `_gguf_parsed_once` lets the
-three share one reader, slicing its memory map as a plain array, and the two metadata reads share one.
+config, model config, weights), turns the metadata into Python each time and rebuilds gguf's tensor-name
+table per module. `_gguf_parsed_once` lets the three share one reader (slicing its memory map as a plain
+array), the two metadata reads share one, and builds the table once.
 """
 
 from __future__ import annotations
