@@ -125,23 +125,46 @@ def test_scoring_the_4bit_model_equals_scoring_its_dequantized_weights(folders, 
 
 @pytest.mark.parametrize("arch", ["llama", "mixtral"])
 def test_saved_adapter_on_a_freshly_quantized_base_scores_the_same(folders, arch, tmp_path):
-    from peft import PeftModel
-
+    from bakeoff.models.trained import with_adapter
     from bakeoff.recipes.trial import merge_for_inference
 
     tokenizer, model = _load(folders[arch])
     model = prepare_for_method(model, "qlora", LoraSpec(r=8, alpha=16), seed=0, gradient_checkpointing=False)
     inputs = _inputs(tokenizer)
     train(model, inputs, TrainingSpec(epochs=2, batch_size=8, early_stopping_patience=0), Accelerator(cpu=True))
-    assert not merge_for_inference(model), "a 4-bit base is scored with its adapter unmerged"
-    trained = label_log_probs(model, inputs.validation, inputs.label_ids, inputs.pad_id)
     model.save_pretrained(tmp_path / "adapter", safe_serialization=True)
+    # Only the adapters on unquantized weights merge: the fused experts of an MoE, nothing elsewhere.
+    assert merge_for_inference(model) == (arch == "mixtral")
+    trained = label_log_probs(model, inputs.validation, inputs.label_ids, inputs.pad_id)
 
     _, fresh = _load(folders[arch])
-    reloaded = PeftModel.from_pretrained(fresh, tmp_path / "adapter")
+    reloaded = with_adapter(fresh, tmp_path / "adapter", merge=False)  # as serving and the judge load it
     again = label_log_probs(reloaded, inputs.validation, inputs.label_ids, inputs.pad_id)
     # NF4 quantization is deterministic and the adapter is stored in float32: the same function, bit for bit.
     np.testing.assert_array_equal(trained, again)
+
+
+def test_qlora_on_an_moe_merges_its_expert_adapters_only_and_scores_the_same(folders):
+    """A 4-bit Mixtral keeps its fused expert tensors unquantized: their adapters (peft `target_parameters`)
+    merge exactly, as on a 16/32-bit base; the adapters on 4-bit attention layers stay unmerged."""
+    from peft.tuners.lora import LoraLayer, ParamWrapper
+
+    from bakeoff.recipes.trial import merge_for_inference
+
+    tokenizer, model = _load(folders["mixtral"])
+    model = prepare_for_method(model, "qlora", LoraSpec(r=8, alpha=16), seed=0, gradient_checkpointing=False)
+    inputs = _inputs(tokenizer)
+    train(model, inputs, TrainingSpec(epochs=1, batch_size=8, early_stopping_patience=0), Accelerator(cpu=True))
+    experts = [m for m in model.modules() if isinstance(m, ParamWrapper)]
+    on_4bit = [
+        m for m in model.modules() if isinstance(m, LoraLayer) and isinstance(m.get_base_layer(), bnb.nn.Linear4bit)
+    ]
+    assert experts and on_4bit, "the premise: adapted expert tensors and adapted 4-bit layers"
+    unmerged = label_log_probs(model, inputs.validation, inputs.label_ids, inputs.pad_id)
+    assert merge_for_inference(model)
+    assert all(m.merged for m in experts) and not any(m.merged for m in on_4bit)
+    merged = label_log_probs(model, inputs.validation, inputs.label_ids, inputs.pad_id)
+    np.testing.assert_allclose(merged, unmerged, atol=1e-4)
 
 
 def test_fused_lora_on_4bit_layers_gives_peft_loss_and_gradients_in_float32_and_is_skipped_in_bf16(folders):

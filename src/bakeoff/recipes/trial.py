@@ -32,6 +32,7 @@ from bakeoff.evaluation.suite import SuiteOutput, label_ids_of, run_suite
 from bakeoff.models.hub import candidate_source
 from bakeoff.models.load import LoadOptions, load_model, load_tokenizer
 from bakeoff.models.prompt import PromptEncoder, PromptFormat, prompt_style, shared_prefix_length
+from bakeoff.models.trained import merge_unquantized_adapters
 from bakeoff.runners.grid import Trial
 from bakeoff.training.loop import LoopInputs, TrainingDiverged, steady_step_s, train
 from bakeoff.training.lora import prepare_for_method, trainable_summary
@@ -263,13 +264,14 @@ def merge_for_inference(model) -> bool:
     """Fold LoRA weights into the base weights (after they are saved): inference then runs plain matmuls
     instead of base + two small adapter matmuls per targeted layer. Same function, fewer kernel calls.
 
-    Not on a 4-bit (QLoRA) base: PEFT would dequantize each weight, add the update and quantize the sum
-    again, so the merged model differs from the trained one by a fresh NF4 rounding of every layer (and
-    from the saved adapter reloaded on a 4-bit base, which is what anyone serving it runs). Dequantizing
-    the whole base to 16 bit instead would give up QLoRA's memory saving. QLoRA is scored with the
-    adapter unmerged: the function that was trained and saved, at the cost of the adapter matmuls."""
-    if not hasattr(model, "merge_adapter") or getattr(model, "is_loaded_in_4bit", False):
+    On a 4-bit (QLoRA) base only the adapters on weights left unquantized are merged (fused MoE experts:
+    `models/trained.py::merge_unquantized_adapters`, which says why the 4-bit layers' adapters are not), so
+    QLoRA is scored as the function that was trained and saved, at the cost of the 4-bit layers' adapter
+    matmuls. Returns whether anything was merged."""
+    if not hasattr(model, "merge_adapter"):
         return False
+    if getattr(model, "is_loaded_in_4bit", False):
+        return merge_unquantized_adapters(model) > 0
     try:
         model.merge_adapter()
     except (
