@@ -74,19 +74,19 @@ def package_source(revision: str, into: Path) -> Path:
     return into / "src"
 
 
-def run_way(config: Path, out: Path, source: Path, log: Path) -> dict:
+def run_way(config: Path, out: Path, source: Path) -> dict:
+    """One `bakeoff run` of `config` with the package code under `source`; its progress lines show as it goes."""
     env = {**os.environ, "PYTHONPATH": str(source)}
     command = [sys.executable, "-m", "bakeoff.cli", "run", str(config), f"output.dir={out}"]
     started = time.perf_counter()
-    with open(log, "w") as handle:
-        done = subprocess.run(command, env=env, stdout=handle, stderr=subprocess.STDOUT, cwd=REPO)
+    done = subprocess.run(command, env=env, cwd=REPO)
     wall = time.perf_counter() - started
     if done.returncode != 0:
-        raise SystemExit(f"`{' '.join(command)}` with PYTHONPATH={source} exited {done.returncode}; see {log}")
+        raise SystemExit(f"`{' '.join(command)}` with PYTHONPATH={source} exited {done.returncode} (output above)")
     with sqlite3.connect(out / "results.sqlite") as db:
         row = db.execute("SELECT started_at, finished_at, result FROM trials WHERE status='done'").fetchone()
     if row is None:
-        raise SystemExit(f"no finished trial in {out}; see {log}")
+        raise SystemExit(f"no finished trial in {out} (output above)")
     trial_s = (datetime.fromisoformat(row[1]) - datetime.fromisoformat(row[0])).total_seconds()
     test = json.loads(row[2])["metrics"]["test"]
     return {
@@ -127,7 +127,7 @@ def main() -> None:
         for name, source in ways.items():
             peak = matmul_peak_gflops()
             console.print(f"{name}: fp32 matmul peak {peak:.0f} GFLOP/s; running the trial ...")
-            results[name] = run_way(config, scratch / f"run-{len(results)}", source, scratch / f"{len(results)}.log")
+            results[name] = run_way(config, scratch / f"run-{len(results)}", source)
             results[name]["matmul_peak_gflops"] = peak
             console.print(f"  trial {results[name]['trial_s']:.0f} s, process {results[name]['process_s']:.0f} s")
     (before, after) = results.values()
