@@ -18,6 +18,7 @@ accuracy (same scores, same items): the bench says so, or fails.
 from __future__ import annotations
 
 import argparse
+import io
 import json
 import os
 import sqlite3
@@ -31,13 +32,12 @@ from pathlib import Path
 
 import torch
 import yaml
+from label_trie import INSTRUCTION, LABELS, matmul_peak_gflops
 from report import print_targets, write_json
 from rich.console import Console
 from rich.table import Table
 
 REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO / "bench"))
-from label_trie import INSTRUCTION, LABELS, matmul_peak_gflops  # noqa: E402
 
 OUT_OF_SCOPE = ["apple_pay_or_google_pay", "country_support", "age_limit"]
 BEFORE = "298ce2c"  # main just before issue 20's speed branch (trie, budgets, reuse) was merged
@@ -69,7 +69,7 @@ def package_source(revision: str, into: Path) -> Path:
     archive = subprocess.run(
         ["git", "-C", str(REPO), "archive", "--format=tar", revision, "src"], check=True, capture_output=True
     ).stdout
-    with tarfile.open(fileobj=__import__("io").BytesIO(archive)) as tar:
+    with tarfile.open(fileobj=io.BytesIO(archive)) as tar:
         tar.extractall(into, filter="data")
     return into / "src"
 
