@@ -117,16 +117,40 @@ def test_explain_describes_every_setting_and_reads_back_as_the_same_spec():
     assert spec_from_dict(yaml.safe_load("\n".join(lines))) == spec
 
 
-def test_demo_qlora_adds_one_qlora_row_at_the_larger_size_and_changes_nothing_else():
-    from bakeoff.cli.demo import with_qlora_row
+def test_demo_has_one_qlora_row_at_the_larger_size_and_no_qlora_drops_only_it():
+    from bakeoff.cli.demo import without_qlora_rows
 
     demo = load_spec(demo_config_path(), ["output.dir=/tmp/demo-test"])
-    qlora = with_qlora_row(demo)
-    added = qlora.candidates[-1]
-    assert (added.model, added.method, added.train_sizes) == ("smollm2-135m", "qlora", [max(demo.grid.train_sizes)])
-    assert qlora.model_dump() == demo.model_dump() | {"candidates": qlora.model_dump()["candidates"]}
-    assert qlora.model_dump()["candidates"][:-1] == demo.model_dump()["candidates"]
-    assert qlora.fingerprint() != demo.fingerprint(), "a run folder of the plain demo is not resumed as this one"
+    qlora_rows = [candidate for candidate in demo.candidates if candidate.method == "qlora"]
+    assert [(c.model, c.train_sizes) for c in qlora_rows] == [("smollm2-135m", [max(demo.grid.train_sizes)])]
+    assert any(c.model == "smollm2-135m" and c.method == "lora" for c in demo.candidates), "beside its LoRA row"
+    plain = without_qlora_rows(demo)
+    assert plain.model_dump() == demo.model_dump() | {"candidates": plain.model_dump()["candidates"]}
+    assert plain.model_dump()["candidates"] == [c for c in demo.model_dump()["candidates"] if c["method"] != "qlora"]
+    assert plain.fingerprint() != demo.fingerprint(), "a run folder of one is not resumed as the other"
+
+
+@pytest.mark.parametrize(
+    ("flag", "installed", "qlora_rows", "note"),
+    [([], True, 1, False), ([], False, 0, True), (["--no-qlora"], True, 0, False), (["--qlora"], False, 1, False)],
+)
+def test_the_demo_command_keeps_the_qlora_row_unless_asked_or_bitsandbytes_is_missing(
+    monkeypatch, tmp_path, flag, installed, qlora_rows, note
+):
+    from typer.testing import CliRunner
+
+    from bakeoff.cli import demo
+    from bakeoff.cli.main import app
+
+    ran = []
+    monkeypatch.setattr(demo, "execute", ran.append)
+    monkeypatch.setattr(demo, "has_bitsandbytes", lambda: installed)
+    result = CliRunner().invoke(app, ["demo", "--out", str(tmp_path / "demo"), *flag, "training.epochs=1"])
+    assert result.exit_code == 0, result.output
+    (spec,) = ran
+    assert sum(candidate.method == "qlora" for candidate in spec.candidates) == qlora_rows
+    assert (spec.training.epochs, spec.run_dir) == (1, tmp_path / "demo")
+    assert ("bitsandbytes is not installed" in result.output) is note
 
 
 def test_a_candidate_learning_rate_is_its_own_and_only_where_it_trains(tmp_path, tiny_folder):
