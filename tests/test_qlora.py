@@ -317,7 +317,9 @@ def test_a_candidate_can_run_at_some_grid_sizes_only():
             }
         )
 
-    assert [t.trial_id for t in expand_grid(spec([120]))] == ["l/n40/s0", "l/n120/s0", "q/n120/s0"]
+    trials = expand_grid(spec([120]))
+    assert [t.trial_id for t in trials] == ["l/n40/s0", "l/n120/s0", "q/n120/s0"]
+    assert len({trial: None for trial in trials}) == 3, "trials key the Ray runner's plans, train_sizes and all"
     with pytest.raises(ValueError, match=r"candidate `q`: train_sizes \[50\] are not in grid.train_sizes \[40, 120\]"):
         spec([50])
 

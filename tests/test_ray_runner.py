@@ -255,7 +255,9 @@ def test_a_trial_asking_for_more_gpus_than_any_node_has_is_refused_before_anythi
 
     config = tiny_config(tmp_path, None)
     raw = yaml.safe_load(config.read_text())
-    raw["candidates"].append({"name": "big", "model": "tfidf-logreg", "resources": {"gpus": 4, "cpus": 1}})
+    # `train_sizes` (a list in the candidate's spec) once made the per-trial plan crash: unhashable.
+    big = {"name": "big", "model": "tfidf-logreg", "resources": {"gpus": 4, "cpus": 1}, "train_sizes": [20]}
+    raw["candidates"].append(big)
     config.write_text(yaml.safe_dump(raw))
     result = CliRunner().invoke(app, ["run", str(config), "--runner", "ray"])
     assert result.exit_code == 2, result.output

@@ -13,6 +13,10 @@ class Trial:
     train_size: int  # 0 for zero-shot
     seed: int
 
+    def __hash__(self) -> int:
+        # By its id, unique within a grid: the candidate spec holds lists (`train_sizes`), which do not hash.
+        return hash(self.trial_id)
+
     @property
     def method(self) -> str:
         return self.candidate.resolved_method
