@@ -136,6 +136,16 @@ def test_power_curve_fit_and_examples_needed():
     assert report["to_target"]["examples"] == 25
 
 
+def test_one_training_size_gives_no_examples_needed_for_a_share_of_its_own_best():
+    one = appetite([(100, 0, 0.88, [0.8, 0.94])], share_of_best=0.9, target=0.5)
+    assert one["to_share_of_best"] == {
+        "share": 0.9,
+        "examples": None,
+        "how": "trained at one size only (100): no curve to read",
+    }
+    assert one["to_target"]["examples"] == 100, "an absolute target it reaches is still read off the one size"
+
+
 def test_a_model_that_ignores_its_input_scores_chance_on_everything():
     task = prepare_task(TaskSpec(builtin="support-tickets", builtin_examples=400))
     k = len(task.labels)
@@ -156,3 +166,18 @@ def test_a_model_that_ignores_its_input_scores_chance_on_everything():
     assert metrics["robustness"]["paraphrase"]["accuracy"] == pytest.approx(1 / k, abs=0.05)
     assert metrics["out_of_scope"]["by_score"]["max_prob"]["auroc"] == pytest.approx(0.5)
     assert not metrics["memorization"]["flag"]
+
+
+def test_appetite_lines_read_as_sentences_for_a_curve_and_for_one_size():
+    from bakeoff.report.summary import appetite_lines
+
+    curves = {
+        "curve": appetite([(32, 0, 0.5, [0, 1]), (100, 0, 0.9, [0, 1])], share_of_best=0.9, target=None),
+        "one size": appetite([(100, 0, 0.88, [0, 1])], share_of_best=0.9, target=None),
+    }
+    lines = appetite_lines({"learning_curves": curves})
+    assert lines == [
+        "curve: macro-F1 by size 32: 50.0, 100: 90.0; 90% of its best needs 85 examples "
+        "(interpolated linearly between measured sizes).",
+        "one size: macro-F1 by size 100: 88.0; trained at one size only (100): no curve to read.",
+    ]

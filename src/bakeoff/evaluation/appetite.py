@@ -106,11 +106,15 @@ def appetite(points: list[tuple[int, int, float, list[float]]], share_of_best: f
     curve = learning_curve(points)
     fitted = fit(curve)
     best = max(r["macro_f1"] for r in curve)
+    if len(curve) == 1:  # its best is its only point: reaching a share of it says nothing about appetite
+        to_share = {"examples": None, "how": f"trained at one size only ({curve[0]['train_size']}): no curve to read"}
+    else:
+        to_share = examples_needed(curve, share_of_best * best, fitted)
     report = {
         "curve": curve,
         "fit": fitted,
         "best_macro_f1": best,
-        "to_share_of_best": {"share": share_of_best, **examples_needed(curve, share_of_best * best, fitted)},
+        "to_share_of_best": {"share": share_of_best, **to_share},
     }
     if target is not None:
         report["to_target"] = {"target": target, **examples_needed(curve, target, fitted)}

@@ -252,9 +252,12 @@ def appetite_lines(analysis: dict | None) -> list[str]:
     for name, report in sorted((analysis or {}).get("learning_curves", {}).items()):
         curve = ", ".join(f"{r['train_size']}: {100 * r['macro_f1']:.1f}" for r in report["curve"])
         share = report["to_share_of_best"]
-        needed = f"{share['examples']} examples ({share['how']})" if share["examples"] else share["how"]
+        if share["examples"]:
+            needed = f"{100 * share['share']:.0f}% of its best needs {share['examples']} examples ({share['how']})"
+        else:  # trained at one size only: its best is that size
+            needed = share["how"]
         label = task_tables.METRIC_LABELS.get(report.get("metric", "macro_f1"), report.get("metric"))
-        line = f"{name}: {label} by size {curve}; {100 * share['share']:.0f}% of its best needs {needed}"
+        line = f"{name}: {label} by size {curve}; {needed}"
         if "to_target" in report:
             target = report["to_target"]
             line += f"; macro-F1 {100 * target['target']:.0f}% needs " + (
