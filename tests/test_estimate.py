@@ -12,6 +12,7 @@ from bakeoff.efficiency.catalog import architecture_of
 from bakeoff.efficiency.hardware import Hardware, gpu
 
 A100 = gpu("a100-80gb")
+H100 = gpu("h100")
 SRC = str(Path(__file__).resolve().parents[1] / "src")  # subprocesses run this checkout's code, not an installed copy
 
 
@@ -61,7 +62,7 @@ def test_memory_qlora_below_lora_below_full_and_checkpointing_saves_activations(
 
 def test_moe_costs_active_flops_but_total_memory():
     mixtral, mistral = architecture_of("mixtral-8x7b"), architecture_of("mistral-7b")
-    w = estimate.Workload()
+    w = estimate.Workload(lora_targets="attention")  # LoRA on the experts adds its own work (tested below)
     flops_ratio = (
         estimate.fine_tune(mixtral, w, A100).flops_per_token / estimate.fine_tune(mistral, w, A100).flops_per_token
     )
@@ -506,6 +507,67 @@ def test_lora_on_fused_experts_keeps_a_full_size_adapted_stack_per_layer_and_the
         assert estimate.fine_tune_memory(arch, untouched, cpu)["expert_lora_weights"] == 0.0
     dense = architecture_of("mistral-7b")
     assert estimate.fine_tune_memory(dense, estimate.Workload(), cpu)["expert_lora_weights"] == 0.0
+
+
+def test_lora_on_fused_experts_forms_each_stack_twice_a_forward_and_reduces_its_gradient_in_the_backward():
+    """The premise of `expert_lora_work`, counted on a tiny Mixtral through bakeoff's own LoRA preparation:
+    the forward forms every adapted stack twice (baddbmm, 2 x rank FLOPs per expert parameter each) and the
+    backward reduces each stack's full-size gradient to A and B (two bmm). If peft or transformers change
+    this, the estimator's per-step term is stale."""
+    import torch
+    from tiny import tiny_model, tiny_tokenizer
+    from torch.utils.flop_counter import FlopCounterMode
+
+    from bakeoff.config import LoraSpec
+    from bakeoff.efficiency.introspect import introspect
+    from bakeoff.training.lora import prepare_for_method
+
+    torch.manual_seed(0)
+    model = tiny_model("mixtral", len(tiny_tokenizer()))
+    arch = introspect(model.config)
+    model = prepare_for_method(model, "lora", LoraSpec(r=4, targets="all"), seed=0, gradient_checkpointing=False)
+    with FlopCounterMode(display=False) as forward:
+        loss = model(input_ids=torch.randint(0, 50, (2, 12))).logits.sum()
+    with FlopCounterMode(display=False) as backward:
+        loss.backward()
+    rank_flops = 2 * 4 * arch.params_fused_experts  # one formation or one reduction of every stack
+    formations = estimate.EXPERT_LORA_FORMATIONS_PER_FORWARD
+    assert forward.get_flop_counts()["Global"][torch.ops.aten.baddbmm] == formations * rank_flops
+    assert backward.get_flop_counts()["Global"][torch.ops.aten.bmm] == 2 * rank_flops
+    work = estimate.expert_lora_work(arch, estimate.Workload(lora_rank=4), "fp32", "fp32")
+    assert work["flops_per_step"] == (formations + 2) * rank_flops
+
+
+def test_lora_on_fused_experts_adds_their_gradient_per_token_and_forming_them_per_step():
+    mixtral = architecture_of("mixtral-8x7b")
+    experts = mixtral.params_fused_experts
+    active = experts * 2 / 8  # 2 of 8 experts per token
+    attention_only = estimate.fine_tune(mixtral, estimate.Workload(lora_targets="attention"), H100)
+    adapted = estimate.fine_tune(mixtral, estimate.Workload(lora_targets="all"), H100)
+    assert adapted.flops_per_token - attention_only.flops_per_token == pytest.approx(2 * active)
+    steps = 63 * 3
+    rank_flops = 2 * 16 * experts
+    assert adapted.total_flops - attention_only.total_flops == pytest.approx(
+        adapted.tokens * 2 * active + steps * 4 * rank_flops
+    )
+    sustained = H100.peak_tflops * 1e12 * adapted.utilisation
+    bandwidth = H100.bandwidth_gbs * 1e9 * estimate.BANDWIDTH_EFFICIENCY
+    per_step = 4 * rank_flops / sustained + 7 * experts * 2 / bandwidth  # bf16 stacks: 7 passes over their bytes
+    assert adapted.time_s - attention_only.time_s == pytest.approx(
+        adapted.tokens * 2 * active / sustained + steps * per_step
+    )
+    assert adapted.step_time_s > 2 * attention_only.step_time_s, "on Mixtral at batch 8 it is most of the step"
+    checkpointed = estimate.expert_lora_work(mixtral, estimate.Workload(gradient_checkpointing=True), "bf16", "bf16")
+    assert checkpointed["flops_per_step"] == 6 * rank_flops and checkpointed["bytes_per_step"] == 11 * experts * 2
+    qlora = estimate.expert_lora_work(mixtral, estimate.Workload(method="qlora"), "nf4", "bf16")
+    assert qlora["bytes_per_step"] == 7 * experts * 2, "4-bit loading leaves the fused experts in 16 bit"
+    for untouched in (estimate.Workload(method="full"), estimate.Workload(lora_targets="attention")):
+        assert estimate.expert_lora_work(mixtral, untouched, "bf16", "bf16")["flops_per_step"] == 0
+    assert estimate.expert_lora_work(architecture_of("mistral-7b"), estimate.Workload(), "bf16", "bf16") == {
+        "flops_per_token": 0.0,
+        "flops_per_step": 0.0,
+        "bytes_per_step": 0.0,
+    }
 
 
 def test_a_cached_prompt_prefix_is_not_run_per_request():

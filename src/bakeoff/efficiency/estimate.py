@@ -11,6 +11,9 @@ whole model is tested against (within ±25%, `tests/test_estimate.py`).
 - Attention FLOPs per token, forward: 4 x layers x heads x head_dim x mean context (seq/2, causal).
 - Training: LoRA/QLoRA 4N (forward + activation gradients; frozen weights get no gradient), full 6N,
   attention 3x forward; gradient checkpointing adds one forward. QLoRA pays a dequantization factor.
+  LoRA on fused MoE experts (peft) also pays, per token, the full-size gradient of each adapted expert
+  stack (+2 x active expert parameters) and, per step, forming those stacks and reducing their gradients
+  to A and B: 8 x rank x expert parameters of thin matmuls and 7 full passes over the experts' bytes.
 - Training memory: weights, trainable states, activations, logits, under QLoRA the one 4-bit weight being
   dequantized, under LoRA on fused MoE experts their full-size adapted copies (peft), and (for what must fit
   on the device) the CUDA context and allocator slack; `memory_gb["allocated"]` is the part
@@ -241,6 +244,41 @@ def expert_lora_bytes(arch: Architecture, workload: Workload, weight_format: str
     return kept + per_layer * GATE_UP_SHARE
 
 
+# Forming the adapted expert stacks: transformers 5's expert modules read each stack twice per forward, and
+# peft re-forms it (`W + scaling * B @ A`, one baddbmm) at every read; the backward reduces the stack's
+# full-size gradient to A and B (two bmm). Counted on a tiny Mixtral (torch FlopCounterMode: baddbmm 4rP in
+# the forward, bmm 4rP in the backward) and seen on the real shapes (two full-size copies per stack per
+# step in the torch profiler). Bytes: each formation reads W and writes W' (2 x 2 passes), the backward
+# writes the gradient and reads it twice (3).
+EXPERT_LORA_FORMATIONS_PER_FORWARD = 2
+EXPERT_LORA_BACKWARD_PASSES = 3
+
+
+def expert_lora_work(arch: Architecture, workload: Workload, weight_format: str, unquantized_format: str) -> dict:
+    """Work LoRA on fused MoE expert tensors (`lora.targets: all`; peft `target_parameters`) adds to a step.
+
+    peft forms each adapted stack `W' = W + scaling * B @ A` at full size, and W' takes part in autograd: so
+    the backward computes the full-size gradient of every stack for the tokens routed to it (what full
+    fine-tuning of the experts computes: 2 FLOPs per active expert parameter per token), then reduces it to
+    A's and B's gradients. Per step, independent of tokens: the formations and reductions (2 x rank FLOPs
+    per expert parameter each, thin matmuls bound by memory) and full passes over the stacks' bytes; under
+    gradient checkpointing the recomputed forward forms them again. On the real Mixtral-8x7B shapes this is
+    most of a LoRA step at small batches; attention-only targets avoid it."""
+    none = {"flops_per_token": 0.0, "flops_per_step": 0.0, "bytes_per_step": 0.0}
+    if workload.method == "full" or workload.lora_targets != "all" or not arch.params_fused_experts:
+        return none
+    dtype = unquantized_format if weight_format == "nf4" else weight_format  # experts are never 4-bit here
+    experts = arch.params_fused_experts
+    active = experts * arch.experts_per_token / max(arch.num_experts, 1)
+    forwards = 2 if workload.gradient_checkpointing else 1
+    formations = EXPERT_LORA_FORMATIONS_PER_FORWARD * forwards
+    return {
+        "flops_per_token": 2.0 * active,
+        "flops_per_step": 2.0 * workload.lora_rank * experts * (formations + 2),
+        "bytes_per_step": experts * WEIGHT_BYTES[dtype] * (2 * formations + EXPERT_LORA_BACKWARD_PASSES),
+    }
+
+
 def largest_4bit_weight(arch: Architecture) -> int:
     """Parameters of the largest layer 4-bit loading quantizes: a dense MLP matrix, one linear expert's, or an
     attention projection (fused expert tensors are never 4-bit). bitsandbytes multiplies a 4-bit layer by
@@ -312,24 +350,27 @@ def fine_tune(arch: Architecture, workload: Workload, hardware: Hardware) -> Fin
     head = 2 * arch.params_lm_head_compute * head_positions
     forward = 2 * body_params(arch) + attention + head
     matmul_factor = 6 if workload.method == "full" else 4
-    per_token = matmul_factor * body_params(arch) + 3 * attention + 3 * head
+    weight_format = _weight_format(workload, hardware)
+    experts = expert_lora_work(arch, workload, weight_format, _unquantized_format(workload, hardware))
+    per_token = matmul_factor * body_params(arch) + 3 * attention + 3 * head + experts["flops_per_token"]
     if workload.gradient_checkpointing:
         per_token += forward
     # Packed batches (training/packing.py) compute the shared prefix once per batch instead of once per example.
     run_per_example = seq - workload.shared_prefix_tokens * (1 - 1 / max(workload.batch_size, 1))
     tokens = round(workload.train_examples * workload.epochs * run_per_example)
-    total = per_token * tokens
-    weight_format = _weight_format(workload, hardware)
+    steps = math.ceil(workload.train_examples / workload.batch_size) * workload.epochs
+    total = per_token * tokens + steps * experts["flops_per_step"]
     tokens_per_step = workload.batch_size * run_per_example
     share = utilisation(workload.train_utilisation, tokens_per_step, hardware)
     sustained = (
         peak_flops(hardware, "bf16") * share
     )  # training GEMMs run in bf16 (nf4 is dequantized first), on one GPU
-    steps = math.ceil(workload.train_examples / workload.batch_size) * workload.epochs
     slowdown = QLORA_TIME_FACTOR if weight_format == "nf4" and not hardware.measured else 1.0
     passes = 3 + (1 if workload.gradient_checkpointing else 0)  # forward, backward (2x), recompute
     per_step_overhead = floor_s(arch, hardware, passes)
-    time_s = total / sustained * slowdown + steps * per_step_overhead
+    bandwidth = hardware.bandwidth_gbs * 1e9 * (1.0 if hardware.measured else BANDWIDTH_EFFICIENCY)
+    expert_step_s = experts["flops_per_step"] / sustained + experts["bytes_per_step"] / bandwidth
+    time_s = per_token * tokens / sustained * slowdown + steps * (per_step_overhead + expert_step_s)
 
     memory = fine_tune_memory(arch, workload, hardware)
     trainable = memory.pop("trainable_params")
