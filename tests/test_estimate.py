@@ -557,6 +557,13 @@ def test_lora_on_fused_experts_adds_their_gradient_per_token_and_forming_them_pe
         adapted.tokens * 2 * active / sustained + steps * per_step
     )
     assert adapted.step_time_s > 2 * attention_only.step_time_s, "on Mixtral at batch 8 it is most of the step"
+    assert adapted.expert_lora_time_s == pytest.approx(adapted.time_s - attention_only.time_s)
+    assert attention_only.expert_lora_time_s == 0.0
+    qlora_all = estimate.fine_tune(mixtral, estimate.Workload(method="qlora"), H100)
+    qlora_attention = estimate.fine_tune(mixtral, estimate.Workload(method="qlora", lora_targets="attention"), H100)
+    assert qlora_all.time_s - qlora_attention.time_s == pytest.approx(qlora_all.expert_lora_time_s), (
+        "the unquantized experts' work pays no 4-bit dequantization factor"
+    )
     checkpointed = estimate.expert_lora_work(mixtral, estimate.Workload(gradient_checkpointing=True), "bf16", "bf16")
     assert checkpointed["flops_per_step"] == 6 * rank_flops and checkpointed["bytes_per_step"] == 11 * experts * 2
     qlora = estimate.expert_lora_work(mixtral, estimate.Workload(method="qlora"), "nf4", "bf16")

@@ -130,6 +130,7 @@ class FineTuneEstimate:
     cost_usd: float
     trainable_params: int
     utilisation: float = 0.0  # share of peak FLOP/s assumed at this batch's tokens per step
+    expert_lora_time_s: float = 0.0  # of time_s: LoRA's own work on fused MoE experts (`expert_lora_work`)
 
 
 @dataclass(frozen=True)
@@ -370,7 +371,9 @@ def fine_tune(arch: Architecture, workload: Workload, hardware: Hardware) -> Fin
     per_step_overhead = floor_s(arch, hardware, passes)
     bandwidth = hardware.bandwidth_gbs * 1e9 * (1.0 if hardware.measured else BANDWIDTH_EFFICIENCY)
     expert_step_s = experts["flops_per_step"] / sustained + experts["bytes_per_step"] / bandwidth
-    time_s = per_token * tokens / sustained * slowdown + steps * (per_step_overhead + expert_step_s)
+    expert_time_s = experts["flops_per_token"] * tokens / sustained + steps * expert_step_s
+    time_s = (per_token - experts["flops_per_token"]) * tokens / sustained * slowdown
+    time_s += steps * per_step_overhead + expert_time_s
 
     memory = fine_tune_memory(arch, workload, hardware)
     trainable = memory.pop("trainable_params")
@@ -387,6 +390,7 @@ def fine_tune(arch: Architecture, workload: Workload, hardware: Hardware) -> Fin
         cost_usd=time_s / 3600 * hardware.usd_per_hour * needed,
         trainable_params=int(trainable),
         utilisation=share,
+        expert_lora_time_s=expert_time_s,
     )
 
 
