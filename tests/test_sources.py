@@ -186,3 +186,25 @@ def test_parallel_trials_convert_a_gguf_once(tmp_path, monkeypatch):
     for thread in threads:
         thread.join()
     assert len(conversions) == 1 and len(set(folders)) == 1 and (folders[0] / "config.json").is_file()
+
+
+def test_a_tokenizer_is_loaded_once_per_folder_and_again_when_its_files_change(tmp_path, tiny_folder, monkeypatch):
+    import transformers
+
+    folder = tmp_path / "model"
+    shutil.copytree(tiny_folder, folder)
+    source = resolve_source(str(folder))
+    loads = []
+    real = transformers.AutoTokenizer.from_pretrained
+    monkeypatch.setattr(
+        transformers.AutoTokenizer, "from_pretrained", lambda *a, **k: loads.append(a[0]) or real(*a, **k)
+    )
+    first = load_tokenizer(source, LoadOptions())
+    assert load_tokenizer(source, LoadOptions()) is first and len(loads) == 1, "a grid's trials share one load"
+    config = folder / "tokenizer_config.json"
+    config.write_text(config.read_text().replace("<|im_end|>", "<|endoftext|>"))
+    again = load_tokenizer(source, LoadOptions())
+    assert again is not first and len(loads) == 2 and again.eos_token == "<|endoftext|>"
+    (folder / "tokenizer.json").write_text("{not json")
+    with pytest.raises(ModelError, match="tokenizer"):
+        load_tokenizer(source, LoadOptions())
