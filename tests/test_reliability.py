@@ -235,13 +235,35 @@ def test_fuzzed_perturbations_return_text_deterministically(text, name, seed):
     assert once == perturb.apply(name, {}, [text], seed) and isinstance(once[0], str)
 
 
-def test_out_of_memory_marks_the_trial_failed_with_a_hint_and_the_run_goes_on(tmp_path, tiny_folder, monkeypatch):
+class _NoMemoryToLoad:
+    """Stands in for AutoModelForCausalLM: loading runs out of memory (Mixtral's experts on one 80 GB GPU)."""
+
+    error: type[BaseException] = MemoryError
+
+    @classmethod
+    def from_pretrained(cls, *args, **kwargs):
+        raise cls.error("out of memory (simulated)")
+
+
+@pytest.mark.parametrize(
+    "where, error",
+    [("training", "torch.OutOfMemoryError"), ("loading", "torch.OutOfMemoryError"), ("loading", "MemoryError")],
+)
+def test_out_of_memory_marks_the_trial_failed_with_a_hint_and_the_run_goes_on(
+    tmp_path, tiny_folder, monkeypatch, where, error
+):
     import torch
 
-    def no_memory(*args, **kwargs):
-        raise torch.OutOfMemoryError("CUDA out of memory (simulated)")
+    error_type = torch.OutOfMemoryError if error == "torch.OutOfMemoryError" else MemoryError
 
-    monkeypatch.setattr("bakeoff.training.packing.packed_label_loss", no_memory)  # the tiny Llama trains packed
+    def no_memory(*args, **kwargs):
+        raise error_type("CUDA out of memory (simulated)")
+
+    if where == "training":
+        monkeypatch.setattr("bakeoff.training.packing.packed_label_loss", no_memory)  # the tiny Llama trains packed
+    else:  # not turned into "model not loadable", which would stop the whole run
+        monkeypatch.setattr(_NoMemoryToLoad, "error", error_type)
+        monkeypatch.setattr("bakeoff.models.load.AutoModelForCausalLM", _NoMemoryToLoad)
     outcome = run_spec(small_spec(tmp_path, tiny_folder))
     trials = {t["trial_id"]: t for t in outcome.store.trials()}
     assert trials["tfidf/n20/s0"]["status"] == "done"

@@ -225,16 +225,17 @@ def load_model(source: ModelSource, options: LoadOptions) -> PreTrainedModel:
             local_files_only=True,
             use_safetensors=None if options.allow_pickle else True,
             quantization_config=quantization,
-            device_map={"": options.device} if options.load_in_4bit else None,
+            # Straight onto the device: a 7-8B model (or Mixtral's 93 GB) never waits in host memory first.
+            device_map={"": options.device} if options.load_in_4bit or options.device != "cpu" else None,
         )
+    except (torch.OutOfMemoryError, MemoryError):
+        raise  # the trial's own failure, stored as out of memory (run_trial); the run goes on
     except (
         Exception
     ) as err:  # truncated/corrupt weights raise SafetensorError, OSError, RuntimeError ... depending on where
         raise ModelError(_not_loadable(source, "model", err)) from None
     if options.load_in_4bit:
         keep_4bit_compute_dtype(model)
-    else:
-        model.to(options.device)
     return model
 
 

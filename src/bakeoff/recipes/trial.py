@@ -247,7 +247,7 @@ def run_trial(trial: Trial, ctx: TrialContext, train_subset: Examples) -> TrialO
         result = recipe(trial, ctx, train_subset)
     except TrainingDiverged as err:
         return TrialOutcome(None, str(err))
-    except torch.OutOfMemoryError:
+    except (torch.OutOfMemoryError, MemoryError):  # the device's memory, or the host's for a CPU run
         return TrialOutcome(None, OUT_OF_MEMORY)
     identity = {
         "trial_id": trial.trial_id,
