@@ -77,6 +77,18 @@ def test_packed_loss_and_gradients_equal_the_padded_batch(arch, rows, grouped):
         torch.testing.assert_close(grads_p[name], grads_r[name], atol=1e-5, rtol=1e-4, msg=name)
 
 
+def test_grouped_attention_switches_cpu_models_only():
+    """On CUDA a masked GQA SDPA call per group would run the math kernel: only a CPU model switches. The meta
+    device stands in for a GPU (the switch reads where the weights are, nothing runs)."""
+    model = tiny_model("llama", len(tiny_tokenizer()))
+    with grouped_attention(model) as switched:
+        assert switched and uses_grouped_attention(model)
+    model.to("meta")
+    with grouped_attention(model) as switched:
+        assert not switched and not uses_grouped_attention(model)
+    assert model.config._attn_implementation == "sdpa"
+
+
 def test_packing_computes_no_padding_the_prefix_once_per_row_and_no_final_label_token():
     tokenizer = tiny_tokenizer()
     items, label_ids = _items(tokenizer)

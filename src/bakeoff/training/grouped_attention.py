@@ -128,9 +128,15 @@ def uses_grouped_attention(model: nn.Module) -> bool:
 
 @contextmanager
 def grouped_attention(model: nn.Module) -> Iterator[bool]:
-    """Inside the block, a model on SDPA attention uses `grouped_sdpa`; yields whether it was switched."""
+    """Inside the block, a model on SDPA attention uses `grouped_sdpa`; yields whether it was switched.
+
+    CPU only, where it was measured. On CUDA a masked SDPA call with grouped-query heads (Mistral, Llama-3,
+    Mixtral) can use neither the flash kernel (no mask) nor the memory-efficient one (no GQA) and falls back
+    to the math kernel, once per group: there the model keeps its own SDPA path."""
     base = _base(model)
-    switch = getattr(base.config, "_attn_implementation", None) == "sdpa"
+    first = next(base.parameters(), None)
+    on_cpu = first is None or first.device.type == "cpu"
+    switch = getattr(base.config, "_attn_implementation", None) == "sdpa" and on_cpu
     if switch:
         base.set_attn_implementation(GROUPED_SDPA)
     try:

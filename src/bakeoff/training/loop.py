@@ -126,6 +126,9 @@ def _train(model, inputs: LoopInputs, spec: TrainingSpec, accelerator: Accelerat
             optimizer.step()
             scheduler.step()
             optimizer.zero_grad(set_to_none=True)
+            # Reading the loss waits for the device: on CUDA the backward and the update are only queued
+            # until then, and a timer stopped before it would leave most of the step out.
+            loss_value = loss.item()
             step_s = time.perf_counter() - step_started
             result.step_time_s += step_s
             if result.steps == 0:
@@ -133,10 +136,10 @@ def _train(model, inputs: LoopInputs, spec: TrainingSpec, accelerator: Accelerat
             result.steps += 1
             result.train_tokens += batch.real_tokens
             result.computed_tokens += batch.computed_tokens
-            epoch_loss += loss.item() * targets
+            epoch_loss += loss_value * targets
             epoch_targets += targets
             if on_step is not None:
-                on_step(loss.item())
+                on_step(loss_value)
         result.epochs_run = epoch + 1
         result.train_loss_per_epoch.append(epoch_loss / max(epoch_targets, 1))
         validation_loss = evaluate_loss(model, inputs, spec.batch_size, accelerator.device, make_batch)
