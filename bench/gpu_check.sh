@@ -46,7 +46,14 @@ if [ "$dry_run" = 1 ]; then
   echo "gpu-marked tests: not run (they need CUDA; the fast suite imports their files)"
   "$PY" bench/gpu_check.py --dry-run --out "$out" --models mistral-7b --steps 3 --batch-size 4 --work "$out/models" "${extra[@]}"
 else
-  "$PY" -m pytest -m gpu -q -p no:cacheprovider tests/ 2>&1 | tee "$out/gpu_tests.txt" | tail -5
+  # A failing test must not cost the benchmark (set -e would stop here): its status is kept for the end.
+  tests_status=0
+  "$PY" -m pytest -m gpu -q -p no:cacheprovider tests/ > "$out/gpu_tests.txt" 2>&1 || tests_status=$?
+  tail -5 "$out/gpu_tests.txt"
   "$PY" bench/gpu_check.py --out "$out" "${extra[@]}"
 fi
 echo "gpu_check finished in $(( $(date +%s) - started )) s; results in $out"
+if [ "${tests_status:-0}" != 0 ]; then
+  echo "gpu-marked tests FAILED (exit $tests_status): see $out/gpu_tests.txt" >&2
+  exit "$tests_status"
+fi
