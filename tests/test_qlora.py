@@ -274,6 +274,13 @@ def test_bakeoff_run_with_a_qlora_candidate_end_to_end_on_cpu(folders, tmp_path)
     assert (run / "trials" / "tiny qlora__n16__s0" / "adapter" / "adapter_model.safetensors").is_file()
     assert qlora["metrics"]["test"]["items"] == 20
 
+    # `bakeoff serve` loads it as the trial scored it: the adapter on a freshly quantized NF4 base.
+    from bakeoff.serving.predictor import find_trial, load_served_model, run_test_texts
+
+    served = load_served_model(find_trial(run, "tiny qlora"))
+    stored = np.load(run / "trials" / "tiny qlora__n16__s0" / "predictions.npz")["probs"]
+    np.testing.assert_allclose(served.predict(run_test_texts(run)), stored, atol=1e-4)
+
 
 @pytest.mark.gpu
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")

@@ -37,8 +37,10 @@ def export_trial(record: TrialRecord, target: Path) -> dict:
         )
     if method == "qlora":
         raise BakeoffError(
-            f"`{name}` is a QLoRA trial: its adapter sits on a 4-bit base; export needs a CUDA machine "
-            "(not supported here)"
+            f"`{name}` is a QLoRA trial: export does not write it yet (a merged model would re-round the 4-bit "
+            f"base). Serve it with `bakeoff serve` (its adapter on a fresh NF4 base, as the trial scored it), or "
+            f"give its adapter, {record.folder / 'adapter'}, to vLLM on the base model with "
+            "`--quantization bitsandbytes --enable-lora`"
         )
     spec = RunSpec.model_validate(record.spec)
     candidate = next(c for c in spec.candidates if c.name == name)

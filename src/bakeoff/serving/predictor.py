@@ -175,10 +175,10 @@ def _load_llm(record: TrialRecord):
     spec = RunSpec.model_validate(record.spec)
     candidate = next(c for c in spec.candidates if c.name == record.trial["candidate"])
     method, model_info = record.trial["method"], record.trial["result"]["model"]
-    if method == "qlora":
-        raise BakeoffError(
-            f"`{candidate.name}` is a QLoRA trial: serve it on a CUDA machine from `bakeoff export model` output"
-        )
+    if method == "qlora":  # the adapter on a fresh NF4 base, as the trial scored it (bitsandbytes: CPU or CUDA)
+        from bakeoff.models.load import require_bitsandbytes
+
+        require_bitsandbytes(candidate.name)
     device = default_device()
     options = load_options(spec, candidate, device, method)
     model, tokenizer, _ = load_trained(candidate, record.trial, record.folder, options)
