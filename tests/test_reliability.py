@@ -113,6 +113,48 @@ def test_disk_full_while_saving_is_a_clear_error_and_damages_nothing(tmp_path, t
     assert {t["status"] for t in resumed.store.trials()} == {"done"}
 
 
+def _write_tickets(path, seed: int, n: int = 160) -> None:
+    from bakeoff.data.tickets import generate_tickets
+
+    tickets = generate_tickets(n, seed=seed)
+    pd.DataFrame({"text": tickets.texts, "label": tickets.labels}).to_csv(path, index=False)
+
+
+def test_a_changed_data_file_is_refused_on_resume_not_mixed_into_the_run(tmp_path):
+    """Same config, same path, other rows: the folder's trials ran on the old data and must not be reused
+    (or mixed with new ones into one learning curve)."""
+    data = tmp_path / "tickets.csv"
+    _write_tickets(data, seed=1)
+    spec = spec_from_dict(
+        {
+            "name": "data-change",
+            "task": {"data": {"path": str(data)}},
+            "candidates": [{"name": "tfidf", "model": "tfidf-logreg"}],
+            "grid": {"train_sizes": [20, 40]},
+            "evaluation": {"perturbations": [], "bootstrap_samples": 100},
+            "output": {"dir": str(tmp_path / "run")},
+        }
+    )
+    first = run_spec(spec)
+    assert first.ran == 2
+    first.store.close()
+    assert run_spec(spec).skipped == 2, "unchanged data resumes"
+
+    _write_tickets(data, seed=2)  # another sample of the same generator: same labels, other texts
+    with pytest.raises(BakeoffError, match="different data"):
+        run_spec(spec)
+
+    # A folder made before data fingerprints existed resumes as before, and records the data from then on.
+    with sqlite3.connect(tmp_path / "run" / "results.sqlite") as conn:
+        conn.execute("DELETE FROM run WHERE key = 'data_fingerprint'")
+    resumed = run_spec(spec)
+    assert resumed.skipped == 2
+    resumed.store.close()
+    _write_tickets(data, seed=1)
+    with pytest.raises(BakeoffError, match="different data"):
+        run_spec(spec)
+
+
 def _tiny_trial_running(db) -> bool:
     """True once the store exists and the LLM trial has started (the store may be mid-creation)."""
     if not db.exists():

@@ -296,7 +296,10 @@ class RunMeta(Record):
     """What the store's run table holds about the run itself."""
 
     spec: JsonMap | None = Field(None, description="The resolved run spec (config.RunSpec as JSON).")
-    fingerprint: str | None = Field(None, description="Hash of everything that determines trial results.")
+    fingerprint: str | None = Field(None, description="Hash of the config's part that determines trial results.")
+    data_fingerprint: str | None = Field(
+        None, description="Hash of the prepared data (every split's texts and labels) the trials ran on."
+    )
     versions: dict[str, str] = Field(default_factory=dict, description="Package versions.")
     git_sha: str | None = Field(None, description="bakeoff's git commit, when run from a checkout.")
     python: str | None = Field(None, description="Python version.")

@@ -66,6 +66,9 @@ def _damaged_store_is_a_user_error(method):
     return guarded
 
 
+DATA_FINGERPRINT = "data_fingerprint"  # run metadata key: TaskData.fingerprint() of the data the trials ran on
+
+
 class ResultStore:
     @_damaged_store_is_a_user_error
     def __init__(self, path: Path):
@@ -91,6 +94,15 @@ class ResultStore:
                 f"{run_dir} holds results of a different config (fingerprint {existing}, this one {fingerprint}); "
                 "use another `output.dir`, or delete the folder to start over"
             )
+        data, stored_data = metadata.get(DATA_FINGERPRINT), self.get_meta(DATA_FINGERPRINT)
+        if existing is not None and data is not None and stored_data is not None and stored_data != data:
+            raise BakeoffError(
+                f"{run_dir} holds results on different data: the same config now reads other texts or labels "
+                f"(data fingerprint {stored_data}, now {data}; an edited data file, a new dataset revision). "
+                "Its trials would mix with new ones: use another `output.dir`, or delete the folder to start over"
+            )
+        if existing is not None and stored_data is None and data is not None:
+            self.set_meta(DATA_FINGERPRINT, data)  # a folder from before data fingerprints: from now on
         if existing is None:
             with self.db:
                 self.db.execute("BEGIN")

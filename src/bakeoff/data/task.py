@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import difflib
+import hashlib
+import json
 from dataclasses import dataclass, replace
 
 from bakeoff.config import TaskSpec
@@ -26,6 +28,25 @@ class TaskData:
     report: validate.DataReport
     test_near_duplicate: list[bool]  # per test item: exact or near duplicate of a training-pool item
     paraphrases: Examples | None = None  # built-in task: test-sized set in phrasings never used in training
+
+    def fingerprint(self) -> str:
+        """Hash of the prepared data (every split's texts, labels and targets, the label set, out-of-scope
+        items): a run folder's trials hold only while this is unchanged, whatever the config says (an edited
+        data file at the same path, a new Hub revision, another generator)."""
+        splits = {
+            "labels": self.labels,
+            "out_of_scope": self.out_of_scope,
+            **{
+                name: None if part is None else [part.texts, part.labels, part.targets]
+                for name, part in (
+                    ("train_pool", self.train_pool),
+                    ("validation", self.validation),
+                    ("test", self.test),
+                    ("paraphrases", self.paraphrases),
+                )
+            },
+        }
+        return hashlib.sha256(json.dumps(splits, ensure_ascii=False).encode()).hexdigest()[:16]
 
 
 def prepare_task(spec: TaskSpec) -> TaskData:

@@ -29,7 +29,7 @@ from bakeoff.runners.grid import Trial, expand_grid
 from bakeoff.runners.interrupt import StopRequest, stop_on_interrupt
 from bakeoff.runners.log_progress import ProgressLog
 from bakeoff.runners.preflight import preflight
-from bakeoff.store import ResultStore
+from bakeoff.store import DATA_FINGERPRINT, ResultStore
 from bakeoff.tracking.live import track_trial
 
 PACKAGES = (
@@ -89,6 +89,7 @@ def run_metadata(spec: RunSpec, task: TaskData, device: str) -> dict:
         "torch_threads": torch.get_num_threads(),
         "labels": task.labels,
         "data_report": task.report.as_dict(),
+        DATA_FINGERPRINT: task.fingerprint(),
     }
 
 
