@@ -38,17 +38,37 @@ def test_bootstrap_interval_brackets_the_estimate_and_is_seeded():
     assert a["accuracy_ci"] == b["accuracy_ci"]
 
 
-def test_macro_f1_counts_labels_never_predicted():
-    assert macro_f1(np.array([0, 1]), np.array([0, 0]), 3) == pytest.approx((2 / 3 + 0 + 0) / 3)
+def test_macro_f1_counts_labels_never_predicted_but_not_labels_that_never_occur():
+    # label 1 has an item and no prediction: F1 0, counted; label 2 has neither: no F1, not counted
+    assert macro_f1(np.array([0, 1]), np.array([0, 0]), 3) == pytest.approx((2 / 3 + 0) / 2)
+    # a wrong prediction of an absent label counts it (F1 0), as sklearn does
+    assert macro_f1(np.array([0, 0]), np.array([0, 2]), 3) == pytest.approx((2 / 3 + 0) / 2)
+
+
+def test_a_test_set_without_a_rare_class_scores_perfect_predictions_as_perfect():
+    """A label that has no test items (a rare class the split left out) must not count as F1 0: perfect
+    predictions scored 75% with 4 labels, and the point value fell outside its own bootstrap interval."""
+    y_true = np.repeat([0, 1, 2], 10)
+    result = quality(y_true, one_hot(y_true, 4), list("abcd"), n_resamples=200)
+    assert result["macro_f1"] == 1.0 and result["macro_f1_ci"] == [1.0, 1.0]
+    y_pred = y_true.copy()
+    y_pred[0] = 1
+    result = quality(y_true, one_hot(y_pred, 4), list("abcd"), n_resamples=500)
+    assert result["macro_f1_ci"][0] <= result["macro_f1"] <= result["macro_f1_ci"][1]
 
 
 def test_batched_macro_f1_equals_sklearn_on_every_resample():
+    from sklearn.metrics import f1_score
+
+    from bakeoff.evaluation.metrics import macro_f1_batched
+
     rng = np.random.default_rng(4)
     y_true = rng.integers(0, 5, (30, 40))
     y_pred = np.where(rng.random((30, 40)) < 0.6, y_true, rng.integers(0, 5, (30, 40)))
-    from bakeoff.evaluation.metrics import macro_f1_batched
-
-    batched = macro_f1_batched(y_true, y_pred, 6)  # label 5 never occurs: counts as F1 0, as in sklearn
+    y_true[:5] = np.minimum(y_true[:5], 2)  # some rows lack labels 3 and 4 in their true labels
+    batched = macro_f1_batched(y_true, y_pred, 6)  # label 5 never occurs anywhere: not counted, as in sklearn
     assert batched.shape == (30,)
     for row in range(30):
-        assert batched[row] == pytest.approx(macro_f1(y_true[row], y_pred[row], 6))
+        expected = f1_score(y_true[row], y_pred[row], average="macro", zero_division=0)
+        assert batched[row] == pytest.approx(expected)
+        assert macro_f1(y_true[row], y_pred[row], 6) == pytest.approx(expected)
