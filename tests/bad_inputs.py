@@ -520,8 +520,8 @@ CASES: list[Case] = [
     Case(
         "empty labels",
         validate_data(records(relabel({"billing": ""}, only_first=2))),
-        r"2 rows have an empty or NaN "
-        r"label",
+        r"2 rows have an empty or missing "
+        r"label \(data rows \[",
         fix="fill or drop those rows",
     ),
     Case(
@@ -534,7 +534,7 @@ CASES: list[Case] = [
     Case(
         "label with one example",
         validate_data(records(lambda d: d + [{"text": "a lonely one", "label": "lonely"}])),
-        r"1 labels have fewer than 2 examples "
+        r"1 labels have fewer than 3 examples \(one to train on and one for each split drawn from this data\) "
         r"\('lonely'\)",
         fix="add examples or drop the label with `task.data.labels`",
     ),

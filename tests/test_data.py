@@ -49,7 +49,7 @@ def _csv(tmp_path, text):
         ("", "empty"),
         ("text,label\n", "no rows"),
         ("body,label\nhi,a\n", "no column 'text'"),
-        ("text,label\nhi,a\nyo,\n", "empty or NaN label"),
+        ("text,label\nhi,a\nyo,\n", r"empty or missing label \(data rows \[2\]"),
         (b"text,label\n\xff\xfe bad,a\n", "not UTF-8"),
     ],
 )
@@ -66,16 +66,63 @@ def _task(tmp_path, rows, **data):
 
 
 def test_label_with_one_example_and_single_class_are_refused(tmp_path):
-    with pytest.raises(DataError, match="fewer than 2 examples.*'lonely'"):
+    with pytest.raises(DataError, match="fewer than 3 examples.*'lonely'"):
         prepare_task(_task(tmp_path, ROWS + [{"text": "x", "label": "lonely"}]))
     with pytest.raises(DataError, match="every example has the label 'a'"):
         prepare_task(_task(tmp_path, [r for r in ROWS if r["label"] == "a"]))
 
 
+def test_whole_number_float_labels_are_the_integers_they_are(tmp_path):
+    """An integer label column with one missing value arrives from pandas as floats (and one `1.0` in JSON
+    makes the whole column float): `3.0` must stay label `3`, or a test file with `3` shares no labels."""
+    rows = [{"text": f"t{i}", "label": i % 4} for i in range(12)]
+    frame = pd.DataFrame(rows + [{"text": "unlabelled", "label": None}]).dropna()
+    assert frame["label"].dtype == float
+    parquet = tmp_path / "d.parquet"
+    frame.to_parquet(parquet)
+    jsonl = tmp_path / "d.jsonl"
+    jsonl.write_text("\n".join(json.dumps(r) for r in rows[:-1] + [{"text": "t11", "label": 3.0}]))
+    for path in (parquet, jsonl):
+        examples, _ = load_examples(path, DataSpec(path=path))
+        assert examples.labels == [str(i % 4) for i in range(12)], path.name
+    half = tmp_path / "half.jsonl"
+    half.write_text(json.dumps({"text": "x", "label": 0.5}) + "\n" + json.dumps({"text": "y", "label": "1.0"}))
+    assert load_examples(half, DataSpec(path=half))[0].labels == ["0.5", "1.0"], "only floats, only whole ones"
+
+
+def test_jsonl_with_a_byte_order_mark_and_labels_spelled_nan_load(tmp_path):
+    path = tmp_path / "d.jsonl"
+    path.write_text("\n".join(json.dumps(r) for r in ROWS), encoding="utf-8-sig")
+    assert load_examples(path, DataSpec(path=path))[0].labels == [r["label"] for r in ROWS]
+    csv = _csv(tmp_path, "text,label\nhi,NaN\nyo,None\n")  # written-out words are labels; only empty is missing
+    assert load_examples(csv, DataSpec(path=csv))[0].labels == ["NaN", "None"]
+
+
+def test_a_label_needs_one_example_per_split_drawn_from_it(tmp_path):
+    pair = ROWS + [{"text": "x", "label": "pair"}, {"text": "y", "label": "pair"}]
+    with pytest.raises(DataError, match=r"fewer than 3 examples \(one to train on and one for each split.*'pair'"):
+        prepare_task(_task(tmp_path, pair))  # test and validation both drawn: 2 is one short
+    test = tmp_path / "test.csv"
+    pd.DataFrame(ROWS[:9]).to_csv(test, index=False)
+    task = prepare_task(_task(tmp_path, pair, test_path=test))  # only validation drawn: 2 suffice
+    assert "pair" in task.labels
+
+
+def test_too_many_labels_for_a_split_names_the_setting_and_the_fraction_that_works():
+    data = Examples([f"text {i}" for i in range(120)], [f"label{i // 3}" for i in range(120)])  # 40 labels x 3
+    with pytest.raises(DataError, match=r"12 validation items \(0.1 of 120\) for 40 labels.*"
+                       r"raise `task.split.validation_fraction` to at least 0.33"):  # fmt: skip
+        stratified_split(data, 0.1, seed=0, what="validation")
+    rest, held = stratified_split(data, 0.34, seed=0, what="validation")
+    assert set(held.labels) == set(rest.labels) == set(data.labels)
+
+
 def test_test_file_sharing_no_labels_is_refused(tmp_path):
     test = tmp_path / "test.csv"
     pd.DataFrame([{"text": "q", "label": "zzz"}] * 3).to_csv(test, index=False)
-    with pytest.raises(DataError, match="shares no labels"):
+    with pytest.raises(
+        DataError, match=r"shares no labels with the training data \(training: 'a', 'b', 'c'; test: 'zzz'\)"
+    ):
         prepare_task(_task(tmp_path, ROWS, test_path=test))
 
 

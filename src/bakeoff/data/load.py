@@ -6,6 +6,7 @@ import difflib
 import random
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from bakeoff.config import DataSpec
@@ -78,7 +79,9 @@ def read_table(path: Path, declared_format: str = "auto") -> pd.DataFrame:
             return pd.read_csv(path, encoding="utf-8", dtype=str, keep_default_na=False, na_values=[""])
         if fmt == "jsonl":
             # A .json file may hold one JSON array of records rather than one record per line.
-            return _records_frame(path, pd.read_json(path, lines=_first_character(path) != "[", dtype=False))
+            # utf-8-sig: a byte-order mark (Excel, Notepad) is read past, as pandas does for CSV.
+            lines = _first_character(path) != "["
+            return _records_frame(path, pd.read_json(path, lines=lines, dtype=False, encoding="utf-8-sig"))
         if fmt == "parquet":
             return pd.read_parquet(path)
         from datasets import load_from_disk
@@ -129,16 +132,19 @@ def table_to_examples(frame: pd.DataFrame, spec: DataSpec, path: Path) -> Exampl
         nested = frame[column].map(_is_nested)
         if nested.any():
             raise DataError(
-                f"{path}: column {column!r} holds lists or records (row {int(frame.index[nested][0]) + 2}: "
+                f"{path}: column {column!r} holds lists or records (data row {int(frame.index[nested][0]) + 1}: "
                 f"{str(frame[column][nested].iloc[0])[:60]}); bakeoff classifies one text into one label: "
                 "give one string per row (a multi-label task needs one row per label)"
             )
     labels = frame[spec.label_column]
-    blank = labels.isna() | (labels.astype(str).str.strip() == "") | (labels.astype(str).str.lower() == "nan")
+    # Missing is a missing cell (CSV: an empty one; "NaN" or "None" written out is a label like any other).
+    blank = labels.isna() | (labels.astype(str).str.strip() == "")
     if blank.any():
-        rows = [int(i) + 2 for i in frame.index[blank][:5]]  # +2: header line and 1-based lines
+        # Data rows, not file lines: a quoted CSV field may span lines, and JSON Lines has no header.
+        rows = [int(i) + 1 for i in frame.index[blank][:5]]
         raise DataError(
-            f"{path}: {int(blank.sum())} rows have an empty or NaN label (file lines {rows}...); fill or drop them"
+            f"{path}: {int(blank.sum())} rows have an empty or missing label (data rows {rows}, 1-based, not "
+            "counting a header); fill or drop them"
         )
     if spec.id_column is not None:
         if spec.id_column not in frame.columns:
@@ -150,7 +156,15 @@ def table_to_examples(frame: pd.DataFrame, spec: DataSpec, path: Path) -> Exampl
                 f"{path}: {repeated.nunique()} ids occur more than once (e.g. {repeated.iloc[0]!r}); ids must be unique"
             )
     texts = frame[spec.text_column].fillna("").astype(str).tolist()
-    return Examples(texts, labels.astype(str).tolist())
+    return Examples(texts, [label_text(value) for value in labels])
+
+
+def label_text(value) -> str:
+    """A label cell as text. A whole-number float is written as the integer it is: an integer label column
+    with one missing value (or one `1.0` in JSON) arrives as floats, and `3.0` must still be label `3`."""
+    if isinstance(value, (float, np.floating)) and float(value).is_integer():
+        return str(int(value))
+    return str(value)
 
 
 def _is_nested(value) -> bool:

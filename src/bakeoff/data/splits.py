@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 from sklearn.model_selection import train_test_split
 
@@ -12,6 +14,16 @@ from bakeoff.errors import DataError
 def stratified_split(examples: Examples, fraction: float, seed: int, what: str) -> tuple[Examples, Examples]:
     """(rest, held_out) with `fraction` of each label held out; every label keeps >= 1 on each side."""
     indices = np.arange(len(examples))
+    labels, n = len(set(examples.labels)), len(examples)
+    held = math.ceil(fraction * n)  # as train_test_split counts a fractional test_size
+    if held < labels or n - held < labels:
+        side = f"{held} {what} items" if held < labels else f"{n - held} items left beside the {held} {what} items"
+        setting = f"`task.split.{what}_fraction`"
+        fix = f"raise {setting} to at least {labels / n:.2f}" if held < labels else f"lower {setting}"
+        raise DataError(
+            f"cannot draw a stratified {what} split: {side} ({fraction:g} of {n}) for {labels} labels, and every "
+            f"label needs one on each side; {fix}, add examples, or give a `task.data.{what}_path` file"
+        )
     try:
         rest, held = train_test_split(indices, test_size=fraction, stratify=examples.labels, random_state=seed)
     except ValueError as err:

@@ -105,7 +105,7 @@ def prepare_task(spec: TaskSpec) -> TaskData:
             given_validation = keep_labels(given_validation, data.labels, None, split.seed)
 
     everything, empty_dropped = validate.drop_empty(everything)
-    validate.check_labels(everything, "training data")
+    validate.check_labels(everything, "training data", 1 + (given_test is None) + (given_validation is None))
     train_pool, validation, test, dropped = held_out_splits(everything, given_test, given_validation, split)
     empty_dropped += dropped
     if given_validation is not None:

@@ -40,8 +40,9 @@ def drop_empty(examples: Examples) -> tuple[Examples, int]:
     return examples.subset(keep), len(examples) - len(keep)
 
 
-def check_labels(examples: Examples, where: str) -> None:
-    """Refuse data a classifier cannot be trained or evaluated on; name the labels that fail."""
+def check_labels(examples: Examples, where: str, min_per_label: int = 2) -> None:
+    """Refuse data a classifier cannot be trained or evaluated on; name the labels that fail. `min_per_label`:
+    one for training plus one for each held-out split drawn from these examples (test, validation)."""
     counts = Counter(examples.labels)
     if not counts:
         raise DataError(f"{where}: no examples left (every text empty, or every label filtered out)")
@@ -49,11 +50,12 @@ def check_labels(examples: Examples, where: str) -> None:
         raise DataError(
             f"{where}: every example has the label {next(iter(counts))!r}; a classifier needs at least 2 labels"
         )
-    rare = sorted(label for label, n in counts.items() if n < 2)
+    rare = sorted(label for label, n in counts.items() if n < min_per_label)
     if rare:
+        why = "" if min_per_label <= 2 else " (one to train on and one for each split drawn from this data)"
         raise DataError(
-            f"{where}: {len(rare)} labels have fewer than 2 examples ({', '.join(map(repr, rare[:5]))}); "
-            "add examples, or drop them with `task.data.labels`"
+            f"{where}: {len(rare)} labels have fewer than {min_per_label} examples{why} "
+            f"({', '.join(map(repr, rare[:5]))}); add examples, or drop them with `task.data.labels`"
         )
 
 
@@ -63,13 +65,22 @@ def check_held_out_labels(train: Examples, held_out: Examples, which: str) -> No
     if not held_out.labels:
         raise DataError(f"the {which} data has no items left (after out-of-scope labels, `labels` and empty texts)")
     if not set(held_out.labels) & set(train.labels):
-        raise DataError(f"the {which} file shares no labels with the training data; check `label_column` and the files")
+        raise DataError(
+            f"the {which} file shares no labels with the training data (training: {_some(train.labels)}; "
+            f"{which}: {_some(held_out.labels)}); check `label_column` and the files"
+        )
     if unseen:
         raise DataError(
             f"the {which} data has labels never seen in training: {unseen[:5]}; remove them, add training "
             "examples, "
             "or list them in `out_of_scope_labels`"
         )
+
+
+def _some(labels: list[str], shown: int = 4) -> str:
+    distinct = sorted(set(labels))
+    more = f", ... ({len(distinct)} in all)" if len(distinct) > shown else ""
+    return ", ".join(map(repr, distinct[:shown])) + more
 
 
 def near_duplicate_mask(
