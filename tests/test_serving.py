@@ -237,6 +237,29 @@ def test_micro_batching_groups_concurrent_requests(max_batch):
         assert metric(metrics, 'bakeoff_batch_size_texts_bucket{le="8.0"}') == batches, "no batch over --max-batch"
 
 
+def test_serve_batching_bench_ceiling_bounds_any_batcher_from_measured_batch_costs(monkeypatch):
+    """bench/serve_batching.py's ceiling: times one request of b texts on a batch-1 server (one call each),
+    then the best b / t(b) among batches inside the SLA. A fake costing 20 ms + 10 ms per text: t(16) = 180
+    ms, so under a 105 ms SLA only b <= 8 count and b = 8 (100 ms, 80/s) is the best."""
+    monkeypatch.syspath_prepend(str(Path(__file__).resolve().parents[1] / "bench"))
+    from serve_batching import BATCH_SIZES, batch_costs_s, batching_ceiling
+
+    def predict(texts: list[str]) -> np.ndarray:
+        time.sleep(0.02 + 0.01 * len(texts))
+        return np.full((len(texts), len(LABELS)), 1 / len(LABELS))
+
+    model = ServedModel("fake", "fake/n0/s0", "baseline", LABELS, None, None, "cpu", "cpu", predict)
+    with running(create_app(model, batching=BatchSettings(max_batch=1, max_wait_ms=0))) as url, client() as http:
+        costs = batch_costs_s(http, url, [str(i) for i in range(40)], repeats=1)
+    assert list(costs) == list(BATCH_SIZES)
+    for b, t in costs.items():  # the server adds its own overhead, never less than the sleep
+        assert 0.02 + 0.01 * b <= t < 0.02 + 0.01 * b + 0.5, (b, t)
+    exact = {b: 0.02 + 0.01 * b for b in BATCH_SIZES}
+    assert batching_ceiling(exact, sla_s=0.105) == pytest.approx((80.0, 8))
+    assert batching_ceiling(exact, sla_s=1.0) == pytest.approx((16 / 0.18, 16))
+    assert batching_ceiling(exact, sla_s=0.01) == (None, None)
+
+
 @pytest.mark.integration
 def test_loadtest_against_a_slow_fake_finds_its_max_rate():
     """Fixed 50 ms service time, batch 1: capacity 20 requests/s. Open-loop arrivals must show the queue
