@@ -111,7 +111,7 @@ def test_a_label_needs_one_example_per_split_drawn_from_it(tmp_path):
 def test_too_many_labels_for_a_split_names_the_setting_and_the_fraction_that_works():
     data = Examples([f"text {i}" for i in range(120)], [f"label{i // 3}" for i in range(120)])  # 40 labels x 3
     with pytest.raises(DataError, match=r"12 validation items \(0.1 of 120\) for 40 labels.*"
-                       r"raise `task.split.validation_fraction` to at least 0.33"):  # fmt: skip
+                       r"raise `task.split.validation_fraction` to at least 0.34"):  # fmt: skip
         stratified_split(data, 0.1, seed=0, what="validation")
     rest, held = stratified_split(data, 0.34, seed=0, what="validation")
     assert set(held.labels) == set(rest.labels) == set(data.labels)

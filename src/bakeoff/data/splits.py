@@ -19,7 +19,8 @@ def stratified_split(examples: Examples, fraction: float, seed: int, what: str) 
     if held < labels or n - held < labels:
         side = f"{held} {what} items" if held < labels else f"{n - held} items left beside the {held} {what} items"
         setting = f"`task.split.{what}_fraction`"
-        fix = f"raise {setting} to at least {labels / n:.2f}" if held < labels else f"lower {setting}"
+        enough = math.ceil(100 * labels / n) / 100  # rounded up: a rounded-down fraction could still fall short
+        fix = f"raise {setting} to at least {enough:.2f}" if held < labels else f"lower {setting}"
         raise DataError(
             f"cannot draw a stratified {what} split: {side} ({fraction:g} of {n}) for {labels} labels, and every "
             f"label needs one on each side; {fix}, add examples, or give a `task.data.{what}_path` file"
