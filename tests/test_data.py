@@ -117,6 +117,24 @@ def test_too_many_labels_for_a_split_names_the_setting_and_the_fraction_that_wor
     assert set(held.labels) == set(rest.labels) == set(data.labels)
 
 
+def test_integer_labels_in_the_config_are_compared_as_text():
+    spec = DataSpec(path="d.csv", labels=[0, 1, 2.0], out_of_scope_labels=[3])
+    assert spec.labels == ["0", "1", "2"] and spec.out_of_scope_labels == ["3"]
+
+
+def test_case_only_label_spellings_and_texts_with_two_labels_are_warned_about():
+    from bakeoff.data.validate import report
+
+    train = Examples(
+        ["a b", "c d", "e f", "g h", "Same text", "same text "],
+        ["Billing", "billing", "refund", "refund", "refund", "shipping"],
+    )
+    warnings = report(train, train, train, 0).warnings
+    assert any("['Billing', 'billing'] differ only in letter case; they are 2 classes" in w for w in warnings)
+    assert any("1 texts occur with more than one label" in w and "['refund', 'shipping']" in w for w in warnings)
+    assert report(Examples(["x", "y"], ["a", "b"]), Examples([], []), Examples(["x"], ["a"]), 0).warnings == ()
+
+
 def test_test_file_sharing_no_labels_is_refused(tmp_path):
     test = tmp_path / "test.csv"
     pd.DataFrame([{"text": "q", "label": "zzz"}] * 3).to_csv(test, index=False)

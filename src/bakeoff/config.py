@@ -91,6 +91,18 @@ class DataSpec(Spec):
         None, description="Generation: column holding each item's reference output (e.g. the reply an agent wrote)."
     )
 
+    @field_validator("labels", "out_of_scope_labels", mode="before")
+    @classmethod
+    def _labels_as_text(cls, value):
+        """`labels: [0, 1, 2]` for an integer label column: labels are compared as text (3.0 read as 3)."""
+        if not isinstance(value, list):
+            return value
+        numbers = (int, float)
+        return [
+            str(int(v)) if isinstance(v, numbers) and not isinstance(v, bool) and float(v).is_integer() else v
+            for v in value
+        ]
+
     @model_validator(mode="after")
     def _one_place(self) -> DataSpec:
         if (self.path is None) == (self.hub is None):

@@ -77,6 +77,31 @@ def check_held_out_labels(train: Examples, held_out: Examples, which: str) -> No
         )
 
 
+def consistency_warnings(train: Examples) -> list[str]:
+    """What the data says twice, differently: labels that differ only in letter case (kept apart: case may
+    mean something), and training texts that carry more than one label."""
+    by_case: dict[str, list[str]] = {}
+    for label in sorted(set(train.labels)):
+        by_case.setdefault(label.casefold(), []).append(label)
+    found = [
+        f"training data: labels {spellings} differ only in letter case; they are {len(spellings)} classes (merge "
+        "them in the data if they are one)"
+        for spellings in by_case.values()
+        if len(spellings) > 1
+    ]
+    labels_of: dict[str, set[str]] = {}
+    for text, label in zip(train.texts, train.labels):
+        labels_of.setdefault(text.strip().lower(), set()).add(label)
+    conflicting = [text for text, labels in labels_of.items() if len(labels) > 1]
+    if conflicting:
+        first = conflicting[0]
+        found.append(
+            f"training data: {len(conflicting)} texts occur with more than one label (e.g. {first[:60]!r}: "
+            f"{sorted(labels_of[first])}); no model can fit both, so accuracy on them is capped"
+        )
+    return found
+
+
 def _some(labels: list[str], shown: int = 4) -> str:
     distinct = sorted(set(labels))
     more = f", ... ({len(distinct)} in all)" if len(distinct) > shown else ""
@@ -101,6 +126,7 @@ def report(
 ) -> DataReport:
     normalized_train = {t.strip().lower() for t in train.texts}
     counts = Counter(train.labels)
+    warnings = [*warnings, *consistency_warnings(train)]
     return DataReport(
         train_examples=len(train),
         validation_examples=len(validation),
