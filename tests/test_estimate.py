@@ -467,6 +467,34 @@ def test_a_nested_peak_is_never_above_the_peak_around_it(monkeypatch):
     assert outer.peak_mb == 500, "the inner peak reached the outer one"
 
 
+def test_nested_peak_memory_on_cuda_measures_its_own_stretch_and_the_outer_keeps_the_load_peak(monkeypatch):
+    """One CUDA peak counter for both: a 4-bit load can peak above training, and the fine-tuning reading must
+    not report the load's peak, nor the trial's reading lose it. A fake allocator stands in for CUDA."""
+    from bakeoff.efficiency import measure
+
+    class FakeCuda:
+        allocated = peak = 0.0
+
+        def use(self, mb: float) -> None:  # allocate to `mb` MB (peak follows)
+            self.allocated = mb * 2**20
+            self.peak = max(self.peak, self.allocated)
+
+    cuda = FakeCuda()
+    monkeypatch.setattr(measure.torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(measure.torch.cuda, "memory_allocated", lambda: cuda.allocated)
+    monkeypatch.setattr(measure.torch.cuda, "max_memory_allocated", lambda: cuda.peak)
+    monkeypatch.setattr(measure.torch.cuda, "reset_peak_memory_stats", lambda: setattr(cuda, "peak", cuda.allocated))
+    with measure.PeakMemory("cuda") as trial:
+        cuda.use(9000)  # quantizing a shard while loading
+        cuda.use(4000)  # the 4-bit model
+        with measure.PeakMemory("cuda", reset=False) as tuning:
+            cuda.use(6000)  # weights + adapters + activations
+            cuda.use(4000)
+        cuda.use(5000)  # scoring
+    assert tuning.peak_mb == 6000, "the fine-tuning reading is its own peak, not the load's"
+    assert trial.peak_mb == 9000, "the trial's reading keeps the load peak from before the inner reset"
+
+
 def test_lora_on_fused_experts_keeps_a_full_size_adapted_stack_per_layer_and_the_estimate_counts_it():
     """The estimator's `expert_lora_weights` rests on how peft adapts fused expert tensors: the forward forms
     `W + scaling * B @ A` at full size and autograd keeps it for the backward, once per MoE layer. Checked on a

@@ -18,10 +18,11 @@ SAMPLE_EVERY_S = 0.02
 class PeakMemory:
     """Context manager: `.peak_mb` after exit (RSS of this process, or CUDA max allocated).
 
-    Nests: an inner one measures a phase (e.g. fine-tuning without loading). On CUDA it does not reset
-    the peak counter (that would hide the outer one's earlier peak), so an inner CUDA reading is the peak
-    since the outer one began; on CPU each samples its own stretch, and an inner one's peak is handed to
-    the one around it on exit (two samplers do not sample the same instants)."""
+    Nests: an inner one measures a phase (e.g. fine-tuning without loading). Each measures its own stretch,
+    and an inner one's peak is handed to the one around it on exit. On CUDA, where there is one peak
+    counter, an inner one first hands the outer the peak so far (loading a 4-bit model can peak above its
+    training), then resets the counter; on CPU each has its own sampler (two samplers do not sample the
+    same instants). `reset=False` keeps an outermost CUDA counter running from before it."""
 
     _active = threading.local()  # the PeakMemory objects entered on this thread, outermost first
 
@@ -41,10 +42,14 @@ class PeakMemory:
             self._stop.wait(SAMPLE_EVERY_S)
 
     def __enter__(self) -> PeakMemory:
-        self._stack().append(self)
+        stack = self._stack()
+        stack.append(self)
         if self.cuda:
             self.start_mb = torch.cuda.memory_allocated() / 2**20
-            if self.reset:
+            if len(stack) > 1:  # the outer one's peak so far, before the counter restarts for this stretch
+                outer = stack[-2]
+                outer._nested_mb = max(outer._nested_mb, torch.cuda.max_memory_allocated() / 2**20)
+            if self.reset or len(stack) > 1:
                 torch.cuda.reset_peak_memory_stats()
         else:
             self.start_mb = psutil.Process().memory_info().rss / 2**20
@@ -54,7 +59,7 @@ class PeakMemory:
 
     def __exit__(self, *exc) -> None:
         if self.cuda:
-            self.peak_mb = torch.cuda.max_memory_allocated() / 2**20
+            self.peak_mb = max(torch.cuda.max_memory_allocated() / 2**20, self._nested_mb)
         else:
             self._stop.set()
             self._thread.join()
