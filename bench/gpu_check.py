@@ -129,6 +129,27 @@ def matmul_params(model) -> tuple[int, int]:
     return body, head_params
 
 
+def packed_vs_padded_loss(model, items, label_ids: list[list[int]], pad_id: int, device: str) -> dict:
+    """One batch's label loss through the packed layout (shared prefix, 4-D mask) and through left-padded
+    rows, without gradients: on a GPU the packed path's masks run in bf16 on CUDA's SDPA kernels, which no
+    CPU test reaches. Equal up to rounding when the packed path is right."""
+    from bakeoff.training.batches import collate
+    from bakeoff.training.packing import batch_builder
+
+    make_batch, packed = batch_builder(model, items, label_ids, pad_id, packing=True)
+    model.eval()
+    with torch.no_grad():
+        packed_loss = make_batch(items).to(device).loss(model)[0].item()
+        padded_loss = collate(items, label_ids, pad_id).to(device).loss(model)[0].item()
+    model.train()
+    return {
+        "packed": packed,
+        "packed_loss": packed_loss,
+        "padded_loss": padded_loss,
+        "relative_difference": abs(packed_loss - padded_loss) / max(abs(padded_loss), 1e-12),
+    }
+
+
 def trial(
     name: str,
     method: str,
@@ -159,6 +180,9 @@ def trial(
             model, method, LoraSpec(r=16, alpha=32, targets="all"), seed=0, gradient_checkpointing=False
         )
         n_body, n_head = matmul_params(model)
+        layouts = packed_vs_padded_loss(
+            model, train_items[:batch_size], encoder.label_ids, tokenizer.pad_token_id, device
+        )
         inputs = LoopInputs(train_items, score_items[:8], encoder.label_ids, tokenizer.pad_token_id, 2e-4, seed=0)
         stamps: list[float] = []  # after each step (loss.item() has synchronised the device)
         result = train(
@@ -232,6 +256,7 @@ def trial(
         "load_s": load_s,
         "steps": result.steps,
         "packed": result.packed,
+        "packed_vs_padded_loss": layouts,
         "train_loss": result.train_loss_per_epoch,
         "step_s": steady_s / max(len(stamps) - 1, 1),
         "mean_step_s_with_first": result.step_time_s / result.steps,
@@ -246,7 +271,8 @@ def trial(
     }
     console.print(
         f"  {name} {method}: {tokens_per_s:.0f} tok/s, MFU {mfu:.1%}, peak {row['peak_memory_gb']:.1f} GB, "
-        f"scoring b32 {scoring['32']['items_per_s']:.1f} items/s"
+        f"scoring b32 {scoring['32']['items_per_s']:.1f} items/s, packed vs padded loss "
+        f"{layouts['packed_loss']:.4f} / {layouts['padded_loss']:.4f}"
     )
     del model
     gc.collect()

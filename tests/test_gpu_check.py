@@ -35,5 +35,7 @@ def test_gpu_check_dry_run_trains_lora_and_qlora_and_writes_json(tmp_path):
         assert row["steps"] == 3 and row["train_tokens_per_s"] > 0 and 0 < row["mfu"] < 1
         assert row["peak_memory_gb"] > 0 and row["estimated_memory_gb"]["total"] > 0 and row["estimated_step_s"] > 0
         assert set(row["scoring"]) == {"1", "32"} and row["scoring"]["32"]["items_per_s"] > 0
+        layouts = row["packed_vs_padded_loss"]  # float32 here: the two layouts agree to rounding
+        assert layouts["packed"] and layouts["relative_difference"] < 1e-4, layouts
     assert rows["qlora"]["matmul_params"] == rows["lora"]["matmul_params"], "NF4 bytes counted as two weights each"
     assert "gpu_check finished" in done.stdout
