@@ -489,3 +489,39 @@ def test_unknown_candidate_or_size_names_the_flag_and_the_choices(tiny_run):
         find_trial(tiny_run, "tfidf", train_size=7)
     with pytest.raises(BakeoffError, match="not a bakeoff run folder"):
         find_trial(tiny_run.parent, "tfidf")
+
+
+def test_a_load_test_with_no_answered_request_is_refused_not_stored(tiny_run):
+    from bakeoff.errors import BakeoffError
+    from bakeoff.serving.loadtest import record_in_run
+
+    def result(steps):
+        server = {"model": {"candidate": "tfidf", "trial_id": "tfidf/n40/s0", "hardware": "cpu"}}
+        return {"url": "http://127.0.0.1:9/v1/classify", "steps": steps, "server": server}
+
+    from bakeoff.store import ResultStore
+
+    def stored():
+        store = ResultStore(tiny_run / "results.sqlite")
+        try:
+            return store.get_meta("serving")
+        finally:
+            store.close()
+
+    before = stored()
+    unauthorised = {"sent": 6, "ok": 0, "error_kinds": {"HTTP 401": 6}}
+    with pytest.raises(BakeoffError, match=r"nothing stored .*HTTP 401 x6 \(set BAKEOFF_API_KEY"):
+        record_in_run(tiny_run, "tfidf", result([unauthorised]))
+    with pytest.raises(BakeoffError, match="no request was sent"):
+        record_in_run(tiny_run, "tfidf", result([{"sent": 0, "ok": 0, "error_kinds": {}}]))
+    assert stored() == before
+
+
+@pytest.mark.parametrize("sla", [0, -5, float("inf")])
+def test_loadtest_refuses_an_sla_that_is_not_a_positive_number(sla):
+    from bakeoff.errors import BakeoffError
+    from bakeoff.serving.loadtest import check_plan
+
+    plan = LoadPlan("http://127.0.0.1:1/v1/classify", (1.0,), 1.0, sla, ("x",), timeout_s=1, bisect_steps=0, seed=0)
+    with pytest.raises(BakeoffError, match="--sla-p95-ms must be a positive number"):
+        check_plan(plan)

@@ -111,3 +111,29 @@ def test_the_report_shows_measured_capacity_beside_the_estimate():
     # 11.7;
     # batch 16 (400 ms) does not.
     assert "| 40.0 |" in row and "| 11.7 |" in row and "x3.43" in row
+
+
+def test_a_load_test_that_got_no_answer_is_ignored_not_read_as_zero_capacity():
+    """A wrong API key (every request 401) or a dead server measures nothing about capacity: the estimate
+    decides, the candidate is not excluded, and the report says no request was answered."""
+    failed = _step(2, 0, sent=6, ok=0) | {"latency_ms_p95": None, "errors": 6, "error_kinds": {"HTTP 401": 6}}
+    serving = {"tfidf": _entry("tfidf", "cpu", [failed])}
+    outcome = recommend(with_answers(typed(with_serving(serving)), {"sla_p95_ms": 100}))
+    assert "tfidf" not in outcome["excluded"]
+    tfidf = {e.candidate: e for e in _gather(with_serving(serving), sla=100)}["tfidf"]
+    assert tfidf.latency_source == "measured on this run's CPU (batch 1)"
+    assert "| no request answered |" in markdown("fixture", typed(with_serving(serving)))
+
+
+def test_a_load_test_that_never_found_the_limit_is_a_lower_bound_not_the_capacity():
+    """Every rate tried met the SLA: 2 requests/s is a floor, and pricing 50 items/s of load at 2 per replica
+    would buy 25 machines. The estimate decides; the report marks the figure as a lower bound."""
+    serving = {"tfidf": _entry("tfidf", "cpu", [_step(1, 8), _step(2, 9)])}
+    tfidf = {e.candidate: e for e in _gather(with_serving(serving))}["tfidf"]
+    assert tfidf.latency_source == "measured on this run's CPU (batch 1)"
+    text = markdown("fixture", typed(with_serving(serving)))
+    row = next(line for line in text.splitlines() if line.startswith("| tfidf | tfidf/n200/s0 | cpu"))
+    assert "| >= 2.0 |" in row
+    # judged at a tighter SLA than the test's, the 2/s step misses it: a real limit, and the 1/s step counts
+    tighter = {e.candidate: e for e in _gather(with_serving(serving), sla=8.5)}["tfidf"]
+    assert tighter.latency_source.startswith("measured by HTTP load test on cpu: 1.0 items/s")

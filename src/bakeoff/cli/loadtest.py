@@ -59,7 +59,7 @@ def loadtest_command(
 ) -> None:
     """Send Poisson arrivals at each rate (open loop: a slow server cannot slow the sender), report achieved rate,
     p50/p95/p99, errors and timeouts per step, and the highest rate within the p95 SLA. Sends BAKEOFF_API_KEY if set."""
-    from bakeoff.serving.loadtest import LoadPlan, parse_rates, record_in_run, search
+    from bakeoff.serving.loadtest import LoadPlan, check_plan, parse_rates, record_in_run, search, unanswered
 
     if candidate is not None and run is None:
         raise BakeoffError("--candidate needs --run RUN_DIR (where to store the result)")
@@ -87,11 +87,18 @@ def loadtest_command(
                 f"{step.errors} errors, {step.timeouts} timeouts: {verdict}"
             )
 
+    check_plan(plan)  # bad options are refused before anything is printed or sent
+    if candidate is not None:  # the server must serve it: checked before the test, not after minutes of load
+        from bakeoff.serving.loadtest import check_served_candidate, server_info
+
+        check_served_candidate(server_info(endpoint, plan.headers), candidate, endpoint)
     if not as_json:
         console.print(f"load test of {endpoint}: {duration:g} s per step, SLA p95 <= {sla_p95_ms:g} ms")
     result = asyncio.run(search(plan, on_step=show))
     if run is not None and candidate is not None:
         record_in_run(run, candidate, result)
+    elif (reason := unanswered(result)) is not None:
+        raise BakeoffError(reason)
     if as_json:
         print(json.dumps(result, indent=1))
         return

@@ -208,10 +208,16 @@ def not_assessed(run: RunResults, decision: DecisionInputs, evidence: list[Evide
 
 
 def _measured_on(entry: dict | None, hardware: str, decision: DecisionInputs) -> MeasuredCapacity | None:
-    """A load test of this candidate on the hardware being decided on, judged at the decision's SLA."""
+    """A load test of this candidate on the hardware being decided on, judged at the decision's SLA. None
+    (the estimate decides) for a test that measured nothing (no answered request: a wrong key, a dead
+    server) or only a lower bound (every rate tried met the SLA: its top rate is not the capacity)."""
     if not entry or entry.get("hardware") != hardware:
         return None
+    if not any(step["ok"] for step in entry["steps"]):
+        return None
     measured = measured_capacity(entry, decision.sla_p95_ms)
+    if measured is not None and measured.items_per_s >= top_rate(entry):
+        return None
     if measured is None:  # no step met the SLA: the candidate measurably cannot, at any rate tried
         sla = decision.sla_p95_ms or entry["sla_p95_ms"]
         return MeasuredCapacity(
@@ -222,6 +228,11 @@ def _measured_on(entry: dict | None, hardware: str, decision: DecisionInputs) ->
             entry.get("measured_at", ""),
         )
     return measured
+
+
+def top_rate(entry: dict) -> float:
+    """The highest rate a load test tried, in items/s."""
+    return max(step["rate_per_s"] for step in entry["steps"]) * entry.get("texts_per_request", 1)
 
 
 def _measured_costs(

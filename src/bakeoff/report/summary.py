@@ -206,6 +206,7 @@ def estimate_row(record: dict) -> dict[str, str]:
 def serving_rows(run: RunResults) -> list[dict[str, str]]:
     """Capacity measured by `bakeoff loadtest` beside the estimate for the same hardware: the capacity rule over
     the trial's in-process batch timings (CPU), or over the GPU estimate (a catalog GPU)."""
+    from bakeoff.decision.evidence import top_rate
     from bakeoff.decision.measured import estimated_capacity, estimated_capacity_here, measured_capacity
 
     by_id = {t.trial_id: t for t in run.done_trials}
@@ -222,6 +223,14 @@ def serving_rows(run: RunResults) -> list[dict[str, str]]:
             record = estimates[(trial.model_name or candidate, hardware)]
             estimate = estimated_capacity(record["inference"]["latency_ms_by_batch"], sla)
         batching = entry.get("batching") or {}
+        answered = any(step["ok"] for step in entry["steps"])
+        lower_bound = measured is not None and measured.items_per_s >= top_rate(entry)
+        if not answered:
+            shown = "no request answered"
+        elif measured is None:
+            shown = "none met it"
+        else:  # every rate tried met the SLA: the capacity is at least the top one
+            shown = f"{'>= ' if lower_bound else ''}{measured.items_per_s:.1f}"
         out.append(
             {
                 "candidate": candidate,
@@ -229,12 +238,12 @@ def serving_rows(run: RunResults) -> list[dict[str, str]]:
                 "hardware": hardware,
                 "server": f"batch <= {batching.get('max_batch', '?')}, wait {batching.get('max_wait_ms', '?')} ms",
                 "SLA p95 ms": f"{sla:g}",
-                "measured items/s within SLA": "none met it" if measured is None else f"{measured.items_per_s:.1f}",
+                "measured items/s within SLA": shown,
                 "p95 ms there": "-" if measured is None else f"{measured.latency_ms_p95:.0f}",
                 "estimated items/s": ("-" if trial is None else "none meets it")
                 if estimate is None
                 else f"{estimate:.1f}",
-                "measured / estimated": f"x{measured.items_per_s / estimate:.2f}"
+                "measured / estimated": f"{'>= ' if lower_bound else ''}x{measured.items_per_s / estimate:.2f}"
                 if measured is not None and estimate
                 else "-",
                 "measured at": entry.get("measured_at", "")[:16],

@@ -15,7 +15,8 @@ import asyncio
 import math
 import random
 import time
-from dataclasses import asdict, dataclass, field
+from collections import Counter
+from dataclasses import asdict, dataclass, field, replace
 from datetime import datetime, timezone
 
 import numpy as np
@@ -57,6 +58,7 @@ class StepResult:
     latency_ms_p95: float | None
     latency_ms_p99: float | None
     within_sla: bool
+    error_kinds: dict[str, int] = field(default_factory=dict)  # "HTTP 401": 6, "ConnectError": 3, "timeout": 1
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -77,6 +79,8 @@ def check_plan(plan: LoadPlan) -> None:
         raise BakeoffError(f"--bisect must be between 0 and {MAX_BISECT_STEPS}")
     if not plan.texts:
         raise BakeoffError("no texts to send: pass --texts FILE (one text per line) or --run RUN_DIR")
+    if not (math.isfinite(plan.sla_p95_ms) and plan.sla_p95_ms > 0):
+        raise BakeoffError(f"--sla-p95-ms must be a positive number of milliseconds, not {plan.sla_p95_ms:g}")
 
 
 def arrival_offsets_s(rate_per_s: float, duration_s: float, rng: random.Random) -> list[float]:
@@ -96,15 +100,20 @@ async def run_step(client, plan: LoadPlan, rate_per_s: float, seed: int) -> Step
     bodies = [{"texts": [rng.choice(plan.texts) for _ in range(plan.texts_per_request)]} for _ in offsets]
     loop = asyncio.get_running_loop()
     outcomes: list[tuple[str, float, float]] = []  # (status, latency_ms, finished_at)
+    kinds: Counter[str] = Counter()
 
     async def one(scheduled: float, body: dict) -> None:
         try:
             response = await client.post(plan.url, json=body)
             status = "ok" if response.status_code == 200 else "error"
+            if status == "error":
+                kinds[f"HTTP {response.status_code}"] += 1
         except httpx.TimeoutException:
             status = "timeout"
-        except httpx.HTTPError:
+            kinds["timeout"] += 1
+        except httpx.HTTPError as err:
             status = "error"
+            kinds[type(err).__name__] += 1
         finished = loop.time()
         outcomes.append((status, 1000 * (finished - scheduled), finished))
 
@@ -116,7 +125,7 @@ async def run_step(client, plan: LoadPlan, rate_per_s: float, seed: int) -> Step
             await asyncio.sleep(delay)
         tasks.append(asyncio.create_task(one(start + offset, body)))
     await asyncio.gather(*tasks)
-    return summarize(rate_per_s, outcomes, start, plan.sla_p95_ms)
+    return replace(summarize(rate_per_s, outcomes, start, plan.sla_p95_ms), error_kinds=dict(kinds))
 
 
 def summarize(
@@ -197,6 +206,17 @@ async def search(plan: LoadPlan, on_step=None) -> dict:
     }
 
 
+def server_info(endpoint: str, headers: tuple[tuple[str, str], ...] = ()) -> dict | None:
+    """The /healthz of the server behind `endpoint` (a /v1/classify URL), or None if it has none."""
+    import httpx
+
+    async def fetch() -> dict | None:
+        async with httpx.AsyncClient(timeout=httpx.Timeout(10.0), headers=dict(headers), trust_env=False) as client:
+            return await _server_info(client, endpoint.rsplit("/v1/", 1)[0] + "/healthz")
+
+    return asyncio.run(fetch())
+
+
 async def _server_info(client, health_url: str) -> dict | None:
     try:
         response = await client.get(health_url)
@@ -215,6 +235,33 @@ def parse_rates(text: str) -> tuple[float, ...]:
     return rates
 
 
+def unanswered(result: dict) -> str | None:
+    """Why a load test measured nothing (no request answered at any step), or None if it measured something.
+    Such a test says nothing about the server's capacity (a wrong URL or API key, a dead server, steps too
+    short to send a request): it must not be stored as a capacity of 0."""
+    steps = result["steps"]
+    if any(step["ok"] for step in steps):
+        return None
+    if not any(step["sent"] for step in steps):
+        return "no request was sent (each step too short for its rate: raise --duration or --rate)"
+    kinds: Counter[str] = Counter()
+    for step in steps:
+        kinds.update(step.get("error_kinds") or {})
+    found = ", ".join(f"{kind} x{count}" for kind, count in kinds.most_common()) or "errors"
+    hint = " (set BAKEOFF_API_KEY to the server's key)" if "HTTP 401" in kinds else ""
+    return f"no request was answered: {found}{hint}; check the URL and that the server is up"
+
+
+def check_served_candidate(server: dict | None, candidate: str, url: str) -> None:
+    """The server's /healthz must name `candidate`, so a result never lands on the wrong model."""
+    served = (server or {}).get("model") or {}
+    if served.get("candidate") != candidate:
+        raise BakeoffError(
+            f"--candidate `{candidate}`: the server at {url} serves `{served.get('candidate', 'unknown')}` "
+            "(per its /healthz); load-test the matching server or fix --candidate"
+        )
+
+
 def record_in_run(run_dir, candidate: str, result: dict) -> dict:
     """Store a load test under the run's `serving` section, keyed by candidate (the latest test wins).
     The server's /healthz must name the same candidate, so a result never lands on the wrong model."""
@@ -225,13 +272,11 @@ def record_in_run(run_dir, candidate: str, result: dict) -> dict:
     database = Path(run_dir) / "results.sqlite"
     if not database.is_file():
         raise BakeoffError(f"--run {run_dir} is not a bakeoff run folder (no results.sqlite)")
+    reason = unanswered(result)
+    if reason is not None:
+        raise BakeoffError(f"nothing stored in {run_dir}: {reason}")
     served = (result.get("server") or {}).get("model") or {}
-    if served.get("candidate") != candidate:
-        raise BakeoffError(
-            f"--candidate `{candidate}`: the server at {result['url']} serves "
-            f"`{served.get('candidate', 'unknown')}` "
-            "(per its /healthz); load-test the matching server or fix --candidate"
-        )
+    check_served_candidate(result.get("server"), candidate, result["url"])
     entry = {
         key: result[key]
         for key in (
