@@ -122,3 +122,40 @@ def test_an_llm_without_an_estimate_for_the_teams_gpu_is_named_not_dropped():
         and "no cost or latency estimate on `a10g`" in outcome["not_assessed"]["big-llm"]
     )
     assert "Not assessed: big-llm" in outcome["rationale"]
+
+
+def test_a_zero_shot_candidate_pays_no_fine_tune_and_needs_only_its_weights_memory():
+    """It is never fine-tuned: a fine-tune budget or a memory limit for fine-tuning must not exclude it."""
+    data = results()
+    zero = _zero_shot_trial("small-llm zero-shot", model="small-llm")
+    data["trials"].append(zero)
+    for estimate in data["run"]["analysis"]["gpu_estimates"]:
+        estimate["fine_tune"]["memory_gb"]["weights"] = 2.0  # of the 6 GB small-llm needs to fine-tune
+    outcome = recommend(with_answers(typed(data), {"max_fine_tune_usd": 1e-6, "memory_limit_gb": 3}))
+    assert "small-llm zero-shot" not in outcome["excluded"], outcome["excluded"]
+    assert "small-llm" in outcome["excluded"], "the fine-tuned one still pays for its fine-tune"
+    tight = recommend(with_answers(typed(data), {"memory_limit_gb": 1.5}))
+    assert tight["excluded"]["small-llm zero-shot"] == "its weights need 2 GB, limit 1.5 GB"
+
+
+def test_a_tiny_budget_is_stated_with_its_digits():
+    data = results()
+    outcome = recommend(with_answers(typed(data), {"max_fine_tune_usd": 0.0001}))
+    assert "exceeds the budget $0.0001" in outcome["excluded"]["small-llm"]
+
+
+def test_candidates_the_run_never_reached_are_named_not_dropped():
+    data = results()
+    data["run"]["spec"]["candidates"] = [{"name": n} for n in ("big-llm", "small-llm", "tfidf", "late-llm")]
+    outcome = recommend(typed(data))
+    assert outcome["not_assessed"]["late-llm"] == "not run yet (the run stopped before it)"
+
+
+def _zero_shot_trial(name: str, model: str) -> dict:
+    from decision_fixture import _trial
+
+    trial = _trial(name, "llm", 0, 0.5, [0.4, 0.6], 0.6, 0.45, method="zero-shot")
+    trial["trial_id"] = f"{name}/n0/s0"
+    trial["result"]["model_name"] = model
+    trial["model_name"] = model
+    return trial

@@ -46,18 +46,24 @@ def _exclusion(e: Evidence, d: DecisionInputs) -> str | None:
         label = METRIC_LABELS.get(e.quality_metric, e.quality_metric)
         return f"{label} {100 * e.macro_f1:.1f}% ({e.quality_note}) is below the floor {100 * d.min_macro_f1:.0f}%"
     if d.max_fine_tune_usd is not None and e.fine_tune_usd > d.max_fine_tune_usd:
-        return f"fine-tune ${e.fine_tune_usd:.2f} exceeds the budget ${d.max_fine_tune_usd:.2f}"
+        return f"fine-tune ${_usd(e.fine_tune_usd)} exceeds the budget ${_usd(d.max_fine_tune_usd)}"
     if d.sla_p95_ms is not None and not e.meets_sla:
         return f"p95 {e.p95_ms:.0f} ms cannot meet the {d.sla_p95_ms:.0f} ms SLA ({e.latency_source})"
     if d.max_usd_per_1k_items is not None and e.usd_per_1k_items > d.max_usd_per_1k_items:
-        return f"${e.usd_per_1k_items:.4f} per 1k items exceeds ${d.max_usd_per_1k_items:.4f}"
+        return f"${_usd(e.usd_per_1k_items)} per 1k items exceeds ${_usd(d.max_usd_per_1k_items)}"
     if d.max_usd_per_month is not None and (e.usd_per_month or math.inf) > d.max_usd_per_month:
         return f"${e.usd_per_month or math.inf:,.0f} per month exceeds ${d.max_usd_per_month:,.0f}"
     if d.max_gpus is not None and e.gpus > d.max_gpus:
         return f"needs {e.gpus} GPUs for the load, {d.max_gpus} available"
     if d.memory_limit_gb is not None and e.memory_gb > d.memory_limit_gb:
-        return f"fine-tuning needs {e.memory_gb:.1f} GB, limit {d.memory_limit_gb:.0f} GB"
+        what = "its weights need" if e.zero_shot else "fine-tuning needs"
+        return f"{what} {e.memory_gb:.3g} GB, limit {d.memory_limit_gb:g} GB"
     return None
+
+
+def _usd(value: float) -> str:
+    """Dollars with the digits that tell two small amounts apart ($0.00017, not $0.00)."""
+    return f"{value:.2f}" if value >= 0.01 or value == 0 else f"{value:.2g}"
 
 
 def weights(d: DecisionInputs) -> dict[str, float]:

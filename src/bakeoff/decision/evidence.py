@@ -37,7 +37,7 @@ class Evidence:
     usd_per_month: float | None  # at the target load; None when the SLA cannot be met
     p95_ms: float | None  # serving p95 at the planned batch (LLM: estimated on the GPU; baseline: measured here)
     gpus: int  # for serving (0 for CPU baselines)
-    memory_gb: float  # fine-tuning memory (LLM) or 0
+    memory_gb: float  # fine-tuning memory (LLM; a zero-shot one: its weights) or 0
     meets_sla: bool
     latency_source: str
     # The task's main metric that `macro_f1` / `macro_f1_ci` hold (the names stay for classification's sake):
@@ -155,7 +155,7 @@ def gather(run: RunResults, decision: DecisionInputs, default_size: int, default
             record = estimates.get((trial.model_name or name, decision.gpu))
             if record is None:
                 continue  # no estimate for this GPU: not_assessed() names it, with the reason
-            costs = _llm_costs(record, decision, size, load)
+            costs = _llm_costs(record, decision, size, load, zero_shot)
             measured = _measured_on(serving.get(name), decision.gpu, decision)
             if measured is not None:
                 usd_hour = record["hardware"]["usd_per_hour"] * record["capacity"]["gpus_per_replica"]
@@ -204,6 +204,9 @@ def not_assessed(run: RunResults, decision: DecisionInputs, evidence: list[Evide
         for name in sorted(done - assessed)
     }
     reasons |= {name: "no finished trial" for name in sorted(failed)}
+    stored = {t.candidate for t in run.trials}
+    planned = [c.get("name") for c in ((run.run.spec or {}).get("candidates") or [])]
+    reasons |= {name: "not run yet (the run stopped before it)" for name in planned if name and name not in stored}
     return reasons
 
 
@@ -260,8 +263,9 @@ def _measured_costs(
     )
 
 
-def _llm_costs(record: dict, decision: DecisionInputs, size: int, load: float) -> dict:
-    """Costs on the team's GPU: fine-tune $ scaled to their example count, serving from the latency estimates."""
+def _llm_costs(record: dict, decision: DecisionInputs, size: int, load: float, zero_shot: bool = False) -> dict:
+    """Costs on the team's GPU: fine-tune $ scaled to their example count, serving from the latency estimates.
+    A zero-shot candidate is not fine-tuned: no fine-tune cost, and the memory it needs is its weights."""
     tune, serve, plan = record["fine_tune"], record["inference"], record["capacity"]
     assumed_examples = max(1, record["workload"]["train_examples"])
     latencies = {int(b): ms for b, ms in serve["latency_ms_by_batch"].items()}
@@ -272,12 +276,14 @@ def _llm_costs(record: dict, decision: DecisionInputs, size: int, load: float) -
     batch = chosen.batch_size if chosen.meets_sla else min(latencies)
     items_per_s_per_replica = batch / (latencies[batch] / 1000)
     return dict(
-        fine_tune_usd=tune["cost_usd"] * size / assumed_examples,
+        fine_tune_usd=0.0 if zero_shot else tune["cost_usd"] * size / assumed_examples,
         usd_per_1k_items=usd_hour * plan["gpus_per_replica"] / 3600 / items_per_s_per_replica * 1000,
         usd_per_month=chosen.usd_per_month if chosen.meets_sla else None,
         p95_ms=2 * latencies[batch],
         gpus=chosen.gpus,
-        memory_gb=tune["memory_gb"]["total"],
+        memory_gb=tune["memory_gb"].get("weights", tune["memory_gb"]["total"])
+        if zero_shot
+        else tune["memory_gb"]["total"],
         meets_sla=chosen.meets_sla,
         latency_source=f"estimated on {record['hardware']['name']} (batch {batch})",
     )
