@@ -246,6 +246,24 @@ def rerun_damaged(tmp: Path) -> list[str]:
     return ["run", str(write_config(tmp, base_config(tmp)))]
 
 
+def old_layout_store(tmp: Path) -> list[str]:
+    """A store whose trials table lacks a column this version reads (made by an older bakeoff)."""
+    import sqlite3
+
+    with sqlite3.connect(tmp / "run" / "results.sqlite") as db:
+        db.execute("ALTER TABLE trials DROP COLUMN attempts")
+    return ["report", str(tmp / "run")]
+
+
+def truncated_result(tmp: Path) -> list[str]:
+    """One trial's stored JSON cut short (a damaged row, not a damaged file)."""
+    import sqlite3
+
+    with sqlite3.connect(tmp / "run" / "results.sqlite") as db:
+        db.execute("UPDATE trials SET result = '{not json' WHERE rowid = (SELECT min(rowid) FROM trials)")
+    return ["recommend", str(tmp / "run")]
+
+
 def outputs_untouched(tmp: Path) -> None:
     """The run's outputs are byte-for-byte what the finished run wrote (saved by the test as *.orig)."""
     for name in ("results.json", "summary.md", "report.html"):
@@ -933,6 +951,35 @@ CASES: list[Case] = [
         r"sla_p95_ms: .*greater than 0",
         needs_run=True,
         check=outputs_untouched,
+    ),
+    Case(
+        "recommend: infinite SLA",
+        on_run("recommend", "RUN", "sla_p95_ms=inf"),
+        r"sla_p95_ms: .*finite number",
+        needs_run=True,
+        check=outputs_untouched,
+        fix="give a number (results.json must stay JSON: Infinity is not)",
+    ),
+    Case(
+        "report: store from another version",
+        old_layout_store,
+        r"has another layout than this bakeoff writes \(no such column: attempts\)",
+        needs_run=True,
+        check=outputs_untouched,
+        fix="use the bakeoff version that made it, or move results.sqlite away and re-run",
+    ),
+    Case(
+        "recommend: a stored row cut short",
+        truncated_result,
+        r"results store damaged",
+        needs_run=True,
+        check=outputs_untouched,
+    ),
+    Case(
+        "candidate name too long",
+        validate_with(lambda c, t: c["candidates"][0].update(name="\u00fc" * 120)),
+        r"240 bytes; use at most 200 \(UTF-8\): it names a folder",
+        fix="a shorter name",
     ),
 ]
 

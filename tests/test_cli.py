@@ -139,8 +139,13 @@ def test_run_on_banking77_stores_consistent_numbers_and_resumes(tmp_path, bankin
     (run / "report.html").unlink()
     rebuilt = bakeoff("report", run)
     assert rebuilt.returncode == 0 and (run / "report.html").is_file() and "Recommendation:" in rebuilt.stdout
+    own = (run / "results.json").read_text()
     floor = bakeoff("recommend", run, "min_macro_f1=0.999")
     assert floor.returncode == 0 and "No candidate meets every constraint" in floor.stdout
+    # a what-if is written beside the run's own files, which keep the config's decision
+    assert "what-if (min_macro_f1=0.999)" in floor.stderr and (run / "results.json").read_text() == own
+    whatif = json.loads((run / "whatif" / "results.json").read_text())["recommendation"]
+    assert whatif["answers"]["min_macro_f1"] == 0.999 and (run / "whatif" / "report.html").is_file()
     answers = "\n".join(["narrow", "", "", "", "a10g", "", "", "", "", "30", "0.2", ""]) + "\n"
     asked = subprocess.run(
         [sys.executable, "-m", "bakeoff.cli", "recommend", str(run), "--interactive"],
@@ -151,7 +156,7 @@ def test_run_on_banking77_stores_consistent_numbers_and_resumes(tmp_path, bankin
         timeout=120,
     )
     assert asked.returncode == 0, asked.stderr[-2000:]
-    decided = json.loads((run / "results.json").read_text())["recommendation"]
+    decided = json.loads((run / "whatif" / "results.json").read_text())["recommendation"]
     assert decided["answers"]["labeled_examples"] == 30 and decided["answers"]["out_of_scope_share"] == 0.2
     assert bakeoff("recommend", run, "sla_p95_ms=-5").returncode == 2
 

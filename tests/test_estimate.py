@@ -617,3 +617,17 @@ def test_a_cached_prompt_prefix_is_not_run_per_request():
     assert (cached.flops_per_item - head) == pytest.approx((whole.flops_per_item - head) / 4)
     assert cached.latency_ms_by_batch[64] < whole.latency_ms_by_batch[64] / 2  # compute-bound: ~1/4 of the work
     assert cached.items_per_s_at_best > 2 * whole.items_per_s_at_best
+
+
+@pytest.mark.parametrize(
+    "flag, value",
+    [("--epochs", "0"), ("--train-examples", "-5"), ("--prompt-tokens", "0"), ("--train-utilisation", "0"),
+     ("--load", "inf"), ("--load", "0"), ("--sla-p95-ms", "-1"), ("--usd-per-hour", "-1"), ("--num-labels", "0")],
+)  # fmt: skip
+def test_estimate_refuses_out_of_range_numbers_instead_of_dividing_by_them(flag, value):
+    from typer.testing import CliRunner
+
+    from bakeoff.cli.main import app
+
+    result = CliRunner().invoke(app, ["estimate", "mistral-7b", flag, value], env={"COLUMNS": "200"})
+    assert result.exit_code == 2 and f"Invalid value for '{flag}'" in result.output, result.output

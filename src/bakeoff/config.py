@@ -22,7 +22,8 @@ TARGET_BASELINES = {"crf": "extraction", "tfidf-retrieval": "generation"}  # bas
 
 
 class Spec(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    # allow_inf_nan=False: `sla_p95_ms=inf` passed `gt=0` and wrote Infinity, which is not JSON, into results.json
+    model_config = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False)
 
 
 def safe_folder_name(name: str) -> str:
@@ -31,7 +32,15 @@ def safe_folder_name(name: str) -> str:
         raise ValueError(
             f"{name!r}: use letters, digits, spaces and . _ - + (not starting with a dot): it names a folder"
         )
+    if len(name.encode()) > MAX_NAME_BYTES:
+        raise ValueError(
+            f"{name[:40]!r}...: {len(name.encode())} bytes; use at most {MAX_NAME_BYTES} (UTF-8): it names a folder, "
+            "and a trial's folder adds its size and seed"
+        )
     return name
+
+
+MAX_NAME_BYTES = 200  # file systems allow 255 bytes per name; a trial folder adds `__n<size>__s<seed>`
 
 
 class DataSpec(Spec):

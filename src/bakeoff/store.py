@@ -53,10 +53,16 @@ def _damaged_store_is_a_user_error(method):
         try:
             return method(self, *args, **kwargs)
         except sqlite3.OperationalError as err:  # "unable to open database file", "database is locked", disk I/O
+            if "no such column" in str(err) or "no such table" in str(err):  # another schema than this version's
+                raise StoreDamaged(
+                    f"results store {self.path} has another layout than this bakeoff writes ({err}): made by another "
+                    "version, or damaged. Nothing was overwritten; run it with the version that made it, or move "
+                    f"{self.path.name} away and run the same `bakeoff run` command again."
+                ) from None
             raise BakeoffError(
                 f"cannot use the results store {self.path} ({err}); check the folder's permissions and free space"
             ) from None
-        except sqlite3.DatabaseError as err:
+        except (sqlite3.DatabaseError, json.JSONDecodeError) as err:  # a row's JSON cut short counts as damage
             raise StoreDamaged(
                 f"results store damaged: {self.path} ({err}). Nothing was overwritten: results.json, summary.md and "
                 f"report.html in that folder still hold the last good results. To recompute, move {self.path.name} "

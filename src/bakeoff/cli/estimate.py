@@ -60,15 +60,18 @@ def estimate_command(
         "a10g", help="GPU to estimate for (catalog key), or local-cpu for this machine (measured)."
     ),
     method: str = typer.Option("lora", help="lora | qlora | full"),
-    train_examples: int = typer.Option(500, help="Training examples."),
-    epochs: int = typer.Option(3, help="Epochs."),
-    prompt_tokens: int = typer.Option(64, help="Mean prompt length in tokens."),
-    num_labels: int = typer.Option(10, help="Number of labels scored per item."),
-    sla_p95_ms: float = typer.Option(200.0, help="p95 latency SLA for serving, ms."),
-    load: float = typer.Option(50.0, help="Serving load, items per second."),
-    usd_per_hour: float = typer.Option(None, help="Override the GPU's $/hour."),
+    train_examples: int = typer.Option(500, min=1, help="Training examples."),
+    epochs: int = typer.Option(3, min=1, help="Epochs."),
+    prompt_tokens: int = typer.Option(64, min=1, help="Mean prompt length in tokens."),
+    num_labels: int = typer.Option(10, min=1, help="Number of labels scored per item."),
+    sla_p95_ms: float = typer.Option(200.0, min=0.001, max=1e9, help="p95 latency SLA for serving, ms."),
+    load: float = typer.Option(50.0, min=0.001, max=1e9, help="Serving load, items per second."),
+    usd_per_hour: float = typer.Option(None, min=0, max=1e6, help="Override the GPU's $/hour."),
     train_utilisation: float = typer.Option(
-        0.35, help="Share of peak FLOP/s a fine-tune sustains at large batches (less at small ones)."
+        0.35,
+        min=0.001,
+        max=1.0,
+        help="Share of peak FLOP/s a fine-tune sustains at large batches (less at small ones).",
     ),
     batch_size: int = typer.Option(
         8, min=1, help="Training examples per step (sets tokens per step, activations, utilisation)."
@@ -143,7 +146,11 @@ def estimate_command(
     if calibration is not None:
         payload["calibration"] = calibration.as_dict()
     if out:
-        out.write_text(json.dumps(payload, indent=1))
+        try:
+            out.parent.mkdir(parents=True, exist_ok=True)
+            out.write_text(json.dumps(payload, indent=1))
+        except OSError as err:
+            raise BakeoffError(f"--out {out}: cannot write it ({err.strerror})") from None
     if as_json:
         stdout.print_json(json.dumps(payload))
         return

@@ -79,7 +79,7 @@ def recommend_command(
     interactive: bool = typer.Option(False, "--interactive", "-i", help="Ask the questions one by one."),
 ) -> None:
     """Recommend a candidate for your constraints (budget, SLA, GPU, data, out-of-scope share), from stored results."""
-    from bakeoff.report.build import build, load_results
+    from bakeoff.report.build import WHATIF_DIR, build, load_results
 
     spec = load_results(run_dir)["run"].get("spec") or {}
     current = spec.get("decision") or {}
@@ -99,10 +99,26 @@ def recommend_command(
                 except ValueError:
                     raise ConfigError(f"{key}: {reply!r} is not a {parser.__name__}") from None
     decision = _validate(given, current, estimated_gpus)
-    _, recommendation, paths = build(run_dir, decision)
+    # Other answers than the config's are a what-if: written beside the run's own files, which keep the
+    # decision the run was made with (and what `bakeoff export mlflow` reports as its choice).
+    from bakeoff.config import DecisionSpec
+
+    made_with = DecisionSpec.model_validate(current).model_dump()  # the config's answers, defaults filled in
+    whatif = {key: value for key, value in decision.items() if made_with.get(key) != value}
+    out_dir = Path(run_dir) / WHATIF_DIR if whatif else None
+    _, recommendation, paths = build(run_dir, decision, out_dir)
     stdout.print(
         recommendation["rationale"] if recommendation else "no finished trials to decide from",
         markup=False,
         highlight=False,
     )
-    console.print("wrote " + "  ".join(map(str, paths)), markup=False, highlight=False)
+    if whatif:
+        console.print(
+            f"what-if ({', '.join(f'{k}={v}' for k, v in sorted(whatif.items()))}): wrote "
+            + "  ".join(map(str, paths))
+            + f"; the run's own report in {run_dir} keeps its config's decision",
+            markup=False,
+            highlight=False,
+        )
+    else:
+        console.print("wrote " + "  ".join(map(str, paths)), markup=False, highlight=False)

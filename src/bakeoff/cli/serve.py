@@ -22,7 +22,7 @@ def serve_command(
     ),
     seed: int = typer.Option(None, "--seed", help="Which seed's trial (default: the lowest finished)."),
     host: str = typer.Option("127.0.0.1", help="Address to bind. The default accepts only local connections."),
-    port: int = typer.Option(8000, help="Port (0: any free port, printed at start)."),
+    port: int = typer.Option(8000, min=0, max=65535, help="Port (0: any free port, printed at start)."),
     max_batch: int = typer.Option(
         16, "--max-batch", min=1, max=1024, help="Texts scored together at most (1: no micro-batching)."
     ),

@@ -46,8 +46,14 @@ def load_results(run_dir: Path) -> dict:
     return {"schema": SCHEMA, "run": meta, "trials": trials}
 
 
-def build(run_dir: Path, answers: dict | None = None) -> tuple[RunResults, dict | None, list[Path]]:
-    """Write summary.md, results.json and report.html; returns (the typed results, recommendation, paths)."""
+WHATIF_DIR = "whatif"  # where `bakeoff recommend key=value` writes: the run's own files keep the config's decision
+
+
+def build(
+    run_dir: Path, answers: dict | None = None, out_dir: Path | None = None
+) -> tuple[RunResults, dict | None, list[Path]]:
+    """Write summary.md, results.json and report.html (into `out_dir`, default the run folder); returns (the
+    typed results, recommendation, paths)."""
     run_dir = Path(run_dir)
     stored = load_results(run_dir)
     run = RunResults.from_stored(stored)
@@ -61,7 +67,9 @@ def build(run_dir: Path, answers: dict | None = None) -> tuple[RunResults, dict 
         "results.json": results_json(stored["run"] | {"spec": run.run.spec}, stored["trials"], recommendation),
         "report.html": render(run, recommendation),
     }
-    return run, recommendation, write_all(run_dir, texts)
+    if out_dir is not None:
+        Path(out_dir).mkdir(parents=True, exist_ok=True)
+    return run, recommendation, write_all(Path(out_dir) if out_dir is not None else run_dir, texts)
 
 
 def write_all(run_dir: Path, texts: dict[str, str]) -> list[Path]:

@@ -45,6 +45,8 @@ def export_trial(record: TrialRecord, target: Path) -> dict:
     spec = RunSpec.model_validate(record.spec)
     candidate = next(c for c in spec.candidates if c.name == name)
     target = Path(target)
+    if target.exists() and not target.is_dir():
+        raise BakeoffError(f"--to {target} is a file; give a new folder")
     if target.exists() and any(target.iterdir()):
         raise BakeoffError(f"--to {target} exists and is not empty; pick a new folder")
     options = LoadOptions(trust_remote_code=candidate.trust_remote_code, allow_pickle=candidate.allow_pickle)
