@@ -305,3 +305,13 @@ def test_failed_trials_are_failed_runs_and_running_ones_wait(run, tmp_path):
     assert failed.info.status == "FAILED" and failed.data.tags["bakeoff.error"].startswith("loss became nan")
     assert "test.accuracy" not in failed.data.metrics and set(children) == {"tfidf/n16/s0", "tiny lora/n16/s0"}
     assert parents[0].data.metrics["trials.failed"] == 1
+
+
+def test_keys_that_differ_only_in_unsafe_characters_stay_apart():
+    from bakeoff.tracking.flatten import safe_key, scalar_metrics
+
+    metrics = scalar_metrics({"test": {"per_field": {"名前": {"f1": 1.0}, "金額": {"f1": 0.0}, "a/b": {"f1": 0.5}}}})
+    assert len(metrics) == 3 and sorted(metrics.values()) == [0.0, 0.5, 1.0]
+    assert safe_key("test.per_class.a_b.f1") == "test.per_class.a_b.f1", "safe keys are kept as they are"
+    assert safe_key("test.per_class.a/b.f1") != safe_key("test.per_class.a_b.f1")
+    assert all(not set(k) - set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.- ") for k in metrics)

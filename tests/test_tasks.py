@@ -14,10 +14,11 @@ from tiny import tiny_tokenizer
 from bakeoff.baselines.extraction_crf import CrfExtractor, spans_to_record, tag_tokens
 from bakeoff.baselines.retrieval import TfidfRetriever
 from bakeoff.config import TaskSpec, spec_from_dict
-from bakeoff.data.targets import instruction, record_json, target_fields
+from bakeoff.data.targets import instruction, load_target_examples, record_json, target_fields
 from bakeoff.data.task import prepare_task
 from bakeoff.data.ticket_replies import FALLBACK_REPLY
 from bakeoff.data.tickets import RECORD_FIELDS, generate_ticket_records, generate_tickets
+from bakeoff.errors import DataError
 from bakeoff.models.target_prompt import TargetEncoder
 from bakeoff.training.packing import pack
 
@@ -29,7 +30,7 @@ EVALUATION = {
     "max_validation_items": 10,
     "max_out_of_scope_items": 6,
     "latency_repeats": 3,
-    "perturbations": [{"name": "lowercase"}, {"name": "entities"}],
+    "perturbations": [{"name": "lowercase"}, {"name": "padding"}, {"name": "entities"}],
 }
 
 
@@ -83,6 +84,47 @@ def test_user_extraction_data_from_field_columns_and_from_json(tmp_path):
     task = prepare_task(by_json)
     assert json.loads(task.test.targets[0])["amount"] == "5"  # numbers become strings; extra keys dropped
     assert target_fields(by_json) == ["order_id", "amount"]
+
+
+def _jsonl(path: Path, rows: list[dict]) -> Path:
+    path.write_text("\n".join(json.dumps(r) for r in rows))
+    return path
+
+
+def test_user_records_with_typed_nested_or_never_set_values(tmp_path):
+    """Numbers and booleans are the text they stand for (1, not 1.0; true, not True); a list or object value
+    is refused by row; a declared field with no value anywhere (a typo, or empty records) is refused, naming
+    the keys the records do have."""
+    rows = [{"text": f"order {n} qty {n % 3}", "record": {"qty": n % 3, "ok": n % 2 == 0}} for n in range(20)]
+    rows[3]["record"]["qty"] = None  # pandas makes the JSON column's ints floats around this null
+    path = _jsonl(tmp_path / "typed.jsonl", rows)
+    spec = TaskSpec(type="extraction", data={"path": path, "target_column": "record"}, fields=["qty", "ok"])
+    examples, _ = load_target_examples(path, spec)
+    first = json.loads(examples.targets[1])
+    assert first == {"qty": "1", "ok": "false"}
+    nested = _jsonl(tmp_path / "nested.jsonl", rows[:5] + [{"text": "x", "record": {"qty": [1, 2], "ok": True}}])
+    with pytest.raises(DataError, match=r"data row 6: field `qty` holds a list"):
+        load_target_examples(nested, spec.model_copy(update={"data": spec.data.model_copy(update={"path": nested})}))
+    typo = TaskSpec(type="extraction", data={"path": path, "target_column": "record"}, fields=["qty", "order_id"])
+    with pytest.raises(DataError, match=r"field `order_id` never has a value .* the records' keys are: ok, qty"):
+        load_target_examples(path, typo)
+    with pytest.raises(ValueError, match="'qty' named more than once"):
+        TaskSpec(type="extraction", data={"path": path, "target_column": "record"}, fields=["qty", "qty"])
+
+
+def test_empty_generation_references_are_dropped_and_counted_and_none_left_is_refused(tmp_path):
+    frame = pd.DataFrame(
+        {"text": [f"message {n}" for n in range(12)], "reply": ["" if n % 3 else f"r{n}" for n in range(12)]}
+    )
+    path = tmp_path / "replies.csv"
+    frame.to_csv(path, index=False)
+    spec = TaskSpec(type="generation", data={"path": path, "reference_column": "reply"})
+    examples, warnings = load_target_examples(path, spec)
+    assert examples.targets == ["r0", "r3", "r6", "r9"] and examples.texts[1] == "message 3"
+    assert warnings == ["replies.csv: 8 rows with an empty reference dropped"]
+    frame.assign(reply="").to_csv(path, index=False)
+    with pytest.raises(DataError, match="'reply' is empty in every row"):
+        load_target_examples(path, spec)
 
 
 def test_record_json_is_compact_and_ordered():
@@ -173,8 +215,8 @@ def test_extraction_trials_store_the_task_metrics_and_outputs(extraction_run):
     for key in ("valid_output_rate", "record_exact_match", "field_f1", "hallucination_rate"):
         assert key in metrics["test"] and f"{key}_ci" in metrics["test"]
     assert {"test_clean", "train", "robustness", "memorization"} <= set(metrics)
-    assert set(metrics["robustness"]["skipped"]) == {"entities"}  # it changes the values a record copies
-    assert "lowercase" in metrics["robustness"]["perturbations"]
+    assert set(metrics["robustness"]["skipped"]) == {"entities", "lowercase"}  # they change the values a record copies
+    assert set(metrics["robustness"]["perturbations"]) == {"padding"}
     losses = llm["training"]["train_loss_per_epoch"]
     assert losses[-1] < losses[0]  # the loop learned from the target tokens
     training = llm["training"]

@@ -219,6 +219,16 @@ class TaskSpec(Spec):
         default_factory=DecodingSpec, description="Extraction and generation: how outputs are decoded."
     )
 
+    @field_validator("fields")
+    @classmethod
+    def _distinct_fields(cls, fields):
+        """A field named twice makes a record no JSON object can be (duplicate keys) and no constraint allows."""
+        if isinstance(fields, list):
+            twice = sorted({f for f in fields if fields.count(f) > 1})
+            if twice:
+                raise ValueError(f"{', '.join(map(repr, twice))} named more than once; name each field once")
+        return fields
+
     @model_validator(mode="after")
     def _one_source(self) -> TaskSpec:
         if (self.builtin is None) == (self.data is None):

@@ -15,7 +15,7 @@ from pathlib import Path
 from bakeoff.config import TaskSpec
 from bakeoff.data import validate
 from bakeoff.data.examples import Examples
-from bakeoff.data.load import load_texts, read_table
+from bakeoff.data.load import label_text, load_texts, read_table
 from bakeoff.data.splits import held_out_splits
 from bakeoff.data.ticket_replies import FALLBACK_REPLY, reply_for
 from bakeoff.data.tickets import RECORD_FIELDS, generate_out_of_scope, generate_ticket_records
@@ -62,13 +62,55 @@ def record_json(record: dict, fields: list[str]) -> str:
     for field in fields:
         value = record.get(field)
         if value is not None and not isinstance(value, str):
-            value = None if isinstance(value, float) and value != value else str(value)  # NaN cells are missing
+            value = None if isinstance(value, float) and value != value else value_text(value)  # NaN: missing
         clean[field] = value if value is None or value.strip() else None
     return json.dumps(clean, ensure_ascii=False, separators=(",", ":"))
 
 
-def load_target_examples(path: Path, spec: TaskSpec) -> Examples:
-    """Texts, strata and targets from a user file, refusing missing columns and unreadable records by row."""
+def value_text(value) -> str:
+    """A non-string field value as the text it stands for: `true`/`false` as JSON writes them, and a
+    whole-number float as its integer (a JSON `1` in a column with a null arrives from pandas as 1.0)."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return label_text(value)
+
+
+def check_records(records: list[dict], fields: list[str], path: Path, main: bool = True) -> list[str]:
+    """Refuse what a record of strings cannot hold, and (in the main data file) a field that never has a
+    value, which would score every model perfectly; warn about rows that say nothing. Returns the warnings."""
+    for row, record in enumerate(records):
+        for field in fields:
+            if isinstance(record.get(field), (list, dict)):
+                raise DataError(
+                    f"{path}: data row {row + 1}: field `{field}` holds a "
+                    f"{'list' if isinstance(record[field], list) else 'record'} "
+                    f"({json.dumps(record[field], ensure_ascii=False)[:60]}); each field's value must be a string, "
+                    "a number or null (flatten it into fields of its own, or write it as one string)"
+                )
+    found = sorted({key for record in records for key in record})
+    never = [f for f in fields if all(record.get(f) in (None, "") for record in records)]
+    warnings = []
+    if never and not main:  # a small test or validation file may lack a rare field
+        warnings.append(f"{path.name}: never a value for {', '.join(never)}")
+    elif never:
+        raise DataError(
+            f"{path}: field{'s' if len(never) > 1 else ''} {', '.join(f'`{f}`' for f in never)} never "
+            f"{'has' if len(never) == 1 else 'have'} a value (null in every row), so every model would score "
+            f"it perfectly; the records' keys are: {', '.join(found) or 'none (every record is empty)'}. "
+            "Check `task.fields` against them"
+        )
+    empty = sum(all(record.get(f) in (None, "") for f in fields) for record in records)
+    if empty:
+        warnings.append(f"{path.name}: {empty} of {len(records)} records have no value for any field")
+    extra = sorted(set(found) - set(fields))
+    if extra:
+        warnings.append(f"{path.name}: record keys not in `task.fields` are ignored: {', '.join(extra[:8])}")
+    return warnings
+
+
+def load_target_examples(path: Path, spec: TaskSpec, main: bool = True) -> tuple[Examples, list[str]]:
+    """Texts, strata and targets from a user file, refusing missing columns and unreadable records by row;
+    and warnings about what the file says oddly (see `check_records`; empty references dropped)."""
     data = spec.data
     frame = read_table(path, data.format)
     if frame.empty:
@@ -92,8 +134,19 @@ def load_target_examples(path: Path, spec: TaskSpec) -> Examples:
         if data.label_column in frame.columns
         else [ONE_STRATUM] * len(frame)
     )
+    warnings: list[str] = []
     if spec.type == "generation":
-        targets = frame[data.reference_column].fillna("").astype(str).tolist()
+        targets = [value_text(v) if v is not None and v == v else "" for v in frame[data.reference_column]]
+        blank = [i for i, target in enumerate(targets) if not target.strip()]
+        if len(blank) == len(targets):
+            raise DataError(
+                f"{path}: column {data.reference_column!r} is empty in every row: there is no reference output "
+                "to learn or score against"
+            )
+        if blank:  # an empty reference rewards writing nothing: the row is dropped, and counted
+            keep = [i for i in range(len(targets)) if i not in set(blank)]
+            warnings.append(f"{path.name}: {len(blank)} rows with an empty reference dropped")
+            texts, strata, targets = ([xs[i] for i in keep] for xs in (texts, strata, targets))
     else:
         fields = target_fields(spec)
         records = (
@@ -104,8 +157,9 @@ def load_target_examples(path: Path, spec: TaskSpec) -> Examples:
                 for row in range(len(frame))
             ]
         )
+        warnings += check_records(records, fields, path, main)
         targets = [record_json(r, fields) for r in records]
-    return Examples(texts, strata, targets)
+    return Examples(texts, strata, targets), warnings
 
 
 def _cell(value):
@@ -121,11 +175,11 @@ def _record(cell, path: Path, row: int) -> dict:
         value = json.loads(str(cell))
     except ValueError:
         raise DataError(
-            f"{path}: row {row + 2}: `task.data.target_column` is not a JSON object ({str(cell)[:60]}); "
+            f"{path}: data row {row + 1}: `task.data.target_column` is not a JSON object ({str(cell)[:60]}); "
             'write each target as {"field": "value", ...}'
         ) from None
     if not isinstance(value, dict):
-        raise DataError(f"{path}: row {row + 2}: the target is JSON but not an object ({str(cell)[:60]})")
+        raise DataError(f"{path}: data row {row + 1}: the target is JSON but not an object ({str(cell)[:60]})")
     return value
 
 
@@ -145,6 +199,7 @@ def prepare_target_task(spec: TaskSpec):
 
     split = spec.split
     out_of_scope: list[str] = []
+    warnings: list[str] = []
     paraphrases = None
     given_test = given_validation = None
     if spec.builtin is not None:
@@ -156,11 +211,13 @@ def prepare_target_task(spec: TaskSpec):
             out_of_scope = generate_out_of_scope(max(20, spec.builtin_examples // 10), seed=split.seed)
     else:
         data = spec.data
-        everything = load_target_examples(data.path, spec)
+        everything, warnings = load_target_examples(data.path, spec)
         if data.test_path:
-            given_test = load_target_examples(data.test_path, spec)
+            given_test, found = load_target_examples(data.test_path, spec, main=False)
+            warnings += found
         if data.validation_path:
-            given_validation = load_target_examples(data.validation_path, spec)
+            given_validation, found = load_target_examples(data.validation_path, spec, main=False)
+            warnings += found
         if data.out_of_scope_path:
             out_of_scope = load_texts(data.out_of_scope_path, data)
     everything, empty_dropped = validate.drop_empty(everything)
@@ -180,7 +237,7 @@ def prepare_target_task(spec: TaskSpec):
         test=test,
         labels=sorted(known),
         out_of_scope=out_of_scope,
-        report=validate.report(train_pool, validation, test, empty_dropped, []),
+        report=validate.report(train_pool, validation, test, empty_dropped, warnings, labels_are_classes=False),
         test_near_duplicate=[bool(near[i]) or t.strip().lower() in seen for i, t in enumerate(test.texts)],
         paraphrases=paraphrases,
     )

@@ -122,11 +122,16 @@ def near_duplicate_mask(
 
 
 def report(
-    train: Examples, validation: Examples, test: Examples, empty_dropped: int, warnings: list[str] = ()
+    train: Examples,
+    validation: Examples,
+    test: Examples,
+    empty_dropped: int,
+    warnings: list[str] = (),
+    labels_are_classes: bool = True,  # False for extraction/generation, whose labels only stratify the splits
 ) -> DataReport:
     normalized_train = {t.strip().lower() for t in train.texts}
     counts = Counter(train.labels)
-    warnings = [*warnings, *consistency_warnings(train)]
+    warnings = [*warnings, *(consistency_warnings(train) if labels_are_classes else [])]
     return DataReport(
         train_examples=len(train),
         validation_examples=len(validation),

@@ -37,8 +37,12 @@ from bakeoff.evaluation.suite import out_of_scope_split, perturbed_items
 
 Write = Callable[[list[str]], list[str]]
 MAIN_METRIC = {"extraction": "record_exact_match", "generation": "chrf"}
-# Perturbations that change the very values an extraction record copies: the target would no longer hold.
-CHANGES_TARGET_VALUES = {"extraction": {"entities"}, "generation": set()}
+# Perturbations that change the very values an extraction record copies: the target would no longer hold
+# (names and amounts swapped, letters of an order number changed, its case changed, or cut off the end).
+CHANGES_TARGET_VALUES = {
+    "extraction": {"entities", "typos", "lowercase", "uppercase", "truncate"},
+    "generation": set(),
+}
 
 
 @dataclass

@@ -13,6 +13,7 @@ without a tracking store. Naming:
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 import re
@@ -30,7 +31,17 @@ TRAINED_METHODS = ("lora", "qlora", "full")
 
 
 def safe_key(key: str) -> str:
-    return _UNSAFE.sub("_", key).strip()[:MAX_KEY]
+    """`key` in the characters MLflow takes. A dotted part that had to change keeps a short hash of what
+    it was, so two labels or fields that differ only in such characters (`名前` and `金額`, `a/b` and
+    `a_b`) stay two keys instead of one overwriting the other."""
+    return ".".join(_safe_part(part) for part in key.split(".")).strip()[:MAX_KEY]
+
+
+def _safe_part(part: str) -> str:
+    cleaned = _UNSAFE.sub("_", part)
+    if cleaned == part:
+        return part
+    return f"{cleaned}-{hashlib.sha1(part.encode()).hexdigest()[:6]}"
 
 
 def _is_stat(value: dict) -> bool:
