@@ -146,7 +146,8 @@ def test_run_on_banking77_stores_consistent_numbers_and_resumes(tmp_path, bankin
     assert "what-if (min_macro_f1=0.999)" in floor.stderr and (run / "results.json").read_text() == own
     whatif = json.loads((run / "whatif" / "results.json").read_text())["recommendation"]
     assert whatif["answers"]["min_macro_f1"] == 0.999 and (run / "whatif" / "report.html").is_file()
-    answers = "\n".join(["narrow", "", "", "", "a10g", "", "", "", "", "30", "0.2", ""]) + "\n"
+    # a mistyped answer (max_gpus: zzz) is asked again
+    answers = "\n".join(["narrow", "", "", "", "a10g", "zzz", "", "", "", "", "30", "0.2", ""]) + "\n"
     asked = subprocess.run(
         [sys.executable, "-m", "bakeoff.cli", "recommend", str(run), "--interactive"],
         input=answers,
@@ -156,6 +157,7 @@ def test_run_on_banking77_stores_consistent_numbers_and_resumes(tmp_path, bankin
         timeout=120,
     )
     assert asked.returncode == 0, asked.stderr[-2000:]
+    assert "max_gpus: 'zzz' is not a int; try again" in asked.stdout + asked.stderr
     decided = json.loads((run / "whatif" / "results.json").read_text())["recommendation"]
     assert decided["answers"]["labeled_examples"] == 30 and decided["answers"]["out_of_scope_share"] == 0.2
     assert bakeoff("recommend", run, "sla_p95_ms=-5").returncode == 2

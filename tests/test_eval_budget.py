@@ -78,7 +78,7 @@ def test_extraction_perturbs_fewer_items_under_the_same_budget(tmp_path):
                 "evaluation": {
                     "bootstrap_samples": 100,
                     "max_perturbed_items": 60,
-                    "perturbations": [{"name": "lowercase"}, {"name": "typos"}],
+                    "perturbations": [{"name": "padding"}, {"name": "synonyms"}],  # kept for extraction
                     "perturbation_budget_s": budget_s,
                 },
             }

@@ -51,3 +51,13 @@ def test_summary_states_the_runs_own_evaluation_settings():
     text = markdown("fixture", typed(data), recommend(typed(data)))
     assert "(10 bins)" in text and "up to 50 of" in text and "percentile-bootstrap 90% intervals" in text
     assert "15 bins" not in text and "up to 200" not in text
+
+
+def test_a_failed_trials_multiline_error_with_a_pipe_stays_in_its_table_cell():
+    data = results()
+    failed = dict(data["trials"][0], trial_id="tfidf/n400/s0", train_size=400, status="failed", result=None)
+    failed["error"] = "loss became nan | step 3\nlower training.learning_rate"
+    data["trials"].append(failed)
+    rows = [line for line in markdown("fixture", typed(data)).splitlines() if "loss became nan" in line]
+    assert rows and all(line.count(" | ") == rows[0].count(" | ") for line in rows)
+    assert "nan \\| step 3 lower training.learning_rate" in rows[0]

@@ -10,6 +10,7 @@ import yaml
 from bakeoff.cli.common import console, stdout, user_errors
 from bakeoff.errors import ConfigError
 
+MAX_ASKS = 3  # tries per question in `recommend --interactive`
 QUESTIONS = [  # (key, prompt, parser); empty answer = no constraint
     ("task_specificity", "Task: auto (from task.type), narrow (classification/extraction) or open-ended?", str),
     ("max_fine_tune_usd", "Budget for one fine-tune, $ (empty: none)", float),
@@ -88,16 +89,20 @@ def recommend_command(
     if interactive:
         for key, prompt, parser in QUESTIONS:
             default = given.get(key, current.get(key))
-            reply = typer.prompt(
-                prompt, default="" if default is None else str(default), show_default=default is not None
-            )
-            if str(reply).strip() == "":
-                given[key] = None
-            else:
+            for _ in range(MAX_ASKS):  # a mistyped answer is asked again, not the end of the session
+                reply = typer.prompt(
+                    prompt, default="" if default is None else str(default), show_default=default is not None
+                )
+                if str(reply).strip() == "":
+                    given[key] = None
+                    break
                 try:
                     given[key] = parser(reply)
+                    break
                 except ValueError:
-                    raise ConfigError(f"{key}: {reply!r} is not a {parser.__name__}") from None
+                    console.print(f"{key}: {reply!r} is not a {parser.__name__}; try again", markup=False)
+            else:
+                raise ConfigError(f"{key}: no valid answer in {MAX_ASKS} tries")
     decision = _validate(given, current, estimated_gpus)
     # Other answers than the config's are a what-if: written beside the run's own files, which keep the
     # decision the run was made with (and what `bakeoff export mlflow` reports as its choice).

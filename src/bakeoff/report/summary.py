@@ -301,9 +301,14 @@ def _markdown_table(table_rows: list[dict[str, str]]) -> list[str]:
     header = list(table_rows[0])
     return (
         ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-        + ["| " + " | ".join(r.values()) + " |" for r in table_rows]
+        + ["| " + " | ".join(_cell(value) for value in r.values()) + " |" for r in table_rows]
         + [""]
     )
+
+
+def _cell(value: str) -> str:
+    """One table cell: a `|` or a line break inside (a trial's error message) would end the cell or the row."""
+    return " ".join(str(value).split()).replace("|", "\\|")
 
 
 def best_per_size(run: RunResults) -> list[str]:
