@@ -243,6 +243,16 @@ def test_extraction_run_reads_back_as_typed_records(extraction_run):
     outcome, _, _ = extraction_run
     run = load_run(outcome.run_dir)  # results.py records forbid unknown keys: every stored key is declared
     assert {t.trial_id for t in run.trials} == {"crf/n16/s0", "crf/n32/s0", "tiny/n16/s0"}
+    frame = run.frame  # the notebook view carries the task's own metrics
+    for column in (
+        "test_record_exact_match",
+        "test_record_exact_match_ci_low",
+        "test_field_f1",
+        "train_record_exact_match",
+    ):
+        assert frame[column].notna().all(), column
+    exact = run.trial("crf/n32/s0").metrics.test.record_exact_match.value
+    assert frame.loc["crf/n32/s0", "test_record_exact_match"] == exact
 
 
 def test_extraction_analysis_compares_on_items_and_draws_curves(extraction_run):

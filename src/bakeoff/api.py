@@ -52,7 +52,25 @@ def trial_row(trial: TrialRecord) -> dict[str, Any]:
         "latency_ms_p95": timings.latency_ms_p95 if timings else None,
         "peak_memory_mb": timings.peak_memory_mb if timings else None,
         "error": trial.error,
+        **(_target_columns(test, train) if metrics and metrics.task_type in TARGET_TASKS else {}),
     }
+
+
+TARGET_TASKS = ("extraction", "generation")
+
+
+def _target_columns(test, train) -> dict[str, Any]:
+    """An extraction or generation trial's own numbers (its accuracy and macro-F1 columns stay empty)."""
+    columns: dict[str, Any] = {}
+    for name in ("record_exact_match", "field_f1", "valid_output_rate", "hallucination_rate", "chrf", "rouge_l"):
+        stat = getattr(test, name, None) if test else None
+        if stat is not None:
+            columns |= _stat_columns(f"test_{name}", stat)
+    for name in ("record_exact_match", "chrf"):
+        stat = getattr(train, name, None) if train else None
+        if stat is not None:
+            columns[f"train_{name}"] = stat.value
+    return columns
 
 
 @dataclass(frozen=True)
