@@ -143,6 +143,12 @@ def test_a_changed_data_file_is_refused_on_resume_not_mixed_into_the_run(tmp_pat
     _write_tickets(data, seed=2)  # another sample of the same generator: same labels, other texts
     with pytest.raises(BakeoffError, match="different data"):
         run_spec(spec)
+    config = tmp_path / "config.yaml"  # `validate` refuses it too, and writes nothing
+    config.write_text(yaml.safe_dump(spec.model_dump(mode="json")))
+    checked = subprocess.run(
+        [sys.executable, "-m", "bakeoff.cli", "validate", str(config)], capture_output=True, text=True, timeout=120
+    )
+    assert checked.returncode == 2 and "holds results on different data" in checked.stderr, checked.stderr[-2000:]
 
     # A folder made before data fingerprints existed resumes as before, and records the data from then on.
     with sqlite3.connect(tmp_path / "run" / "results.sqlite") as conn:

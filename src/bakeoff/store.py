@@ -95,18 +95,8 @@ class ResultStore:
     @_damaged_store_is_a_user_error
     def _claim(self, run_dir: Path, fingerprint: str, metadata: dict) -> None:
         existing = self.get_meta("fingerprint")
-        if existing is not None and existing != fingerprint:
-            raise BakeoffError(
-                f"{run_dir} holds results of a different config (fingerprint {existing}, this one {fingerprint}); "
-                "use another `output.dir`, or delete the folder to start over"
-            )
         data, stored_data = metadata.get(DATA_FINGERPRINT), self.get_meta(DATA_FINGERPRINT)
-        if existing is not None and data is not None and stored_data is not None and stored_data != data:
-            raise BakeoffError(
-                f"{run_dir} holds results on different data: the same config now reads other texts or labels "
-                f"(data fingerprint {stored_data}, now {data}; an edited data file, a new dataset revision). "
-                "Its trials would mix with new ones: use another `output.dir`, or delete the folder to start over"
-            )
+        self.refuse_another_run(run_dir, fingerprint, data)
         if existing is not None and stored_data is None and data is not None:
             self.set_meta(DATA_FINGERPRINT, data)  # a folder from before data fingerprints: from now on
         if existing is None:
@@ -115,6 +105,23 @@ class ResultStore:
                 self.db.execute("INSERT INTO run VALUES ('fingerprint', ?)", (fingerprint,))
                 for key, value in metadata.items():
                     self.db.execute("INSERT OR REPLACE INTO run VALUES (?, ?)", (key, json.dumps(value)))
+
+    @_damaged_store_is_a_user_error
+    def refuse_another_run(self, run_dir: Path, fingerprint: str, data: str | None) -> None:
+        """Raise if this store holds trials of another config, or of the same config on other data."""
+        existing = self.get_meta("fingerprint")
+        if existing is not None and existing != fingerprint:
+            raise BakeoffError(
+                f"{run_dir} holds results of a different config (fingerprint {existing}, this one {fingerprint}); "
+                "use another `output.dir`, or delete the folder to start over"
+            )
+        stored_data = self.get_meta(DATA_FINGERPRINT)
+        if existing is not None and data is not None and stored_data is not None and stored_data != data:
+            raise BakeoffError(
+                f"{run_dir} holds results on different data: the same config now reads other texts or labels "
+                f"(data fingerprint {stored_data}, now {data}; an edited data file, a new dataset revision). "
+                "Its trials would mix with new ones: use another `output.dir`, or delete the folder to start over"
+            )
 
     @_damaged_store_is_a_user_error
     def set_meta(self, key: str, value) -> None:

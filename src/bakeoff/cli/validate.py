@@ -47,6 +47,14 @@ def validate_command(
             console.print(f"[yellow]data: {escape(warning)}[/yellow]")
         console.print(f"data: {escape(str(task.report.as_dict()))}")
     trials = expand_grid(spec)
+    if task is not None and (spec.run_dir / "results.sqlite").is_file():  # what `run` would refuse on resuming
+        from bakeoff.store import ResultStore
+
+        store = ResultStore(spec.run_dir / "results.sqlite")
+        try:
+            store.refuse_another_run(spec.run_dir, spec.fingerprint(), task.fingerprint())
+        finally:
+            store.close()
     if explain:
         from bakeoff.config import explain as explained
 
