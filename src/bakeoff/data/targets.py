@@ -144,7 +144,8 @@ def load_target_examples(path: Path, spec: TaskSpec, main: bool = True) -> tuple
                 "to learn or score against"
             )
         if blank:  # an empty reference rewards writing nothing: the row is dropped, and counted
-            keep = [i for i in range(len(targets)) if i not in set(blank)]
+            dropped = set(blank)
+            keep = [i for i in range(len(targets)) if i not in dropped]
             warnings.append(f"{path.name}: {len(blank)} rows with an empty reference dropped")
             texts, strata, targets = ([xs[i] for i in keep] for xs in (texts, strata, targets))
     else:

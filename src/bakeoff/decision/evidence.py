@@ -13,7 +13,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, replace
 
 from bakeoff.decision.inputs import DecisionInputs
-from bakeoff.decision.measured import MeasuredCapacity, measured_capacity
+from bakeoff.decision.measured import MeasuredCapacity, answered, is_lower_bound, measured_capacity
 from bakeoff.efficiency.capacity import HOURS_PER_MONTH, TARGET_UTILISATION, plan_batches
 from bakeoff.results import RunResults, Timings, TrialRecord
 
@@ -216,10 +216,10 @@ def _measured_on(entry: dict | None, hardware: str, decision: DecisionInputs) ->
     server) or only a lower bound (every rate tried met the SLA: its top rate is not the capacity)."""
     if not entry or entry.get("hardware") != hardware:
         return None
-    if not any(step["ok"] for step in entry["steps"]):
+    if not answered(entry):
         return None
     measured = measured_capacity(entry, decision.sla_p95_ms)
-    if measured is not None and measured.items_per_s >= top_rate(entry):
+    if is_lower_bound(measured, entry):
         return None
     if measured is None:  # no step met the SLA: the candidate measurably cannot, at any rate tried
         sla = decision.sla_p95_ms or entry["sla_p95_ms"]
@@ -231,11 +231,6 @@ def _measured_on(entry: dict | None, hardware: str, decision: DecisionInputs) ->
             entry.get("measured_at", ""),
         )
     return measured
-
-
-def top_rate(entry: dict) -> float:
-    """The highest rate a load test tried, in items/s."""
-    return max(step["rate_per_s"] for step in entry["steps"]) * entry.get("texts_per_request", 1)
 
 
 def _measured_costs(

@@ -43,6 +43,21 @@ def measured_capacity(entry: dict | None, sla_p95_ms: float | None = None) -> Me
     )
 
 
+def answered(entry: dict) -> bool:
+    """Whether a load test got any answer at all (a wrong API key or a dead server gets none: no measurement)."""
+    return any(step["ok"] for step in entry["steps"])
+
+
+def top_rate(entry: dict) -> float:
+    """The highest rate a load test tried, in items/s."""
+    return max(step["rate_per_s"] for step in entry["steps"]) * entry.get("texts_per_request", 1)
+
+
+def is_lower_bound(measured: MeasuredCapacity | None, entry: dict) -> bool:
+    """Every rate tried met the SLA: the capacity is at least the top rate, not that rate."""
+    return measured is not None and measured.items_per_s >= top_rate(entry)
+
+
 def estimated_capacity(latency_ms_by_batch: dict, sla_p95_ms: float) -> float | None:
     """The capacity plan's rule (p95 <= 2 x batch service time, 70% utilisation) over batch latencies:
     items/s one replica serves within the SLA, or None if no batch meets it."""

@@ -206,8 +206,13 @@ def estimate_row(record: dict) -> dict[str, str]:
 def serving_rows(run: RunResults) -> list[dict[str, str]]:
     """Capacity measured by `bakeoff loadtest` beside the estimate for the same hardware: the capacity rule over
     the trial's in-process batch timings (CPU), or over the GPU estimate (a catalog GPU)."""
-    from bakeoff.decision.evidence import top_rate
-    from bakeoff.decision.measured import estimated_capacity, estimated_capacity_here, measured_capacity
+    from bakeoff.decision.measured import (
+        answered,
+        estimated_capacity,
+        estimated_capacity_here,
+        is_lower_bound,
+        measured_capacity,
+    )
 
     by_id = {t.trial_id: t for t in run.done_trials}
     estimates = {(e["model"], e["hardware"]["key"]): e for e in (run.run.analysis or {}).get("gpu_estimates", [])}
@@ -223,9 +228,8 @@ def serving_rows(run: RunResults) -> list[dict[str, str]]:
             record = estimates[(trial.model_name or candidate, hardware)]
             estimate = estimated_capacity(record["inference"]["latency_ms_by_batch"], sla)
         batching = entry.get("batching") or {}
-        answered = any(step["ok"] for step in entry["steps"])
-        lower_bound = measured is not None and measured.items_per_s >= top_rate(entry)
-        if not answered:
+        lower_bound = is_lower_bound(measured, entry)
+        if not answered(entry):
             shown = "no request answered"
         elif measured is None:
             shown = "none met it"
