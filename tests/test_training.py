@@ -145,6 +145,32 @@ def test_merged_lora_scores_like_the_unmerged_adapter(arch):
     np.testing.assert_allclose(before, after, atol=1e-4)
 
 
+def test_a_loaded_models_adapted_weights_get_their_own_memory_before_the_merge(tiny_folder):
+    """A CPU model loaded from safetensors views the file's memory map; the merge writes into a copy of each
+    adapted weight (bench/merge_speed.py: 20x faster on the README's VM), leaves the other weights where they
+    are, and merges to the same function."""
+    from bakeoff.models.load import LoadOptions, load_model
+    from bakeoff.models.sources import ModelSource
+    from bakeoff.recipes.trial import merge_for_inference
+
+    model = load_model(ModelSource("folder", str(tiny_folder), description="tiny"), LoadOptions())
+    model = prepare_for_method(model, "lora", LoraSpec(r=4, alpha=8), 0, False)
+    with torch.no_grad():
+        for name, param in model.named_parameters():
+            if "lora_B" in name:
+                param.normal_(0, 0.1)
+    adapted = {n for n, _ in model.named_parameters() if n.endswith("base_layer.weight")}
+    where = {n: p.data_ptr() for n, p in model.named_parameters()}
+    ids = torch.arange(1, 17).unsqueeze(0)
+    with torch.no_grad():
+        before = model(input_ids=ids).logits
+    assert merge_for_inference(model)
+    moved = {n for n, p in model.named_parameters() if p.data_ptr() != where[n]}
+    assert adapted and moved == adapted
+    with torch.no_grad():
+        torch.testing.assert_close(model(input_ids=ids).logits, before, atol=1e-5, rtol=1e-5)
+
+
 @pytest.mark.parametrize(
     "arch,dtype", [("llama", torch.float32), ("mixtral", torch.float32), ("llama", torch.bfloat16)]
 )

@@ -32,7 +32,7 @@ from bakeoff.evaluation.suite import SuiteOutput, label_ids_of, run_suite
 from bakeoff.models.hub import candidate_source
 from bakeoff.models.load import LoadOptions, load_model, load_tokenizer
 from bakeoff.models.prompt import PromptEncoder, PromptFormat, prompt_style, shared_prefix_length
-from bakeoff.models.trained import merge_unquantized_adapters
+from bakeoff.models.trained import merge_unquantized_adapters, own_adapted_weights
 from bakeoff.runners.grid import Trial
 from bakeoff.training.loop import LoopInputs, TrainingDiverged, steady_step_s, train
 from bakeoff.training.lora import prepare_for_method, trainable_summary
@@ -272,6 +272,7 @@ def merge_for_inference(model) -> bool:
         return False
     if getattr(model, "is_loaded_in_4bit", False):
         return merge_unquantized_adapters(model) > 0
+    own_adapted_weights(model)
     try:
         model.merge_adapter()
     except (
