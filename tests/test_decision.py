@@ -45,6 +45,27 @@ def test_little_data_favours_the_fast_learner():
     assert abs(mid["macro_f1"] - (0.60 + 0.5 * 0.33)) < 1e-9 and "interpolated" in mid["quality_note"]
 
 
+def test_a_candidate_trained_only_on_more_data_than_the_team_has_is_not_chosen_on_that_number():
+    """The demo's QLoRA row runs at 100 examples only: read at its smallest size it "won" the what-if for 32
+    examples over candidates measured at 32. It steps aside where others were measured at that size."""
+    data = results()
+    data["trials"] = [t for t in data["trials"] if not (t["candidate"] == "big-llm" and t["train_size"] == 50)]
+    data["run"]["analysis"]["learning_curves"]["big-llm"]["curve"] = [
+        point for point in data["run"]["analysis"]["learning_curves"]["big-llm"]["curve"] if point["train_size"] == 200
+    ]
+    run = typed(data)
+    assert recommend(run)["choice"] == "big-llm"  # at 200 examples, where everyone was measured
+    outcome = recommend(with_answers(run, {"labeled_examples": 50}))
+    assert outcome["choice"] == "small-llm"
+    assert "trained only on 200 or more labeled examples; with 50 its quality is not measured" in (
+        outcome["excluded"]["big-llm"]
+    )
+    assert not any(s.endswith(": big-llm") for s in recommend(run)["sensitivity"])
+    # Measured nowhere at the team's size: everyone is read at their smallest size, flagged, as before.
+    fewer = recommend(with_answers(run, {"labeled_examples": 20}))
+    assert fewer["choice"] is not None and "big-llm" not in fewer["excluded"]
+
+
 def test_a_high_out_of_scope_share_favours_the_model_that_abstains():
     assert recommend(typed(results()))["choice"] == "big-llm"
     outcome = recommend(with_answers(typed(results()), {"out_of_scope_share": 0.3}))

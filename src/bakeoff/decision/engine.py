@@ -132,6 +132,16 @@ def _tied(a: Evidence, b: Evidence, comparisons: list[dict] | None = None) -> bo
 def decide(evidence: list[Evidence], d: DecisionInputs, comparisons: list[dict] | None = None) -> dict:
     """The choice and its reasons, for one set of answers."""
     excluded = {e.candidate: reason for e in evidence if (reason := _exclusion(e, d))}
+    # Like with like: a candidate trained only on more data than the team has is read at its smallest size, which
+    # flatters it (QLoRA run at 100 examples "won" the what-if for 32 over rows measured at 32). Where others were
+    # measured at the team's size or below, it steps aside; where none was, all are read at their smallest, flagged.
+    if any(not e.measured_above_data_size for e in evidence if not e.zero_shot):
+        for e in evidence:
+            if e.measured_above_data_size and e.candidate not in excluded:
+                excluded[e.candidate] = (
+                    f"trained only on {e.trial_size} or more labeled examples; with {e.data_size} its quality is not "
+                    f"measured (add {e.data_size} to its train sizes)"
+                )
     pool = [e for e in evidence if e.candidate not in excluded]
     if not pool:
         return {

@@ -44,6 +44,12 @@ class Evidence:
     # macro_f1, record_exact_match (extraction), chrf or judge_win_rate (generation).
     quality_metric: str = "macro_f1"
     oos_fallback_rate: float | None = None  # generation: out-of-scope outputs that decline or redirect
+    data_size: int = 0  # the team's labeled examples this evidence was read at (0: unknown, older records)
+
+    @property
+    def measured_above_data_size(self) -> bool:
+        """Trained only on more labeled examples than the team has: its number at that size is not measured."""
+        return not self.zero_shot and 0 < self.data_size < self.trial_size
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -150,6 +156,7 @@ def gather(run: RunResults, decision: DecisionInputs, default_size: int, default
             ece_scaled=((metrics.calibration or {}).get("after_scaling") or {}).get("ece"),
             quality_metric=metric,
             oos_fallback_rate=oos.get("fallback_detection_rate"),
+            data_size=size,
         )
         if kind == "llm":
             record = estimates.get((trial.model_name or name, decision.gpu))
