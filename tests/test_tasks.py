@@ -86,6 +86,22 @@ def test_user_extraction_data_from_field_columns_and_from_json(tmp_path):
     assert target_fields(by_json) == ["order_id", "amount"]
 
 
+def test_a_label_column_too_fine_to_stratify_an_extraction_task_by_falls_back_to_random_splits(tmp_path):
+    """In extraction data a `label` column only stratifies the splits: one with a value per row (an id, a
+    free-text note) must not stop the run with a classification error; a coarse one still stratifies."""
+    frame = pd.DataFrame({"text": [f"refund order {n}" for n in range(40)], "order": [str(n) for n in range(40)]})
+    path = tmp_path / "data.csv"
+    frame.assign(label=[f"note {n}" for n in range(40)]).to_csv(path, index=False)
+    spec = TaskSpec(type="extraction", data={"path": path}, fields={"order_id": "order"})
+    task = prepare_task(spec)
+    assert len(task.test) == 10 and set(task.test.labels) == {"all"}
+    assert any("'label' has 40 values, too many or too rare" in w for w in task.report.warnings)
+    frame.assign(label=["a", "b"] * 20).to_csv(path, index=False)
+    task = prepare_task(spec)
+    assert sorted(set(task.test.labels)) == ["a", "b"] and task.test.labels.count("a") == 5
+    assert not any("stratify" in w for w in task.report.warnings)
+
+
 def _jsonl(path: Path, rows: list[dict]) -> Path:
     path.write_text("\n".join(json.dumps(r) for r in rows))
     return path
@@ -149,6 +165,12 @@ def test_crf_tags_round_trip_and_learns_the_builtin_fields():
     record = {"order_id": "A123", "amount": "$9.99", "customer": "Maria", "date": None}
     tokens, tags = tag_tokens(text, record, list(record))
     assert spans_to_record(text, tokens, tags, list(record)) == record
+    # A value is tagged where it stands as whole tokens, not inside a longer one ("12.5" in "12.50", "Ann" in "Anna").
+    text = "Anna paid 12.50 then 12.5 more; thanks, Ann"
+    record = {"amount": "12.5", "customer": "Ann"}
+    tokens, tags = tag_tokens(text, record, list(record))
+    assert spans_to_record(text, tokens, tags, list(record)) == record
+    assert tag_tokens("paid 12.50", {"amount": "12.5"}, ["amount"])[1] == ["O"] * 4  # nowhere whole: not tagged
     spec = TaskSpec(type="extraction", builtin="support-tickets-extraction", builtin_examples=400)
     task = prepare_task(spec)
     train = task.train_pool.subset(range(150))

@@ -224,7 +224,27 @@ def prepare_target_task(spec: TaskSpec):
     everything, empty_dropped = validate.drop_empty(everything)
     if len(everything) < 4:
         raise DataError(f"the data has {len(everything)} items with text; a task needs at least 4")
-    train_pool, validation, test, dropped = held_out_splits(everything, given_test, given_validation, split)
+    try:
+        train_pool, validation, test, dropped = held_out_splits(everything, given_test, given_validation, split)
+    except DataError:
+        # Strata only balance the splits here (they are not classes): a column too fine-grained to stratify
+        # by (a stratum of one row, or more strata than held-out items) must not stop an extraction or
+        # generation task, so the splits are then drawn at random, and the report says so.
+        if len(set(everything.labels)) == 1:
+            raise
+        column = "the built-in categories" if spec.builtin is not None else f"column {spec.data.label_column!r}"
+        warnings.append(
+            f"{column} has {len(set(everything.labels))} values, too many or too rare to stratify the splits by "
+            "(each needs a row in training and in every held-out split): the splits are drawn at random"
+        )
+        everything = Examples(everything.texts, [ONE_STRATUM] * len(everything), everything.targets)
+        if given_test is not None:
+            given_test = Examples(given_test.texts, [ONE_STRATUM] * len(given_test), given_test.targets)
+        if given_validation is not None:
+            given_validation = Examples(
+                given_validation.texts, [ONE_STRATUM] * len(given_validation), given_validation.targets
+            )
+        train_pool, validation, test, dropped = held_out_splits(everything, given_test, given_validation, split)
     empty_dropped += dropped
     # Strata of held-out files need not occur in training (they are not classes); map unseen ones to one.
     known = set(train_pool.labels)
