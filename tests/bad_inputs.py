@@ -993,6 +993,12 @@ def task_of_type(kind: str, **task_keys) -> Callable[[dict, Path], None]:
     return edit
 
 
+def extraction_with_out_of_scope_file(config: dict, tmp: Path) -> None:
+    (tmp / "oos.csv").write_text("text\nwhat is the weather\n")
+    config["task"].update({"type": "extraction", "fields": {"order_id": "label"}})
+    config["task"]["data"]["out_of_scope_path"] = str(tmp / "oos.csv")
+
+
 def builtin_of_type(kind: str, builtin: str, candidate: str) -> Callable[[dict, Path], None]:
     def edit(config: dict, tmp: Path) -> None:
         config["task"] = {"type": kind, "builtin": builtin, "builtin_examples": 100}
@@ -1025,6 +1031,13 @@ CASES += [
         validate_with(set_key("task.fields", {"order_id": "text"})),
         r"`task.fields` is for another task type",
         fix="set `task.type: extraction`, or remove the key",
+    ),
+    Case(
+        "extraction: out-of-scope file set",
+        validate_with(extraction_with_out_of_scope_file),
+        r"`task.data.out_of_scope_path` has no use in an extraction task: out-of-scope items are scored for "
+        r"classification and generation only",
+        fix="remove it: an extraction run has no out-of-scope evaluation",
     ),
     Case(
         "extraction: classification baseline",

@@ -82,15 +82,25 @@ def check_task_type(spec: RunSpec) -> None:
             ("task.data.target_column", data.target_column if data else None),
             ("task.data.reference_column", data.reference_column if data else None),
             ("task.fallback_reference", task.fallback_reference),
+            ("task.data.out_of_scope_path", data.out_of_scope_path if data else None),
+            ("task.data.out_of_scope_labels", data.out_of_scope_labels if data else None),
         )
         if value is not None
     ]
     allowed = {
-        "classification": set(),
+        "classification": {"task.data.out_of_scope_path", "task.data.out_of_scope_labels"},
         "extraction": {"task.fields", "task.data.target_column"},
-        "generation": {"task.data.reference_column", "task.fallback_reference"},
+        "generation": {"task.data.reference_column", "task.fallback_reference", "task.data.out_of_scope_path"},
     }[kind]
     stray = [key for key in set_keys if key not in allowed]
+    if stray and stray[0].startswith("task.data.out_of_scope"):
+        # Silently ignored before: an extraction run has no out-of-scope evaluation (a record is never "declined").
+        scored = "classification" if stray[0].endswith("labels") else "classification and generation"
+        article = "an" if kind == "extraction" else "a"
+        raise ConfigError(
+            f"`{stray[0]}` has no use in {article} {kind} task: out-of-scope items are scored for {scored} only; "
+            "remove it"
+        )
     if stray:
         raise ConfigError(f"`{stray[0]}` is for another task type; task.type is `{kind}`: remove it or set the type")
     if kind == "extraction":
