@@ -55,11 +55,16 @@ def tag_tokens(text: str, record: dict, fields: list[str]) -> tuple[list[tuple[s
     tokens = tokens_with_spans(text)
     tags = ["O"] * len(tokens)
     lowered = text.lower()
+    starts, ends = {s for _, s, _ in tokens}, {e for _, _, e in tokens}
     for field in fields:
         value = record.get(field)
         if not isinstance(value, str) or not value.strip():
             continue
+        # The first occurrence that starts and ends on token boundaries: "12.5" inside "12.50" (or "Ann" inside
+        # "Anna") would tag part of a token's neighbours and teach the tagger a span the text does not hold.
         start = lowered.find(value.lower())
+        while start >= 0 and not (start in starts and start + len(value) in ends):
+            start = lowered.find(value.lower(), start + 1)
         if start < 0:
             continue
         end = start + len(value)
