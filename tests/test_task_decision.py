@@ -106,6 +106,7 @@ def test_reports_show_the_tasks_own_metrics(kind):
         assert "judge win-rate at your data size" in page and "LLM judge win-rate" in page and "fallback 90%" in page
         assert parsed.trials[0].metrics.test.chrf.ci_low == pytest.approx(0.42)
     assert "<script" not in page and "macro-F1 %" not in text
+    assert "Confusion matrices" not in page  # classification only: no empty section
 
 
 def _write_trial(run_dir, trial_id, scores, rows):
