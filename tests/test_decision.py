@@ -57,9 +57,8 @@ def test_a_candidate_trained_only_on_more_data_than_the_team_has_is_not_chosen_o
     assert recommend(run)["choice"] == "big-llm"  # at 200 examples, where everyone was measured
     outcome = recommend(with_answers(run, {"labeled_examples": 50}))
     assert outcome["choice"] == "small-llm"
-    assert "trained only on 200 or more labeled examples; with 50 its quality is not measured" in (
-        outcome["excluded"]["big-llm"]
-    )
+    reason = outcome["excluded"]["big-llm"]
+    assert "trained only on 200 or more labeled examples; with 50 its quality is not measured" in reason
     assert not any(s.endswith(": big-llm") for s in recommend(run)["sensitivity"])
     # Measured nowhere at the team's size: everyone is read at their smallest size, flagged, as before.
     fewer = recommend(with_answers(run, {"labeled_examples": 20}))

@@ -35,7 +35,7 @@ def demo_command(
     qlora: bool | None = typer.Option(
         None,
         "--qlora/--no-qlora",
-        help="Keep or drop the SmolLM2-135M QLoRA row (~1.5 min of the demo on 2 CPU cores). "
+        help="Keep or drop the SmolLM2-135M QLoRA row (~1 min of the demo on 2 CPU cores). "
         "Default: kept when bitsandbytes is installed (`make demo` installs it).",
         show_default=False,
     ),
