@@ -1,5 +1,6 @@
 """The decision engine on recorded results: answers move the recommendation the expected way, with reasons."""
 
+import re
 import sys
 
 from decision_fixture import results, typed
@@ -89,6 +90,10 @@ def test_no_llm_needed_when_a_baseline_is_within_noise():
     outcome = recommend(typed(data))
     assert outcome["choice"] == "tfidf" and outcome["no_llm_needed"]
     assert "no LLM needed" in outcome["rationale"]
+    # A CPU baseline's cost per 1k items is a small number: written with its digits, not as 0.0000.
+    per_1k = next(e["usd_per_1k_items"] for e in outcome["evidence"] if e["candidate"] == "tfidf")
+    assert 0 < per_1k < 0.001
+    assert re.search(r"\(\$0\.0*[1-9][0-9]? per 1k items", outcome["rationale"]), outcome["rationale"]
 
 
 def test_ties_are_broken_by_cost():

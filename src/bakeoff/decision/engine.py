@@ -62,8 +62,10 @@ def _exclusion(e: Evidence, d: DecisionInputs) -> str | None:
 
 
 def _usd(value: float) -> str:
-    """Dollars with the digits that tell two small amounts apart ($0.00017, not $0.00)."""
-    return f"{value:.2f}" if value >= 0.01 or value == 0 else f"{value:.2g}"
+    """Dollars with the digits that tell two small amounts apart ($0.00017, not $0.00; never 1.7e-05)."""
+    if value >= 0.01 or value <= 0:
+        return f"{value:.2f}"
+    return f"{value:.{1 - math.floor(math.log10(value))}f}".rstrip("0")  # two significant digits at most, written out
 
 
 def weights(d: DecisionInputs) -> dict[str, float]:
@@ -274,8 +276,8 @@ def rationale(outcome: dict, evidence: dict[str, Evidence]) -> str:
         else "Serving cost n/a"
     )
     parts.append(
-        f"{cost} ({e.usd_per_1k_items:.4f} $/1k items, p95 {e.p95_ms:.0f} ms, {e.latency_source}); fine-tune "
-        f"${e.fine_tune_usd:.2f}."
+        f"{cost} (${_usd(e.usd_per_1k_items)} per 1k items, p95 {e.p95_ms:.0f} ms, {e.latency_source}); fine-tune "
+        f"${_usd(e.fine_tune_usd)}."
     )
     parts.append(f"Why: {outcome['reason']}.")
     if outcome["excluded"]:
