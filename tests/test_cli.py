@@ -282,3 +282,25 @@ def test_debug_shows_the_traceback_that_is_otherwise_hidden(tmp_path):
     )
     assert plain.returncode == 2 and "Traceback" not in plain.stderr
     assert debug.returncode != 0 and "Traceback" in debug.stderr and "ConfigError" in debug.stderr
+
+
+def test_the_cli_silences_sklearns_regression_guess_for_many_classes():
+    """77 intents over 100 examples is a classification task by the config; sklearn's "more classes than half
+    the samples: a regression target?" note only clutters a run's output."""
+    import warnings
+    from unittest import mock
+
+    from sklearn.linear_model import LogisticRegression
+
+    from bakeoff.cli.main import _quiet_libraries
+
+    features, labels = np.eye(30), [f"intent {i % 25}" for i in range(30)]
+    with warnings.catch_warnings(record=True) as before:
+        warnings.simplefilter("default")
+        LogisticRegression(max_iter=50).fit(features, labels)
+    assert any("greater than 50%" in str(w.message) for w in before)  # the note this test is about
+    with warnings.catch_warnings(record=True) as after, mock.patch.dict(os.environ):  # filters and env restored
+        warnings.simplefilter("default")
+        _quiet_libraries()
+        LogisticRegression(max_iter=50).fit(features, labels)
+    assert not any("greater than 50%" in str(w.message) for w in after)
