@@ -237,13 +237,10 @@ def prepare_target_task(spec: TaskSpec):
             f"{column} has {len(set(everything.labels))} values, too many or too rare to stratify the splits by "
             "(each needs a row in training and in every held-out split): the splits are drawn at random"
         )
-        everything = Examples(everything.texts, [ONE_STRATUM] * len(everything), everything.targets)
-        if given_test is not None:
-            given_test = Examples(given_test.texts, [ONE_STRATUM] * len(given_test), given_test.targets)
-        if given_validation is not None:
-            given_validation = Examples(
-                given_validation.texts, [ONE_STRATUM] * len(given_validation), given_validation.targets
-            )
+        everything, given_test, given_validation = (
+            None if examples is None else Examples(examples.texts, [ONE_STRATUM] * len(examples), examples.targets)
+            for examples in (everything, given_test, given_validation)
+        )
         train_pool, validation, test, dropped = held_out_splits(everything, given_test, given_validation, split)
     empty_dropped += dropped
     # Strata of held-out files need not occur in training (they are not classes); map unseen ones to one.
