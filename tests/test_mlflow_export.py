@@ -113,6 +113,54 @@ def test_export_lands_one_parent_and_one_child_per_trial_with_the_stored_numbers
     assert json.loads(Path(local).read_text()) == results
 
 
+READ_BACK = """
+import json, sys
+from mlflow.tracking import MlflowClient
+client = MlflowClient(tracking_uri="sqlite:///mlflow.db")
+experiment = client.get_experiment_by_name("tiny-tickets")
+runs = client.search_runs([experiment.experiment_id])
+child = next(r for r in runs if r.data.tags.get("bakeoff.trial_id") == "tfidf/n16/s0")
+parent = next(r for r in runs if "mlflow.parentRunId" not in r.data.tags)
+summary = client.download_artifacts(parent.info.run_id, "summary.md", sys.argv[1])
+print(json.dumps({"runs": len(runs), "accuracy": child.data.metrics["test.accuracy"],
+                  "summary": open(summary).read()[:200]}))
+"""
+
+
+def test_the_default_store_is_sqlite_here_and_mlflow_reads_it_back_with_no_setting(run, tmp_path):
+    """What a user does: `bakeoff export mlflow RUN` in a folder, then MLflow's own client (as `mlflow ui` does)
+    on sqlite:///mlflow.db there, in a fresh process with no MLFLOW_* variable set."""
+    import os
+    import subprocess
+
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MLFLOW_")}
+    export = subprocess.run(
+        [sys.executable, "-m", "bakeoff", "export", "mlflow", str(run["dir"])],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert export.returncode == 0, export.stderr[-2000:]
+    assert (tmp_path / "mlflow.db").is_file() and not (tmp_path / "mlruns").exists()
+    assert f"mlflow ui --backend-store-uri sqlite:///{tmp_path.resolve() / 'mlflow.db'}" in export.stderr
+    read = subprocess.run(
+        [sys.executable, "-c", READ_BACK, str(tmp_path / "downloaded")],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert read.returncode == 0, read.stderr[-2000:]
+    back = json.loads(read.stdout.strip().splitlines()[-1])
+    tfidf = next(t for t in run["results"]["trials"] if t["trial_id"] == "tfidf/n16/s0")
+    assert back["runs"] == 3 and back["accuracy"] == pytest.approx(tfidf["result"]["metrics"]["test"]["accuracy"])
+    assert back["summary"] == (run["dir"] / "summary.md").read_text()[:200]
+    assert (tmp_path / "mlartifacts").is_dir(), "artifacts beside the database, where `mlflow server` keeps them"
+
+
 def test_reexport_updates_the_same_runs_and_never_duplicates(run, tmp_path):
     store = tmp_path / "mlruns"
     first = export_run(run["dir"], str(store))
@@ -213,13 +261,13 @@ def test_a_server_that_is_not_mlflow_is_named_as_such(run):
 
 
 def test_missing_extra_is_one_line_exit_2(run, monkeypatch):
-    monkeypatch.setitem(sys.modules, "mlflow", None)  # as if mlflow-skinny were not installed
+    monkeypatch.setitem(sys.modules, "mlflow", None)  # as if mlflow were not installed
     before = folder_digest(run["dir"])
     result = CliRunner().invoke(app, ["export", "mlflow", str(run["dir"])])
     assert result.exit_code == 2
     assert (
         result.output.strip()
-        == "error: MLflow export needs the `mlflow` extra (mlflow-skinny): pip install mlflow-skinny"
+        == "error: MLflow export needs the `mlflow` extra: pip install 'bakeoff[mlflow]' (or mlflow)"
     )
     assert folder_digest(run["dir"]) == before
     from bakeoff.config import spec_from_dict
@@ -237,11 +285,13 @@ def test_missing_extra_is_one_line_exit_2(run, monkeypatch):
         check_tracking(spec)
 
 
-def test_database_uris_without_sqlalchemy_say_what_to_install():
-    pytest.importorskip("mlflow")
-    if __import__("importlib").util.find_spec("sqlalchemy") is not None:
-        pytest.skip("the full mlflow package is installed")
-    with pytest.raises(BakeoffError, match="database stores need the full `mlflow` package"):
+def test_database_uris_without_sqlalchemy_say_what_to_install(monkeypatch):
+    """mlflow-skinny alone (no SQLAlchemy) cannot open the default SQLite store: one line naming the extra."""
+    import importlib.util
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "sqlalchemy" else real(name, *a))
+    with pytest.raises(BakeoffError, match=r"database stores \(the default, sqlite:///mlflow.db\) need the full"):
         connect("sqlite:///tracking.db")
 
 
@@ -259,10 +309,13 @@ def test_tracking_does_not_change_the_fingerprint():
     assert tracked.tracking.mlflow.experiment == "e"
 
 
-def test_local_paths_become_file_uris(tmp_path, monkeypatch):
+def test_local_paths_become_file_uris_and_the_default_is_sqlite_here(tmp_path, monkeypatch):
     monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
     monkeypatch.chdir(tmp_path)
-    assert resolve_uri(None) == (tmp_path / "mlruns").resolve().as_uri()
+    assert resolve_uri(None) == f"sqlite:///{tmp_path.resolve() / 'mlflow.db'}"
+    assert resolve_uri("sqlite:///sub/t.db") == f"sqlite:///{tmp_path.resolve() / 'sub' / 't.db'}"
+    assert resolve_uri("sqlite:////abs/t.db") == "sqlite:////abs/t.db"
+    assert resolve_uri("mlruns") == (tmp_path / "mlruns").resolve().as_uri()
     assert resolve_uri("http://host:5000") == "http://host:5000"
     monkeypatch.setenv("MLFLOW_TRACKING_URI", "https://tracking.example")
     assert resolve_uri(None) == "https://tracking.example"

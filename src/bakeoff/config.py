@@ -638,10 +638,10 @@ class RunnerSpec(Spec):
 class MlflowTrackingSpec(Spec):
     uri: str | None = Field(
         None,
-        description="MLflow tracking URI: a tracking server (http://host:5000) or a local "
-        "folder (./mlruns, "
-        "file:/path). Default: $MLFLOW_TRACKING_URI, else ./mlruns (relative to the working "
-        "folder).",
+        description="MLflow tracking URI: a tracking server (http://host:5000), a database "
+        "(sqlite:///mlflow.db) or a file store folder (file:/path). Default: $MLFLOW_TRACKING_URI, else "
+        "sqlite:///mlflow.db in the working folder (open it with `mlflow ui --backend-store-uri "
+        "sqlite:///mlflow.db`).",
     )
     experiment: str | None = Field(
         None, description="MLflow experiment to log into (created if missing). Default: the run's `name`."

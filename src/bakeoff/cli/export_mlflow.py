@@ -16,9 +16,8 @@ def export_mlflow_command(
     tracking_uri: str = typer.Option(
         None,
         "--tracking-uri",
-        help="MLflow tracking URI: a server (http://host:5000) or "
-        "a folder "
-        "(./mlruns, file:/path). Default: $MLFLOW_TRACKING_URI, else ./mlruns.",
+        help="MLflow tracking URI: a server (http://host:5000), a database (sqlite:///mlflow.db) or a file store "
+        "folder (file:/path). Default: $MLFLOW_TRACKING_URI, else sqlite:///mlflow.db in this folder.",
     ),
     experiment: str = typer.Option(
         None, "--experiment", help="MLflow experiment (created if missing). Default: the run's name."
@@ -43,5 +42,7 @@ def export_mlflow_command(
         highlight=False,
         soft_wrap=True,
     )
+    if summary.tracking_uri.startswith("sqlite:"):
+        console.print(f"[dim]open it with: mlflow ui --backend-store-uri {summary.tracking_uri}[/dim]", highlight=False)
     if summary.skipped:
         console.print(f"[yellow]not exported (still running or interrupted): {', '.join(summary.skipped)}[/yellow]")

@@ -9,10 +9,11 @@ lands where is `tracking/flatten.py`'s; this module talks to the tracking store.
   do not grow on every export), adds missing params (MLflow refuses to change one) and replaces artifacts.
 - Reads the store only (report.build.load_results without re-analysis): the run folder is never
   written, also when the export fails. Files for the parent's artifacts are staged in a temporary folder.
-- mlflow-skinny is imported here only, on use. It handles local `file:` stores and tracking servers
-  (`http(s)://`); MLflow 3 refuses the file store unless MLFLOW_ALLOW_FILE_STORE=true, which we set for
-  file URIs (the issue's embedded default). `sqlite:` and other database URIs need the full `mlflow`
-  package (SQLAlchemy).
+- mlflow is imported here only, on use. The default store is `sqlite:///mlflow.db` in the working folder,
+  the embedded store MLflow 3 recommends (`mlflow ui` opens it as it is), with artifacts in `mlartifacts/`
+  beside it. Local `file:` stores still work when asked for by path: MLflow 3 refuses them unless
+  MLFLOW_ALLOW_FILE_STORE=true, which we set for file URIs. Database URIs need the full `mlflow` package
+  (SQLAlchemy); mlflow-skinny alone reaches only file stores and tracking servers.
 - MLflow's HTTP client retries for minutes by default; the reachability probe runs with no retries
   and a short timeout, so a wrong URI is one clear error in seconds.
 """
@@ -35,7 +36,11 @@ from bakeoff.errors import BakeoffError
 from bakeoff.results import RunResults
 from bakeoff.tracking import flatten
 
-DEFAULT_URI = "./mlruns"
+# MLflow 3 keeps the `./mlruns` file store in maintenance mode (its own client refuses to open one unless
+# MLFLOW_ALLOW_FILE_STORE=true); the embedded store it recommends is SQLite, opened by `mlflow ui` from the same
+# folder. File stores still work when asked for (a path or file: URI).
+DEFAULT_URI = "sqlite:///mlflow.db"
+ARTIFACTS_FOLDER = "mlartifacts"  # beside a SQLite store: where `mlflow server` keeps them by default
 PROBE_ENV = {"MLFLOW_HTTP_REQUEST_MAX_RETRIES": "0", "MLFLOW_HTTP_REQUEST_TIMEOUT": "5"}
 EXPORT_ENV = {"MLFLOW_HTTP_REQUEST_MAX_RETRIES": "2", "MLFLOW_HTTP_REQUEST_TIMEOUT": "30"}  # unless the user set them
 DATABASE_SCHEMES = ("sqlite", "postgresql", "mysql", "mssql")
@@ -54,13 +59,26 @@ class ExportSummary:
 
 
 def resolve_uri(uri: str | None) -> str:
-    """--tracking-uri / tracking.mlflow.uri, else $MLFLOW_TRACKING_URI, else ./mlruns; local paths become file: URIs."""
+    """--tracking-uri / tracking.mlflow.uri, else $MLFLOW_TRACKING_URI, else sqlite:///mlflow.db in the working
+    folder; local paths become file: URIs, and a relative SQLite path an absolute one (the same store whichever
+    folder a later command runs in)."""
     uri = uri or os.environ.get("MLFLOW_TRACKING_URI") or DEFAULT_URI
     scheme = urlparse(uri).scheme
     if scheme in ("", "file") or len(scheme) == 1:  # a path (a one-letter scheme is a Windows drive)
         path = Path(urlparse(uri).path if scheme == "file" else uri).expanduser().resolve()
         return path.as_uri()
+    database = sqlite_path(uri)
+    if database is not None:
+        return "sqlite:///" + str(database.expanduser().resolve())
     return uri
+
+
+def sqlite_path(uri: str) -> Path | None:
+    """The file of a `sqlite:///PATH` URI (relative, or absolute with a fourth slash), or None."""
+    prefix = "sqlite:///"
+    if not uri.startswith(prefix) or uri[len(prefix) :] in ("", ":memory:"):
+        return None
+    return Path(uri[len(prefix) :])
 
 
 @contextlib.contextmanager
@@ -98,15 +116,18 @@ def connect(uri: str | None):
     uri = resolve_uri(uri)
     scheme = urlparse(uri).scheme.split("+")[0]
     if importlib.util.find_spec("mlflow") is None:
-        raise BakeoffError("MLflow export needs the `mlflow` extra (mlflow-skinny): pip install mlflow-skinny")
+        raise BakeoffError("MLflow export needs the `mlflow` extra: pip install 'bakeoff[mlflow]' (or mlflow)")
     if scheme in DATABASE_SCHEMES and importlib.util.find_spec("sqlalchemy") is None:
         raise BakeoffError(
-            f"tracking URI {uri}: database stores need the full `mlflow` package (pip install mlflow); "
-            "mlflow-skinny writes to a folder (./mlruns, file:/path) or a tracking server "
-            "(http://host:5000)"
+            f"tracking URI {uri}: database stores (the default, sqlite:///mlflow.db) need the full `mlflow` "
+            "package: pip install 'bakeoff[mlflow]'; mlflow-skinny alone writes to a folder (file:/path) or a "
+            "tracking server (http://host:5000)"
         )
     if scheme == "file":
-        os.environ.setdefault("MLFLOW_ALLOW_FILE_STORE", "true")
+        os.environ.setdefault("MLFLOW_ALLOW_FILE_STORE", "true")  # a file store the user asked for by path
+    database = sqlite_path(uri)
+    if database is not None:
+        database.parent.mkdir(parents=True, exist_ok=True)
     from mlflow.tracking import MlflowClient
 
     with _env(PROBE_ENV, override=True):
@@ -124,7 +145,10 @@ def connect(uri: str | None):
 def _experiment_id(client, name: str) -> str:
     experiment = client.get_experiment_by_name(name)
     if experiment is None:
-        return client.create_experiment(name)
+        database = sqlite_path(client.tracking_uri)
+        # Beside the database, as `mlflow server` does: not ./mlruns under whichever folder this command runs in.
+        location = (database.parent / ARTIFACTS_FOLDER).as_uri() if database is not None else None
+        return client.create_experiment(name, artifact_location=location)
     if experiment.lifecycle_stage == "deleted":
         raise BakeoffError(
             f"MLflow experiment `{name}` is deleted; restore it in MLflow, or pass --experiment with another name"
