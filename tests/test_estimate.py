@@ -85,6 +85,23 @@ def test_inference_latency_grows_with_batch_and_throughput_peaks():
     assert serve.cost_usd_per_1k_items == pytest.approx(0.80 / 3600 / serve.items_per_s_at_best * 1000)
 
 
+def test_time_to_first_token_is_the_prompt_alone_and_label_scoring_adds_to_it():
+    """TTFT (`prefill_ms_batch1`) runs the whole prompt, LM head on the last position, and scores no label:
+    comparable with published TTFT tables. The classification latency adds the labels' continuation."""
+    arch = architecture_of("llama-3-8b")
+    prompt_only = estimate.Workload(prompt_tokens=512, num_labels=10, label_tokens=3)
+    serve = estimate.inference(arch, prompt_only, gpu("h100"))
+    assert serve.prefill_ms_batch1 == pytest.approx(estimate.prefill_ms(arch, prompt_only, gpu("h100"), 512))
+    assert 0 < serve.prefill_ms_batch1 < serve.latency_ms_by_batch[1] < serve.generation_ms_per_item_batch1
+    longer = estimate.inference(arch, estimate.Workload(prompt_tokens=2048), gpu("h100"))
+    assert longer.prefill_ms_batch1 > serve.prefill_ms_batch1
+    # the labels do not enter it: 1 label or 50 labels, the same time to first token
+    many = estimate.inference(arch, estimate.Workload(prompt_tokens=512, num_labels=50, label_tokens=3), gpu("h100"))
+    assert (
+        many.prefill_ms_batch1 == serve.prefill_ms_batch1 and many.latency_ms_by_batch[1] > serve.latency_ms_by_batch[1]
+    )
+
+
 def test_capacity_needs_more_gpus_for_more_load_and_fails_impossible_slas():
     serve = estimate.inference(architecture_of("llama-3-8b"), estimate.Workload(), A100)
     light = capacity.plan(serve, 10, 500, A100.memory_gb, A100.usd_per_hour)
@@ -143,6 +160,10 @@ def test_estimate_cli_offline_table_and_json(tmp_path):
     payload = json.loads(out.stdout)
     verdicts = {e["model"]: e["architecture"]["is_moe"] for e in payload["estimates"]}
     assert verdicts == {"mistral-7b": False, "llama-3-8b": False, "mixtral-8x7b": True}
+    # time to first token, in the JSON and as a table column, below the label-scoring latency
+    assert "TTFT b=1 ms" in table.stdout
+    for record in payload["estimates"]:
+        assert 0 < record["inference"]["prefill_ms_batch1"] < record["inference"]["latency_ms_by_batch"]["1"]
     bad = subprocess.run(
         [sys.executable, "-m", "bakeoff.cli", "estimate", "mistral-7b", "--gpu", "a100"],
         capture_output=True,

@@ -63,7 +63,9 @@ def estimate_command(
     train_examples: int = typer.Option(500, min=1, help="Training examples."),
     epochs: int = typer.Option(3, min=1, help="Epochs."),
     prompt_tokens: int = typer.Option(64, min=1, help="Mean prompt length in tokens."),
-    num_labels: int = typer.Option(10, min=1, help="Number of labels scored per item."),
+    num_labels: int = typer.Option(
+        10, min=1, help="Number of labels scored per item (in `latency b=1 ms`, not in `TTFT b=1 ms`)."
+    ),
     sla_p95_ms: float = typer.Option(200.0, min=0.001, max=1e9, help="p95 latency SLA for serving, ms."),
     load: float = typer.Option(50.0, min=0.001, max=1e9, help="Serving load, items per second."),
     usd_per_hour: float = typer.Option(None, min=0, max=1e6, help="Override the GPU's $/hour."),
@@ -105,7 +107,13 @@ def estimate_command(
     out: Path = typer.Option(None, help="Also write the JSON here."),
 ) -> None:
     """Estimate fine-tune time/$/memory and serving latency/$/GPUs for each MODEL, from configs alone
-    (no weights, no network). Dense vs MoE is read from each config, not assumed."""
+    (no weights, no network). Dense vs MoE is read from each config, not assumed.
+
+    Latencies: `TTFT b=1 ms` (JSON `inference.prefill_ms_batch1`) is the time to first token, one prompt of
+    --prompt-tokens with the LM head on its last position and nothing else: what published TTFT tables report.
+    `latency b=1 ms` (`inference.latency_ms_by_batch`) is one classification answer: the prompt (after a shared
+    cached instruction prefix) plus scoring --num-labels labels. `generation_ms_per_item_batch1`: the prompt
+    then 16 decoded tokens. --output-tokens sets the serving row to extraction/generation."""
     from bakeoff.efficiency.estimate import SERVING_WEIGHT_FORMATS, Workload
     from bakeoff.efficiency.hardware import price_provenance
     from bakeoff.efficiency.plan import estimate_records

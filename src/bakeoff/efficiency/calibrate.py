@@ -151,6 +151,7 @@ def apply(record: dict, calibration: Calibration) -> dict:
     serve["items_per_s_at_best"] /= latency
     serve["cost_usd_per_1k_items"] *= latency
     serve["generation_ms_per_item_batch1"] *= latency
+    serve["prefill_ms_batch1"] *= latency
     record = {**record, "fine_tune": tune, "inference": serve}
     record["calibration"] = {
         "applied": True,

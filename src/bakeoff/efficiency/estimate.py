@@ -137,11 +137,14 @@ class FineTuneEstimate:
 class InferenceEstimate:
     flops_per_item: float
     weight_bytes_read_per_pass: float
-    latency_ms_by_batch: dict  # batch -> ms
+    latency_ms_by_batch: dict  # batch -> ms: one label-scoring pass (prompt after the cached prefix + label tokens)
     best_batch: int
     items_per_s_at_best: float
     cost_usd_per_1k_items: float
     generation_ms_per_item_batch1: float  # if the task were answered by generating 16 tokens instead
+    # Time to first token at batch 1: the whole prompt (no cached prefix), LM head on the last position only; no
+    # label scoring. What published TTFT tables (vLLM, TensorRT-LLM) report, for comparison with them.
+    prefill_ms_batch1: float = 0.0
     gpus_per_replica: int = 1
     weight_format: str = "bf16"
 
@@ -485,7 +488,7 @@ def inference(
         + floor_s(arch, hardware)
         + allreduce_s(arch, hardware, gpus, 1)
     )
-    prefill_s = prefill_ms(arch, workload, hardware, workload.prompt_tokens) / 1000
+    prefill_s = prefill_ms(arch, workload, hardware, workload.prompt_tokens) / 1000  # time to first token
     return InferenceEstimate(
         flops_per_item=flops_item,
         weight_bytes_read_per_pass=weight_bytes,
@@ -494,6 +497,7 @@ def inference(
         items_per_s_at_best=items_per_s,
         cost_usd_per_1k_items=hardware.usd_per_hour * gpus / 3600 / items_per_s * 1000,
         generation_ms_per_item_batch1=1000 * (prefill_s + 16 * decode_step_s),
+        prefill_ms_batch1=1000 * prefill_s,
         gpus_per_replica=gpus,
         weight_format=weight_format,
     )

@@ -195,6 +195,7 @@ def estimate_row(record: dict) -> dict[str, str]:
         + (f" ({tune['gpus_needed']} GPUs)" if tune["gpus_needed"] > 1 else ""),
         "tune time": f"{tune['time_s'] / 60:.1f} min",
         "tune $": f"{tune['cost_usd']:.2f}",
+        "TTFT b=1 ms": _number(serve.get("prefill_ms_batch1"), 1),  # absent from estimates stored before it
         "latency b=1 ms": f"{_batch1(serve['latency_ms_by_batch']):.1f}",
         "items/s/GPU": f"{serve['items_per_s_at_best']:.0f}",
         "$/1k items": f"{serve['cost_usd_per_1k_items']:.4f}",
