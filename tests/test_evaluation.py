@@ -181,3 +181,7 @@ def test_appetite_lines_read_as_sentences_for_a_curve_and_for_one_size():
         "(interpolated linearly between measured sizes).",
         "one size: macro-F1 by size 100: 88.0; trained at one size only (100): no curve to read.",
     ]
+    # a target the smallest size already reaches: one pair of brackets, not "(measured (smallest ...))"
+    reached = {"flat": appetite([(32, 0, 0.9, [0, 1]), (100, 0, 0.92, [0, 1])], share_of_best=0.9, target=0.5)}
+    (line,) = appetite_lines({"learning_curves": reached})
+    assert "needs 32 (measured: the smallest size already reaches it)." in line and "((" not in line

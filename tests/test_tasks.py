@@ -314,6 +314,15 @@ def test_generation_trials_score_replies_and_out_of_scope(tmp_path, tiny_folder)
     retrieval, llm = trials["retrieval/n16/s0"]["metrics"], trials["tiny/n16/s0"]["metrics"]
     assert retrieval["main_metric"] == "chrf" and retrieval["test"]["chrf"] > llm["test"]["chrf"]
     assert retrieval["memorization"]["train"] == pytest.approx(1.0)  # it returns its own training replies
+    # ... so its train/test gap says nothing: the flag is n/a, with the reason, not "memorized (gap ...)"
+    assert (
+        retrieval["memorization"]["flag"] is None and "by construction" in retrieval["memorization"]["not_applicable"]
+    )
+    assert llm["memorization"]["flag"] is not None and "not_applicable" not in llm["memorization"]
+    summary = (tmp_path / "generation" / "summary.md").read_text()
+    assert "| retrieval | 16 |" in summary and "YES (gap" not in summary.split("| retrieval | 16 |")[1].split("\n")[0]
+    assert "`memorized?` is n/a for retrieval: a lookup" in summary
+    assert "n/a for retrieval" in (tmp_path / "generation" / "report.html").read_text()
     oos = llm["out_of_scope"]
     assert oos["scored_against"] == "fallback_reference" and oos["items"] == 3
     assert "entities" in llm["robustness"]["perturbations"]  # replies do not copy entities: kept for generation

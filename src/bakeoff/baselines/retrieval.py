@@ -13,6 +13,10 @@ from sklearn.pipeline import make_union
 class TfidfRetriever:
     """A fitted nearest-neighbour lookup: texts -> the closest training item's reference output."""
 
+    # Its training score means nothing: a training text is its own nearest neighbour, so it returns that
+    # item's reference word for word (chrF 100 by construction). The memorization flag reads "n/a" with this.
+    train_score_note = "a lookup: it answers a training item with that item's own reference (100% by construction)"
+
     def __init__(self):
         self.vectorizer = make_union(
             TfidfVectorizer(ngram_range=(1, 2), sublinear_tf=True, min_df=1),

@@ -82,7 +82,7 @@ def examples_needed(curve: list[dict], target: float, fitted: dict | None) -> di
     for i, (size, value) in enumerate(zip(sizes, values)):
         if value >= target:
             if i == 0:
-                return {"examples": size, "how": "measured (smallest size already reaches it)"}
+                return {"examples": size, "how": "measured: the smallest size already reaches it"}
             s0, v0 = sizes[i - 1], values[i - 1]
             on_curve = _inverse(fitted, target)
             if on_curve is not None and s0 <= on_curve <= size:

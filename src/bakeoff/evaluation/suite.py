@@ -30,6 +30,19 @@ from bakeoff.evaluation.ood import ood_report
 from bakeoff.evaluation.paired import compare
 
 Predict = Callable[[list[str]], tuple[np.ndarray, np.ndarray]]
+PhasePredict = Callable[[str, list[str]], tuple[np.ndarray, np.ndarray]]  # (phase name, texts) -> predict's answer
+OnPhase = Callable[[str, int], None]  # (phase name, items) as a phase starts scoring: for progress lines
+
+
+def phased(predict: Predict, on_phase: OnPhase | None) -> PhasePredict:
+    """`predict` that first says which phase it scores and how many items (progress: "40 of 72 items (test)")."""
+
+    def scored(phase: str, texts: list[str]):
+        if on_phase is not None:
+            on_phase(phase, len(texts))
+        return predict(texts)
+
+    return scored
 
 
 @dataclass
@@ -58,15 +71,22 @@ def out_of_scope_split(task: TaskData, limit: int, seed: int) -> tuple[list[str]
 
 
 def run_suite(
-    predict: Predict, task: TaskData, spec: EvaluationSpec, train_subset: Examples | None, seed: int, builtin_task: bool
+    predict: Predict,
+    task: TaskData,
+    spec: EvaluationSpec,
+    train_subset: Examples | None,
+    seed: int,
+    builtin_task: bool,
+    on_phase: OnPhase | None = None,
 ) -> SuiteOutput:
     labels = task.labels
+    score = phased(predict, on_phase)
     stats = (spec.bootstrap_samples, spec.confidence, seed)
     test_index = stratified_indices(task.test.labels, spec.max_test_items, seed=0)
     test = task.test.subset(test_index)
     y_test = label_ids_of(test, labels)
     started = time.perf_counter()
-    test_probs, test_raw = predict(test.texts)
+    test_probs, test_raw = score("test", test.texts)
     inference_s = time.perf_counter() - started
     metrics: dict = {"test": quality(y_test, test_probs, labels, *stats)}
 
@@ -82,25 +102,25 @@ def run_suite(
     mark = time.perf_counter()
     if train_subset is not None and len(train_subset) and spec.max_train_items > 0:
         seen = train_subset.subset(stratified_indices(train_subset.labels, spec.max_train_items, seed=0))
-        metrics["train"] = quality(label_ids_of(seen, labels), predict(seen.texts)[0], labels, *stats)
+        metrics["train"] = quality(label_ids_of(seen, labels), score("train subset", seen.texts)[0], labels, *stats)
 
     phase_s["train"], mark = time.perf_counter() - mark, time.perf_counter()
     validation = task.validation.subset(stratified_indices(task.validation.labels, spec.max_validation_items, seed=0))
     y_val = label_ids_of(validation, labels)
-    val_probs, val_raw = predict(validation.texts)
+    val_probs, val_raw = score("validation", validation.texts)
     metrics["calibration"] = calibration_report(y_test, test_raw, y_val, val_raw, spec.calibration_bins)
 
     phase_s["validation"], mark = time.perf_counter() - mark, time.perf_counter()
     seconds_per_item = inference_s / max(len(test), 1)
     metrics["robustness"] = _robustness(
-        predict, task, spec, test, test_probs, y_test, seed, builtin_task, seconds_per_item
+        score, task, spec, test, test_probs, y_test, seed, builtin_task, seconds_per_item
     )
 
     phase_s["robustness"], mark = time.perf_counter() - mark, time.perf_counter()
     oos_val, oos_test = out_of_scope_split(task, spec.max_out_of_scope_items, seed=0)
     if oos_test:
-        oos_test_probs, oos_test_raw = predict(oos_test)
-        oos_val_probs = predict(oos_val)[0] if oos_val else None
+        oos_test_probs, oos_test_raw = score("out-of-scope", oos_test)
+        oos_val_probs = score("out-of-scope validation", oos_val)[0] if oos_val else None
         metrics["out_of_scope"] = ood_report(
             y_test, test_probs, test_raw, oos_test_probs, oos_test_raw, val_probs, oos_val_probs
         )
@@ -111,7 +131,7 @@ def run_suite(
 
 
 def _robustness(
-    predict: Predict,
+    score: PhasePredict,
     task: TaskData,
     spec: EvaluationSpec,
     test: Examples,
@@ -140,7 +160,7 @@ def _robustness(
             if task.paraphrases is None:
                 continue
             para = task.paraphrases.subset(stratified_indices(task.paraphrases.labels, wanted, seed=1))
-            probs = predict(para.texts)[0]
+            probs = score("paraphrase", para.texts)[0]
             result = quality(label_ids_of(para, task.labels), probs, task.labels, *stats)
             report["paraphrase"] = {
                 "accuracy": result["accuracy"],
@@ -154,7 +174,7 @@ def _robustness(
             }
             continue
         perturbed = perturb.apply(item.name, dict(item.params), texts, seed)
-        probs, changed = _predict_changed(predict, texts, perturbed, clean_probs)
+        probs, changed = _predict_changed(score, f"perturbed: {item.name}", texts, perturbed, clean_probs)
         result = quality(y_sub, probs, task.labels, *stats)
         paired = compare(y_sub, clean_probs, probs, spec.bootstrap_samples, spec.confidence, seed)
         report["perturbations"][item.name] = {
@@ -179,7 +199,7 @@ def _robustness(
     return report
 
 
-def _predict_changed(predict: Predict, texts: list[str], perturbed: list[str], clean_probs: np.ndarray):
+def _predict_changed(score: PhasePredict, phase: str, texts: list[str], perturbed: list[str], clean_probs: np.ndarray):
     """Scores only the texts a perturbation changed; an unchanged text keeps its clean score (same input).
 
     `entities` leaves a ticket without a name, amount or date as it was: on the built-in tickets about
@@ -187,7 +207,7 @@ def _predict_changed(predict: Predict, texts: list[str], perturbed: list[str], c
     changed = perturb.changed(texts, perturbed)
     probs = clean_probs.copy()
     if changed:
-        probs[changed] = predict([perturbed[i] for i in changed])[0]
+        probs[changed] = score(phase, [perturbed[i] for i in changed])[0]
     return probs, len(changed)
 
 

@@ -33,9 +33,10 @@ from bakeoff.data.task import TaskData
 from bakeoff.evaluation import extraction_metrics, generation_metrics, perturb
 from bakeoff.evaluation.item_bootstrap import take
 from bakeoff.evaluation.paired import compare_item_scores
-from bakeoff.evaluation.suite import out_of_scope_split, perturbed_items
+from bakeoff.evaluation.suite import OnPhase, out_of_scope_split, perturbed_items, phased
 
 Write = Callable[[list[str]], list[str]]
+PhaseWrite = Callable[[str, list[str]], list[str]]  # (phase name, texts) -> outputs
 MAIN_METRIC = {"extraction": "record_exact_match", "generation": "chrf"}
 # Perturbations that change the very values an extraction record copies: the target would no longer hold
 # (names and amounts swapped, letters of an order number changed, its case changed, or cut off the end).
@@ -85,14 +86,19 @@ def run_target_suite(
     seed: int,
     trial_dir: Path,
     tokenizer=None,
+    train_score_note: str | None = None,
+    on_phase: OnPhase | None = None,
 ) -> TargetSuiteOutput:
+    """`train_score_note`: why this candidate's training score means nothing (a lookup returns the training
+    reply itself); the memorization flag is then n/a (None), with the note, instead of "YES"."""
     evaluation = spec.evaluation
     scorer = _Scorer(spec, seed, tokenizer)
     main = MAIN_METRIC[scorer.type]
+    written = phased(write, on_phase)
     test_index = stratified_indices(task.test.labels, evaluation.max_test_items, seed=0)
     test = task.test.subset(test_index)
     started = time.perf_counter()
-    outputs = write(test.texts)
+    outputs = written("test", test.texts)
     inference_s = time.perf_counter() - started
     test_scores = scorer.items(outputs, test)
     metrics: dict = {"task_type": scorer.type, "main_metric": main, "test": scorer.summary(test_scores)}
@@ -106,24 +112,28 @@ def run_target_suite(
 
     if train_subset is not None and len(train_subset) and evaluation.max_train_items > 0:
         seen = train_subset.subset(stratified_indices(train_subset.labels, evaluation.max_train_items, seed=0))
-        metrics["train"] = scorer.summary(scorer.items(write(seen.texts), seen))
+        metrics["train"] = scorer.summary(scorer.items(written("train subset", seen.texts), seen))
 
     seconds_per_item = inference_s / len(test) if len(test) else 0.0
-    metrics["robustness"] = _robustness(write, task, spec, scorer, test, test_scores, seed, seconds_per_item)
+    metrics["robustness"] = _robustness(written, task, spec, scorer, test, test_scores, seed, seconds_per_item)
     if scorer.type == "generation":
         _, oos_test = out_of_scope_split(task, evaluation.max_out_of_scope_items, seed=0)
         if oos_test:
             fallback = fallback_reference(spec.task)
             metrics["out_of_scope"] = generation_metrics.out_of_scope_generation(
-                write(oos_test), [fallback] * len(oos_test) if fallback else None, tokenizer, None, *scorer.stats
+                written("out-of-scope", oos_test),
+                [fallback] * len(oos_test) if fallback else None,
+                tokenizer,
+                None,
+                *scorer.stats,
             )
-    metrics["memorization"] = _memorization(metrics, main, spec)
+    metrics["memorization"] = _memorization(metrics, main, spec, train_score_note)
     _save(trial_dir, test, outputs, test_scores)
     return TargetSuiteOutput(metrics, outputs, inference_s, len(test))
 
 
 def _robustness(
-    write: Write,
+    written: PhaseWrite,
     task: TaskData,
     spec: RunSpec,
     scorer: _Scorer,
@@ -162,7 +172,7 @@ def _robustness(
             if task.paraphrases is None:
                 continue
             para = task.paraphrases.subset(stratified_indices(task.paraphrases.labels, wanted, seed=1))
-            result = scorer.summary(scorer.items(write(para.texts), para))
+            result = scorer.summary(scorer.items(written("paraphrase", para.texts), para))
             report["paraphrase"] = {
                 main: result[main],
                 f"{main}_ci": result[f"{main}_ci"],
@@ -172,7 +182,7 @@ def _robustness(
             }
             continue
         perturbed = perturb.apply(item.name, dict(item.params), items.texts, seed)
-        scores, changed = _write_changed(write, scorer, items, perturbed, clean_scores)
+        scores, changed = _write_changed(written, f"perturbed: {item.name}", scorer, items, perturbed, clean_scores)
         result = scorer.summary(scores)
         paired = scorer.paired(clean_scores, scores)  # clean - perturbed: the drop
         report["perturbations"][item.name] = {
@@ -191,21 +201,24 @@ def _robustness(
     return report
 
 
-def _write_changed(write: Write, scorer: _Scorer, items: Examples, perturbed: list[str], clean_scores: dict):
+def _write_changed(
+    written: PhaseWrite, phase: str, scorer: _Scorer, items: Examples, perturbed: list[str], clean_scores: dict
+):
     """Per-item scores of the perturbed texts, writing only those the perturbation changed; an unchanged
     text keeps its clean scores (same input, same greedy output). Returns the scores and how many changed."""
     changed = perturb.changed(items.texts, perturbed)
     scores = {name: np.array(values, copy=True) for name, values in clean_scores.items()}
     if changed:
         texts = [perturbed[i] for i in changed]
-        for name, values in scorer.items(write(texts), items.subset(changed), texts).items():
+        for name, values in scorer.items(written(phase, texts), items.subset(changed), texts).items():
             scores[name][changed] = values
     return scores, len(changed)
 
 
-def _memorization(metrics: dict, main: str, spec: RunSpec) -> dict:
+def _memorization(metrics: dict, main: str, spec: RunSpec, train_score_note: str | None = None) -> dict:
     """Near-perfect on seen items, materially worse on perturbed held-out ones, in the task's main metric (the
-    thresholds are classification's `memorization_train_accuracy` and `memorization_drop`, read on it)."""
+    thresholds are classification's `memorization_train_accuracy` and `memorization_drop`, read on it).
+    `flag` is None (n/a) when the training score means nothing for this candidate (`train_score_note` says why)."""
     train = metrics.get("train", {}).get(main)
     test = metrics["test"][main]
     perturbed = metrics["robustness"].get(f"mean_perturbed_{main}")
@@ -224,7 +237,8 @@ def _memorization(metrics: dict, main: str, spec: RunSpec) -> dict:
         "perturbed": perturbed,
         "paraphrase": metrics["robustness"].get("paraphrase", {}).get(main),
         "gap": None if train is None else train - held_out,
-        "flag": bool(flagged),
+        "flag": None if train_score_note else bool(flagged),
+        **({"not_applicable": train_score_note} if train_score_note else {}),
     }
 
 

@@ -46,9 +46,19 @@ def run_target_trial(trial: Trial, ctx, train_subset: Examples) -> dict:
     return _llm_trial(trial, ctx, train_subset)
 
 
-def _evaluate(ctx, trial: Trial, write, train_subset: Examples | None, tokenizer=None):
+def _evaluate(ctx, trial: Trial, write, train_subset: Examples | None, tokenizer=None, train_score_note=None):
     trial_dir = ctx.run_dir / "trials" / trial.folder_name
-    return run_target_suite(write, ctx.task, ctx.spec, train_subset, trial.seed, trial_dir, tokenizer)
+    return run_target_suite(
+        write,
+        ctx.task,
+        ctx.spec,
+        train_subset,
+        trial.seed,
+        trial_dir,
+        tokenizer,
+        train_score_note=train_score_note,
+        on_phase=getattr(ctx, "on_phase", None),
+    )
 
 
 def _baseline_trial(trial: Trial, ctx, train_subset: Examples) -> dict:
@@ -59,7 +69,8 @@ def _baseline_trial(trial: Trial, ctx, train_subset: Examples) -> dict:
                 model = CrfExtractor(target_fields(spec.task), trial.seed).fit(train_subset.texts, train_subset.targets)
             else:
                 model = TfidfRetriever().fit(train_subset.texts, train_subset.targets)
-        output = _evaluate(ctx, trial, model.predict, train_subset)
+        note = getattr(model, "train_score_note", None)
+        output = _evaluate(ctx, trial, model.predict, train_subset, train_score_note=note)
         with Stopwatch() as latency_watch:
             serving = measure_scoring(
                 lambda texts, size: model.predict(texts),

@@ -53,6 +53,7 @@ class TrialContext:
     on_step: object = None  # callable(loss) per optimizer step, for progress bars
     on_scored: object = None  # callable(n_items) per scoring batch
     on_epoch: object = None  # callable(epoch, train_loss, validation_loss) after each epoch
+    on_phase: object = None  # callable(phase, n_items) as an evaluation phase starts scoring
 
 
 def default_device() -> str:
@@ -79,7 +80,13 @@ def load_options(spec, candidate, device: str, method: str) -> LoadOptions:
 
 def _evaluate(ctx: TrialContext, trial: Trial, predict, train_subset: Examples | None) -> SuiteOutput:
     output = run_suite(
-        predict, ctx.task, ctx.spec.evaluation, train_subset, trial.seed, ctx.spec.task.builtin is not None
+        predict,
+        ctx.task,
+        ctx.spec.evaluation,
+        train_subset,
+        trial.seed,
+        ctx.spec.task.builtin is not None,
+        on_phase=ctx.on_phase,
     )
     trial_dir = ctx.run_dir / "trials" / trial.folder_name
     trial_dir.mkdir(parents=True, exist_ok=True)

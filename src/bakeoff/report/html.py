@@ -195,6 +195,7 @@ def render(run: RunResults, recommendation: dict | None) -> str:
         robustness_rows=summary.robustness_rows(trials)
         if classification
         else task_tables.robustness_rows(trials, kind),
+        robustness_notes=task_tables.not_applicable_lines(trials),
         efficiency_rows=summary.efficiency_rows(trials),
         gpu_rows=summary.gpu_estimate_rows(analysis),
         serving_rows=summary.serving_rows(run),

@@ -400,6 +400,8 @@ def _task_markdown(lines: list[str], kind: str, run: RunResults) -> str:
     lines += ["## Generalization and out-of-scope items", ""]
     lines += _markdown_table(task_tables.robustness_rows(run.trials, kind))
     lines += [task_tables.ROBUSTNESS_NOTE.format(label=label), ""]
+    lines += [f"- {line}" for line in task_tables.not_applicable_lines(run.trials)]
+    lines += [""] if task_tables.not_applicable_lines(run.trials) else []
     return _shared_sections(lines, run)
 
 

@@ -123,7 +123,6 @@ def robustness_rows(trials: list[TrialRecord], kind: str) -> list[dict[str, str]
         worst = robustness.get("worst_perturbation")
         mean_perturbed = robustness.get(f"mean_perturbed_{main}")
         memorization = metrics.memorization or {}
-        flag = memorization.get("flag")
         row = {
             "candidate": trial.candidate,
             "train n": str(trial.train_size),
@@ -142,9 +141,28 @@ def robustness_rows(trials: list[TrialRecord], kind: str) -> list[dict[str, str]
                 if oos.get("scored_against") == "fallback_reference"
                 else "-",
             }
-        row["memorized?"] = f"YES (gap {pct(memorization.get('gap'))})" if flag else ("no" if flag is not None else "-")
+        row["memorized?"] = memorized_cell(memorization)
         out.append(row)
     return out
+
+
+def memorized_cell(memorization: dict | None) -> str:
+    """The `memorized?` cell: YES with its gap, no, n/a (a training score that means nothing), or - (no score)."""
+    memorization = memorization or {}
+    if memorization.get("not_applicable"):
+        return "n/a"
+    flag = memorization.get("flag")
+    return f"YES (gap {pct(memorization.get('gap'))})" if flag else ("no" if flag is not None else "-")
+
+
+def not_applicable_lines(trials: list[TrialRecord]) -> list[str]:
+    """Why a candidate's `memorized?` reads n/a: one line per candidate whose training score means nothing."""
+    reasons: dict[str, str] = {}
+    for trial in trials:
+        note = ((trial.metrics.memorization if trial.metrics else None) or {}).get("not_applicable")
+        if trial.done and note:
+            reasons.setdefault(trial.candidate, note)
+    return [f"`memorized?` is n/a for {name}: {note}." for name, note in sorted(reasons.items())]
 
 
 ROBUSTNESS_NOTE = (

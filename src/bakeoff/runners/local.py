@@ -17,7 +17,7 @@ from pathlib import Path
 import torch
 from rich.console import Console
 from rich.markup import escape
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from bakeoff.config import RunSpec
 from bakeoff.data.splits import nested_subsets
@@ -118,7 +118,8 @@ def run_spec(spec: RunSpec, console: Console | None = None, task: TaskData | Non
         )
     ctx = TrialContext(spec=spec, task=task, run_dir=run_dir, device=device)
     # Plain timestamped lines: RUN_DIR/progress.log, and the console when it is not a terminal.
-    log = ProgressLog(console, run_dir, len(trials), spec.runner.progress_every_s)
+    plan = {trial.trial_id: (trial.candidate.name, trial.train_size) for trial in trials}
+    log = ProgressLog(console, run_dir, len(trials), spec.runner.progress_every_s, plan)
     ran = skipped = failed = 0
     max_threads = torch.get_num_threads()
     columns = (
@@ -126,10 +127,10 @@ def run_spec(spec: RunSpec, console: Console | None = None, task: TaskData | Non
         BarColumn(),
         MofNCompleteColumn(),
         TimeElapsedColumn(),
-        TimeRemainingColumn(),
+        TextColumn("{task.fields[eta]}"),  # from the trials left and those of their kind done (ProgressLog)
     )
     with stop_on_interrupt(console) as stop, Progress(*columns, console=console, transient=False) as progress:
-        overall = progress.add_task("trials", total=len(trials))
+        overall = progress.add_task("trials", total=len(trials), eta="")
         for trial in trials:
             stop.check()
             if store.status(trial.trial_id) == "done":
@@ -145,8 +146,9 @@ def run_spec(spec: RunSpec, console: Console | None = None, task: TaskData | Non
             log.start(trial.trial_id)
             if device == "cpu" and not trial.candidate.is_baseline:
                 _set_threads(spec.runner.threads, max_threads, log)
-            error = _run_one(trial, ctx, subset, store, progress, stop, log)
-            log.end(error)
+            error, fine_tune_s = _run_one(trial, ctx, subset, store, progress, stop, log)
+            log.end(error, fine_tune_s)
+            progress.update(overall, eta=log.eta_text())
             track_trial(spec, run_dir, console)  # log the stored trial to MLflow, when `tracking.mlflow` is set
             ran += 1
             if error:
@@ -175,8 +177,8 @@ def _run_one(
     progress: Progress,
     stop: StopRequest,
     log: ProgressLog,
-) -> str | None:
-    """Run a trial and store its outcome; returns the failure reason, or None."""
+) -> tuple[str | None, float | None]:
+    """Run a trial and store its outcome; returns the failure reason (or None) and its fine-tune seconds."""
     store.start(trial.trial_id, trial.candidate.name, trial.method, trial.train_size, trial.seed)
     label = f"  {trial.trial_id}"
     steps = progress.add_task(f"{label} train", total=None, visible=trial.method not in ("zero-shot", "fit"))
@@ -192,7 +194,11 @@ def _run_one(
         log.scoring(n)
         stop.check()
 
-    ctx.on_step, ctx.on_scored, ctx.on_epoch = on_step, on_scored, log.epoch
+    def on_phase(phase: str, items: int) -> None:
+        progress.update(scoring, total=items, completed=0, description=f"{label} score {phase}")
+        log.scoring_phase(phase, items)
+
+    ctx.on_step, ctx.on_scored, ctx.on_epoch, ctx.on_phase = on_step, on_scored, log.epoch, on_phase
     try:
         outcome = run_trial(trial, ctx, subset)
     except OSError as err:
@@ -203,6 +209,6 @@ def _run_one(
         progress.remove_task(scoring)
     if outcome.error is not None:
         store.fail(trial.trial_id, outcome.error)
-        return outcome.error
+        return outcome.error, None
     store.finish(trial.trial_id, outcome.record)
-    return None
+    return None, (outcome.record.get("timings") or {}).get("fine_tune_s")
