@@ -1064,4 +1064,12 @@ CASES += [
     ),
 ]
 
+# Reliability round 3 (issue 42), one module per area. Imported here, at the end, so that they can take the
+# helpers above from this module (import bad_inputs first, never those modules on their own).
+from bad_inputs_serving import CASES as SERVING_CASES  # noqa: E402
+from bad_inputs_tasks import CASES as TASK_CASES  # noqa: E402
+from bad_inputs_tools import CASES as TOOL_CASES  # noqa: E402
+
+CASES += TASK_CASES + TOOL_CASES + SERVING_CASES
+
 assert len({c.id for c in CASES}) == len(CASES), "case ids must be unique"
