@@ -146,10 +146,18 @@ LIMITS = RequestLimits(max_body_bytes=2_000, max_texts=3, max_chars=50)
         ("POST", "/v1/classify", json.dumps({"texts": ["1"], "pad": "x" * 3000}).encode(), {}, 413),  # body too large
         ("GET", "/v1/classify", None, {}, 405),
         ("POST", "/v2/classify", b'{"texts": ["1"]}', {}, 404),
+        # Not declared JSON: a browser sends these cross-origin without a CORS preflight (issue 42), so refused.
+        ("POST", "/v1/classify", b'{"texts": ["1"]}', {"content-type": "text/plain"}, 415),
+        ("POST", "/v1/classify", b'{"texts": ["1"]}', {"content-type": "text/plain; charset=utf-8"}, 415),
+        ("POST", "/v1/classify", b'{"texts": ["1"]}', {"content-type": "application/x-www-form-urlencoded"}, 415),
+        ("POST", "/v1/classify", b'{"texts": ["1"]}', {"content-type": "multipart/form-data; boundary=x"}, 415),
+        ("POST", "/v1/classify", b'{"texts": ["1"]}', {"content-type": "application/jsonx"}, 415),
+        ("POST", "/v1/classify", b'{"texts": ["1"]}', {"content-type": ""}, 415),
     ],
 )
 def test_every_bad_request_gets_its_4xx_as_json(method, path, body, headers, status):
     app = create_app(fake_model(), LIMITS)
+    headers = {"content-type": "application/json"} | headers if method == "POST" else headers
     with running(app) as url, client() as http:
         answer = http.request(method, url + path, content=body, headers=headers)
         assert answer.status_code == status, answer.text
@@ -189,7 +197,7 @@ def test_body_over_the_limit_is_refused_while_streaming():
         yield b'"}'
 
     with running(app) as url, client() as http:
-        answer = http.post(f"{url}/v1/classify", content=chunks())
+        answer = http.post(f"{url}/v1/classify", content=chunks(), headers={"content-type": "application/json"})
         assert answer.status_code == 413 and "limit" in answer.json()["error"]["message"]
 
 
@@ -423,6 +431,10 @@ def test_cli_serve_and_loadtest_store_measured_capacity_in_the_run(tiny_run):
     store.close()
     assert set(stored) == {"tfidf"}
     assert stored["tfidf"]["trial_id"] == "tfidf/n40/s0" and stored["tfidf"]["hardware"] == "cpu"
+    # /healthz names the run and its task, so a test of another run's server is refused (test_serving_reliability.py)
+    assert printed["server"]["model"]["run_fingerprint"] == stored["tfidf"]["run_fingerprint"]
+    assert stored["tfidf"]["run_fingerprint"] == find_trial(tiny_run, "tfidf").fingerprint is not None
+    assert printed["server"]["model"]["task_type"] == "classification"
     assert stored["tfidf"]["max_rate_within_sla_per_s"] == printed["max_rate_within_sla_per_s"]
     # The typed readers (notebook API, report, decision) read a load-tested run: `serving` is part of the schema.
     import bakeoff
@@ -493,7 +505,7 @@ def test_unknown_candidate_or_size_names_the_flag_and_the_choices(tiny_run):
 
 def test_a_load_test_with_no_answered_request_is_refused_not_stored(tiny_run):
     from bakeoff.errors import BakeoffError
-    from bakeoff.serving.loadtest import record_in_run
+    from bakeoff.serving.record import record_in_run
 
     def result(steps):
         server = {"model": {"candidate": "tfidf", "trial_id": "tfidf/n40/s0", "hardware": "cpu"}}
@@ -525,3 +537,38 @@ def test_loadtest_refuses_an_sla_that_is_not_a_positive_number(sla):
     plan = LoadPlan("http://127.0.0.1:1/v1/classify", (1.0,), 1.0, sla, ("x",), timeout_s=1, bisect_steps=0, seed=0)
     with pytest.raises(BakeoffError, match="--sla-p95-ms must be a positive number"):
         check_plan(plan)
+
+
+@pytest.mark.parametrize(
+    "damage, message",
+    [
+        (lambda folder: __import__("shutil").rmtree(folder), r"trial folder .* is missing \(deleted or moved\)"),
+        (
+            lambda folder: (folder / "adapter" / "adapter_model.safetensors").write_bytes(
+                (folder / "adapter" / "adapter_model.safetensors").read_bytes()[:1000]
+            ),
+            r"adapter_model\.safetensors is damaged \(SafetensorError",
+        ),
+        (
+            lambda folder: (folder / "adapter" / "adapter_config.json").write_text('{"r": 8,'),
+            r"adapter_config\.json is damaged \(JSONDecodeError",
+        ),
+    ],
+    ids=["folder deleted", "weights cut short", "config cut short"],
+)
+def test_a_damaged_llm_trial_folder_is_named_before_the_model_loads(tiny_run, tmp_path, damage, message):
+    import shutil
+
+    from bakeoff.errors import BakeoffError
+    from bakeoff.serving.export import export_trial
+    from bakeoff.serving.predictor import check_saved_files
+
+    copy = tmp_path / "run"
+    shutil.copytree(tiny_run, copy)
+    record = find_trial(copy, "tiny lora")
+    check_saved_files(record)  # intact: no complaint
+    damage(record.folder)
+    with pytest.raises(BakeoffError, match=message + r".*re-run the trial"):
+        load_served_model(record)
+    with pytest.raises(BakeoffError, match=message):
+        export_trial(record, tmp_path / "export")

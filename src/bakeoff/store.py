@@ -73,6 +73,8 @@ def _damaged_store_is_a_user_error(method):
 
 
 DATA_FINGERPRINT = "data_fingerprint"  # run metadata key: TaskData.fingerprint() of the data the trials ran on
+SERVING = "serving"  # run metadata key: per candidate, its current load test (`bakeoff loadtest --run`) + history
+SERVING_HISTORY_KEPT = 20  # earlier load tests kept per candidate, oldest dropped first
 
 
 class ResultStore:
@@ -133,6 +135,25 @@ class ResultStore:
         if row is None:
             return None
         return row[0] if key == "fingerprint" else json.loads(row[0])
+
+    @_damaged_store_is_a_user_error
+    def record_serving(self, candidate: str, entry: dict) -> dict:
+        """Make `entry` the candidate's current load test; the one it replaces moves to the entry's `history`
+        (oldest first, the last SERVING_HISTORY_KEPT). One transaction: two load tests stored at once both
+        land, one in the other's history. Returns the stored entry."""
+        with self.db:
+            self.db.execute("BEGIN IMMEDIATE")
+            row = self.db.execute("SELECT value FROM run WHERE key = ?", (SERVING,)).fetchone()
+            serving = json.loads(row[0]) if row else {}
+            previous = dict(serving.get(candidate) or {})
+            history = list(previous.pop("history", None) or [])
+            if previous:
+                history.append(previous)
+            stored = {key: value for key, value in entry.items() if key != "history"}
+            stored["history"] = history[-SERVING_HISTORY_KEPT:]
+            serving[candidate] = stored
+            self.db.execute("INSERT OR REPLACE INTO run VALUES (?, ?)", (SERVING, json.dumps(serving)))
+        return stored
 
     @_damaged_store_is_a_user_error
     def metadata(self) -> dict:

@@ -24,7 +24,15 @@ def _texts(texts_file: Path | None, run_dir: Path | None) -> tuple[str, ...]:
             lines = [line.strip() for line in texts_file.read_text(encoding="utf-8").splitlines()]
         except OSError as err:
             raise BakeoffError(f"--texts {texts_file}: {err.strerror}") from None
-        return tuple(line for line in lines if line)
+        except UnicodeDecodeError as err:
+            raise BakeoffError(
+                f"--texts {texts_file} is not UTF-8 text (byte 0x{err.object[err.start]:02x} at offset {err.start}); "
+                "save it as UTF-8, one text per line"
+            ) from None
+        found = tuple(line for line in lines if line)
+        if not found:
+            raise BakeoffError(f"--texts {texts_file} has no text: write one text per line")
+        return found
     if run_dir is not None:
         from bakeoff.serving.predictor import run_test_texts
 
@@ -52,17 +60,24 @@ def loadtest_command(
         None, "--run", help="Run folder: texts from its test set; with --candidate, store the result in it."
     ),
     candidate: str = typer.Option(
-        None, "--candidate", help="With --run: the candidate the server serves (checked via /healthz)."
+        None,
+        "--candidate",
+        help="With --run: the candidate the server serves (its /healthz must name this run and a trial of it).",
     ),
     seed: int = typer.Option(0, help="Seed for arrival times and text choice."),
     as_json: bool = typer.Option(False, "--json", help="Print the result as JSON on stdout."),
 ) -> None:
     """Send Poisson arrivals at each rate (open loop: a slow server cannot slow the sender), report achieved rate,
     p50/p95/p99, errors and timeouts per step, and the highest rate within the p95 SLA. Sends BAKEOFF_API_KEY if set."""
-    from bakeoff.serving.loadtest import LoadPlan, check_plan, parse_rates, record_in_run, search, unanswered
+    from bakeoff.serving.loadtest import LoadPlan, check_plan, parse_rates, search, server_info
+    from bakeoff.serving.record import check_run_candidate, check_serves_run, incomplete, record_in_run, run_identity
 
     if candidate is not None and run is None:
         raise BakeoffError("--candidate needs --run RUN_DIR (where to store the result)")
+    storing = run is not None and candidate is not None
+    identity = run_identity(run) if storing else None
+    if identity is not None:  # a run that cannot hold this candidate's test is refused before its texts are read
+        check_run_candidate(identity, candidate)
     endpoint = url.rstrip("/") if url.rstrip("/").endswith("/v1/classify") else url.rstrip("/") + "/v1/classify"
     key = os.environ.get("BAKEOFF_API_KEY")
     plan = LoadPlan(
@@ -88,16 +103,15 @@ def loadtest_command(
             )
 
     check_plan(plan)  # bad options are refused before anything is printed or sent
-    if candidate is not None:  # the server must serve it: checked before the test, not after minutes of load
-        from bakeoff.serving.loadtest import check_served_candidate, server_info
-
-        check_served_candidate(server_info(endpoint, plan.headers), candidate, endpoint)
+    if identity is not None:  # the server must serve this run's trial: checked before the test, not after minutes
+        check_serves_run(server_info(endpoint, plan.headers), identity, candidate, endpoint)
     if not as_json:
         console.print(f"load test of {endpoint}: {duration:g} s per step, SLA p95 <= {sla_p95_ms:g} ms")
     result = asyncio.run(search(plan, on_step=show))
-    if run is not None and candidate is not None:
-        record_in_run(run, candidate, result)
-    elif (reason := unanswered(result)) is not None:
+    stored = None
+    if storing:  # refuses (nothing stored, exit 2) a test with errors, a lost server, another run's server
+        stored = record_in_run(run, candidate, result)
+    elif (reason := incomplete(result)) is not None:
         raise BakeoffError(reason)
     if as_json:
         print(json.dumps(result, indent=1))
@@ -138,5 +152,6 @@ def loadtest_command(
             "texts/s), "
             f"p95 {result['latency_ms_p95_at_max']:.0f} ms{note}"
         )
-    if run is not None and candidate is not None:
-        stdout.print(f"stored in {run} (serving.{candidate}); `bakeoff report {run}` shows it")
+    if stored is not None:
+        kept = f"; the {len(stored['history'])} earlier test(s) kept in its history" if stored["history"] else ""
+        stdout.print(f"stored in {run} (serving.{candidate}){kept}; `bakeoff report {run}` shows it")

@@ -53,7 +53,11 @@ def serve_command(
     except OSError as err:
         raise BakeoffError(f"cannot listen on {host}:{port} ({err.strerror}); pick another --port or --host") from None
     console.print(f"loading {record.trial['trial_id']} ...")
-    model = load_served_model(record)
+    try:
+        model = load_served_model(record)
+    except BaseException:  # a damaged trial folder (one-line error) or Ctrl-C while loading: free the port now
+        sock.close()
+        raise
     app = create_app(
         model, RequestLimits(max_body_bytes, max_texts, max_chars), BatchSettings(max_batch, max_wait_ms), api_key
     )

@@ -1,9 +1,13 @@
 """The HTTP service: `POST /v1/classify`, `GET /healthz`, `GET /metrics`, over one loaded candidate.
 
 Every error is JSON `{"error": {"status", "message"}}`: 401 without the API key (when BAKEOFF_API_KEY is
-set), 413 for a body or a text count past the limits, 422 for malformed JSON, wrong types or a text past
-the character limit, 404/405 for wrong routes. The body is read in chunks and refused as soon as it
-passes the byte limit, whatever Content-Length claims.
+set), 413 for a body or a text count past the limits, 415 for a POST that is not `application/json`, 422
+for malformed JSON, wrong types or a text past the character limit, 404/405 for wrong routes. The body is
+read in chunks and refused as soon as it passes the byte limit, whatever Content-Length claims.
+
+Why 415: a browser sends a cross-origin `text/plain` (or form) POST without asking first (no CORS
+preflight), so any web page a user opens could drive a server on their 127.0.0.1. A JSON POST from
+another origin needs a preflight, which this server never grants.
 """
 
 from __future__ import annotations
@@ -16,6 +20,7 @@ from dataclasses import asdict, dataclass
 
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response
+from fastapi.routing import APIRoute
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
@@ -41,6 +46,29 @@ class ClassifyRequest(BaseModel):
 class ApiError(Exception):
     def __init__(self, status: int, message: str):
         self.status, self.message = status, message
+
+
+def require_json(request: Request) -> None:
+    """415 unless the body is declared JSON (`application/json`, any parameters such as charset)."""
+    declared = request.headers.get("content-type", "")
+    if declared.split(";", 1)[0].strip().lower() != "application/json":
+        shown = f"`{declared[:80]}`" if declared else "none"
+        raise ApiError(415, f"content-type {shown}: send the body as JSON with `Content-Type: application/json`")
+
+
+class JsonBodyRoute(APIRoute):
+    """A route that refuses, before its handler runs, a POST/PUT/PATCH whose body is not declared JSON.
+    The app's route class, so every body-taking endpoint gets the check, one added later included."""
+
+    def get_route_handler(self):
+        handler = super().get_route_handler()
+
+        async def checked(request: Request) -> Response:
+            if request.method in ("POST", "PUT", "PATCH"):
+                require_json(request)
+            return await handler(request)
+
+        return checked
 
 
 def _error(status: int, message: str) -> JSONResponse:
@@ -100,6 +128,7 @@ def create_app(
             batcher.close()
 
     app = FastAPI(title="bakeoff classifier", lifespan=lifespan, docs_url=None, redoc_url=None, openapi_url=None)
+    app.router.route_class = JsonBodyRoute  # before any route is added: routes take the class when declared
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:

@@ -16,7 +16,7 @@ import shutil
 from pathlib import Path
 
 from bakeoff.errors import BakeoffError
-from bakeoff.serving.predictor import TrialRecord
+from bakeoff.serving.predictor import TrialRecord, check_saved_files
 
 EXAMPLE_TEXT = "{text}"
 
@@ -49,6 +49,7 @@ def export_trial(record: TrialRecord, target: Path) -> dict:
         raise BakeoffError(f"--to {target} is a file; give a new folder")
     if target.exists() and any(target.iterdir()):
         raise BakeoffError(f"--to {target} exists and is not empty; pick a new folder")
+    check_saved_files(record)  # a deleted or cut-short trial folder: one line, before the base model loads
     options = LoadOptions(trust_remote_code=candidate.trust_remote_code, allow_pickle=candidate.allow_pickle)
     model, tokenizer, source = load_trained(candidate, record.trial, record.folder, options)  # adapter merged
     partial = target.with_name(target.name + ".partial")

@@ -143,6 +143,13 @@ def summarize(
     )
 
 
+def connection_lost(step: StepResult | dict) -> dict[str, int]:
+    """The step's failures that were no HTTP answer at all (connection refused or reset, protocol errors): a
+    server that went away, not one that was slow (timeouts) or said no (an HTTP status)."""
+    kinds = step.error_kinds if isinstance(step, StepResult) else (step.get("error_kinds") or {})
+    return {kind: n for kind, n in kinds.items() if not kind.startswith("HTTP ") and kind != "timeout"}
+
+
 async def _drain(client, health_url: str, timeout_s: float) -> None:
     """Wait (bounded) until the server's queue is empty, so one step's backlog does not spill into the next."""
     deadline = time.monotonic() + timeout_s
@@ -183,13 +190,18 @@ async def search(plan: LoadPlan, on_step=None) -> dict:
             else:
                 bad = rate
                 break  # higher rates would only overload it more
-        if good is not None and bad is not None:
+        if good is not None and bad is not None and not connection_lost(steps[-1]):
             for _ in range(plan.bisect_steps):
                 middle = (good + bad) / 2
-                if (await measure(middle)).within_sla:
+                step = await measure(middle)
+                if connection_lost(step):
+                    break  # the server went away: more steps would only measure a dead server
+                if step.within_sla:
                     good = middle
                 else:
                     bad = middle
+        # Asked again at the end: a server that died, hung or was replaced during the test answers differently.
+        server_after = await _server_info(client, health_url)
     best = max((s for s in steps if s.within_sla), key=lambda s: s.rate_per_s, default=None)
     return {
         "url": plan.url,
@@ -202,6 +214,7 @@ async def search(plan: LoadPlan, on_step=None) -> dict:
         "latency_ms_p95_at_max": best.latency_ms_p95 if best else None,
         "limit_found": bad is not None and best is not None,
         "server": server,
+        "server_after": server_after,
         "measured_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
     }
 
@@ -220,7 +233,8 @@ def server_info(endpoint: str, headers: tuple[tuple[str, str], ...] = ()) -> dic
 async def _server_info(client, health_url: str) -> dict | None:
     try:
         response = await client.get(health_url)
-        return response.json() if response.status_code == 200 else None
+        info = response.json() if response.status_code == 200 else None
+        return info if isinstance(info, dict) else None
     except Exception:  # noqa: BLE001 - any server can be load-tested; /healthz is a bonus
         return None
 
@@ -233,76 +247,3 @@ def parse_rates(text: str) -> tuple[float, ...]:
     if any(not math.isfinite(r) for r in rates):
         raise BakeoffError(f"--rate `{text}`: rates must be finite numbers")
     return rates
-
-
-def unanswered(result: dict) -> str | None:
-    """Why a load test measured nothing (no request answered at any step), or None if it measured something.
-    Such a test says nothing about the server's capacity (a wrong URL or API key, a dead server, steps too
-    short to send a request): it must not be stored as a capacity of 0."""
-    steps = result["steps"]
-    if any(step["ok"] for step in steps):
-        return None
-    if not any(step["sent"] for step in steps):
-        return "no request was sent (each step too short for its rate: raise --duration or --rate)"
-    kinds: Counter[str] = Counter()
-    for step in steps:
-        kinds.update(step.get("error_kinds") or {})
-    found = ", ".join(f"{kind} x{count}" for kind, count in kinds.most_common()) or "errors"
-    hint = " (set BAKEOFF_API_KEY to the server's key)" if "HTTP 401" in kinds else ""
-    return f"no request was answered: {found}{hint}; check the URL and that the server is up"
-
-
-def check_served_candidate(server: dict | None, candidate: str, url: str) -> None:
-    """The server's /healthz must name `candidate`, so a result never lands on the wrong model."""
-    served = (server or {}).get("model") or {}
-    if served.get("candidate") != candidate:
-        raise BakeoffError(
-            f"--candidate `{candidate}`: the server at {url} serves `{served.get('candidate', 'unknown')}` "
-            "(per its /healthz); load-test the matching server or fix --candidate"
-        )
-
-
-def record_in_run(run_dir, candidate: str, result: dict) -> dict:
-    """Store a load test under the run's `serving` section, keyed by candidate (the latest test wins).
-    The server's /healthz must name the same candidate, so a result never lands on the wrong model."""
-    from pathlib import Path
-
-    from bakeoff.store import ResultStore
-
-    database = Path(run_dir) / "results.sqlite"
-    if not database.is_file():
-        raise BakeoffError(f"--run {run_dir} is not a bakeoff run folder (no results.sqlite)")
-    reason = unanswered(result)
-    if reason is not None:
-        raise BakeoffError(f"nothing stored in {run_dir}: {reason}")
-    served = (result.get("server") or {}).get("model") or {}
-    check_served_candidate(result.get("server"), candidate, result["url"])
-    entry = {
-        key: result[key]
-        for key in (
-            "url",
-            "sla_p95_ms",
-            "duration_s_per_step",
-            "texts_per_request",
-            "steps",
-            "max_rate_within_sla_per_s",
-            "max_items_per_s_within_sla",
-            "latency_ms_p95_at_max",
-            "limit_found",
-            "measured_at",
-        )
-    }
-    entry |= {
-        "trial_id": served.get("trial_id"),
-        "hardware": served.get("hardware"),
-        "device": served.get("device"),
-        "batching": result["server"].get("batching"),
-    }
-    store = ResultStore(database)
-    try:
-        serving = store.get_meta("serving") or {}
-        serving[candidate] = entry
-        store.set_meta("serving", serving)
-    finally:
-        store.close()
-    return entry

@@ -31,11 +31,16 @@ class ServedModel:
     device: str
     hardware: str  # "cpu" or the catalog GPU key the device matches
     predict: Callable[[list[str]], np.ndarray] = field(repr=False)
+    # Which run the trial belongs to, so `bakeoff loadtest --run` can refuse to store a test of another run's model.
+    run_fingerprint: str | None = None
+    task_type: str = "classification"
 
     def info(self) -> dict:
         return {
             "candidate": self.candidate,
             "trial_id": self.trial_id,
+            "run_fingerprint": self.run_fingerprint,
+            "task_type": self.task_type,
             "kind": self.kind,
             "labels": self.labels,
             "abstain_threshold_max_prob": self.threshold,
@@ -53,10 +58,15 @@ class TrialRecord:
     spec: dict
     labels: list[str]
     trial: dict
+    fingerprint: str | None = None  # the run's config fingerprint (store key `fingerprint`)
 
     @property
     def folder(self) -> Path:
         return self.run_dir / "trials" / self.trial["trial_id"].replace("/", "__")
+
+    @property
+    def task_type(self) -> str:
+        return ((self.spec or {}).get("task") or {}).get("type") or "classification"
 
 
 def find_trial(run_dir: Path, candidate: str, train_size: int | None = None, seed: int | None = None) -> TrialRecord:
@@ -96,7 +106,7 @@ def find_trial(run_dir: Path, candidate: str, train_size: int | None = None, see
         if not mine:
             raise BakeoffError(f"--seed {seed}: no finished `{candidate}` trial with that seed")
     trial = max(mine, key=lambda t: (t["train_size"], -t["seed"]))
-    return TrialRecord(Path(run_dir), meta["spec"], meta["labels"], trial)
+    return TrialRecord(Path(run_dir), meta["spec"], meta["labels"], trial, meta.get("fingerprint"))
 
 
 def run_test_texts(run_dir: Path) -> list[str]:
@@ -106,11 +116,21 @@ def run_test_texts(run_dir: Path) -> list[str]:
     from bakeoff.data.task import prepare_task
     from bakeoff.store import ResultStore
 
-    store = ResultStore(Path(run_dir) / "results.sqlite")
+    database = Path(run_dir) / "results.sqlite"
+    if not database.is_file():  # checked first: opening a store creates one
+        raise BakeoffError(f"--run {run_dir} is not a bakeoff run folder (no results.sqlite)")
+    store = ResultStore(database)
     try:
-        spec = RunSpec.model_validate(store.get_meta("spec"))
+        stored = store.get_meta("spec")
     finally:
         store.close()
+    task_type = ((stored or {}).get("task") or {}).get("type") or "classification"
+    if task_type != "classification":
+        raise BakeoffError(
+            f"--run {run_dir} holds a `{task_type}` task: its test texts are not for a classifier; "
+            "pass --texts FILE (one text per line)"
+        )
+    spec = RunSpec.model_validate(stored)
     task = prepare_task(spec.task)
     index = stratified_indices(task.test.labels, spec.evaluation.max_test_items, seed=0)
     return [task.test.texts[i] for i in index]
@@ -122,6 +142,7 @@ def load_served_model(record: TrialRecord) -> ServedModel:
     threshold = ((metrics.get("out_of_scope") or {}).get("threshold") or {}).get("max_prob")
     temperature = (metrics.get("calibration") or {}).get("temperature")
     kind = result["model"]["kind"]
+    check_saved_files(record)
     predict, device = _load_baseline(record) if kind == "baseline" else _load_llm(record)
     return ServedModel(
         candidate=record.trial["candidate"],
@@ -133,7 +154,58 @@ def load_served_model(record: TrialRecord) -> ServedModel:
         device=device,
         hardware=_hardware_key(device),
         predict=predict,
+        run_fingerprint=record.fingerprint,
+        task_type=record.task_type,
     )
+
+
+# How to get a trial's files back: the runner skips a trial the store holds as done, even when its folder is gone.
+RERUN_HINT = "re-run the trial (`bakeoff run` its config with a new `output.dir`)"
+
+
+def check_saved_files(record: TrialRecord) -> None:
+    """Refuse, in one line naming the file, a trial whose saved model is missing or cut short, before any load:
+    a deleted trial folder, a truncated `baseline.joblib`, adapter or model weights."""
+    kind, method, name = record.trial["result"]["model"]["kind"], record.trial["method"], record.trial["candidate"]
+    if kind != "baseline" and method not in ("lora", "qlora", "full"):
+        return  # zero-shot: the base model alone, nothing saved in the trial folder
+    folder = record.folder
+    if not folder.is_dir():
+        raise BakeoffError(
+            f"trial folder {folder} is missing (deleted or moved): put it back, or {RERUN_HINT} to serve `{name}`"
+        )
+    if kind == "baseline":
+        path = folder / "baseline.joblib"
+        if not path.is_file():
+            raise BakeoffError(f"{path} is missing: this run predates saved baselines; {RERUN_HINT} to serve `{name}`")
+        return
+    saved = folder / ("model" if method == "full" else "adapter")
+    config = saved / ("config.json" if method == "full" else "adapter_config.json")
+    weights = sorted(saved.glob("*.safetensors")) if saved.is_dir() else []
+    if not config.is_file() or not weights:
+        raise BakeoffError(f"{saved} has no saved model: the trial folder is incomplete; {RERUN_HINT}")
+    for path in [config, *weights]:
+        problem = _unreadable(path)
+        if problem is not None:
+            raise BakeoffError(f"{path} is damaged ({problem}): {RERUN_HINT} to serve `{name}`")
+
+
+def _unreadable(path: Path) -> str | None:
+    """Why a saved JSON or safetensors file cannot be read (cut short, overwritten), or None. Cheap: safetensors
+    checks its header against the file's length without reading the tensors."""
+    import json
+
+    try:
+        if path.suffix == ".json":
+            json.loads(path.read_text(encoding="utf-8"))
+            return None
+        from safetensors import safe_open
+
+        with safe_open(str(path), framework="np") as handle:
+            handle.keys()
+    except Exception as err:  # noqa: BLE001 - any failure to parse a file we wrote means it is damaged
+        return f"{type(err).__name__}: {str(err).splitlines()[0][:120] if str(err) else 'unreadable'}"
+    return None
 
 
 def _hardware_key(device: str) -> str:
@@ -154,14 +226,16 @@ def _load_baseline(record: TrialRecord):
     from bakeoff.baselines.classical import BaselineClassifier, SentenceEmbedder
 
     path = record.folder / "baseline.joblib"
-    if not path.is_file():
+    try:
+        saved = joblib.load(path)  # pickle: only load run folders you made
+        kind, n_labels, pipeline = saved["kind"], saved["n_labels"], saved["pipeline"]
+    except Exception as err:  # noqa: BLE001 - a file cut short fails anywhere in unpickling (EOFError, KeyError, ...)
         raise BakeoffError(
-            f"{path} is missing: this run predates saved baselines; re-run the trial "
-            f"(delete its row or use a new `output.dir`) to serve `{record.trial['candidate']}`"
-        )
-    saved = joblib.load(path)  # pickle: only load run folders you made
-    embedder = SentenceEmbedder() if saved["kind"] == "minilm-logreg" else None
-    model = BaselineClassifier.from_fitted(saved["kind"], saved["n_labels"], saved["pipeline"], embedder)
+            f"{path} is damaged, cut short or overwritten ({type(err).__name__} reading it): {RERUN_HINT} "
+            f"to serve `{record.trial['candidate']}`"
+        ) from None
+    embedder = SentenceEmbedder() if kind == "minilm-logreg" else None
+    model = BaselineClassifier.from_fitted(kind, n_labels, pipeline, embedder)
     return (lambda texts: model.predict_proba(texts)), "cpu"
 
 
