@@ -1,7 +1,8 @@
-"""Print README's troubleshooting table from the real messages: runs every bad-input case of
+"""The docs' troubleshooting table from the real messages: runs every bad-input case of
 tests/bad_inputs.py through the CLI and tabulates what bakeoff said and what to do about it.
 
-    .venv/bin/python scripts/troubleshooting_table.py > /tmp/table.md
+    .venv/bin/python scripts/troubleshooting_table.py                                # print the table
+    .venv/bin/python scripts/troubleshooting_table.py --write docs/troubleshooting.md # replace it in the page
 
 Only cases with a `fix` are listed (one per kind of mistake); tests/test_bad_inputs.py runs them all.
 """
@@ -28,13 +29,18 @@ def invoke(argv: list[str]) -> str:
     return " ".join(result.output.split())
 
 
-def main() -> None:
+START = "<!-- troubleshooting-table:start -->"
+END = "<!-- troubleshooting-table:end -->"
+
+
+def table() -> list[str]:
+    rows = []
     with tempfile.TemporaryDirectory() as scratch:
         finished = Path(scratch) / "finished"
         finished.mkdir()
         invoke(["run", str(write_config(finished, base_config(finished)))])
-        print("| what you did | what bakeoff says | what to do |")
-        print("| --- | --- | --- |")
+        rows.append("| what you did | what bakeoff says | what to do |")
+        rows.append("| --- | --- | --- |")
         for number, case in enumerate(c for c in CASES if c.fix):
             folder = Path(scratch) / f"case{number}"
             folder.mkdir()
@@ -44,8 +50,22 @@ def main() -> None:
             said = re.sub(
                 re.escape(str(folder)) + r"(/|\b)", lambda m: "" if m.group(1) == "/" else "FOLDER", said
             ).replace("|", "\\|")
-            print(f"| {case.id} | {said[:220] + ('...' if len(said) > 220 else '')} | {case.fix} |")
+            rows.append(f"| {case.id} | {said[:220] + ('...' if len(said) > 220 else '')} | {case.fix} |")
+    return rows
+
+
+def main(argv: list[str]) -> None:
+    rows = table()
+    if argv[:1] != ["--write"]:
+        print("\n".join(rows))
+        return
+    page = Path(argv[1])
+    text = page.read_text()
+    before, rest = text.split(START, 1)
+    after = rest.split(END, 1)[1]
+    page.write_text(before + START + "\n" + "\n".join(rows) + "\n" + END + after)
+    print(f"wrote {len(rows) - 2} rows into {page}")
 
 
 if __name__ == "__main__":
-    main()
+    main(sys.argv[1:])

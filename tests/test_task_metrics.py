@@ -237,25 +237,6 @@ def test_paired_comparison_on_item_scores():
         compare_item_scores("classification", g, g)
 
 
-def test_readme_examples_print_what_the_readme_says(capsys):
-    import contextlib
-    import io
-    import re
-    from pathlib import Path
-
-    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
-    section = readme.split("## Extraction and generation: metrics", 1)[1].split("\n## ", 1)[0]
-    blocks = re.findall(r"```python\n(.*?)```", section, flags=re.S)
-    assert len(blocks) == 2
-    for block in blocks:
-        lines = block.splitlines()
-        expected = [lines[i + 1][2:] for i, line in enumerate(lines[:-1]) if "print(" in line]
-        printed = io.StringIO()
-        with contextlib.redirect_stdout(printed):
-            exec(compile(block, "README.md", "exec"), {})
-        assert printed.getvalue().splitlines() == expected
-
-
 def test_item_bootstrap_agrees_with_scipys_percentile_bootstrap_on_a_mean():
     from scipy.stats import bootstrap
 
