@@ -402,7 +402,7 @@ def test_estimate_cli_new_options_and_calibrate(tmp_path):
             "8",
             "--gradient-checkpointing",
             "--gpus-per-replica",
-            "2",
+            "3",  # smollm2-135m: 9 heads, 3 KV heads
             "--weights",
             "fp8",
         ).stdout
@@ -417,14 +417,14 @@ def test_estimate_cli_new_options_and_calibrate(tmp_path):
         w["gradient_checkpointing"],
         w["gpus_per_replica"],
         w["serving_weights"],
-    ) == (2, 8, True, 2, "fp8")
+    ) == (2, 8, True, 3, "fp8")
     assert (
         shaped["estimates"][0]["fine_tune"]["memory_gb"]["weights"]
         == plain["estimates"][0]["fine_tune"]["memory_gb"]["weights"]
     ), "--weights is for serving: training weights stay bf16"
     assert (
-        shaped["estimates"][0]["inference"]["gpus_per_replica"] == 2
-        and shaped["estimates"][0]["capacity"]["gpus_per_replica"] == 2
+        shaped["estimates"][0]["inference"]["gpus_per_replica"] == 3
+        and shaped["estimates"][0]["capacity"]["gpus_per_replica"] == 3
     )
     table = run("--gpu", "a10g", "--calibrate", str(tmp_path / "run"))
     assert table.exit_code == 0, table.output
@@ -652,3 +652,57 @@ def test_estimate_refuses_out_of_range_numbers_instead_of_dividing_by_them(flag,
 
     result = CliRunner().invoke(app, ["estimate", "mistral-7b", flag, value], env={"COLUMNS": "200"})
     assert result.exit_code == 2 and f"Invalid value for '{flag}'" in result.output, result.output
+
+
+# ----- workloads a model cannot run are refused, not estimated (issue 42) -----
+
+
+def test_tensor_parallel_sizes_split_heads_and_kv_heads_as_vllm_does():
+    from bakeoff.efficiency.plan import tensor_parallel_sizes
+
+    assert tensor_parallel_sizes(architecture_of("mistral-7b")) == [1, 2, 4, 8, 16, 32]  # 32 heads, 8 KV heads
+    assert tensor_parallel_sizes(architecture_of("smollm2-135m")) == [1, 3, 9]  # 9 heads, 3 KV heads
+    assert tensor_parallel_sizes(architecture_of("qwen2.5-0.5b")) == [1, 2, 14]  # 14 heads, 2 KV heads (7 would not)
+
+
+def test_a_replica_raised_for_its_weights_gets_a_size_its_heads_split_into():
+    from bakeoff.efficiency.plan import estimate_record
+
+    arch = architecture_of("llama-2-70b")  # bf16 weights need 7 A10Gs; 64 heads do not split over 7
+    record = estimate_record("llama-2-70b", arch, "a10g", estimate.Workload(), 2000, 1)
+    assert record["inference"]["gpus_per_replica"] == 8 and record["capacity"]["gpus_per_replica"] == 8
+
+
+@pytest.mark.parametrize("name", ["mistral-7b", "smollm2-135m", "qwen2.5-0.5b", "gemma3-270m"])
+def test_the_context_window_bounds_prompt_plus_answer(name):
+    from bakeoff.efficiency.plan import refuse_impossible
+    from bakeoff.errors import BakeoffError
+
+    arch = architecture_of(name)
+    context = arch.context_length
+    refuse_impossible(name, arch, estimate.Workload(prompt_tokens=context - 3))  # prompt + 3 label tokens: fits
+    refuse_impossible(name, arch, estimate.Workload(prompt_tokens=context - 10, output_tokens=10, label_tokens=10))
+    for workload, said in [
+        (estimate.Workload(prompt_tokens=context + 1), f"longer than {name}'s context window of {context} tokens"),
+        (estimate.Workload(prompt_tokens=context - 2), "plus 3 label tokens"),
+        (estimate.Workload(prompt_tokens=context, output_tokens=1, label_tokens=1), "plus --output-tokens 1"),
+    ]:
+        with pytest.raises(BakeoffError, match=said):
+            refuse_impossible(name, arch, workload)
+
+
+def test_estimate_cli_resolves_the_defaults_it_can_tell_from_given_values():
+    from typer.testing import CliRunner
+
+    from bakeoff.cli.main import app
+
+    def workload(*args):
+        result = CliRunner().invoke(app, ["estimate", "smollm2-135m", "--json", *args], env={"COLUMNS": "200"})
+        assert result.exit_code == 0, result.output
+        return json.loads(result.stdout)["workload"]
+
+    assert (workload()["lora_rank"], workload()["num_labels"], workload()["batch_size"]) == (16, 10, 8)
+    assert workload("--method", "full")["method"] == "full", "full without --lora-rank is fine"
+    assert workload("--output-tokens", "20")["num_labels"] == 1
+    assert workload("--train-examples", "4")["batch_size"] == 4, "the default batch is at most the examples"
+    assert workload("--lora-rank", "8", "--num-labels", "3")["lora_rank"] == 8

@@ -208,3 +208,73 @@ def test_a_tokenizer_is_loaded_once_per_folder_and_again_when_its_files_change(t
     (folder / "tokenizer.json").write_text("{not json")
     with pytest.raises(ModelError, match="tokenizer"):
         load_tokenizer(source, LoadOptions())
+
+
+@pytest.mark.parametrize(
+    "url, expected",
+    [
+        ("https://huggingface.co/mistralai/Mistral-7B-v0.1", "here `mistralai/Mistral-7B-v0.1`$"),
+        ("https://huggingface.co/mistralai/Mistral-7B-v0.1/tree/main", "here `mistralai/Mistral-7B-v0.1`$"),
+        ("https://huggingface.co/acme/tiny/tree/v2", r"here `acme/tiny`, with `revision: v2`"),
+        ("https://huggingface.co/acme/tiny/blob/main/config.json", "here `acme/tiny`$"),
+        ("http://www.huggingface.co/acme/tiny?library=transformers", "here `acme/tiny`$"),
+        ("huggingface.co/acme/tiny", "here `acme/tiny`$"),
+        ("https://hf.co/acme/tiny/", "here `acme/tiny`$"),
+        ("hf://acme/tiny", "here `acme/tiny`$"),
+        ("https://huggingface.co/acme/tiny.git", "here `acme/tiny`$"),
+        ("https://huggingface.co/gpt2/tree/main", "here `gpt2`$"),
+        ("https://huggingface.co/datasets/acme/tickets", "is a Hugging Face dataset, not a model"),
+        ("https://huggingface.co/spaces/acme/demo", "is a Hugging Face space, not a model"),
+        ("https://huggingface.co/", "write a Hub id as ORG/NAME"),
+        ("https://example.com/llama.safetensors", r"never URLs: download it and point at the folder"),
+        ("s3://bucket/models/llama", r"Hugging Face ids \(written ORG/NAME\)"),
+    ],
+)
+def test_a_web_address_is_refused_with_the_hub_id_to_write(url, expected):
+    with pytest.raises(ModelError, match=expected) as err:
+        resolve_source(url)
+    assert "model path not found" not in str(err.value) and "\n" not in str(err.value)
+
+
+def test_a_folder_named_like_a_hub_host_is_still_a_folder(tmp_path, tiny_folder, monkeypatch):
+    shutil.copytree(tiny_folder, tmp_path / "huggingface.co" / "acme" / "tiny")
+    monkeypatch.chdir(tmp_path)
+    assert resolve_source("huggingface.co/acme/tiny").kind == "folder"
+
+
+def test_a_near_miss_of_a_short_name_gets_did_you_mean():
+    with pytest.raises(ModelError, match=r"^unknown model `smollm2-136m`: did you mean `smollm2-135m`\?"):
+        resolve_source("smollm2-136m")
+    with pytest.raises(ModelError, match="the model name is empty"):
+        resolve_source("  ")
+
+
+def test_closest_names_rank_by_edit_distance():
+    from bakeoff.models.sources import closest_names
+
+    known = ["smollm2-135m", "smollm2-360m", "mistral-7b", "mixtral-8x7b", "mistral-7b-v0.3"]
+    assert closest_names("smollm2-136m", known) == ["smollm2-135m"]
+    assert closest_names("mistral-8b", known) == ["mistral-7b"]
+    assert closest_names("Mistral-7B", known) == ["mistral-7b"]
+    assert closest_names("gpt2", known) == []
+
+
+def test_a_folder_or_cached_snapshot_whose_config_no_model_can_have_is_refused(tmp_path, tiny_folder, monkeypatch):
+    import json
+
+    folder = tmp_path / "broken"
+    shutil.copytree(tiny_folder, folder)
+    config = json.loads((folder / "config.json").read_text())
+    (folder / "config.json").write_text(json.dumps(config | {"num_hidden_layers": 0}))
+    with pytest.raises(ModelError, match=r"broken/config.json: `num_hidden_layers: 0` is impossible"):
+        resolve_source(str(folder))
+    repo = tmp_path / "hub" / "models--acme--broken"
+    shutil.copytree(folder, repo / "snapshots" / ("0" * 40))
+    (repo / "refs").mkdir(parents=True)
+    (repo / "refs" / "main").write_text("0" * 40)
+    import huggingface_hub.constants
+
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_CACHE", str(tmp_path / "hub"))
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_OFFLINE", True)
+    with pytest.raises(ModelError, match=r"the config.json of `acme/broken` .*`num_hidden_layers: 0` is impossible"):
+        resolve_source("acme/broken")

@@ -53,6 +53,44 @@ def _calibration_lines(records: list[dict]) -> list[str]:
     return lines
 
 
+DEFAULT_NUM_LABELS = 10
+DEFAULT_LORA_RANK = 16
+DEFAULT_BATCH_SIZE = 8
+
+
+def _refuse_unused(method: str, lora_rank: int | None, output_tokens: int, num_labels: int | None) -> None:
+    """An option the other options make meaningless is refused, not silently ignored. --lora-rank and
+    --num-labels default to None so that "given" can be told from "left at the default"."""
+    from bakeoff.errors import BakeoffError
+
+    if method == "full" and lora_rank is not None:
+        raise BakeoffError(
+            "--lora-rank has no meaning with --method full (every weight is trained); drop it, or use --method lora"
+        )
+    if output_tokens and num_labels is not None:
+        raise BakeoffError(
+            "--num-labels has no meaning with --output-tokens (extraction/generation writes its answer, it scores "
+            "no labels); drop one of them"
+        )
+
+
+def _refuse_impossible(batch_size: int | None, train_examples: int, gpu: str, gpus_per_replica: int) -> None:
+    """Shapes no fine-tune or replica has; the model-dependent limits (context window, heads) are checked in
+    efficiency/plan.py once the architectures are read."""
+    from bakeoff.errors import BakeoffError
+
+    if batch_size is not None and batch_size > train_examples:
+        raise BakeoffError(
+            f"--batch-size {batch_size} is more than the {train_examples} training examples (--train-examples): a "
+            "step cannot hold more examples than there are; use a smaller batch or more examples"
+        )
+    if gpu == "local-cpu" and gpus_per_replica > 1:
+        raise BakeoffError(
+            f"--gpus-per-replica {gpus_per_replica}: local-cpu is this one machine, measured; tensor parallelism is "
+            "for GPUs (pick one with --gpu)"
+        )
+
+
 @user_errors
 def estimate_command(
     models: list[str] = typer.Argument(..., help="Catalog names (see --list), local model folders, or cached hub ids."),
@@ -64,7 +102,10 @@ def estimate_command(
     epochs: int = typer.Option(3, min=1, help="Epochs."),
     prompt_tokens: int = typer.Option(64, min=1, help="Mean prompt length in tokens."),
     num_labels: int = typer.Option(
-        10, min=1, help="Number of labels scored per item (in `latency b=1 ms`, not in `TTFT b=1 ms`)."
+        None,
+        min=1,
+        help="Number of labels scored per item (in `latency b=1 ms`, not in `TTFT b=1 ms`); default 10. "
+        "Not with --output-tokens.",
     ),
     sla_p95_ms: float = typer.Option(200.0, min=0.001, max=1e9, help="p95 latency SLA for serving, ms."),
     load: float = typer.Option(50.0, min=0.001, max=1e9, help="Serving load, items per second."),
@@ -76,9 +117,16 @@ def estimate_command(
         help="Share of peak FLOP/s a fine-tune sustains at large batches (less at small ones).",
     ),
     batch_size: int = typer.Option(
-        8, min=1, help="Training examples per step (sets tokens per step, activations, utilisation)."
+        None,
+        min=1,
+        help="Training examples per step (sets tokens per step, activations, utilisation); default 8, or all "
+        "examples when fewer.",
     ),
-    lora_rank: int = typer.Option(16, min=1, help="LoRA rank (trainable parameters and their optimizer states)."),
+    lora_rank: int = typer.Option(
+        None,
+        min=1,
+        help="LoRA rank (trainable parameters and their optimizer states); default 16. lora and qlora only.",
+    ),
     gradient_checkpointing: bool = typer.Option(
         False, "--gradient-checkpointing", help="Recompute activations in backward: less memory, one more forward."
     ),
@@ -123,6 +171,8 @@ def estimate_command(
         raise BakeoffError(f"--method must be lora, qlora or full, not {method!r}")
     if weights is not None and weights not in SERVING_WEIGHT_FORMATS:
         raise BakeoffError(f"--weights must be one of {', '.join(SERVING_WEIGHT_FORMATS)}, not {weights!r}")
+    _refuse_unused(method, lora_rank, output_tokens, num_labels)
+    _refuse_impossible(batch_size, train_examples, gpu, gpus_per_replica)
     calibration = None
     if calibrate is not None:
         from bakeoff.efficiency.calibrate import load as load_calibration
@@ -133,10 +183,10 @@ def estimate_command(
         train_examples=train_examples,
         epochs=epochs,
         prompt_tokens=prompt_tokens,
-        num_labels=num_labels if not output_tokens else 1,
+        num_labels=(num_labels or DEFAULT_NUM_LABELS) if not output_tokens else 1,
         train_utilisation=train_utilisation,
-        batch_size=batch_size,
-        lora_rank=lora_rank,
+        batch_size=batch_size or min(DEFAULT_BATCH_SIZE, train_examples),  # as training does: one batch of all
+        lora_rank=lora_rank or DEFAULT_LORA_RANK,
         gradient_checkpointing=gradient_checkpointing,
         gpus_per_replica=gpus_per_replica,
         serving_weights=weights,

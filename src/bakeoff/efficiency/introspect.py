@@ -8,6 +8,7 @@ Active parameters per token count only `experts_per_token` of the routed experts
 
 from __future__ import annotations
 
+import json
 from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING
 
@@ -56,6 +57,74 @@ class Architecture:
 
     def as_dict(self) -> dict:
         return asdict(self)
+
+
+# config.json spellings of each architecture number (GPT-2, T5, Falcon... name them their own way).
+_SIZE_KEYS = {
+    "hidden_size": ("hidden_size", "n_embd", "d_model"),
+    "num_hidden_layers": ("num_hidden_layers", "n_layer", "num_layers"),
+    "num_attention_heads": ("num_attention_heads", "n_head", "num_heads"),
+    "num_key_value_heads": ("num_key_value_heads", "num_kv_heads", "multi_query_group_num"),
+    "head_dim": ("head_dim", "d_kv", "kv_channels"),  # given: heads need not divide the hidden size
+    "intermediate_size": ("intermediate_size", "n_inner", "ffn_dim", "d_ff"),
+    "vocab_size": ("vocab_size",),
+    "max_position_embeddings": ("max_position_embeddings", "n_positions"),
+}
+
+
+def impossible_value(config: dict, prefix: str = "") -> str | None:
+    """The first architecture number in a config.json no model can have, as "`key: value` ... why", or None.
+
+    Checked before transformers sees the file: a negative hidden size, zero layers or heads that do not divide
+    the hidden size otherwise end in a tensor-shape traceback 70 lines deep, or worse, in an estimate. Only keys
+    present are checked (transformers' defaults are sane); a nested `text_config` is checked the same way."""
+    nested = config.get("text_config")
+    if isinstance(nested, dict):
+        problem = impossible_value(nested, f"{prefix}text_config.")
+        if problem:
+            return problem
+    found: dict[str, tuple[str, object]] = {}  # standard name -> (key as spelled in the file, value)
+    for name, spellings in _SIZE_KEYS.items():
+        key = next((k for k in spellings if config.get(k) is not None), None)
+        if key is None or isinstance(config[key], (list, dict)):  # per-layer lists: not ours to judge
+            continue
+        value = config[key]
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            return f"`{prefix}{key}: {_json(value)}` is impossible: it must be a whole number of at least 1"
+        found[name] = (prefix + key, value)
+    heads = found.get("num_attention_heads")
+    hidden = found.get("hidden_size")
+    if heads and hidden and "head_dim" not in found and hidden[1] % heads[1]:
+        return (
+            f"`{heads[0]}: {heads[1]}` does not divide `{hidden[0]}: {hidden[1]}`, so the heads cannot split the "
+            "hidden size (set `head_dim` if the model's heads are not hidden_size / heads wide)"
+        )
+    kv_heads = found.get("num_key_value_heads")
+    if heads and kv_heads and heads[1] % kv_heads[1]:
+        return f"`{kv_heads[0]}: {kv_heads[1]}` does not divide `{heads[0]}: {heads[1]}` (each KV head serves a group)"
+    return _impossible_experts(config, prefix)
+
+
+def _impossible_experts(config: dict, prefix: str) -> str | None:
+    experts_key = next((k for k in _EXPERT_COUNT_KEYS if config.get(k) is not None), None)
+    if experts_key is None:  # dense; `top_k` alone is then a generation setting, not routing
+        return None
+    chosen_key = next((k for k in _EXPERTS_PER_TOKEN_KEYS if config.get(k) is not None), None)
+    for key in (experts_key, chosen_key):
+        value = config.get(key) if key else None
+        if key and (isinstance(value, bool) or not isinstance(value, int) or value < 0):
+            return f"`{prefix}{key}: {_json(value)}` is impossible: it must be a whole number of at least 0"
+    experts, chosen = config[experts_key], config.get(chosen_key or "", 0)
+    if experts and chosen > experts:
+        return (
+            f"`{prefix}{chosen_key}: {chosen}` is more than `{prefix}{experts_key}: {experts}`: a token cannot use "
+            "more experts than there are"
+        )
+    return None
+
+
+def _json(value) -> str:
+    return json.dumps(value)
 
 
 def _first(config: PretrainedConfig, keys: tuple[str, ...], default=0):

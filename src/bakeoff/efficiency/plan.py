@@ -11,6 +11,51 @@ from dataclasses import replace
 from bakeoff.efficiency import capacity, estimate
 from bakeoff.efficiency.hardware import hardware_for
 from bakeoff.efficiency.introspect import Architecture
+from bakeoff.errors import BakeoffError
+
+
+def tensor_parallel_sizes(arch: Architecture) -> list[int]:
+    """GPUs a replica can be split over by tensor parallelism, as vLLM allows: the number divides the attention
+    heads, and divides the KV heads or is a multiple of them (KV heads are then replicated)."""
+    kv_heads = arch.num_kv_heads or arch.num_heads
+    return [
+        size
+        for size in range(1, arch.num_heads + 1)
+        if arch.num_heads % size == 0 and (kv_heads % size == 0 if size <= kv_heads else size % kv_heads == 0)
+    ]
+
+
+def refuse_impossible(name: str, arch: Architecture, workload: estimate.Workload) -> None:
+    """Refuse a `bakeoff estimate` workload this model cannot run, naming the option and the model's limit.
+
+    Without it a 10M-token prompt on a 32k-context model came back as 5 PB of memory on 209,549 GPUs, and
+    tensor parallelism over more GPUs than heads as a faster replica."""
+    context = arch.context_length
+    written = workload.output_tokens or workload.label_tokens
+    if context and workload.prompt_tokens > context:
+        raise BakeoffError(
+            f"--prompt-tokens {workload.prompt_tokens} is longer than {name}'s context window of {context} tokens "
+            "(max_position_embeddings); use at most that"
+        )
+    if context and workload.prompt_tokens + written > context:
+        what = f"--output-tokens {workload.output_tokens}" if workload.output_tokens else f"{written} label tokens"
+        raise BakeoffError(
+            f"--prompt-tokens {workload.prompt_tokens} plus {what} is {workload.prompt_tokens + written} tokens, more "
+            f"than {name}'s context window of {context} tokens (max_position_embeddings); shorten the prompt"
+            + (" or the output" if workload.output_tokens else "")
+        )
+    sizes = tensor_parallel_sizes(arch)
+    if workload.gpus_per_replica not in sizes:
+        raise BakeoffError(
+            f"--gpus-per-replica {workload.gpus_per_replica}: {name} has {arch.num_heads} attention heads and "
+            f"{arch.num_kv_heads} KV heads, and tensor parallelism splits them evenly (as vLLM requires); use one "
+            f"of {', '.join(map(str, sizes))}"
+        )
+    if workload.method != "full" and workload.lora_rank > arch.hidden_size:
+        raise BakeoffError(
+            f"--lora-rank {workload.lora_rank} is above {name}'s hidden size ({arch.hidden_size}): a LoRA rank "
+            "cannot exceed the matrices it adapts; use a smaller rank"
+        )
 
 
 def estimate_record(
@@ -28,12 +73,10 @@ def estimate_record(
     tune = estimate.fine_tune(arch, workload, hardware)
     # A replica spans as many GPUs as its weights need; its latency then gets all of their bandwidth and FLOP/s.
     weight_bytes = estimate.serving_weight_bytes(arch, workload, hardware)
-    needed = capacity.gpus_to_hold(weight_bytes, hardware.memory_gb)
-    serving_workload = (
-        replace(workload, gpus_per_replica=max(needed, workload.gpus_per_replica))
-        if not hardware.measured
-        else workload
-    )
+    needed = max(capacity.gpus_to_hold(weight_bytes, hardware.memory_gb), workload.gpus_per_replica)
+    # Raised to a size tensor parallelism can use (llama-2-70b needing 7 A10Gs runs on 8); beyond the heads, as is.
+    needed = next((size for size in tensor_parallel_sizes(arch) if size >= needed), needed)
+    serving_workload = replace(workload, gpus_per_replica=needed) if not hardware.measured else workload
     if workload.output_tokens:  # extraction / generation: prefill + a decode step per written token
         from bakeoff.efficiency import decode_estimate
 
@@ -74,12 +117,16 @@ def estimate_records(
     usd_per_hour: float | None = None,
     calibration=None,
 ) -> list[dict]:
-    """One record per model (catalog name, folder or cached hub id), all on `gpu_key`."""
+    """One record per model (catalog name, folder or cached hub id), all on `gpu_key`; a workload a model
+    cannot run (a prompt beyond its context, tensor parallelism its heads do not split into) is refused."""
     from bakeoff.efficiency.catalog import architecture_of  # reads configs: needs transformers
 
+    architectures = [(name, architecture_of(name)) for name in models]
+    for name, arch in architectures:  # all refused before any is estimated
+        refuse_impossible(name, arch, workload)
     return [
-        estimate_record(name, architecture_of(name), gpu_key, workload, sla_p95_ms, load, usd_per_hour, calibration)
-        for name in models
+        estimate_record(name, arch, gpu_key, workload, sla_p95_ms, load, usd_per_hour, calibration)
+        for name, arch in architectures
     ]
 
 

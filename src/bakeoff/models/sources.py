@@ -7,13 +7,20 @@ its cached snapshot (or is refused); online, it resolves to the id and `models/h
 
 from __future__ import annotations
 
+import difflib
 import importlib.util
+import json
 import os
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
 from bakeoff.cache import cache_root
 from bakeoff.errors import ModelError
+
+
+class ConfigFileError(ModelError):
+    """The model was found, but its config.json holds a number no model can have: the file is at fault."""
 
 
 @dataclass(frozen=True)
@@ -107,6 +114,9 @@ def resolve_source(model: str, gguf_file: str | None = None, revision: str | Non
     """Turn a candidate's `model` string into a ModelSource, or say why it cannot be found (no network)."""
     if model in SHORT_NAMES:
         return SHORT_NAMES[model]()
+    if not model.strip():
+        raise ModelError("the model name is empty: write a short name, a local folder or a Hub id (ORG/NAME)")
+    refuse_url(model)
     path = Path(model).expanduser()
     if path.suffix == ".gguf":
         if not path.is_file():
@@ -121,14 +131,94 @@ def resolve_source(model: str, gguf_file: str | None = None, revision: str | Non
             return ModelSource("gguf", str(path.resolve()), gguf_file, f"GGUF {gguf_file} in {path}")
         if not (path / "config.json").is_file():
             raise ModelError(f"{path} has no config.json: not a transformers model folder")
+        check_config_file(path / "config.json", os.path.join(model, "config.json"))
         return ModelSource("folder", str(path.resolve()), None, f"local folder {path}")
     if model.startswith((".", "/", "~")) or model.count("/") > 1:
         raise ModelError(f"model path not found: {model}")
+    if "/" not in model and (close := closest_names(model, SHORT_NAMES)):
+        raise ModelError(
+            f"unknown model `{model}`: did you mean `{close[0]}`? (short names: {', '.join(SHORT_NAMES)}; Hub ids "
+            "are written ORG/NAME)"
+        )
     _check_hub_id(model)
     if not hub_offline():
         at = f" at {revision}" if revision else ""
         return ModelSource("hub", model, gguf_file, f"Hugging Face id {model}{at} (fetched on first use)", revision)
     return _cached_snapshot(model, gguf_file, revision)
+
+
+def closest_names(name: str, known) -> list[str]:
+    """Known names `name` is probably a typo of, nearest first: difflib finds the near ones, edit distance keeps
+    the nearest (difflib alone ranks smollm2-360m above smollm2-135m for smollm2-136m)."""
+    lowered = name.strip().lower()
+    near = difflib.get_close_matches(lowered, list(known), n=5, cutoff=0.75)
+    if not near:
+        return []
+    distances = {candidate: _edit_distance(lowered, candidate) for candidate in near}
+    best = min(distances.values())
+    return [candidate for candidate in near if distances[candidate] == best]
+
+
+def _edit_distance(a: str, b: str) -> int:
+    row = list(range(len(b) + 1))
+    for i, char_a in enumerate(a, 1):
+        previous, row[0] = row[0], i
+        for j, char_b in enumerate(b, 1):
+            previous, row[j] = row[j], min(row[j] + 1, row[j - 1] + 1, previous + (char_a != char_b))
+    return row[-1]
+
+
+_HUB_PAGE = re.compile(r"^(?:(?:https?://)?(?:www\.)?(?:huggingface\.co|hf\.co)/|hf://)(?P<rest>.*)$", re.IGNORECASE)
+_URL = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://")
+_PAGE_PARTS = ("tree", "blob", "resolve", "commit", "commits", "discussions", "files", "raw")
+
+
+def refuse_url(model: str) -> None:
+    """A web address is no model: a Hub page URL names its id (ORG/NAME), any other URL is refused.
+
+    Without this, `https://huggingface.co/org/name` fell through to "model path not found", which never
+    said that the id is the part after the host."""
+    if "://" not in model and _exists(model):  # a folder that happens to be named hf.co/...
+        return
+    page = _HUB_PAGE.match(model)
+    if page is None:
+        if _URL.match(model):
+            raise ModelError(
+                f"model `{model}` is a web address; bakeoff loads Hugging Face ids (written ORG/NAME), local "
+                "folders and .gguf files, never URLs: download it and point at the folder"
+            )
+        return
+    parts = [p for p in page.group("rest").split("?")[0].split("#")[0].split("/") if p]
+    if parts and parts[0] in ("datasets", "spaces"):
+        raise ModelError(f"`{model}` is a Hugging Face {parts[0][:-1]}, not a model")
+    repo = [p.removesuffix(".git") for p in (parts[:1] if len(parts) < 2 or parts[1] in _PAGE_PARTS else parts[:2])]
+    rest = parts[len(repo) :]
+    revision = rest[1] if len(rest) > 1 and rest[0] in ("tree", "blob", "resolve", "commit") else None
+    if not repo:
+        raise ModelError(f"model `{model}` is a web address, not a model: write a Hub id as ORG/NAME")
+    at = f", with `revision: {revision}`" if revision and revision != "main" else ""
+    raise ModelError(f"model `{model}` is a web address: write the Hub id as ORG/NAME, here `{'/'.join(repo)}`{at}")
+
+
+def _exists(model: str) -> bool:
+    try:
+        return Path(model).expanduser().exists()
+    except (OSError, ValueError):  # a NUL byte, a name too long for the file system
+        return False
+
+
+def check_config_file(config_path: Path, shown: str) -> None:
+    """Refuse a config.json holding an architecture number no model can have, naming the file (as `shown`), key
+    and value (an unreadable file is left to the loaders, which say so in their own words)."""
+    from bakeoff.efficiency.introspect import impossible_value
+
+    try:
+        config = json.loads(config_path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return
+    problem = impossible_value(config) if isinstance(config, dict) else None
+    if problem:
+        raise ConfigFileError(f"{shown}: {problem}; fix the file or use another model")
 
 
 def _check_hub_id(model: str) -> None:
@@ -152,6 +242,7 @@ def _cached_snapshot(model: str, gguf_file: str | None, revision: str | None) ->
     cached = try_to_load_from_cache(model, gguf_file or "config.json", cache_dir=hub_cache_dir(), revision=revision)
     if not isinstance(cached, str):
         at = f" (revision {revision})" if revision else ""
+        at += " (a Hub id is written ORG/NAME)" if "/" not in model else ""
         raise ModelError(
             f"`{model}`{at} is neither a short name ({', '.join(SHORT_NAMES)}), a local path, nor in the local Hugging "
             "Face cache, and offline mode is on (--offline or HF_HUB_OFFLINE=1), so bakeoff never downloads. Run "
@@ -161,6 +252,8 @@ def _cached_snapshot(model: str, gguf_file: str | None, revision: str | None) ->
     folder = Path(cached).parent
     sha = folder.name
     kind = "gguf" if gguf_file else "hub"
+    if kind == "hub":
+        check_config_file(folder / "config.json", f"the config.json of `{model}` ({folder})")
     return ModelSource(
         kind, str(folder), gguf_file, f"Hugging Face id {model} (local cache, commit {sha[:12]})", revision, sha, model
     )
