@@ -241,6 +241,15 @@ def empty_store(tmp: Path) -> list[str]:
     return ["report", str(tmp / "run")]
 
 
+def stuck_running(tmp: Path) -> list[str]:
+    """The run's only trial left `running` (its driver was killed), then `bakeoff report`."""
+    import sqlite3
+
+    with sqlite3.connect(tmp / "run" / "results.sqlite") as db:
+        db.execute("UPDATE trials SET status = 'running', result = NULL, finished_at = NULL")
+    return ["report", str(tmp / "run")]
+
+
 def rerun_damaged(tmp: Path) -> list[str]:
     damage_store(tmp)
     return ["run", str(write_config(tmp, base_config(tmp)))]
@@ -288,6 +297,24 @@ def run_refused(edit: Callable[[dict, Path], None]) -> Callable[[Path], list[str
 def output_is_a_file(config: dict, tmp: Path) -> None:
     (tmp / "afile").write_text("x")
     config["output"]["dir"] = str(tmp / "afile")
+
+
+USERS_OWN = {"summary.md": "# my notes\n", "results.json": '{"mine": true}\n', "report.html": "<p>mine</p>\n"}
+
+
+def output_holds_users_files(config: dict, tmp: Path) -> None:
+    """output.dir is a folder of the user's own files named like a run's outputs (no results.sqlite)."""
+    folder = tmp / "mine"
+    folder.mkdir()
+    for name, text in USERS_OWN.items():
+        (folder / name).write_text(text)
+    config["output"]["dir"] = str(folder)
+
+
+def users_files_untouched(tmp: Path) -> None:
+    for name, text in USERS_OWN.items():
+        assert (tmp / "mine" / name).read_text() == text, f"{name} was overwritten"
+    assert not (tmp / "mine" / "results.sqlite").exists(), "a refused run must not start trials"
 
 
 CASES: list[Case] = [
@@ -493,6 +520,50 @@ CASES: list[Case] = [
         validate_with(output_is_a_file),
         r"the run folder .* is a file",
         fix="set `output.dir` to a folder",
+    ),
+    Case(
+        "output dir holds the user's files",
+        validate_with(output_holds_users_files),
+        r"the run folder .*mine holds files bakeoff did not write \(report.html, results.json, summary.md\)",
+        fix="point `output.dir` at a new or empty folder, or at a bakeoff run folder",
+    ),
+    Case(
+        "run: output dir holds the user's files",
+        run_refused(output_holds_users_files),
+        r"the run folder .*mine holds files bakeoff did not write",
+        check=users_files_untouched,
+    ),
+    Case(
+        "unknown cluster GPU",
+        validate_with(lambda config, tmp: config.update(runner={"kind": "ray", "gpu": "h1000"})),
+        r"runner.gpu: unknown GPU `h1000`; did you mean `h100`\?",
+        fix="use a catalog key, or leave `runner.gpu` out to read it from the nodes",
+    ),
+    Case(
+        "this CPU as the cluster GPU",
+        validate_with(lambda config, tmp: config.update(runner={"kind": "ray", "gpu": "local-cpu"})),
+        r"runner.gpu `local-cpu` is this machine's CPU, not a GPU of the cluster",
+        fix="name the cluster's GPU, or leave `runner.gpu` out",
+    ),
+    Case(
+        "Ray address on the local runner",
+        validate_with(set_key("runner.address", "auto")),
+        r"runner.address is a setting of the Ray runner, and runner.kind is `local`",
+        fix="set `runner.kind: ray` (or `--runner ray`), or remove `runner.address`",
+    ),
+    Case(
+        "run: --ray-address with --runner local",
+        lambda tmp: ["run", str(write_config(tmp, base_config(tmp))), "--runner", "local", "--ray-address", "h:6379"],
+        r"--ray-address joins a Ray cluster, and --runner is `local`: use `--runner ray`",
+        fix="use `--runner ray` with `--ray-address`",
+    ),
+    Case(
+        "run: Ray cluster unreachable",
+        lambda tmp: ["run", str(write_config(tmp, base_config(tmp))), "--ray-address", "127.0.0.1:1"],
+        r"cannot reach the Ray cluster at `127.0.0.1:1` \(Connection refused within 30 s, "
+        r"`runner.connect_timeout_s`\)",
+        check=no_trial_ran,
+        fix="start the cluster (`ray start --head`) or fix the address",
     ),
     Case(
         "decision bad share",
@@ -895,6 +966,15 @@ CASES: list[Case] = [
         needs_run=True,
         check=outputs_untouched,
         fix="run `bakeoff run CONFIG` again",
+    ),
+    Case(
+        "report: only trial stuck running",
+        stuck_running,
+        r"no recommendation: no trial has finished \(1 running or interrupted \(tfidf/n6/s0\)\); .*run "
+        r"`bakeoff run CONFIG` again to resume it",
+        exit_code=0,
+        needs_run=True,
+        fix="run `bakeoff run CONFIG` again: it resumes the trial",
     ),
     Case(
         "recommend: damaged store",

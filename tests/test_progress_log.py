@@ -135,3 +135,36 @@ def test_bakeoff_run_piped_to_a_file_prints_timestamped_progress(tmp_path, tiny_
         assert re.search(pattern, logged), pattern
         assert re.search(pattern, done.stderr), f"{pattern} not on the piped console"
     assert "[1/2, no ETA yet (tiny lora not timed yet)]" in logged, "tfidf's second says nothing of a LoRA trial"
+
+
+def test_a_run_on_a_terminal_draws_its_bars_with_the_eta(tmp_path, tiny_folder):
+    """On a terminal the rich bars render every row (overall, train, score): each must carry the ETA field."""
+    from bakeoff.config import spec_from_dict
+    from bakeoff.runners.local import run_spec
+
+    spec = spec_from_dict(
+        {
+            "name": "bars",
+            "task": {"builtin": "support-tickets", "builtin_examples": 200},
+            "candidates": [
+                {"name": "tfidf", "model": "tfidf-logreg"},
+                {"name": "tiny lora", "model": str(tiny_folder), "method": "lora"},
+            ],
+            "training": {"epochs": 1, "batch_size": 8, "max_validation_items": 10},
+            "grid": {"train_sizes": [16]},
+            "evaluation": {
+                "max_test_items": 16,
+                "bootstrap_samples": 100,
+                "max_perturbed_items": 10,
+                "max_validation_items": 10,
+                "max_out_of_scope_items": 10,
+                "latency_repeats": 3,
+            },
+            "output": {"dir": str(tmp_path / "run")},
+        }
+    )
+    with open(tmp_path / "terminal.txt", "w") as screen:
+        outcome = run_spec(spec, Console(file=screen, force_terminal=True, width=160))
+    assert outcome.ran == 2 and outcome.failed == 0
+    drawn = (tmp_path / "terminal.txt").read_text()
+    assert "no ETA yet (tiny lora not timed yet)" in drawn and "tiny lora/n16/s0 train" in drawn

@@ -371,7 +371,8 @@ def test_the_runner_and_resources_do_not_change_the_fingerprint():
     assert spec_from_dict(base).fingerprint() == spec_from_dict(ray_spec).fingerprint()
     assert (
         json.dumps(spec_from_dict(ray_spec).model_dump(mode="json")["runner"])
-        == '{"kind": "ray", "address": "auto", "gpu": null, "threads": "auto", "progress_every_s": 30.0}'
+        == '{"kind": "ray", "address": "auto", "gpu": null, "threads": "auto", "progress_every_s": 30.0, '
+        '"connect_timeout_s": 30.0}'
     )
 
 

@@ -175,7 +175,9 @@ def _tiny_trial_running(db) -> bool:
 
 
 @pytest.mark.integration
-def test_ctrl_c_stops_cleanly_and_says_how_to_resume(tmp_path, tiny_folder):
+@pytest.mark.parametrize("signum, exit_code", [(signal.SIGINT, 130), (signal.SIGTERM, 143)], ids=["ctrl-c", "sigterm"])
+def test_ctrl_c_or_sigterm_stops_cleanly_and_says_how_to_resume(tmp_path, tiny_folder, signum, exit_code):
+    """SIGTERM (a scheduler, a container stop) ends a run as Ctrl-C does: at the next safe point."""
     spec = small_spec(tmp_path, tiny_folder, **{"training.epochs": 30})
     config = tmp_path / "c.yaml"
     config.write_text(yaml.safe_dump(spec.model_dump(mode="json")))
@@ -192,9 +194,9 @@ def test_ctrl_c_stops_cleanly_and_says_how_to_resume(tmp_path, tiny_folder):
         if _tiny_trial_running(db):
             break
         time.sleep(0.05)
-    process.send_signal(signal.SIGINT)
+    process.send_signal(signum)
     _, stderr = process.communicate(timeout=120)
-    assert process.returncode == 130, stderr[-3000:]
+    assert process.returncode == exit_code, stderr[-3000:]
     said = " ".join(stderr.split())
     assert (
         "stopping at the next safe point" in said
@@ -338,3 +340,45 @@ def test_remote_code_is_not_run_without_the_candidates_opt_in(tmp_path, tiny_fol
     with pytest.raises(ModelError, match="trust_remote_code"):
         load_model(resolve_source(str(folder)), LoadOptions())
     assert not marker.exists(), "the checkpoint's code ran without opt-in"
+
+
+PLUGIN = '''
+from bakeoff.evaluation.perturb import register
+
+
+@register("explode_on_refunds")
+def explode_on_refunds(text, rng):
+    if "refund" in text.lower():
+        raise ValueError("cannot handle refunds")
+    return text.upper()
+'''
+
+
+def test_a_perturbation_plugin_that_raises_fails_its_trials_by_name_and_the_run_goes_on(tmp_path, monkeypatch):
+    """A user's plugin raised mid-trial: the run died with a traceback and left the trial `running`."""
+    (tmp_path / "exploding_plugin.py").write_text(PLUGIN)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    spec = spec_from_dict(
+        {
+            "name": "plugin",
+            "task": {"builtin": "support-tickets", "builtin_examples": 200},
+            "candidates": [{"name": "tfidf", "model": "tfidf-logreg"}],
+            "grid": {"train_sizes": [20, 40]},
+            "evaluation": {
+                "bootstrap_samples": 100,
+                "max_perturbed_items": 40,
+                "perturbations": [{"name": "explode_on_refunds"}],
+                "plugins": ["exploding_plugin"],
+            },
+            "output": {"dir": str(tmp_path / "run")},
+        }
+    )
+    outcome = run_spec(spec)
+    trials = {t["trial_id"]: t for t in outcome.store.trials()}
+    assert outcome.ran == 2 and outcome.failed == 2, "every trial ran, each failed on its own"
+    for trial in trials.values():
+        assert trial["status"] == "failed"
+        assert trial["error"].startswith(
+            "perturbation `explode_on_refunds` (exploding_plugin.explode_on_refunds) raised ValueError: "
+            "cannot handle refunds (on item "
+        )

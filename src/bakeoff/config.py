@@ -626,6 +626,23 @@ class RunnerSpec(Spec):
         description="Local runner: seconds between plain progress lines while a trial trains or scores "
         "(the lines go to RUN_DIR/progress.log, and to the console when it is not a terminal).",
     )
+    connect_timeout_s: float = Field(
+        30.0,
+        gt=0,
+        le=3600,
+        description="Ray runner with `address`: seconds to wait for the cluster's head to answer before the run "
+        "stops with one line naming the address (Ray itself retries for minutes).",
+    )
+
+    @model_validator(mode="after")
+    def _ray_settings_need_the_ray_runner(self) -> RunnerSpec:
+        ray_only = [key for key in ("address", "gpu") if getattr(self, key) is not None]
+        if self.kind == "local" and ray_only:
+            raise ValueError(
+                f"runner.{ray_only[0]} is a setting of the Ray runner, and runner.kind is `local`: set "
+                f"`runner.kind: ray` (or `--runner ray`), or remove runner.{ray_only[0]}"
+            )
+        return self
 
     @field_validator("threads")
     @classmethod

@@ -36,10 +36,10 @@ def user_errors(command):
             # Text, not markup: messages quote user input (`[/INST]`, `exports [final]/x.csv`) that rich would parse.
             console.print(Text.assemble(("error:", "bold red"), " ", str(err)), highlight=False, soft_wrap=True)
             raise typer.Exit(2) from None
-        except (RunInterrupted, KeyboardInterrupt):
+        except (RunInterrupted, KeyboardInterrupt) as err:
             console.print(
                 "\n[yellow]stopped.[/yellow] Finished trials are saved; run the same command again to resume."
             )
-            sys.exit(130)
+            sys.exit(err.exit_code if isinstance(err, RunInterrupted) else 130)
 
     return wrapper

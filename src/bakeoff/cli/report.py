@@ -65,10 +65,29 @@ def report_command(run_dir: Path = typer.Argument(..., help="A run folder (holds
     """Rebuild summary.md, results.json and report.html from a run's stored results (no models, no torch)."""
     from bakeoff.report.build import build
 
-    _, recommendation, paths = build(run_dir)
+    run, recommendation, paths = build(run_dir)
     if recommendation:
         stdout.print(recommendation["rationale"], markup=False, highlight=False)
-    console.print("wrote " + "  ".join(map(str, paths)), markup=False, highlight=False)
+    else:
+        stdout.print(no_recommendation_reason(run), markup=False, highlight=False, soft_wrap=True)
+    console.print("wrote " + "  ".join(map(str, paths)), markup=False, highlight=False, soft_wrap=True)
+
+
+def no_recommendation_reason(run) -> str:
+    """Why there is no recommendation: no trial finished, with the others by status and what to do."""
+    by_status: dict[str, list[str]] = {}
+    for trial in run.trials:
+        by_status.setdefault(trial.status, []).append(trial.trial_id)
+    parts = []
+    for status, what in (("running", "running or interrupted"), ("failed", "failed")):
+        ids = by_status.get(status, [])
+        if ids:
+            parts.append(f"{len(ids)} {what} ({', '.join(ids[:3])}{', ...' if len(ids) > 3 else ''})")
+    found = "; ".join(parts) or "no trials"
+    return (
+        f"no recommendation: no trial has finished ({found}); a trial still `running` was left by a stopped run: "
+        "run `bakeoff run CONFIG` again to resume it"
+    )
 
 
 @user_errors
@@ -111,9 +130,9 @@ def recommend_command(
     made_with = DecisionSpec.model_validate(current).model_dump()  # the config's answers, defaults filled in
     whatif = {key: value for key, value in decision.items() if made_with.get(key) != value}
     out_dir = Path(run_dir) / WHATIF_DIR if whatif else None
-    _, recommendation, paths = build(run_dir, decision, out_dir)
+    run, recommendation, paths = build(run_dir, decision, out_dir)
     stdout.print(
-        recommendation["rationale"] if recommendation else "no finished trials to decide from",
+        recommendation["rationale"] if recommendation else no_recommendation_reason(run),
         markup=False,
         highlight=False,
     )

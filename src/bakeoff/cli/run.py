@@ -82,6 +82,31 @@ def execute(spec: RunSpec) -> None:
         raise typer.Exit(1)
 
 
+def with_runner_options(spec: RunSpec, runner: str | None, ray_address: str | None) -> RunSpec:
+    """`--runner` / `--ray-address` over the config's `runner` section. An address means a Ray cluster, so
+    `--ray-address` alone implies `--runner ray` (it was silently ignored by the local runner)."""
+    if runner is None and ray_address is None:
+        return spec
+    if runner not in (None, "local", "ray"):
+        raise ConfigError(f"--runner must be `local` or `ray`, not `{runner}`")
+    if ray_address is not None and runner == "local":
+        raise ConfigError("--ray-address joins a Ray cluster, and --runner is `local`: use `--runner ray`")
+    if ray_address is not None and runner is None and spec.runner.kind == "local":
+        console.print(f"--ray-address {ray_address}: running on Ray (as with --runner ray)", markup=False)
+        runner = "ray"
+    # Applied as typed fields, not as `key=value` overrides: YAML would read some host:port strings as numbers.
+    chosen = spec.runner.model_dump() | {
+        "kind": runner or spec.runner.kind,
+        "address": ray_address or spec.runner.address,
+    }
+    if runner == "local":  # asked for by name: the config's Ray settings stay unused for this run
+        chosen |= {"address": None, "gpu": None}
+    try:
+        return spec.model_copy(update={"runner": RunnerSpec.model_validate(chosen)})
+    except ValidationError as err:
+        raise ConfigError("; ".join(e["msg"].removeprefix("Value error, ") for e in err.errors())) from None
+
+
 @user_errors
 def run_command(
     config: Path = typer.Argument(..., help="YAML run config (see configs/)."),
@@ -109,15 +134,5 @@ def run_command(
         from bakeoff.models.sources import go_offline
 
         go_offline()
-    spec = load_spec(config, overrides or [])
-    if runner is not None or ray_address is not None:
-        # Applied as typed fields, not as `key=value` overrides: YAML would read some host:port strings as numbers.
-        chosen = spec.runner.model_dump() | {
-            "kind": runner or spec.runner.kind,
-            "address": ray_address or spec.runner.address,
-        }
-        try:
-            spec = spec.model_copy(update={"runner": RunnerSpec.model_validate(chosen)})
-        except ValidationError:
-            raise ConfigError(f"--runner must be `local` or `ray`, not `{runner}`") from None
+    spec = with_runner_options(load_spec(config, overrides or []), runner, ray_address)
     execute(spec)

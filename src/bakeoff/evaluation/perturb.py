@@ -10,12 +10,13 @@ drops, and the drop (with a paired CI) is what the report shows.
 from __future__ import annotations
 
 import hashlib
+import inspect
 import random
 import re
 from collections.abc import Callable
 
 from bakeoff.data.ticket_templates import SLOTS
-from bakeoff.errors import ConfigError
+from bakeoff.errors import BakeoffError, ConfigError
 
 Perturbation = Callable[..., str]
 REGISTRY: dict[str, Perturbation] = {}
@@ -246,12 +247,32 @@ def changed(texts: list[str], perturbed: list[str]) -> list[int]:
     return [i for i, (a, b) in enumerate(zip(texts, perturbed)) if a != b]
 
 
+class PerturbationFailed(BakeoffError):
+    """A perturbation (a user's plugin, usually) raised or returned no text: the trial fails, the run goes on."""
+
+
 def apply(name: str, params: dict, texts: list[str], seed: int) -> list[str]:
     fn = resolve(name)
     try:
-        return [fn(text, item_rng(seed, name, i, text), **params) for i, text in enumerate(texts)]
+        inspect.signature(fn).bind("text", random.Random(0), **params)
     except TypeError as err:
         raise ConfigError(f"evaluation.perturbations `{name}`: bad params {params}: {err}") from None
+    out = []
+    for i, text in enumerate(texts):
+        try:
+            perturbed = fn(text, item_rng(seed, name, i, text), **params)
+        except Exception as err:  # noqa: BLE001 (a plugin is the user's code: any error fails this trial only)
+            raise PerturbationFailed(
+                f"perturbation `{name}` ({fn.__module__}.{fn.__qualname__}) raised {type(err).__name__}: "
+                f"{str(err)[:200]} (on item {i} of {len(texts)})"
+            ) from None
+        if not isinstance(perturbed, str):
+            raise PerturbationFailed(
+                f"perturbation `{name}` ({fn.__module__}.{fn.__qualname__}) returned {type(perturbed).__name__}, "
+                f"not a string (on item {i} of {len(texts)})"
+            )
+        out.append(perturbed)
+    return out
 
 
 def load_plugins(modules: list[str]) -> None:

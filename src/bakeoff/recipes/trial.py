@@ -27,6 +27,7 @@ from bakeoff.efficiency.introspect import introspect
 from bakeoff.efficiency.latency import measure_scoring, with_pass_throughput
 from bakeoff.efficiency.measure import PeakMemory, Stopwatch
 from bakeoff.errors import BakeoffError
+from bakeoff.evaluation.perturb import PerturbationFailed
 from bakeoff.evaluation.score import cached_prefix, distinct_first_tokens, label_log_probs, probabilities
 from bakeoff.evaluation.suite import SuiteOutput, label_ids_of, run_suite
 from bakeoff.models.hub import candidate_source
@@ -245,14 +246,14 @@ class TrialOutcome:
 def run_trial(trial: Trial, ctx: TrialContext, train_subset: Examples) -> TrialOutcome:
     """Run one trial to a storable outcome; shared by the local and the Ray runner, so both store the same record.
 
-    A diverged loss or running out of memory is the trial's own failure (stored, the run goes on); anything
-    else (a bug, a full disk) propagates to the runner."""
+    A diverged loss, running out of memory or a perturbation plugin that raises is the trial's own failure
+    (stored, the run goes on); anything else (a bug, a full disk) propagates to the runner."""
     recipe = run_baseline_trial if trial.candidate.is_baseline else run_llm_trial
     if ctx.spec.task.type != "classification":
         from bakeoff.recipes.target_trial import run_target_trial as recipe  # extraction / generation
     try:
         result = recipe(trial, ctx, train_subset)
-    except TrainingDiverged as err:
+    except (TrainingDiverged, PerturbationFailed) as err:  # a user's perturbation plugin: its trial fails, named
         return TrialOutcome(None, str(err))
     except (torch.OutOfMemoryError, MemoryError):  # the device's memory, or the host's for a CPU run
         return TrialOutcome(None, OUT_OF_MEMORY)

@@ -5,6 +5,9 @@ and each trial, and stops there with `RunInterrupted`: the store is never mid-wr
 progress stays `running`, so the next run redoes it. A second Ctrl-C stops at once (KeyboardInterrupt).
 Raising KeyboardInterrupt from inside torch or a library at a random point (Python's default) could
 also leave the exit status as "killed by SIGINT" instead of bakeoff's 130.
+
+SIGTERM (a scheduler, `kill`, a container stop) does the same as Ctrl-C, and the exit status is 143: a run
+stopped that way used to die wherever the signal landed, or not at all while Ray held the default handler.
 """
 
 from __future__ import annotations
@@ -17,17 +20,26 @@ from rich.console import Console
 
 
 class RunInterrupted(Exception):
-    """The user pressed Ctrl-C; the run stopped at a safe point."""
+    """The user pressed Ctrl-C (or the process got SIGTERM); the run stopped at a safe point."""
+
+    def __init__(self, signum: int = signal.SIGINT) -> None:
+        super().__init__(signal.Signals(signum).name)
+        self.signum = signum
+
+    @property
+    def exit_code(self) -> int:
+        return 128 + self.signum  # the shell's convention: 130 for SIGINT, 143 for SIGTERM
 
 
 class StopRequest:
     def __init__(self) -> None:
         self.requested = False
+        self.signum = signal.SIGINT
 
     def check(self) -> None:
-        """Raise RunInterrupted if Ctrl-C was pressed since the run started."""
+        """Raise RunInterrupted if Ctrl-C was pressed (or SIGTERM came) since the run started."""
         if self.requested:
-            raise RunInterrupted
+            raise RunInterrupted(self.signum)
 
 
 @contextmanager
@@ -40,14 +52,17 @@ def stop_on_interrupt(console: Console):
         yield request
         return
 
-    def on_sigint(signum, frame):
+    def on_signal(signum, frame):
         if request.requested:
             raise KeyboardInterrupt
-        request.requested = True
-        console.print("\n[yellow]Ctrl-C: stopping at the next safe point (press again to stop now).[/yellow]")
+        request.requested, request.signum = True, signum
+        what = "Ctrl-C" if signum == signal.SIGINT else signal.Signals(signum).name
+        again = "press again" if signum == signal.SIGINT else "send it again"
+        console.print(f"\n[yellow]{what}: stopping at the next safe point ({again} to stop now).[/yellow]")
 
-    previous = signal.signal(signal.SIGINT, on_sigint)
+    previous = {signum: signal.signal(signum, on_signal) for signum in (signal.SIGINT, signal.SIGTERM)}
     try:
         yield request
     finally:
-        signal.signal(signal.SIGINT, previous)
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)

@@ -181,8 +181,9 @@ def _run_one(
     """Run a trial and store its outcome; returns the failure reason (or None) and its fine-tune seconds."""
     store.start(trial.trial_id, trial.candidate.name, trial.method, trial.train_size, trial.seed)
     label = f"  {trial.trial_id}"
-    steps = progress.add_task(f"{label} train", total=None, visible=trial.method not in ("zero-shot", "fit"))
-    scoring = progress.add_task(f"{label} score", total=None, visible=not trial.candidate.is_baseline)
+    # eta="": the bar's ETA column reads the field on every row; only the overall row fills it in.
+    steps = progress.add_task(f"{label} train", total=None, visible=trial.method not in ("zero-shot", "fit"), eta="")
+    scoring = progress.add_task(f"{label} score", total=None, visible=not trial.candidate.is_baseline, eta="")
 
     def on_step(loss: float) -> None:
         progress.update(steps, advance=1, description=f"{label} train loss {loss:.3f}")

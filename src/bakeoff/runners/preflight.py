@@ -9,6 +9,7 @@ model weights: sources are resolved and their config.json and weight files are i
 from __future__ import annotations
 
 import json
+import json
 import os
 from pathlib import Path
 
@@ -49,6 +50,17 @@ def preflight(spec: RunSpec, check_data: bool = True, create_run_dir: bool = Fal
 def check_hardware_names(spec: RunSpec) -> None:
     for key in spec.efficiency.gpus:
         gpu(key)  # unknown GPU names fail now, with a suggestion
+    # The Ray runner reads runner.gpu only once connected to the cluster: refuse a wrong one before that.
+    if spec.runner.gpu == "local-cpu":
+        raise ConfigError(
+            "runner.gpu `local-cpu` is this machine's CPU, not a GPU of the cluster; name the cluster's GPU "
+            "(e.g. a10g, h100), or leave it out to read it from the nodes"
+        )
+    if spec.runner.gpu is not None:
+        try:
+            gpu(spec.runner.gpu)
+        except BakeoffError as err:
+            raise ConfigError(f"runner.gpu: {err}") from None
     for key in spec.efficiency.usd_per_hour:
         gpu(key)
         if key not in spec.efficiency.gpus:
@@ -226,10 +238,36 @@ def _local_files(source: ModelSource) -> Path | None:
     return None
 
 
+# What bakeoff itself may leave in a run folder before its store exists (a run stopped at its start).
+OWN_EARLY_FILES = {".bakeoff.lock", ".write-test", "progress.log"}
+RUN_OUTPUTS = ("summary.md", "results.json", "report.html")
+
+
+def is_run_folder(folder: Path) -> bool:
+    """Empty, or a folder bakeoff made: its results store, its results.json, or only the files a
+    run writes before its store (a run stopped at once). A results.sqlite moved away (as the damaged-store
+    message advises) leaves results.json with bakeoff's schema, so that folder still counts."""
+    names = {p.name for p in folder.iterdir()}
+    if not names - OWN_EARLY_FILES or "results.sqlite" in names:
+        return True
+    try:
+        results = json.loads((folder / "results.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return False
+    return isinstance(results, dict) and str(results.get("schema", "")).startswith("bakeoff.results/")
+
+
 def check_run_dir(run_dir: Path, create: bool) -> None:
     run_dir = Path(run_dir)
     if run_dir.exists() and not run_dir.is_dir():
         raise BakeoffError(f"the run folder {run_dir} is a file; set `output.dir` to a folder")
+    if run_dir.is_dir() and not is_run_folder(run_dir):
+        found = sorted(p.name for p in run_dir.iterdir() if p.name not in OWN_EARLY_FILES)
+        shown = ", ".join(found[:3]) + (f" and {len(found) - 3} more" if len(found) > 3 else "")
+        raise BakeoffError(
+            f"the run folder {run_dir} holds files bakeoff did not write ({shown}), and a run writes "
+            f"{', '.join(RUN_OUTPUTS)} there; set `output.dir` to a new or empty folder, or to a bakeoff run folder"
+        )
     if create:
         try:
             run_dir.mkdir(parents=True, exist_ok=True)
