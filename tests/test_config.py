@@ -169,3 +169,31 @@ def test_a_candidate_learning_rate_is_its_own_and_only_where_it_trains(tmp_path,
     trials = json.loads((make_run(tmp_path / "run", candidates, [16]) / "results.json").read_text())["trials"]
     rates = {t["candidate"]: t["result"]["training"]["learning_rate"] for t in trials}
     assert rates == {"run rate": 5e-3, "own rate": 1e-3}
+
+
+def test_a_key_written_twice_is_refused_with_both_lines_in_the_file_and_in_overrides(tmp_path):
+    """PyYAML keeps the last of two equal keys without a word (a second `training:` section replaced the
+    first; `fields: {a: x, a: y}` lost a field); merge keys (`<<: *base`) may still be overridden."""
+    from bakeoff.config import DuplicateKeyError, yaml_load
+
+    config = tmp_path / "twice.yaml"
+    config.write_text(
+        "name: t\ntask: {builtin: support-tickets}\ncandidates: [{name: tfidf, model: tfidf-logreg}]\n"
+        "training:\n  epochs: 2\n  batch_size: 4\n  epochs: 5\n"
+    )
+    with pytest.raises(ConfigError, match=r"twice.yaml: line 7: key `epochs` is written twice .*first on line 5"):
+        load_spec(config)
+    with pytest.raises(DuplicateKeyError):
+        yaml_load("- {a: 1}\n- {b: 1, b: 2}\n")  # in any mapping, at any depth
+    assert yaml_load("base: &b {x: 1, y: 2}\nmine:\n  <<: *b\n  x: 3\n")["mine"] == {"x": 3, "y": 2}
+    with pytest.raises(ConfigError, match=r"override `task.fields=\{a: x, a: y\}`: key `a` appears twice"):
+        apply_overrides({"task": {}}, ["task.fields={a: x, a: y}"])
+    assert apply_overrides({"task": {}}, ["task.fields={a: x, b: y}"]) == {"task": {"fields": {"a": "x", "b": "y"}}}
+
+
+def test_a_blank_fallback_reference_is_refused():
+    with pytest.raises(ValidationError, match="blank; write the reply expected"):
+        RunSpec.model_validate(
+            MINIMAL
+            | {"task": {"type": "generation", "builtin": "support-tickets-replies", "fallback_reference": " \n"}}
+        )

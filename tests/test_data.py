@@ -212,3 +212,28 @@ def test_builtin_task_defeats_a_keyword_baseline():
     )
     accuracy = (model.predict_proba(task.test.texts).argmax(1) == label_ids_of(task.test, task.labels)).mean()
     assert 0.6 < accuracy < 0.99
+
+
+def test_json_rows_naming_a_key_twice_are_refused_by_row(tmp_path):
+    """pandas (like `json`) keeps the last value of a repeated key: a row `{"label": "a", "label": "b"}` was
+    silently `b`. JSON Lines, a JSON array, and records nested in a row are all checked."""
+    spec = DataSpec(path=tmp_path / "x")
+    lines = [json.dumps(r) for r in ROWS]
+    lines[4] = lines[4][:-1] + ', "label": "b"}'
+    path = tmp_path / "twice.jsonl"
+    path.write_text("\n".join(lines))
+    with pytest.raises(DataError, match=r"twice.jsonl: data row 5 names the key `label` twice"):
+        load_examples(path, spec)
+    path = tmp_path / "twice.json"
+    path.write_text("[" + ",".join(lines) + "]")
+    with pytest.raises(DataError, match=r"twice.json: data row 5 names the key `label` twice"):
+        load_examples(path, spec)
+    nested = [json.dumps(r | {"meta": {"k": [{"a": 1}]}}) for r in ROWS]
+    nested[7] = nested[7].replace('{"a": 1}', '{"a": 1, "a": 2}')
+    path = tmp_path / "nested.jsonl"
+    path.write_text("\n".join(nested))
+    with pytest.raises(DataError, match=r"data row 8 names the key `a` twice"):
+        load_examples(path, spec)
+    path.write_text("\n".join(json.dumps(r) for r in ROWS) + "\n{not json\n")  # pandas still names what is wrong
+    with pytest.raises(DataError, match=r"nested.jsonl: cannot read as jsonl"):
+        load_examples(path, spec)

@@ -166,3 +166,54 @@ def test_a_local_dataset_folder_is_relative_to_the_config_file(tmp_path, monkeyp
     config["task"]["data"]["hub"] = "PolyAI/banking77"
     (tmp_path / "c.yaml").write_text(yaml.safe_dump(config))
     assert load_spec(tmp_path / "c.yaml", []).task.data.hub == "PolyAI/banking77"
+
+
+def target_rows(n: int, start: int = 0) -> list[dict]:
+    return [
+        {
+            "utterance": f"refund order {1000 + i} for ${i}.00 please",
+            "order": str(1000 + i),
+            "record": f'{{"order_id": "{1000 + i}"}}',
+            "reply": f"Hi, order {1000 + i} is refunded.",
+            "intent": LABELS[i % 3],
+        }
+        for i in range(start, start + n)
+    ]
+
+
+@pytest.mark.parametrize("kind", ["extraction", "generation"])
+def test_extraction_and_generation_read_hub_splits_as_classification_does(tmp_path, kind):
+    """`task.data.hub` with extraction or generation read `task.data.path` (None) and ended in an
+    AttributeError: a dataset repo folder and a `save_to_disk` folder now load, splits and commit recorded."""
+    from datasets import Dataset
+
+    repo = tmp_path / "tickets"
+    repo.mkdir()
+    pd.DataFrame(target_rows(30)).to_csv(repo / "train.csv", index=False)
+    pd.DataFrame(target_rows(6, 100)).to_csv(repo / "test.csv", index=False)
+    Dataset.from_list(target_rows(30)).save_to_disk(str(tmp_path / "saved"))
+    by_kind = {
+        "extraction": {"fields": {"order_id": "order"}},
+        "generation": {"data": {"reference_column": "reply"}},
+    }[kind]
+
+    def spec(**data) -> TaskSpec:
+        data = {"text_column": "utterance", "label_column": "intent", **by_kind.get("data", {}), **data}
+        return TaskSpec(type=kind, data=DataSpec(**data), **{k: v for k, v in by_kind.items() if k != "data"})
+
+    prepared = prepare_task(spec(hub=str(repo), test_split="test"))
+    assert len(prepared.test) == 6 and prepared.test.targets[0] in (
+        '{"order_id":"1100"}',
+        "Hi, order 1100 is refunded.",
+    )
+    assert set(prepared.train_pool.labels) == set(LABELS)  # stratified by the label column
+    assert prepared.report.hub["splits"] == {"train": "train", "test": "test", "validation": None}
+    saved = prepare_task(spec(hub=str(tmp_path / "saved")))
+    assert len(saved.train_pool) + len(saved.validation) + len(saved.test) == 30
+    with pytest.raises(DataError, match=r"tickets:train: no column 'missing'"):
+        prepare_task(spec(hub=str(repo), text_column="missing"))
+    with pytest.raises(DataError) as refused:
+        prepare_task(spec(hub="nobody/no-such-dataset-xyz"))
+    assert "\n" not in str(refused.value) and "nobody/no-such-dataset-xyz" in str(refused.value)
+    with pytest.raises(DataError, match=r"`task.data.hub: no//such id` is neither a local dataset folder nor a Hub"):
+        prepare_task(spec(hub="no//such id"))

@@ -343,3 +343,124 @@ def test_serving_an_extraction_run_is_refused_with_a_reason(extraction_run):
     outcome, _, _ = extraction_run
     with pytest.raises(BakeoffError, match="holds a `extraction` task: serving and export cover classification"):
         find_trial(outcome.run_dir, "crf")
+
+
+def _targets_csv(path: Path, n: int = 20, **columns) -> Path:
+    frame = pd.DataFrame(
+        {"text": [f"refund order {k} please" for k in range(n)], "order": [str(k) for k in range(n)], **columns}
+    )
+    frame.to_csv(path, index=False)
+    return path
+
+
+def test_a_held_out_file_with_no_value_for_any_field_is_refused_a_rare_field_is_only_warned(tmp_path):
+    """A test file whose records use other keys was an all-null test set on which a model writing null
+    everywhere scored 100%; one field never set in a small test file is only a warning."""
+    from bakeoff.data.targets import check_records
+
+    fields = ["order_id", "amount"]
+    with pytest.raises(DataError, match=r"no record has a value for any of `task.fields` \(order_id, amount\)"):
+        check_records([{"OrderID": "1", "Amount": "2"}] * 5, fields, Path("test.jsonl"), main=False)
+    with pytest.raises(DataError, match=r"records' keys are: none \(every record is empty\)"):
+        check_records([{}] * 5, fields, Path("test.jsonl"), main=False)
+    warnings = check_records([{"order_id": "1"}] * 5, fields, Path("test.jsonl"), main=False)
+    assert warnings == ["test.jsonl: never a value for amount"]
+
+
+def test_label_and_id_columns_are_checked_in_target_data(tmp_path):
+    """A `label_column` left at its default may be absent (one stratum); one named in the config must exist,
+    or the splits would silently lose the stratification asked for. `id_column` as for classification."""
+    path = _targets_csv(tmp_path / "data.csv", category=["a", "b"] * 10)
+    spec = TaskSpec(type="extraction", data={"path": path}, fields={"order_id": "order"})
+    assert prepare_task(spec).test.labels  # default `label`: absent, one stratum
+    assert prepare_task(TaskSpec.model_validate(spec.model_dump())).test.labels  # ... also when written out
+    named = TaskSpec(type="extraction", data={"path": path, "label_column": "category"}, fields={"order_id": "order"})
+    assert set(prepare_task(named).test.labels) == {"a", "b"}
+    typo = TaskSpec(type="extraction", data={"path": path, "label_column": "categroy"}, fields={"order_id": "order"})
+    with pytest.raises(DataError, match=r"no column 'categroy' \(task.data.label_column\)"):
+        prepare_task(typo)
+    for id_column, message in (("uid", r"no id column 'uid'"), ("category", r"2 ids occur more than once")):
+        ids = TaskSpec(type="generation", data={"path": path, "reference_column": "order", "id_column": id_column})
+        with pytest.raises(DataError, match=message):
+            prepare_task(ids)
+
+
+def test_a_target_record_naming_a_key_twice_is_refused_by_row(tmp_path):
+    records = [json.dumps({"order_id": str(k)}) for k in range(20)]
+    records[6] = '{"order_id": "6", "order_id": "7"}'
+    path = _targets_csv(tmp_path / "data.csv", record=records)
+    spec = TaskSpec(type="extraction", data={"path": path, "target_column": "record"}, fields=["order_id"])
+    with pytest.raises(DataError, match=r"data row 7: the target record names `order_id` twice"):
+        load_target_examples(path, spec)
+
+
+def _run_spec(task: dict, candidates: list[dict] | None = None) -> dict:
+    return {
+        "name": "t",
+        "task": {"builtin_examples": 200, **task},
+        "candidates": candidates or [{"name": "base", "model": "tfidf-retrieval"}],
+    }
+
+
+def test_sampling_settings_with_greedy_decoding_are_refused_unless_at_their_defaults():
+    from bakeoff.errors import ConfigError
+    from bakeoff.runners.preflight import check_decoding
+
+    task = {"type": "generation", "builtin": "support-tickets-replies"}
+    spec = spec_from_dict(_run_spec(task))
+    check_decoding(spec)
+    check_decoding(spec_from_dict(spec.model_dump(mode="json")))  # written out whole: every default is there
+    check_decoding(spec_from_dict(_run_spec(task | {"decoding": {"strategy": "sample", "temperature": 0.2}})))
+    with pytest.raises(ConfigError, match=r"task.decoding.temperature: 0.2 is for sampled decoding, but .* greedy"):
+        check_decoding(spec_from_dict(_run_spec(task | {"decoding": {"temperature": 0.2}})))
+    with pytest.raises(ConfigError, match=r"task.decoding.seed: 3 is for sampled decoding"):
+        check_decoding(spec_from_dict(_run_spec(task | {"decoding": {"strategy": "greedy", "seed": 3}})))
+
+
+def test_max_new_tokens_must_fit_each_candidates_context_read_from_its_config():
+    from bakeoff.errors import ConfigError
+    from bakeoff.runners.preflight import check_context
+
+    llm = {"name": "llm", "model": "/nowhere"}
+    spec = spec_from_dict(
+        _run_spec({"type": "generation", "builtin": "support-tickets-replies", "decoding": {"max_new_tokens": 300}})
+        | {"candidates": [llm]}
+    )
+    candidate = spec.candidates[0]
+    check_context(candidate, spec, {"max_position_embeddings": 492})  # 192 prompt + 300 new: exactly fits
+    with pytest.raises(ConfigError, match=r"exceed the model's context of 491 \(max_position_embeddings"):
+        check_context(candidate, spec, {"max_position_embeddings": 491})
+    with pytest.raises(ConfigError, match=r"context of 256 \(n_positions in its config.json\); set .* at most 64"):
+        check_context(candidate, spec, {"n_positions": 256})
+    with pytest.raises(ConfigError, match=r"context of 100 .*lower training.max_prompt_tokens below 100"):
+        check_context(candidate, spec, {"text_config": {"max_position_embeddings": 100}})  # multimodal configs
+    check_context(candidate, spec, {})  # no length named: nothing to check
+    classification = spec_from_dict(_run_spec({"builtin": "support-tickets"}) | {"candidates": [llm]})
+    check_context(classification.candidates[0], classification, {"max_position_embeddings": 16})  # nothing decoded
+
+
+@pytest.mark.parametrize("kind", ["extraction", "generation"])
+def test_a_resolved_spec_written_out_whole_validates_again(tmp_path, kind):
+    """`validate --explain` and stored specs hold every default (temperature, top_p, label_column `label`...):
+    read back as a config, they must pass the checks that refuse settings a user wrote."""
+    import yaml
+
+    from bakeoff.config import load_spec
+    from bakeoff.runners.preflight import preflight
+
+    path = _targets_csv(tmp_path / "data.csv", reply=[f"Hi {k}" for k in range(20)])
+    task = {"type": kind, "data": {"path": str(path)}}
+    task |= (
+        {"fields": {"order_id": "order"}}
+        if kind == "extraction"
+        else {"data": task["data"] | {"reference_column": "reply"}}
+    )
+    config = {
+        "name": "whole",
+        "task": task,
+        "candidates": [{"name": "base", "model": "crf" if kind == "extraction" else "tfidf-retrieval"}],
+        "grid": {"train_sizes": [4]},
+        "output": {"dir": str(tmp_path / "run")},
+    }
+    (tmp_path / "whole.yaml").write_text(yaml.safe_dump(spec_from_dict(config).model_dump(mode="json")))
+    assert preflight(load_spec(tmp_path / "whole.yaml")) is not None

@@ -229,6 +229,17 @@ class TaskSpec(Spec):
                 raise ValueError(f"{', '.join(map(repr, twice))} named more than once; name each field once")
         return fields
 
+    @field_validator("fallback_reference")
+    @classmethod
+    def _fallback_written(cls, text: str | None) -> str | None:
+        """A blank fallback would score every empty output on an out-of-scope item as a perfect reply."""
+        if text is not None and not text.strip():
+            raise ValueError(
+                "blank; write the reply expected for out-of-scope items, or remove the key to report a "
+                "fallback-detection rate instead"
+            )
+        return text
+
     @model_validator(mode="after")
     def _one_source(self) -> TaskSpec:
         if (self.builtin is None) == (self.data is None):
@@ -807,6 +818,41 @@ def explain(spec: BaseModel, indent: int = 0) -> list[str]:
     return lines
 
 
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """PyYAML's safe loader, refusing a key written twice in one mapping.
+
+    PyYAML keeps the last value of a repeated key without a word: `fields: {order_id: a, order_id: b}` became
+    one field, and a second `training:` section silently replaced the first. Merge keys (`<<: *base`) may
+    still be overridden, as YAML means them to be."""
+
+    def construct_mapping(self, node, deep=False):
+        if isinstance(node, yaml.MappingNode):
+            seen: dict[Any, Any] = {}
+            for key_node, _ in node.value:
+                if key_node.tag == "tag:yaml.org,2002:merge":
+                    continue
+                key = self.construct_object(key_node, deep=True)
+                try:
+                    first = seen.setdefault(key, key_node.start_mark)
+                except TypeError:  # an unhashable key: PyYAML's own error says so
+                    continue
+                if first is not key_node.start_mark:
+                    raise DuplicateKeyError(key, first, key_node.start_mark)
+        return super().construct_mapping(node, deep=deep)
+
+
+class DuplicateKeyError(yaml.YAMLError):
+    def __init__(self, key: Any, first, again) -> None:
+        self.key, self.first_line, self.problem_mark = key, first.line + 1, again
+        self.problem = f"key `{key}` appears twice in one mapping (lines {first.line + 1} and {again.line + 1})"
+        super().__init__(self.problem)
+
+
+def yaml_load(text: str) -> Any:
+    """YAML as `yaml.safe_load` reads it, except that a key repeated in one mapping is a DuplicateKeyError."""
+    return yaml.load(text, Loader=_UniqueKeyLoader)  # noqa: S506 - a SafeLoader subclass
+
+
 def apply_overrides(raw: dict[str, Any], overrides: list[str]) -> dict[str, Any]:
     """Apply dotted `key=value` overrides (values parsed as YAML) to a raw config dict.
 
@@ -819,7 +865,12 @@ def apply_overrides(raw: dict[str, Any], overrides: list[str]) -> dict[str, Any]
         if not all(keys):
             raise ConfigError(f"override `{item}`: `{dotted}` is not a dotted key (e.g. training.epochs=2)")
         try:
-            value = yaml.safe_load(value_text)
+            value = yaml_load(value_text)
+        except DuplicateKeyError as err:
+            raise ConfigError(
+                f"override `{item}`: key `{err.key}` appears twice in the value; YAML would keep only the last, "
+                "so write it once"
+            ) from None
         except yaml.YAMLError as err:
             raise ConfigError(
                 f"override `{item}`: the value is not valid YAML "
@@ -867,7 +918,12 @@ def load_spec(path: Path, overrides: list[str] | None = None) -> RunSpec:
     except UnicodeDecodeError:
         raise ConfigError(f"{path}: not UTF-8 text") from None
     try:
-        raw = yaml.safe_load(text)
+        raw = yaml_load(text)
+    except DuplicateKeyError as err:
+        raise ConfigError(
+            f"{path}: line {err.problem_mark.line + 1}: key `{err.key}` is written twice in one mapping "
+            f"(first on line {err.first_line}); YAML would keep only the last: keep one"
+        ) from None
     except yaml.YAMLError as err:
         mark = getattr(err, "problem_mark", None)
         where = f" line {mark.line + 1}, column {mark.column + 1}" if mark else ""

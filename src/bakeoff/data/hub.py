@@ -17,6 +17,7 @@ from bakeoff.config import DataSpec
 from bakeoff.errors import DataError
 
 _COMMIT = re.compile(r"^[0-9a-f]{40}$")
+_HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*(/[A-Za-z0-9][\w.-]*)?$", re.ASCII)  # name or owner/name
 
 
 @dataclass(frozen=True)
@@ -28,12 +29,25 @@ class HubSplit:
 
 def load_split(spec: DataSpec, split: str) -> HubSplit:
     """One split of `spec.hub` as a DataFrame, or a DataError naming the key to fix."""
+    from pathlib import Path
+
     from datasets import load_dataset_builder
 
     where = f"{spec.hub}:{split}"
+    if not _HUB_ID.match(str(spec.hub)) and not Path(str(spec.hub)).exists():
+        raise DataError(
+            f"`task.data.hub: {spec.hub}` is neither a local dataset folder nor a Hub id (owner/name: letters, "
+            "digits, - _ .); check the id, or the folder's path"
+        )
     builder = _offline_builder(spec)
     if builder is None:
         _probe(spec)
+    import datasets
+
+    # A local folder is prepared in a moment: its "Generating train split" bars would only bury a data error.
+    quiet = Path(str(spec.hub)).exists() and datasets.is_progress_bar_enabled()
+    if quiet:
+        datasets.disable_progress_bars()
     try:
         builder = builder or load_dataset_builder(str(spec.hub), spec.config, revision=spec.revision)
         builder.download_and_prepare()
@@ -45,8 +59,23 @@ def load_split(spec: DataSpec, split: str) -> HubSplit:
         raise
     except Exception as err:  # noqa: BLE001 - datasets raises many types; each becomes one line here
         raise DataError(_message(spec, err)) from None
+    finally:
+        if quiet:
+            datasets.enable_progress_bars()
     sha = builder.hash if isinstance(builder.hash, str) and _COMMIT.match(builder.hash) else None
     return HubSplit(_with_label_names(dataset), where, sha)
+
+
+def source_record(spec: DataSpec, commits: set[str | None]) -> dict:
+    """What a run records of `task.data.hub`: id, config, splits, revision asked for, and the commit read
+    (None for a local folder, or when the splits came from different commits)."""
+    return {
+        "hub": spec.hub,
+        "config": spec.config,
+        "splits": {"train": spec.split, "test": spec.test_split, "validation": spec.validation_split},
+        "revision": spec.revision,
+        "commit_sha": next(iter(commits)) if len(commits) == 1 else None,
+    }
 
 
 def _offline() -> bool:
@@ -144,6 +173,8 @@ def _with_label_names(dataset) -> pd.DataFrame:
 
 
 def _message(spec: DataSpec, err: Exception) -> str:
+    if type(err).__name__ == "DatasetGenerationError" and err.__cause__ is not None:
+        err = err.__cause__  # "An error occurred while generating the dataset": the cause says which
     first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
     name = type(err).__name__
     if "offline" in first.lower() or name in ("ConnectError", "ConnectionError", "OfflineModeIsEnabled"):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import difflib
+import json
 import random
 from pathlib import Path
 
@@ -81,6 +82,7 @@ def read_table(path: Path, declared_format: str = "auto") -> pd.DataFrame:
             # A .json file may hold one JSON array of records rather than one record per line.
             # utf-8-sig: a byte-order mark (Excel, Notepad) is read past, as pandas does for CSV.
             lines = _first_character(path) != "["
+            _refuse_repeated_keys(path, lines)
             return _records_frame(path, pd.read_json(path, lines=lines, dtype=False, encoding="utf-8-sig"))
         if fmt == "parquet":
             return pd.read_parquet(path)
@@ -105,6 +107,58 @@ def read_table(path: Path, declared_format: str = "auto") -> pd.DataFrame:
     except Exception as err:  # datasets/pyarrow raise their own types for damaged folders and files
         first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
         raise DataError(f"{path}: cannot read as {fmt}: {first}") from None
+
+
+class _Object(dict):
+    """A JSON object as read, remembering the first key it named twice (json keeps the last value)."""
+
+    repeated: str | None = None
+
+
+def first_duplicate_key(pairs: list[tuple[str, object]]) -> str | None:
+    seen: set[str] = set()
+    for key, _ in pairs:
+        if key in seen:
+            return key
+        seen.add(key)
+    return None
+
+
+def _object(pairs: list[tuple[str, object]]) -> _Object:
+    found = _Object(pairs)
+    if len(found) < len(pairs):
+        found.repeated = first_duplicate_key(pairs)
+    return found
+
+
+def _repeated_in(value) -> str | None:
+    """The first key named twice in any object inside `value` (a row, or a record nested in it)."""
+    if isinstance(value, _Object) and value.repeated is not None:
+        return value.repeated
+    children = value.values() if isinstance(value, dict) else value if isinstance(value, list) else ()
+    return next((key for child in children if (key := _repeated_in(child)) is not None), None)
+
+
+def _refuse_repeated_keys(path: Path, lines: bool) -> None:
+    """Refuse a JSON row (or a record inside one) that names a key twice: pandas, like `json`, silently keeps
+    the last value. Parsed once more with `json` because pandas has no hook for it; JSON that does not parse
+    is left to pandas, whose error names the problem."""
+    text = path.read_text(encoding="utf-8-sig")
+    try:
+        if lines:
+            rows = (json.loads(line, object_pairs_hook=_object) for line in text.split("\n") if line.strip())
+        else:
+            parsed = json.loads(text, object_pairs_hook=_object)
+            rows = parsed if isinstance(parsed, list) else [parsed]
+        for row, value in enumerate(rows):
+            key = _repeated_in(value)
+            if key is not None:
+                raise DataError(
+                    f"{path}: data row {row + 1} names the key `{key}` twice; JSON would keep only the last value: "
+                    "write each key once"
+                )
+    except (ValueError, RecursionError):
+        return
 
 
 def _records_frame(path: Path, frame: pd.DataFrame) -> pd.DataFrame:
@@ -147,16 +201,24 @@ def table_to_examples(frame: pd.DataFrame, spec: DataSpec, path: Path) -> Exampl
             "counting a header); fill or drop them"
         )
     if spec.id_column is not None:
-        if spec.id_column not in frame.columns:
-            raise DataError(f"{path}: no id column {spec.id_column!r}; columns are {list(frame.columns)}")
-        ids = frame[spec.id_column].astype(str)
-        repeated = ids[ids.duplicated(keep=False)]
-        if len(repeated):
-            raise DataError(
-                f"{path}: {repeated.nunique()} ids occur more than once (e.g. {repeated.iloc[0]!r}); ids must be unique"
-            )
+        check_ids(frame, spec.id_column, path)
     texts = frame[spec.text_column].fillna("").astype(str).tolist()
     return Examples(texts, [label_text(value) for value in labels])
+
+
+def check_ids(frame: pd.DataFrame, id_column: str, path: Path | str) -> None:
+    """`task.data.id_column` exists and its ids are unique."""
+    if id_column not in frame.columns:
+        raise DataError(
+            f"{path}: no id column {id_column!r} (task.data.id_column); columns are {list(frame.columns)}. "
+            "Name the column of item ids, or remove the key"
+        )
+    ids = frame[id_column].astype(str)
+    repeated = ids[ids.duplicated(keep=False)]
+    if len(repeated):
+        raise DataError(
+            f"{path}: {repeated.nunique()} ids occur more than once (e.g. {repeated.iloc[0]!r}); ids must be unique"
+        )
 
 
 def label_text(value) -> str:

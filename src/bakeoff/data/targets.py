@@ -10,18 +10,22 @@ splitting (nested subsets, stratified samples) works unchanged.
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from pathlib import Path
 
-from bakeoff.config import TaskSpec
+import pandas as pd
+
+from bakeoff.config import DataSpec, TaskSpec
 from bakeoff.data import validate
 from bakeoff.data.examples import Examples
-from bakeoff.data.load import label_text, load_texts, read_table
+from bakeoff.data.load import check_ids, first_duplicate_key, label_text, load_texts, read_table
 from bakeoff.data.splits import held_out_splits
 from bakeoff.data.ticket_replies import FALLBACK_REPLY, reply_for
 from bakeoff.data.tickets import RECORD_FIELDS, generate_out_of_scope, generate_ticket_records
 from bakeoff.errors import DataError
 
 ONE_STRATUM = "all"  # the stratum of every item when the data has no label column
+DEFAULT_LABEL_COLUMN = DataSpec.model_fields["label_column"].default  # may be absent from target data
 DEFAULT_INSTRUCTIONS = {
     "extraction": "Extract the fields of the customer message as JSON (null where the message does not say).",
     "generation": "Write the first reply to the customer message.",
@@ -75,9 +79,12 @@ def value_text(value) -> str:
     return label_text(value)
 
 
-def check_records(records: list[dict], fields: list[str], path: Path, main: bool = True) -> list[str]:
-    """Refuse what a record of strings cannot hold, and (in the main data file) a field that never has a
-    value, which would score every model perfectly; warn about rows that say nothing. Returns the warnings."""
+def check_records(records: list[dict], fields: list[str], path: Path | str, main: bool = True) -> list[str]:
+    """Refuse what a record of strings cannot hold; in the main data file a field that never has a value,
+    which would score every model perfectly, and in a test or validation file records with no value for any
+    field (keys other than the training data's: an all-null test set, on which a model that always writes
+    null scores 100%). Warn about rows that say nothing. Returns the warnings."""
+    name = Path(str(path)).name
     for row, record in enumerate(records):
         for field in fields:
             if isinstance(record.get(field), (list, dict)):
@@ -90,8 +97,14 @@ def check_records(records: list[dict], fields: list[str], path: Path, main: bool
     found = sorted({key for record in records for key in record})
     never = [f for f in fields if all(record.get(f) in (None, "") for record in records)]
     warnings = []
+    if never and not main and len(never) == len(fields):
+        raise DataError(
+            f"{path}: no record has a value for any of `task.fields` ({', '.join(fields)}), so a model that "
+            f"always writes null would score 100% on it; its records' keys are: "
+            f"{', '.join(found[:8]) or 'none (every record is empty)'}. Use the training data's keys"
+        )
     if never and not main:  # a small test or validation file may lack a rare field
-        warnings.append(f"{path.name}: never a value for {', '.join(never)}")
+        warnings.append(f"{name}: never a value for {', '.join(never)}")
     elif never:
         raise DataError(
             f"{path}: field{'s' if len(never) > 1 else ''} {', '.join(f'`{f}`' for f in never)} never "
@@ -101,18 +114,26 @@ def check_records(records: list[dict], fields: list[str], path: Path, main: bool
         )
     empty = sum(all(record.get(f) in (None, "") for f in fields) for record in records)
     if empty:
-        warnings.append(f"{path.name}: {empty} of {len(records)} records have no value for any field")
+        warnings.append(f"{name}: {empty} of {len(records)} records have no value for any field")
     extra = sorted(set(found) - set(fields))
     if extra:
-        warnings.append(f"{path.name}: record keys not in `task.fields` are ignored: {', '.join(extra[:8])}")
+        warnings.append(f"{name}: record keys not in `task.fields` are ignored: {', '.join(extra[:8])}")
     return warnings
 
 
 def load_target_examples(path: Path, spec: TaskSpec, main: bool = True) -> tuple[Examples, list[str]]:
-    """Texts, strata and targets from a user file, refusing missing columns and unreadable records by row;
-    and warnings about what the file says oddly (see `check_records`; empty references dropped)."""
+    """Texts, strata and targets from a user file (see `target_examples`)."""
+    return target_examples(read_table(path, spec.data.format), spec, path, main)
+
+
+def target_examples(
+    frame: pd.DataFrame, spec: TaskSpec, path: Path | str, main: bool = True
+) -> tuple[Examples, list[str]]:
+    """Texts, strata and targets from a file's or a Hub split's table (`path` names it), refusing missing
+    columns and unreadable records by row; and warnings about what it says oddly (see `check_records`;
+    empty references dropped). `main`: the training data, not a test or validation file."""
     data = spec.data
-    frame = read_table(path, data.format)
+    name = Path(str(path)).name
     if frame.empty:
         raise DataError(f"{path}: the file has no rows")
     needed = [data.text_column]
@@ -128,6 +149,15 @@ def load_target_examples(path: Path, spec: TaskSpec, main: bool = True) -> tuple
             f"{path}: no column {', '.join(repr(m) for m in missing)}; columns are {list(frame.columns)}. "
             "Set `task.data.text_column`, `task.data.target_column`/`reference_column` or `task.fields`."
         )
+    if main and data.label_column != DEFAULT_LABEL_COLUMN and data.label_column not in frame.columns:
+        # Without the column every item is one stratum: the splits the user asked to balance would not be. The
+        # default name may be absent (a resolved spec written out whole holds it, asked for or not).
+        raise DataError(
+            f"{path}: no column {data.label_column!r} (task.data.label_column); columns are {list(frame.columns)}. "
+            "Name the column of categories that should balance the splits, or remove the key"
+        )
+    if data.id_column is not None:
+        check_ids(frame, data.id_column, path)
     texts = frame[data.text_column].fillna("").astype(str).tolist()
     strata = (
         frame[data.label_column].fillna("").astype(str).str.strip().tolist()
@@ -146,7 +176,7 @@ def load_target_examples(path: Path, spec: TaskSpec, main: bool = True) -> tuple
         if blank:  # an empty reference rewards writing nothing: the row is dropped, and counted
             dropped = set(blank)
             keep = [i for i in range(len(targets)) if i not in dropped]
-            warnings.append(f"{path.name}: {len(blank)} rows with an empty reference dropped")
+            warnings.append(f"{name}: {len(blank)} rows with an empty reference dropped")
             texts, strata, targets = ([xs[i] for i in keep] for xs in (texts, strata, targets))
     else:
         fields = target_fields(spec)
@@ -167,13 +197,18 @@ def _cell(value):
     return None if value is None or (isinstance(value, float) and value != value) else value
 
 
-def _record(cell, path: Path, row: int) -> dict:
+def _record(cell, path: Path | str, row: int) -> dict:
     if isinstance(cell, dict):
         return cell
     if cell is None or (isinstance(cell, float) and cell != cell) or str(cell).strip() == "":
         return {}  # no record: every field missing (null)
     try:
-        value = json.loads(str(cell))
+        value = json.loads(str(cell), object_pairs_hook=_pairs)
+    except _RepeatedKey as err:
+        raise DataError(
+            f"{path}: data row {row + 1}: the target record names `{err.key}` twice; JSON would keep only the "
+            "last value: write each key once"
+        ) from None
     except ValueError:
         raise DataError(
             f"{path}: data row {row + 1}: `task.data.target_column` is not a JSON object ({str(cell)[:60]}); "
@@ -182,6 +217,20 @@ def _record(cell, path: Path, row: int) -> dict:
     if not isinstance(value, dict):
         raise DataError(f"{path}: data row {row + 1}: the target is JSON but not an object ({str(cell)[:60]})")
     return value
+
+
+class _RepeatedKey(ValueError):
+    def __init__(self, key: str) -> None:
+        super().__init__(key)
+        self.key = key
+
+
+def _pairs(pairs: list[tuple[str, object]]) -> dict:
+    """`json.loads` hook: an object naming a key twice is an error (json keeps the last value silently)."""
+    repeated = first_duplicate_key(pairs)
+    if repeated is not None:
+        raise _RepeatedKey(repeated)
+    return dict(pairs)
 
 
 def builtin_examples(spec: TaskSpec, n: int, seed: int, phrasings: str = "seen") -> Examples:
@@ -201,7 +250,7 @@ def prepare_target_task(spec: TaskSpec):
     split = spec.split
     out_of_scope: list[str] = []
     warnings: list[str] = []
-    paraphrases = None
+    paraphrases = hub_source = None
     given_test = given_validation = None
     if spec.builtin is not None:
         everything = builtin_examples(spec, spec.builtin_examples, split.seed)
@@ -210,6 +259,8 @@ def prepare_target_task(spec: TaskSpec):
         )
         if spec.type == "generation":
             out_of_scope = generate_out_of_scope(max(20, spec.builtin_examples // 10), seed=split.seed)
+    elif spec.data.hub is not None:
+        everything, given_test, given_validation, hub_source, warnings = _hub_target_splits(spec)
     else:
         data = spec.data
         everything, warnings = load_target_examples(data.path, spec)
@@ -219,8 +270,8 @@ def prepare_target_task(spec: TaskSpec):
         if data.validation_path:
             given_validation, found = load_target_examples(data.validation_path, spec, main=False)
             warnings += found
-        if data.out_of_scope_path:
-            out_of_scope = load_texts(data.out_of_scope_path, data)
+    if spec.data is not None and spec.data.out_of_scope_path:
+        out_of_scope = load_texts(spec.data.out_of_scope_path, spec.data)
     everything, empty_dropped = validate.drop_empty(everything)
     if len(everything) < 4:
         raise DataError(f"the data has {len(everything)} items with text; a task needs at least 4")
@@ -249,16 +300,36 @@ def prepare_target_task(spec: TaskSpec):
     validation = _known_strata(validation, known)
     near = validate.near_duplicate_mask(train_pool.texts, test.texts)
     seen = {t.strip().lower() for t in train_pool.texts}
+    data_report = validate.report(train_pool, validation, test, empty_dropped, warnings, labels_are_classes=False)
     return TaskData(
         train_pool=train_pool,
         validation=validation,
         test=test,
         labels=sorted(known),
         out_of_scope=out_of_scope,
-        report=validate.report(train_pool, validation, test, empty_dropped, warnings, labels_are_classes=False),
+        report=replace(data_report, hub=hub_source) if hub_source else data_report,
         test_near_duplicate=[bool(near[i]) or t.strip().lower() in seen for i, t in enumerate(test.texts)],
         paraphrases=paraphrases,
     )
+
+
+def _hub_target_splits(spec: TaskSpec):
+    """`task.data.hub`: the training split and the optional test/validation splits as target examples, with
+    the same checks as files, and what to record (as `data.task.load_hub_splits` does for classification)."""
+    from bakeoff.data.hub import load_split, source_record
+
+    data = spec.data
+    loaded, warnings, commits = [], [], set()
+    for name, main in ((data.split, True), (data.test_split, False), (data.validation_split, False)):
+        if name is None:
+            loaded.append(None)
+            continue
+        part = load_split(data, name)
+        examples, found = target_examples(part.frame, spec, part.where, main)
+        loaded.append(examples)
+        warnings += found
+        commits.add(part.commit_sha)
+    return loaded[0], loaded[1], loaded[2], source_record(data, commits), warnings
 
 
 def _known_strata(examples: Examples, known: set[str]) -> Examples:

@@ -151,7 +151,7 @@ def split_out_labels(examples: Examples, labels: list[str]) -> tuple[Examples, l
 def load_hub_splits(data) -> tuple[Examples, Examples | None, Examples | None, dict, list[str]]:
     """`task.data.hub`: the training split and the optional test/validation splits, with the same column
     checks as files, and what to record (id, config, splits, revision asked for, commit read)."""
-    from bakeoff.data.hub import load_split
+    from bakeoff.data.hub import load_split, source_record
 
     loaded, warnings, commits = [], [], set()
     for name in (data.split, data.test_split, data.validation_split):
@@ -163,11 +163,4 @@ def load_hub_splits(data) -> tuple[Examples, Examples | None, Examples | None, d
         loaded.append(examples)
         warnings += found
         commits.add(part.commit_sha)
-    source = {
-        "hub": data.hub,
-        "config": data.config,
-        "splits": {"train": data.split, "test": data.test_split, "validation": data.validation_split},
-        "revision": data.revision,
-        "commit_sha": next(iter(commits)) if len(commits) == 1 else None,
-    }
-    return loaded[0], loaded[1], loaded[2], source, warnings
+    return loaded[0], loaded[1], loaded[2], source_record(data, commits), warnings

@@ -9,7 +9,6 @@ model weights: sources are resolved and their config.json and weight files are i
 from __future__ import annotations
 
 import json
-import json
 import os
 from pathlib import Path
 
@@ -36,7 +35,7 @@ def preflight(spec: RunSpec, check_data: bool = True, create_run_dir: bool = Fal
     check_perturbations(spec)
     for candidate in spec.candidates:
         if not candidate.is_baseline:
-            check_candidate(candidate)
+            check_candidate(candidate, spec)
     task = None
     if check_data:
         task = prepare_task(spec.task)
@@ -96,11 +95,18 @@ def check_task_type(spec: RunSpec) -> None:
             ("task.fallback_reference", task.fallback_reference),
             ("task.data.out_of_scope_path", data.out_of_scope_path if data else None),
             ("task.data.out_of_scope_labels", data.out_of_scope_labels if data else None),
+            ("task.data.labels", data.labels if data else None),
+            ("task.data.max_per_label", data.max_per_label if data else None),
         )
         if value is not None
     ]
     allowed = {
-        "classification": {"task.data.out_of_scope_path", "task.data.out_of_scope_labels"},
+        "classification": {
+            "task.data.out_of_scope_path",
+            "task.data.out_of_scope_labels",
+            "task.data.labels",
+            "task.data.max_per_label",
+        },
         "extraction": {"task.fields", "task.data.target_column"},
         "generation": {"task.data.reference_column", "task.fallback_reference", "task.data.out_of_scope_path"},
     }[kind]
@@ -113,8 +119,15 @@ def check_task_type(spec: RunSpec) -> None:
             f"`{stray[0]}` has no use in {article} {kind} task: out-of-scope items are scored for {scored} only; "
             "remove it"
         )
+    if stray and stray[0] in ("task.data.labels", "task.data.max_per_label"):
+        # Silently ignored before: extraction and generation read every row, labels only stratify their splits.
+        raise ConfigError(
+            f"`{stray[0]}` has no use in {'an' if kind == 'extraction' else 'a'} {kind} task: every row is read "
+            "(a label column only balances the splits), nothing is filtered or capped by label; remove it"
+        )
     if stray:
         raise ConfigError(f"`{stray[0]}` is for another task type; task.type is `{kind}`: remove it or set the type")
+    check_decoding(spec)
     if kind == "extraction":
         _check_extraction_fields(spec)
         if task.decoding.strategy == "sample" and task.decoding.constrained:
@@ -124,6 +137,17 @@ def check_task_type(spec: RunSpec) -> None:
             )
     if kind == "generation" and data is not None and data.reference_column is None:
         raise ConfigError("task.type generation needs `task.data.reference_column` (the column of reference outputs)")
+    if kind == "generation" and data is not None and task.fallback_reference and data.out_of_scope_path is None:
+        # Silently unused before: the fallback is scored on out-of-scope items, and user data has none without it.
+        raise ConfigError(
+            "task.fallback_reference is scored on out-of-scope items, and there are none: set "
+            "`task.data.out_of_scope_path` to a file of them, or remove `fallback_reference`"
+        )
+    if kind == "generation" and data is not None and data.reference_column == data.text_column:
+        raise ConfigError(
+            f"task.data.reference_column and task.data.text_column are both `{data.text_column}`: the model would "
+            "be asked to copy its input; set `reference_column` to the column of reference outputs"
+        )
     for candidate in spec.candidates:
         serves = TARGET_BASELINES.get(candidate.model, "classification") if candidate.is_baseline else kind
         if serves != kind:
@@ -159,6 +183,36 @@ def _check_extraction_fields(spec: RunSpec) -> None:
         raise ConfigError(
             "give either `task.data.target_column` with a list of `task.fields`, or `task.fields: {field: column}`"
         )
+    if data.target_column is not None and data.target_column == data.text_column:
+        raise ConfigError(
+            f"task.data.target_column and task.data.text_column are both `{data.text_column}`: the records would "
+            "be the input; set `target_column` to the column of JSON records"
+        )
+    columns = task.fields if isinstance(task.fields, dict) else {}
+    in_text = [field for field, column in columns.items() if column == data.text_column]
+    if in_text:
+        raise ConfigError(
+            f"task.fields: `{in_text[0]}` maps to `{data.text_column}`, the input text column "
+            "(task.data.text_column): the answer would be the whole input; map it to the column that holds "
+            "the field's value"
+        )
+
+
+SAMPLING_KEYS = ("temperature", "top_p", "seed")  # DecodingSpec settings only sampled decoding reads
+
+
+def check_decoding(spec: RunSpec) -> None:
+    """Sampling settings with greedy decoding were ignored without a word (a `temperature: 0.2` meant to
+    matter did nothing). Values other than the defaults count, not keys written: a resolved spec written
+    out whole (`validate --explain`, a stored spec) holds every default and must still validate."""
+    decoding = spec.task.decoding
+    fields = type(decoding).model_fields
+    given = [key for key in SAMPLING_KEYS if getattr(decoding, key) != fields[key].default]
+    if decoding.strategy == "greedy" and given:
+        raise ConfigError(
+            f"task.decoding.{given[0]}: {getattr(decoding, given[0])} is for sampled decoding, but "
+            f"task.decoding.strategy is greedy, which ignores it; set `strategy: sample` or remove `{given[0]}`"
+        )
 
 
 def check_perturbations(spec: RunSpec) -> None:
@@ -168,8 +222,9 @@ def check_perturbations(spec: RunSpec) -> None:
             perturb.apply(item.name, dict(item.params), [PROBE_TEXT], seed=0)
 
 
-def check_candidate(candidate: CandidateSpec) -> None:
-    """The model can be found, and loading it would need neither pickle nor foreign code without opt-in."""
+def check_candidate(candidate: CandidateSpec, spec: RunSpec | None = None) -> None:
+    """The model can be found, and loading it would need neither pickle nor foreign code without opt-in;
+    with `spec`, what an extraction or generation task decodes fits the model's context."""
     if candidate.resolved_method == "qlora":
         require_bitsandbytes(candidate.name)  # CPU or CUDA: bitsandbytes 0.50 runs 4-bit layers on both
     source = resolve_source(candidate.model, candidate.gguf_file, candidate.revision)
@@ -184,6 +239,8 @@ def check_candidate(candidate: CandidateSpec) -> None:
         config = json.loads(config_path.read_text(encoding="utf-8")) if config_path.is_file() else {}
     except (OSError, ValueError) as err:
         raise ModelError(f"candidate `{candidate.name}`: cannot read {config_path} ({err})") from None
+    if spec is not None and isinstance(config, dict):
+        check_context(candidate, spec, config)
     if isinstance(config, dict) and config.get("auto_map") and not candidate.trust_remote_code:
         raise ModelError(
             f"candidate `{candidate.name}`: {source.description} needs its own code (config.json has "
@@ -199,6 +256,43 @@ def check_candidate(candidate: CandidateSpec) -> None:
             "can run code "
             "when loaded; set `allow_pickle: true` on this candidate if you trust the file, or convert to "
             "safetensors"
+        )
+
+
+CONTEXT_KEYS = ("max_position_embeddings", "n_positions", "n_ctx", "max_sequence_length", "seq_length")
+
+
+def check_context(candidate: CandidateSpec, spec: RunSpec, config: dict) -> None:
+    """A prompt (at most `training.max_prompt_tokens`) plus `max_new_tokens` must fit the positions the model
+    has: past them outputs are garbage or the forward pass fails, only after training. Read from config.json
+    (a multimodal model's `text_config`), as introspection does, without loading weights; a model whose
+    config names no length is not checked."""
+    if spec.task.type == "classification":
+        return  # labels are scored, nothing is decoded
+    text_config = config.get("text_config") if isinstance(config.get("text_config"), dict) else config
+    found = next(
+        (
+            (key, text_config[key])
+            for key in CONTEXT_KEYS
+            if isinstance(text_config.get(key), int) and text_config[key] > 0
+        ),
+        None,
+    )
+    if found is None:
+        return
+    key, context = found
+    prompt, new = spec.training.max_prompt_tokens, spec.task.decoding.max_new_tokens
+    if prompt + new > context:
+        room = context - prompt
+        fix = (
+            f"set task.decoding.max_new_tokens to at most {room}"
+            if room >= 1
+            else f"lower training.max_prompt_tokens below {context}"
+        )
+        raise ConfigError(
+            f"candidate `{candidate.name}`: task.decoding.max_new_tokens {new} + training.max_prompt_tokens "
+            f"{prompt} = {prompt + new} tokens exceed the model's context of {context} ({key} in its config.json); "
+            f"{fix}"
         )
 
 
