@@ -4,6 +4,7 @@ generated reference pages match the code they describe."""
 from __future__ import annotations
 
 import importlib.util
+import json
 import re
 import subprocess
 import sys
@@ -142,3 +143,18 @@ def test_task_types_examples_print_what_the_page_says():
         with contextlib.redirect_stdout(printed):
             exec(compile(block, "docs/task-types.md", "exec"), {})
         assert printed.getvalue().splitlines() == expected
+
+
+def test_measured_tables_come_from_committed_files_and_are_current():
+    """Every table between `<!-- measured:NAME -->` markers is rendered from bench/results/NAME.json, which
+    records the command, the date, the machine and its fp32 matmul peak. Fails when a file is missing or a
+    table differs from its file: run `.venv/bin/python scripts/measurements.py render --write`."""
+    measurements = _load_script("measurements")
+    assert measurements.blocks(), "at least one docs table is rendered from a results file"
+    assert measurements.missing_files() == []
+    for _, name in measurements.blocks():
+        data = json.loads((ROOT / "bench" / "results" / f"{name}.json").read_text())
+        for key in ("command", "date", "machine", "fp32_matmul_peak", "result"):
+            assert data.get(key), f"bench/results/{name}.json has no {key}"
+        assert data["fp32_matmul_peak"]["before"]["gflops"] > 0
+    assert measurements.stale_pages() == []

@@ -1,0 +1,177 @@
+"""Measurements as data: record a command's JSON output under bench/results/, and render the docs' tables from it.
+
+A figure the docs quote as a current measurement lives in a committed JSON file that a real command wrote,
+with the command, the date, the machine and its fp32 matmul peak read before and after; the page holds the
+table between two markers, and this script writes it from that file (tests/test_docs.py fails when a table
+and its file disagree, or a table has no file).
+
+    # run COMMAND (which prints JSON), and store it with its provenance as bench/results/NAME.json
+    .venv/bin/python scripts/measurements.py record estimate-a10g-qlora -- \\
+        bakeoff estimate mistral-7b llama-3-8b mixtral-8x7b --gpu a10g --method qlora \\
+        --train-examples 500 --epochs 3 --sla-p95-ms 200 --load 50 --json
+    # rewrite every marked table in docs/ from its file
+    .venv/bin/python scripts/measurements.py render --write
+
+In a page:  <!-- measured:NAME -->  (the table, written by this script)  <!-- /measured:NAME -->
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import json
+import os
+import platform
+import re
+import shlex
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+RESULTS = ROOT / "bench" / "results"
+DOCS = ROOT / "docs"
+sys.path.insert(0, str(ROOT / "src"))
+
+BLOCK = re.compile(r"(<!-- measured:(?P<name>[\w.-]+) -->\n)(?P<body>.*?)(<!-- /measured:(?P=name) -->)", re.S)
+
+
+def _cpu_name() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown"
+
+
+def _git(*args: str) -> str:
+    result = subprocess.run(["git", *args], cwd=ROOT, capture_output=True, text=True)
+    return result.stdout.strip() if result.returncode == 0 else ""
+
+
+def machine() -> dict:
+    """What the numbers were measured on: the CPU, its cores, the OS, Python and the code's commit."""
+    return {
+        "cpu": _cpu_name(),
+        "cores": os.cpu_count(),
+        "platform": platform.platform(),
+        "python": platform.python_version(),
+        "git_sha": _git("rev-parse", "HEAD"),
+        "git_dirty": bool(_git("status", "--porcelain", "--untracked-files=no")),
+    }
+
+
+def matmul_peak() -> dict:
+    """fp32 2048x2048 matmul GFLOP/s at the process's threads (bakeoff's own measurement, best of 5)."""
+    from bakeoff.efficiency.hardware import measure_cpu
+
+    measured = measure_cpu(size=2048)
+    return {"gflops": round(measured["matmul_gflops"], 1), "threads": measured["threads"], "size": 2048}
+
+
+def record(name: str, command: list[str]) -> Path:
+    """Run `command` (it prints one JSON document) between two peak readings; write bench/results/NAME.json."""
+    before = matmul_peak()
+    started = datetime.datetime.now(datetime.timezone.utc)
+    result = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, check=True)
+    ended = datetime.datetime.now(datetime.timezone.utc)
+    after = matmul_peak()
+    shown = [Path(command[0]).name if command[0].endswith("/bakeoff") else command[0], *command[1:]]
+    data = {
+        "name": name,
+        "kind": shown[1] if shown[0] == "bakeoff" else shown[0],
+        "command": shlex.join(shown),
+        "date": started.isoformat(timespec="seconds"),
+        "wall_s": round((ended - started).total_seconds(), 1),
+        "machine": machine(),
+        "fp32_matmul_peak": {"before": before, "after": after},
+        "result": json.loads(result.stdout),
+    }
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    path = RESULTS / f"{name}.json"
+    path.write_text(json.dumps(data, indent=1) + "\n")
+    return path
+
+
+def _markdown_table(rows: list[dict[str, str]], drop: tuple[str, ...] = ()) -> str:
+    columns = [column for column in rows[0] if column not in drop]
+    lines = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
+    lines += ["| " + " | ".join(row[column] for column in columns) + " |" for row in rows]
+    return "\n".join(lines)
+
+
+def _render_estimate(data: dict) -> str:
+    """The table `bakeoff estimate` prints, from its --json output (the same row function as the CLI's)."""
+    from bakeoff.report.summary import estimate_row
+
+    return _markdown_table([estimate_row(record) for record in data["result"]["estimates"]], drop=("GPU",))
+
+
+RENDERERS = {"estimate": _render_estimate}
+
+
+def render_block(name: str) -> str:
+    """The text between a page's markers for bench/results/NAME.json: where it came from, then the table."""
+    path = RESULTS / f"{name}.json"
+    data = json.loads(path.read_text())
+    peak = data["fp32_matmul_peak"]
+    source = f"*From `bench/results/{name}.json`"
+    provenance = (
+        f"{source}: `{data['command']}`, {data['date'].replace('T', ' ').replace('+00:00', ' UTC')}, "
+        f"{data['machine']['cpu']} ({data['machine']['cores']} cores; fp32 matmul "
+        f"{peak['before']['gflops']:.1f} GFLOP/s before, {peak['after']['gflops']:.1f} after).*"
+    )
+    return f"{provenance}\n\n{RENDERERS[data['kind']](data)}\n"
+
+
+def blocks() -> list[tuple[Path, str]]:
+    """(page, name) of every marked table in docs/."""
+    return [(page, match["name"]) for page in sorted(DOCS.rglob("*.md")) for match in BLOCK.finditer(page.read_text())]
+
+
+def _rendered(page: Path) -> str:
+    return BLOCK.sub(lambda m: m[1] + render_block(m["name"]) + m[4], page.read_text())
+
+
+def missing_files() -> list[str]:
+    return [f"{page.relative_to(ROOT)}: {name}" for page, name in blocks() if not (RESULTS / f"{name}.json").is_file()]
+
+
+def stale_pages() -> list[str]:
+    """Pages whose marked tables differ from what their files render (empty when every table is current)."""
+    pages = sorted({page for page, name in blocks() if (RESULTS / f"{name}.json").is_file()})
+    return [str(page.relative_to(ROOT)) for page in pages if _rendered(page) != page.read_text()]
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    commands = parser.add_subparsers(dest="what", required=True)
+    recorder = commands.add_parser("record", help="run a command that prints JSON; store it as bench/results/NAME.json")
+    recorder.add_argument("name")
+    recorder.add_argument("command", nargs=argparse.REMAINDER)
+    renderer = commands.add_parser("render", help="check (or --write) the marked tables in docs/")
+    renderer.add_argument("--write", action="store_true")
+    args = parser.parse_args()
+    if args.what == "record":
+        command = args.command[1:] if args.command[:1] == ["--"] else args.command
+        if command and command[0] == "bakeoff":
+            command[0] = str(Path(sys.executable).with_name("bakeoff"))
+        print(f"wrote {record(args.name, command).relative_to(ROOT)}")
+        return 0
+    if missing_files():
+        print("tables with no file:", *missing_files(), sep="\n  ")
+        return 1
+    stale = stale_pages()
+    if args.write:
+        for page in stale:
+            (ROOT / page).write_text(_rendered(ROOT / page))
+            print(f"rewrote {page}")
+        return 0
+    print("stale:", *stale, sep="\n  ") if stale else print("every marked table is current")
+    return 1 if stale else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
