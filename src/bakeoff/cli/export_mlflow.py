@@ -43,6 +43,10 @@ def export_mlflow_command(
         soft_wrap=True,
     )
     if summary.tracking_uri.startswith("sqlite:"):
-        console.print(f"[dim]open it with: mlflow ui --backend-store-uri {summary.tracking_uri}[/dim]", highlight=False)
+        console.print(
+            f"[dim]open it with: mlflow ui --backend-store-uri {summary.tracking_uri}[/dim]",
+            highlight=False,
+            soft_wrap=True,
+        )
     if summary.skipped:
         console.print(f"[yellow]not exported (still running or interrupted): {', '.join(summary.skipped)}[/yellow]")
