@@ -566,6 +566,18 @@ CASES: list[Case] = [
         fix="start the cluster (`ray start --head`) or fix the address",
     ),
     Case(
+        "cost matrix label typo",
+        validate_with(set_key("decision.costs", {"error": 4.0, "matrix": {"refnd": {"billing": 9.0}}})),
+        r"decision.costs.matrix: unknown label 'refnd'; did you mean 'refund'\?",
+        fix="use the task's label names in `decision.costs.matrix`",
+    ),
+    Case(
+        "negative cost",
+        validate_with(set_key("decision.costs", {"error": -1.0})),
+        r"decision.costs.error: Input should be greater than or equal to 0",
+        fix="costs are $ amounts of at least 0",
+    ),
+    Case(
         "decision bad share",
         validate_with(set_key("decision.out_of_scope_share", 2)),
         r"decision.out_of_scope_share: .*less than "
@@ -1130,6 +1142,18 @@ CASES += [
         validate_with(task_of_type("extraction", fields={"order_id": "label"}, decoding={"strategy": "sample"})),
         r"constrained extraction decodes greedily",
         fix="set `task.decoding.strategy: greedy`",
+    ),
+    Case(
+        "extraction: costs",
+        validate_with(
+            lambda config, tmp: config.update(
+                task={"type": "extraction", "builtin": "support-tickets-extraction"},
+                candidates=[{"name": "crf", "model": "crf"}],
+                decision={"costs": {"error": 2.0}},
+            )
+        ),
+        r"decision.costs: costing errors applies to classification runs; task.type is `extraction`",
+        fix="remove `decision.costs` (extraction and generation are not costed yet)",
     ),
     Case(
         "extraction: unknown built-in field",

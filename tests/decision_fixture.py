@@ -201,3 +201,58 @@ def typed(stored: dict):
     from bakeoff.results import RunResults
 
     return RunResults.from_stored(stored)
+
+
+# Per-item probabilities for `decision.costs`: how each candidate's confidence sits on its right and wrong items.
+# big-llm is the most accurate but sure of its mistakes (no threshold separates them); small-llm is less accurate
+# but unsure exactly where it is wrong, so a person can take those items; tfidf is in between.
+CONFIDENCE = {  # candidate: ((low, high) on right items, (low, high) on wrong items)
+    "big-llm": ((0.6, 1.0), (0.85, 1.0)),
+    "small-llm": ((0.75, 1.0), (0.5, 0.7)),
+    "tfidf": ((0.55, 1.0), (0.5, 0.9)),
+}
+COSTS = {"error": 10.0, "review": 1.0, "volume": 100_000}  # $ per wrong answer, $ per review, items per month
+
+
+def _probabilities(rng, truth, accuracy: float, right: tuple, wrong: tuple):
+    """Two-label probabilities [N, 2] with exactly round(accuracy * N) right answers, confidences as given."""
+    import numpy as np
+
+    n = len(truth)
+    is_wrong = np.zeros(n, dtype=bool)
+    is_wrong[rng.permutation(n)[: round((1 - accuracy) * n)]] = True
+    confidence = np.where(is_wrong, rng.uniform(*wrong, n), rng.uniform(*right, n))
+    predicted = np.where(is_wrong, 1 - truth, truth)
+    probs = np.empty((n, 2))
+    probs[np.arange(n), predicted] = confidence
+    probs[np.arange(n), 1 - predicted] = 1 - confidence
+    return probs
+
+
+def item_scores(stored: dict, n_test: int = 400, n_val: int = 300) -> dict:
+    """Per done trial of `stored` (results()), synthetic stored probabilities: accuracy = the trial's macro-F1,
+    confidences by CONFIDENCE; every trial on the same test and validation items (paired comparisons apply)."""
+    import numpy as np
+
+    from bakeoff.decision.costs import ItemScores
+
+    truth_rng = np.random.default_rng(0)
+    test_true, val_true = truth_rng.integers(0, 2, n_test), truth_rng.integers(0, 2, n_val)
+    out = {}
+    for number, trial in enumerate(stored["trials"]):
+        accuracy = trial["result"]["metrics"]["test"]["macro_f1"]
+        right, wrong = CONFIDENCE[trial["candidate"]]
+        rng = np.random.default_rng(100 + number)
+        out[trial["trial_id"]] = ItemScores(
+            _probabilities(rng, test_true, accuracy, right, wrong),
+            test_true,
+            _probabilities(rng, val_true, accuracy, right, wrong),
+            val_true,
+        )
+    return out
+
+
+def with_costs(stored: dict, **costs) -> dict:
+    """`stored` with `decision.costs` set (COSTS, updated by `costs`)."""
+    stored["run"]["spec"]["decision"]["costs"] = COSTS | costs
+    return stored

@@ -133,16 +133,27 @@ def read_run(path: Path, decide: bool) -> Run:
         stored["run"]["analysis"] = analyse_run(stored["trials"], path, spec)
     results = RunResults.from_stored(stored)
     if decide and spec and results.done_trials:
-        results = results.model_copy(update={"recommendation": Recommendation.model_validate(recommend(results))})
+        decision = recommend(results, _items(path, results))
+        results = results.model_copy(update={"recommendation": Recommendation.model_validate(decision)})
     return Run(path=path, results=results)
+
+
+def _items(path: Path, results: RunResults):
+    """The trials' stored per-item probabilities when the decision has `costs` (it prices every item), else None."""
+    from bakeoff.decision.costs import read_item_scores
+
+    costed = ((results.run.spec or {}).get("decision") or {}).get("costs") is not None
+    return read_item_scores(path, results) if costed else None
 
 
 def recommend(run: Run | str | Path, **answers: Any) -> Recommendation:
     """Re-decide from stored results with other decision answers (the keys of the config's `decision:`),
-    e.g. `recommend(run, sla_p95_ms=100, out_of_scope_share=0.2)`. Writes nothing."""
+    e.g. `recommend(run, sla_p95_ms=100, out_of_scope_share=0.2)` or `recommend(run, costs={"review": 2.5})`
+    (a section's other keys are kept). Writes nothing: costs are recomputed from the stored probabilities."""
     from bakeoff.config import DecisionSpec
     from bakeoff.decision.engine import recommend as decide
     from bakeoff.decision.engine import with_answers
+    from bakeoff.decision.inputs import merged
     from bakeoff.errors import BakeoffError
 
     if not isinstance(run, Run):
@@ -151,10 +162,11 @@ def recommend(run: Run | str | Path, **answers: Any) -> Recommendation:
         raise BakeoffError(f"{run.path}: no finished trials to decide from")
     current = (run.results.run.spec or {}).get("decision") or {}
     try:
-        decision = DecisionSpec.model_validate(current | answers).model_dump()
+        decision = DecisionSpec.model_validate(merged(current, answers)).model_dump()
     except ValidationError as err:
         problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in err.errors())
         raise ConfigError(
             f"recommend() answers: {problems} (the keys are those of the config's `decision:` section)"
         ) from None
-    return Recommendation.model_validate(decide(with_answers(run.results, decision)))
+    results = with_answers(run.results, decision)
+    return Recommendation.model_validate(decide(results, _items(run.path, results)))

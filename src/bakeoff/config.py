@@ -10,7 +10,7 @@ import difflib
 import hashlib
 import json
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
@@ -533,7 +533,7 @@ class EvaluationSpec(Spec):
         None, gt=0, le=1, description="Also report examples needed to reach this absolute macro-F1."
     )
     judge: JudgeSpec | None = Field(
-        None, description="Optional LLM-as-judge for generation tasks (off by default); see README."
+        None, description="Optional LLM-as-judge for generation tasks (off by default); see docs/task-types.md."
     )
 
     def resolved_perturbations(self, builtin_task: bool) -> list[PerturbationSpec]:
@@ -557,6 +557,34 @@ class EfficiencySpec(Spec):
     load_items_per_s: float = Field(50.0, gt=0, description="Serving load for the capacity plan, items per second.")
     usd_per_hour: dict[str, float] = Field(
         default_factory=dict, description="Override catalog prices per GPU, e.g. {a10g: 0.75}."
+    )
+
+
+class CostsSpec(Spec):
+    """What errors, abstentions and human review cost (`decision.costs`): the decision then ranks by $ per month.
+
+    Classification only for now. Every item is either answered by the model (a wrong answer costs `error`, or
+    `matrix[true][predicted]`) or, below a confidence threshold chosen on validation, sent to a person (`review`)."""
+
+    error: float = Field(ge=0, description="$ per wrong answer the model gives (a label pair not in `matrix`).")
+    matrix: dict[str, dict[str, Annotated[float, Field(ge=0)]]] | None = Field(
+        None,
+        description="$ per wrong answer by label pair, `{true_label: {predicted_label: cost}}`; pairs left out "
+        "cost `error`, a right answer 0.",
+    )
+    review: float | None = Field(
+        None,
+        ge=0,
+        description="$ per item a person handles instead of the model (below the confidence threshold). "
+        "Unset: no review, the model answers every item.",
+    )
+    volume: float | None = Field(
+        None,
+        gt=0,
+        description="Items per month. Default: the decision's load (items/s) around the clock.",
+    )
+    amortize_months: float = Field(
+        12, gt=0, description="Months the fine-tune's cost is spread over in the monthly total."
     )
 
 
@@ -591,6 +619,11 @@ class DecisionSpec(Spec):
     min_macro_f1: float | None = Field(None, gt=0, le=1, description="Minimum acceptable macro-F1.")
     cpu_usd_per_hour: float = Field(
         0.10, ge=0, description="$ per hour of the CPU box that serves classical baselines."
+    )
+    costs: CostsSpec | None = Field(
+        None,
+        description="What errors and human review cost: when given, candidates are ranked by expected $ per "
+        "month, errors included (docs/costs.md).",
     )
 
 

@@ -335,7 +335,9 @@ class Recommendation(Record):
         default_factory=dict, description="Candidate: the constraint it failed, with its number."
     )
     ranking: list[tuple[str, float]] = Field(
-        default_factory=list, description="(candidate, weighted score), best first."
+        default_factory=list,
+        description="(candidate, weighted score), best first; with `decision.costs`: (candidate, expected $ per "
+        "month), cheapest first.",
     )
     pareto: list[str] = Field(
         default_factory=list, description="Candidates no other beats on quality, $/month and p95 at once."
@@ -351,6 +353,11 @@ class Recommendation(Record):
         default_factory=dict, description="Candidates with no evidence to decide on, and why."
     )
     rationale: str = Field("", description="The paragraph shown at the top of the report.")
+    costs: JsonMap | None = Field(
+        None,
+        description="With `decision.costs`: volume_items_per_month, amortize_months, notes, comparison (the top "
+        "two's monthly difference with its paired bootstrap ci) and curves (validation $ per 1k items by threshold).",
+    )
 
 
 class RunResults(Record):

@@ -28,15 +28,23 @@ QUESTIONS = [  # (key, prompt, parser); empty answer = no constraint
 
 
 def _parse_answers(pairs: list[str]) -> dict:
-    answers = {}
+    """`key=value` pairs as decision answers; a dotted key sets a nested one (`costs.review=2.5`)."""
+    answers: dict = {}
     for pair in pairs:
         if "=" not in pair:
             raise ConfigError(f"`{pair}` is not key=value (e.g. sla_p95_ms=200)")
         key, value = pair.split("=", 1)
         try:
-            answers[key.strip().removeprefix("decision.")] = yaml.safe_load(value)
+            parsed = yaml.safe_load(value)
         except yaml.YAMLError:
             raise ConfigError(f"`{pair}`: the value is not valid YAML; quote it, e.g. gpu='a10g'") from None
+        *parents, leaf = key.strip().removeprefix("decision.").split(".")
+        node = answers
+        for part in parents:
+            node = node.setdefault(part, {})
+            if not isinstance(node, dict):
+                raise ConfigError(f"`{pair}`: `{part}` is set to a value above; set its keys one by one")
+        node[leaf] = parsed
     return answers
 
 
@@ -45,9 +53,10 @@ def _validate(answers: dict, current: dict, estimated_gpus: list[str]) -> dict:
     from pydantic import ValidationError
 
     from bakeoff.config import DecisionSpec, explain_error
+    from bakeoff.decision.inputs import merged
 
     try:
-        decision = DecisionSpec.model_validate(current | answers).model_dump()
+        decision = DecisionSpec.model_validate(merged(current, answers)).model_dump()
     except ValidationError as err:
         lines = [explain_error({**e, "loc": ("decision", *e["loc"])}) for e in err.errors()]
         raise ConfigError("decision answers: " + "; ".join(lines)) from None
@@ -68,9 +77,16 @@ def report_command(run_dir: Path = typer.Argument(..., help="A run folder (holds
     run, recommendation, paths = build(run_dir)
     if recommendation:
         stdout.print(recommendation["rationale"], markup=False, highlight=False)
+        _print_cost_notes(recommendation)
     else:
         stdout.print(no_recommendation_reason(run), markup=False, highlight=False, soft_wrap=True)
     console.print("wrote " + "  ".join(map(str, paths)), markup=False, highlight=False, soft_wrap=True)
+
+
+def _print_cost_notes(recommendation: dict | None) -> None:
+    """What `decision.costs` filled in for the user (matrix pairs left to `error`), one line each."""
+    for note in ((recommendation or {}).get("costs") or {}).get("notes") or []:
+        console.print(note, markup=False, highlight=False, soft_wrap=True)
 
 
 def no_recommendation_reason(run) -> str:
@@ -136,6 +152,7 @@ def recommend_command(
         markup=False,
         highlight=False,
     )
+    _print_cost_notes(recommendation)
     if whatif:
         console.print(
             f"what-if ({', '.join(f'{k}={v}' for k, v in sorted(whatif.items()))}): wrote "

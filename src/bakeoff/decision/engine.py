@@ -13,14 +13,21 @@ Pure functions over stored results (no torch). Steps:
    is "no LLM needed".
 4. Sensitivity: the decision is re-run with other answers (out-of-scope share, data size, budget, SLA),
    and every change that flips it is reported ("if more than 15% of traffic is out of scope: B").
+
+With `decision.costs` (decision/costs.py), steps 2 and 3 are money instead: the candidates that pass the
+constraints are ranked by expected $ per month (errors and human review at a threshold chosen on validation,
+serving, the fine-tune amortised), and the top two are compared with a paired bootstrap of the difference.
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
+from dataclasses import replace
 
+from bakeoff.decision.costs import CostTable, ItemScores, cost_table, curves, paired_difference, price
 from bakeoff.decision.evidence import Evidence, gather, not_assessed
-from bakeoff.decision.inputs import DecisionInputs
+from bakeoff.decision.inputs import DecisionInputs, merged
 from bakeoff.results import RunResults
 
 # How the rationale and exclusions name each quality metric.
@@ -131,8 +138,10 @@ def _tied(a: Evidence, b: Evidence, comparisons: list[dict] | None = None) -> bo
     return a.macro_f1_ci[0] <= b.macro_f1_ci[1] and b.macro_f1_ci[0] <= a.macro_f1_ci[1]
 
 
-def decide(evidence: list[Evidence], d: DecisionInputs, comparisons: list[dict] | None = None) -> dict:
-    """The choice and its reasons, for one set of answers."""
+def decide(
+    evidence: list[Evidence], d: DecisionInputs, comparisons: list[dict] | None = None, table: CostTable | None = None
+) -> dict:
+    """The choice and its reasons, for one set of answers (by money when `table` prices `decision.costs`)."""
     excluded = {e.candidate: reason for e in evidence if (reason := _exclusion(e, d))}
     # Like with like: a candidate trained only on more data than the team has is read at its smallest size, which
     # flatters it (QLoRA run at 100 examples "won" the what-if for 32 over rows measured at 32). Where others were
@@ -145,16 +154,10 @@ def decide(evidence: list[Evidence], d: DecisionInputs, comparisons: list[dict] 
                     f"measured (add {e.data_size} to its train sizes)"
                 )
     pool = [e for e in evidence if e.candidate not in excluded]
+    if table is not None:
+        return _decide_by_cost(pool, excluded, table)
     if not pool:
-        return {
-            "choice": None,
-            "excluded": excluded,
-            "ranking": [],
-            "pareto": [],
-            "tie": None,
-            "no_llm_needed": False,
-            "reason": "no candidate meets every constraint",
-        }
+        return _nobody(excluded)
     w = weights(d)
     ranked = sorted(pool, key=lambda e: score(e, pool, w), reverse=True)
     choice, tie, reason = ranked[0], None, "highest weighted score"
@@ -187,8 +190,70 @@ def decide(evidence: list[Evidence], d: DecisionInputs, comparisons: list[dict] 
     }
 
 
+def _nobody(excluded: dict[str, str]) -> dict:
+    return {
+        "choice": None,
+        "excluded": excluded,
+        "ranking": [],
+        "pareto": [],
+        "tie": None,
+        "no_llm_needed": False,
+        "reason": "no candidate meets every constraint",
+    }
+
+
+def _decide_by_cost(pool: list[Evidence], excluded: dict[str, str], table: CostTable) -> dict:
+    """The cheapest per month, errors and reviews included; within noise of the runner-up when the paired
+    interval of the difference includes $0 (said, not overruled: the expected cost is still the better bet)."""
+    for e in pool:
+        if e.costs is None:
+            excluded[e.candidate] = f"its trials at {e.trial_size} examples were not costed"
+        elif e.costs.usd_per_month_total is None:
+            excluded[e.candidate] = "no serving plan meets the load within the SLA, so its monthly total has no price"
+    pool = [e for e in pool if e.candidate not in excluded]
+    if not pool:
+        return _nobody(excluded) | {"costs": {"comparison": None}}
+    ranked = sorted(pool, key=lambda e: (e.costs.usd_per_month_total, e.candidate))
+    choice, tie, reason = ranked[0], None, "lowest expected cost per month, errors and reviews included"
+    comparison = paired_difference(ranked[0], ranked[1], table) if len(ranked) > 1 else None
+    if comparison is not None and comparison["within_noise"]:
+        tie = [ranked[0].candidate, ranked[1].candidate]
+        reason += f", within noise of {ranked[1].candidate} (the interval of the difference includes $0)"
+    no_llm = choice.kind == "baseline" and any(e.kind == "llm" for e in pool)
+    if no_llm:
+        reason = "a classical baseline costs least per month, errors and reviews included: no LLM needed"
+    return {
+        "choice": choice.candidate,
+        "excluded": excluded,
+        "ranking": [(e.candidate, round(e.costs.usd_per_month_total, 2)) for e in ranked],
+        "pareto": pareto(pool),
+        "tie": tie,
+        "no_llm_needed": no_llm,
+        "reason": reason,
+        "weights": None,
+        "costs": {"comparison": comparison},
+    }
+
+
+def _evidence(
+    run: RunResults, d: DecisionInputs, default_size: int, default_load: float, table: CostTable | None
+) -> list[Evidence]:
+    """`gather`'s evidence, each priced by `table` when the decision has costs."""
+    evidence = gather(run, d, default_size, default_load)
+    return evidence if table is None else [replace(e, costs=price(e, table)) for e in evidence]
+
+
+COST_FACTORS = (0.25, 0.5, 2.0, 10.0)  # what-ifs of the review and error costs
+
+
 def _what_if(
-    run: RunResults, d: DecisionInputs, default_size: int, default_load: float, base_choice: str | None
+    run: RunResults,
+    d: DecisionInputs,
+    default_size: int,
+    default_load: float,
+    base_choice: str | None,
+    table: CostTable | None = None,
+    items: Mapping[str, ItemScores] | None = None,
 ) -> list[str]:
     """Answers that would flip the choice, tried one at a time."""
     flips = []
@@ -202,35 +267,54 @@ def _what_if(
         for factor in (0.25, 0.5, 2.0, 4.0):
             if current is not None:
                 trials.append((key, current * factor, "with " + label.format(current * factor)))
+    if d.costs is not None:
+        for key, label in (("review", "if review costs ${:g} per item"), ("error", "if a wrong answer costs ${:g}")):
+            current = getattr(d.costs, key)
+            for factor in COST_FACTORS if current else ():
+                costs = d.costs.model_dump() | {key: current * factor}
+                trials.append(("costs", costs, label.format(current * factor)))
     comparisons = (run.run.analysis or {}).get("paired_comparisons")
+    load = d.load_items_per_s or default_load
     for key, value, sentence in trials:
         if getattr(d, key) == value:
             continue
         what_if = d.but(**{key: value})
-        alternative = decide(gather(run, what_if, default_size, default_load), what_if, comparisons)["choice"]
+        priced = table if key != "costs" else cost_table(run, items or {}, what_if.costs, load)
+        evidence = _evidence(run, what_if, default_size, default_load, priced)
+        alternative = decide(evidence, what_if, comparisons, priced)["choice"]
         if alternative != base_choice:
             flips.append(f"{sentence}: {alternative or 'no candidate qualifies'}")
     return flips
 
 
-def recommend(run: RunResults) -> dict:
+def recommend(run: RunResults, items: Mapping[str, ItemScores] | None = None) -> dict:
     """The recommendation for the run's `decision` answers, with evidence, rationale and sensitivity
-    (the shape of `bakeoff.results.Recommendation`, as results.json stores it)."""
+    (the shape of `bakeoff.results.Recommendation`, as results.json stores it). `items`: the trials' stored
+    per-item probabilities (`costs.read_item_scores`), needed only with `decision.costs`."""
     from bakeoff.config import EfficiencySpec  # pydantic only: still no torch
 
     spec = run.run.spec
     d = DecisionInputs.of(spec.get("decision"), run.run.task_type)
     default_size = max(spec["grid"]["train_sizes"])
     default_load = EfficiencySpec.model_validate(spec.get("efficiency") or {}).load_items_per_s
-    evidence = gather(run, d, default_size, default_load)
-    outcome = decide(evidence, d, (run.run.analysis or {}).get("paired_comparisons"))
+    load = d.load_items_per_s or default_load
+    table = None if d.costs is None else cost_table(run, items or {}, d.costs, load)
+    evidence = _evidence(run, d, default_size, default_load, table)
+    outcome = decide(evidence, d, (run.run.analysis or {}).get("paired_comparisons"), table)
+    if table is not None:
+        outcome["costs"] |= {
+            "volume_items_per_month": table.volume,
+            "amortize_months": table.costs.amortize_months,
+            "notes": list(table.notes),
+            "curves": curves(evidence, table),
+        }
     outcome["evidence"] = [e.as_dict() for e in evidence]
     outcome["not_assessed"] = not_assessed(run, d, evidence)
     outcome["answers"] = d.model_dump() | {
         "labeled_examples": d.labeled_examples or default_size,
         "load_items_per_s": d.load_items_per_s or default_load,
     }
-    outcome["sensitivity"] = _what_if(run, d, default_size, default_load, outcome["choice"])
+    outcome["sensitivity"] = _what_if(run, d, default_size, default_load, outcome["choice"], table, items)
     outcome["rationale"] = rationale(outcome, {e.candidate: e for e in evidence})
     return outcome
 
@@ -279,6 +363,8 @@ def rationale(outcome: dict, evidence: dict[str, Evidence]) -> str:
         f"{cost} (${_usd(e.usd_per_1k_items)} per 1k items, p95 {e.p95_ms:.0f} ms, {e.latency_source}); fine-tune "
         f"${_usd(e.fine_tune_usd)}."
     )
+    if e.costs is not None and e.costs.usd_per_month_total is not None:
+        parts.append(_cost_sentence(e, outcome["costs"]))
     parts.append(f"Why: {outcome['reason']}.")
     if outcome["excluded"]:
         parts.append("Excluded: " + "; ".join(f"{c} ({r})" for c, r in outcome["excluded"].items()) + ".")
@@ -290,5 +376,30 @@ def rationale(outcome: dict, evidence: dict[str, Evidence]) -> str:
 def with_answers(run: RunResults, answers: dict) -> RunResults:
     """The same results with other decision answers (for `bakeoff recommend key=value` and what-ifs)."""
     spec = dict(run.run.spec)
-    spec["decision"] = dict(spec.get("decision") or {}) | answers
+    spec["decision"] = merged(dict(spec.get("decision") or {}), answers)
     return run.with_spec(spec)
+
+
+def _cost_sentence(e: Evidence, section: dict) -> str:
+    """The choice's expected monthly total, what it is made of, its automation rate, and the runner-up's gap."""
+    c = e.costs
+    low, high = c.usd_per_month_total_ci
+    text = (
+        f"With your costs, at {section['volume_items_per_month']:,.0f} items/month: "
+        f"~${c.usd_per_month_total:,.0f}/month in all [{low:,.0f}, {high:,.0f}] "
+        f"(wrong answers ${c.usd_per_month_errors:,.0f}, reviews "
+        f"${c.usd_per_month_review:,.0f}, serving ${c.usd_per_month_serving:,.0f}, fine-tune "
+        f"${c.usd_per_month_fine_tune:,.2f} over {section['amortize_months']:g} months); it answers items at "
+        f"confidence {c.threshold:.2f} or more (threshold chosen on validation) and sends the rest to a person: "
+        f"{100 * c.automation_rate:.0f}% automated [{100 * c.automation_rate_ci[0]:.0f}, "
+        f"{100 * c.automation_rate_ci[1]:.0f}] (on {c.test_items} test items, trained on {c.measured_at} examples)."
+    )
+    comparison = section.get("comparison")
+    if comparison and comparison["cheaper"] == e.candidate:
+        low, high = comparison["ci"]
+        how = "paired bootstrap on the same test items" if comparison["paired"] else "bootstrap, different test items"
+        text += (
+            f" {comparison['other']} costs ${comparison['usd_per_month_difference']:,.0f}/month more "
+            f"[{low:,.0f}, {high:,.0f}] ({how})."
+        )
+    return text

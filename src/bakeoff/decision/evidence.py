@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, replace
 
+from bakeoff.decision.costs import CostEvidence
 from bakeoff.decision.inputs import DecisionInputs
 from bakeoff.decision.measured import MeasuredCapacity, answered, is_lower_bound, measured_capacity
 from bakeoff.efficiency.capacity import HOURS_PER_MONTH, TARGET_UTILISATION, plan_batches
@@ -45,6 +46,7 @@ class Evidence:
     quality_metric: str = "macro_f1"
     oos_fallback_rate: float | None = None  # generation: out-of-scope outputs that decline or redirect
     data_size: int = 0  # the team's labeled examples this evidence was read at (0: unknown, older records)
+    costs: CostEvidence | None = None  # with `decision.costs`: expected $ per month, errors and review included
 
     @property
     def measured_above_data_size(self) -> bool:
@@ -52,7 +54,10 @@ class Evidence:
         return not self.zero_shot and 0 < self.data_size < self.trial_size
 
     def as_dict(self) -> dict:
-        return asdict(self)
+        out = asdict(self)
+        if out["costs"] is None:
+            del out["costs"]  # without `decision.costs`, results.json's evidence is what it always was
+        return out
 
 
 def _interpolate(curve: list[dict], size: int) -> tuple[float, tuple[float, float], str]:

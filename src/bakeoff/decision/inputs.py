@@ -33,3 +33,15 @@ class DecisionInputs(DecisionSpec):
     def but(self, **changes) -> DecisionInputs:
         """The same answers with `changes` (validated: a what-if is held to the config's bounds)."""
         return DecisionInputs.model_validate(self.model_dump() | changes)
+
+
+def merged(current: dict, answers: dict) -> dict:
+    """`answers` over `current`, nested sections merged key by key: `costs: {review: 2.5}` changes the review
+    cost and keeps the error cost (a plain `|` would drop it). A None answer removes the setting."""
+    out = dict(current)
+    for key, value in answers.items():
+        if isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = merged(out[key], value)
+        else:
+            out[key] = value
+    return out

@@ -54,6 +54,10 @@ class SuiteOutput:
     inference_s: float  # scoring time of the main test set
     test_items: int
     phase_s: dict | None = None  # seconds per evaluation phase: test, train, validation, robustness, out_of_scope
+    # The validation items' probabilities [N_val, K] and label ids [N_val]: `decision.costs` chooses each trial's
+    # abstention threshold on these, never on test (decision/costs.py).
+    val_probs: np.ndarray | None = None
+    val_true: np.ndarray | None = None
 
 
 def label_ids_of(examples: Examples, labels: list[str]) -> np.ndarray:
@@ -127,7 +131,7 @@ def run_suite(
 
     phase_s["out_of_scope"] = time.perf_counter() - mark
     metrics["memorization"] = _memorization(metrics, spec)
-    return SuiteOutput(metrics, test_probs, test_raw, y_test, inference_s, len(test), phase_s)
+    return SuiteOutput(metrics, test_probs, test_raw, y_test, inference_s, len(test), phase_s, val_probs, y_val)
 
 
 def _robustness(

@@ -92,7 +92,15 @@ def _evaluate(ctx: TrialContext, trial: Trial, predict, train_subset: Examples |
     trial_dir = ctx.run_dir / "trials" / trial.folder_name
     trial_dir.mkdir(parents=True, exist_ok=True)
     partial = trial_dir / "predictions.partial.npz"
-    np.savez_compressed(partial, probs=output.test_probs, raw=output.test_raw, y_true=output.test_true)
+    # Validation probabilities too: `decision.costs` picks each trial's abstention threshold on them, not on test.
+    np.savez_compressed(
+        partial,
+        probs=output.test_probs,
+        raw=output.test_raw,
+        y_true=output.test_true,
+        val_probs=output.val_probs,
+        val_true=output.val_true,
+    )
     os.replace(partial, trial_dir / "predictions.npz")  # atomic: never a half-written file
     return output
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from bakeoff.decision.costs import read_item_scores
 from bakeoff.decision.engine import recommend, with_answers
 from bakeoff.errors import BakeoffError
 from bakeoff.report.html import render
@@ -59,7 +60,9 @@ def build(
     run = RunResults.from_stored(stored)
     if answers:
         run = with_answers(run, answers)
-    recommendation = recommend(run) if run.done_trials else None
+    costed = ((run.run.spec or {}).get("decision") or {}).get("costs") is not None
+    items = read_item_scores(run_dir, run) if costed else None  # `decision.costs` prices every stored item
+    recommendation = recommend(run, items) if run.done_trials else None
     if recommendation is not None:
         run = run.model_copy(update={"recommendation": Recommendation.model_validate(recommendation)})
     texts = {

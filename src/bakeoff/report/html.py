@@ -15,6 +15,7 @@ from jinja2 import Environment, select_autoescape
 from markupsafe import Markup
 
 from bakeoff.report import summary, task_tables
+from bakeoff.report.cost_tables import cost_chart, cost_lines, cost_rows
 from bakeoff.report.svg import bar_chart, interval_chart, line_chart
 from bakeoff.results import RunResults, TrialRecord
 
@@ -29,7 +30,7 @@ def _largest_trials(run: RunResults) -> list[TrialRecord]:
     return list(best.values())
 
 
-def _charts(run: RunResults) -> dict[str, Markup]:
+def _charts(run: RunResults, recommendation: dict | None = None) -> dict[str, Markup]:
     analysis = run.run.analysis or {}
     top = _largest_trials(run)
     curves = {
@@ -84,6 +85,8 @@ def _charts(run: RunResults) -> dict[str, Markup]:
         charts["latency"] = bar_chart(
             latency, "batch-1 latency p95, ms (measured here)", x_max=max(v for _, v in latency) * 1.15
         )
+    if (costs := cost_chart(recommendation)) is not None:
+        charts["costs"] = costs
     return {name: Markup(svg) for name, svg in charts.items()}  # built from escaped parts by report.svg
 
 
@@ -201,7 +204,9 @@ def render(run: RunResults, recommendation: dict | None) -> str:
         serving_rows=summary.serving_rows(run),
         appetite=summary.appetite_lines(analysis),
         comparisons=summary.comparison_lines(analysis, limit=200),
-        charts=_charts(run),
+        charts=_charts(run, recommendation),
+        cost_rows=cost_rows(recommendation),
+        cost_lines=cost_lines(recommendation),
         confusions=_confusions(run),
         architectures=_architectures(trials),
         spec_json=json.dumps(meta.spec, indent=1),

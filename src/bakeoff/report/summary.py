@@ -13,6 +13,7 @@ import json
 from rich.table import Table
 
 from bakeoff.report import task_tables
+from bakeoff.report.cost_tables import cost_lines, cost_rows
 from bakeoff.report.task_tables import number as _number
 from bakeoff.report.task_tables import pct as _pct
 from bakeoff.report.task_tables import score, status_text, with_ci
@@ -339,6 +340,9 @@ def markdown(run_name: str, run: RunResults, recommendation: dict | None = None)
     lines = [f"# bakeoff run: {run_name}", ""]
     if recommendation:
         lines += ["## Recommendation", "", recommendation["rationale"], ""]
+    if cost_rows(recommendation):
+        lines += ["## Cost per month, errors included", ""] + _markdown_table(cost_rows(recommendation))
+        lines += [f"- {line}" for line in cost_lines(recommendation)] + [""]
     report = meta.data_report or {}
     if report:
         lines += [

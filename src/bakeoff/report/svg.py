@@ -20,8 +20,10 @@ def line_chart(
     y_range: tuple[float, float] = (0.0, 1.0),
     x_range: tuple[float, float] | None = None,
     diagonal: bool = False,
+    y_format: str = ".2g",
 ) -> str:
-    """Lines with points; `diagonal` draws y = x (for ROC and reliability diagrams)."""
+    """Lines with points; `diagonal` draws y = x (for ROC and reliability diagrams); `y_format` writes the
+    y-axis ticks (`,.0f` for dollars: .2g writes 950 as 9.5e+02)."""
     left, right, top, bottom = 50, 150, 12, 40
     xs = [x for points in series.values() for x, _ in points] or [0.0, 1.0]
     x0, x1 = x_range or (min(xs), max(xs))
@@ -45,7 +47,7 @@ def line_chart(
         y = y0 + i * (y1 - y0) / 4
         parts.append(
             f'<line x1="{left}" x2="{left + plot_w}" y1="{py(y):.1f}" y2="{py(y):.1f}" stroke="#eee"/>'
-            f'<text x="{left - 4}" y="{py(y) + 4:.1f}" text-anchor="end">{y:.2g}</text>'
+            f'<text x="{left - 4}" y="{py(y) + 4:.1f}" text-anchor="end">{y:{y_format}}</text>'
         )
     for x in sorted(set(xs))[:12] if x_range is None else [x0 + i * (x1 - x0) / 4 for i in range(5)]:
         parts.append(f'<text x="{px(x):.1f}" y="{top + plot_h + 14}" text-anchor="middle">{x:.3g}</text>')

@@ -36,14 +36,33 @@ def preflight(spec: RunSpec, check_data: bool = True, create_run_dir: bool = Fal
     for candidate in spec.candidates:
         if not candidate.is_baseline:
             check_candidate(candidate, spec)
+    check_costs(spec, None)
     task = None
     if check_data:
         task = prepare_task(spec.task)
         for seed in spec.grid.seeds:
             nested_subsets(task.train_pool.labels, spec.grid.train_sizes, seed)
+        check_costs(spec, task.labels)
     check_run_dir(spec.run_dir, create_run_dir)
     check_tracking(spec)  # MLflow extra installed and tracking URI reachable, when `tracking.mlflow` is set
     return task
+
+
+def check_costs(spec: RunSpec, labels: list[str] | None) -> None:
+    """`decision.costs` is read only when the report is built, after every trial: refuse up front what it
+    would refuse then (another task type; with the labels known, a matrix label the task does not have)."""
+    costs = spec.decision.costs
+    if costs is None:
+        return
+    if spec.task.type != "classification":
+        raise ConfigError(
+            f"decision.costs: costing errors applies to classification runs; task.type is `{spec.task.type}` "
+            "(per wrong field or failed reply: not yet). Remove `decision.costs`"
+        )
+    if labels is not None:
+        from bakeoff.decision.costs import cost_matrix
+
+        cost_matrix(costs, labels)
 
 
 def check_hardware_names(spec: RunSpec) -> None:
