@@ -102,6 +102,18 @@ def test_time_to_first_token_is_the_prompt_alone_and_label_scoring_adds_to_it():
     )
 
 
+def test_a_generation_estimate_carries_its_time_to_first_token():
+    """--output-tokens: the serving record comes from the decode estimate, which must carry its TTFT (it read 0)."""
+    from bakeoff.efficiency import decode_estimate
+
+    arch = architecture_of("qwen2.5-0.5b")
+    workload = estimate.Workload(prompt_tokens=120, output_tokens=32, num_labels=1, label_tokens=32)
+    generation = decode_estimate.generation(arch, workload, gpu("a10g"), 32)
+    serve = decode_estimate.as_inference(arch, generation)
+    assert serve.prefill_ms_batch1 == generation.ttft_ms > 0
+    assert serve.prefill_ms_batch1 < serve.generation_ms_per_item_batch1
+
+
 def test_capacity_needs_more_gpus_for_more_load_and_fails_impossible_slas():
     serve = estimate.inference(architecture_of("llama-3-8b"), estimate.Workload(), A100)
     light = capacity.plan(serve, 10, 500, A100.memory_gb, A100.usd_per_hour)

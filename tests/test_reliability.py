@@ -342,7 +342,7 @@ def test_remote_code_is_not_run_without_the_candidates_opt_in(tmp_path, tiny_fol
     assert not marker.exists(), "the checkpoint's code ran without opt-in"
 
 
-PLUGIN = '''
+PLUGIN = """
 from bakeoff.evaluation.perturb import register
 
 
@@ -351,7 +351,7 @@ def explode_on_refunds(text, rng):
     if "refund" in text.lower():
         raise ValueError("cannot handle refunds")
     return text.upper()
-'''
+"""
 
 
 def test_a_perturbation_plugin_that_raises_fails_its_trials_by_name_and_the_run_goes_on(tmp_path, monkeypatch):
@@ -382,3 +382,51 @@ def test_a_perturbation_plugin_that_raises_fails_its_trials_by_name_and_the_run_
             "perturbation `explode_on_refunds` (exploding_plugin.explode_on_refunds) raised ValueError: "
             "cannot handle refunds (on item "
         )
+
+
+def test_a_stopped_run_whose_store_was_moved_away_is_still_a_run_folder(tmp_path):
+    """The damaged-store message says to move results.sqlite away and run again: what the stopped run left
+    (trials, its log and lock, WAL files, the store renamed in place, a .partial output) is bakeoff's own."""
+    from bakeoff.runners.preflight import check_run_dir
+
+    folder = tmp_path / "run"
+    (folder / "trials" / "tfidf__n6__s0").mkdir(parents=True)
+    for name in ("progress.log", ".bakeoff.lock", "results.sqlite-wal", "results.sqlite.bad", "summary.md.partial"):
+        (folder / name).write_text("x")
+    check_run_dir(folder, create=False)
+    check_run_dir(folder, create=True)
+    (folder / "notes.txt").write_text("the user's")
+    with pytest.raises(BakeoffError, match=r"holds files bakeoff did not write \(notes.txt\)"):
+        check_run_dir(folder, create=False)
+
+
+def test_a_spec_stored_by_an_earlier_version_with_a_ray_address_on_the_local_runner_still_loads():
+    """`--runner local` on a config with runner.address stored both: serve, export and loadtest validate the stored
+    spec, so the rule lives in preflight (for new runs), not in RunnerSpec."""
+    from bakeoff.config import RunSpec
+    from bakeoff.runners.preflight import check_hardware_names
+
+    stored = spec_from_dict(
+        {"name": "x", "task": {"builtin": "support-tickets"}, "candidates": [{"name": "a", "model": "tfidf-logreg"}]}
+    ).model_dump(mode="json")
+    stored["runner"] |= {"kind": "local", "address": "auto"}
+    spec = RunSpec.model_validate(stored)
+    with pytest.raises(ConfigError, match="runner.address is a setting of the Ray runner"):
+        check_hardware_names(spec)
+
+
+def test_a_second_sigterm_stops_at_once_and_still_exits_as_sigterm():
+    from rich.console import Console
+
+    from bakeoff.runners.interrupt import RunInterrupted, StopNow, stop_on_interrupt
+
+    with stop_on_interrupt(Console(file=open(os.devnull, "w"))) as stop:
+        os.kill(os.getpid(), signal.SIGTERM)
+        with pytest.raises(RunInterrupted) as first:
+            stop.check()
+        assert first.value.exit_code == 143
+        with pytest.raises(StopNow) as second:
+            os.kill(os.getpid(), signal.SIGTERM)
+            time.sleep(1)  # the handler runs between bytecodes of this thread
+        assert second.value.exit_code == 143
+    assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL, "the handler is given back"

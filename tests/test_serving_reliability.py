@@ -279,3 +279,31 @@ def test_a_text_plain_post_is_refused_on_every_post_endpoint():
                 ).status_code
                 == 200
             )
+
+
+def test_a_plain_load_test_with_http_errors_shows_its_steps_then_exits_1(tmp_path, monkeypatch):
+    """Without --run nothing is stored: a proxy's 503s under load are how a limit shows, so the steps are printed
+    (table or JSON), then the reason, exit 1. Only a test that measured nothing is an error (exit 2)."""
+    import bakeoff.serving.loadtest as loadtest_module
+
+    result = _result([_step(5, 10, 10), _step(10, 20, 14, {"HTTP 503": 6})])
+    for step in result["steps"]:
+        step |= {"achieved_per_s": step["rate_per_s"], "errors": step["sent"] - step["ok"], "timeouts": 0}
+        step |= {"latency_ms_p50": 20.0, "latency_ms_p95": 40.0, "latency_ms_p99": 50.0, "within_sla": True}
+    result |= {"max_rate_within_sla_per_s": 10.0, "max_items_per_s_within_sla": 10.0, "latency_ms_p95_at_max": 40.0}
+    result |= {"limit_found": False}
+
+    async def canned(plan, on_step=None):
+        return result
+
+    monkeypatch.setattr(loadtest_module, "search", canned)
+    (tmp_path / "texts.txt").write_text("one\ntwo\n", encoding="utf-8")
+    argv = ["loadtest", "http://127.0.0.1:9", "--texts", str(tmp_path / "texts.txt"), "--rate", "5,10"]
+    shown = CliRunner().invoke(cli, argv, env={"COLUMNS": "200"})
+    assert shown.exit_code == 1, shown.output
+    assert "max rate within SLA" in shown.output and "incomplete test: " in shown.output and "HTTP 503" in shown.output
+    as_json = CliRunner().invoke(cli, [*argv, "--json"], env={"COLUMNS": "200"})
+    assert as_json.exit_code == 1 and '"max_rate_within_sla_per_s": 10.0' in as_json.output
+    result["steps"] = [_step(5, 10, 0, {"HTTP 503": 10})]
+    nothing = CliRunner().invoke(cli, argv, env={"COLUMNS": "200"})
+    assert nothing.exit_code == 2 and "no request was answered" in nothing.output

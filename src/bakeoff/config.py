@@ -678,16 +678,6 @@ class RunnerSpec(Spec):
         "stops with one line naming the address (Ray itself retries for minutes).",
     )
 
-    @model_validator(mode="after")
-    def _ray_settings_need_the_ray_runner(self) -> RunnerSpec:
-        ray_only = [key for key in ("address", "gpu") if getattr(self, key) is not None]
-        if self.kind == "local" and ray_only:
-            raise ValueError(
-                f"runner.{ray_only[0]} is a setting of the Ray runner, and runner.kind is `local`: set "
-                f"`runner.kind: ray` (or `--runner ray`), or remove runner.{ray_only[0]}"
-            )
-        return self
-
     @field_validator("threads")
     @classmethod
     def _positive_threads(cls, value: int | str) -> int | str:

@@ -40,6 +40,6 @@ def user_errors(command):
             console.print(
                 "\n[yellow]stopped.[/yellow] Finished trials are saved; run the same command again to resume."
             )
-            sys.exit(err.exit_code if isinstance(err, RunInterrupted) else 130)
+            sys.exit(getattr(err, "exit_code", 130))  # 128 + the signal: 130 Ctrl-C, 143 SIGTERM
 
     return wrapper

@@ -70,7 +70,14 @@ def loadtest_command(
     """Send Poisson arrivals at each rate (open loop: a slow server cannot slow the sender), report achieved rate,
     p50/p95/p99, errors and timeouts per step, and the highest rate within the p95 SLA. Sends BAKEOFF_API_KEY if set."""
     from bakeoff.serving.loadtest import LoadPlan, check_plan, parse_rates, search, server_info
-    from bakeoff.serving.record import check_run_candidate, check_serves_run, incomplete, record_in_run, run_identity
+    from bakeoff.serving.record import (
+        check_run_candidate,
+        check_serves_run,
+        incomplete,
+        record_in_run,
+        run_identity,
+        unanswered,
+    )
 
     if candidate is not None and run is None:
         raise BakeoffError("--candidate needs --run RUN_DIR (where to store the result)")
@@ -108,13 +115,16 @@ def loadtest_command(
     if not as_json:
         console.print(f"load test of {endpoint}: {duration:g} s per step, SLA p95 <= {sla_p95_ms:g} ms")
     result = asyncio.run(search(plan, on_step=show))
-    stored = None
+    stored, caveat = None, None
     if storing:  # refuses (nothing stored, exit 2) a test with errors, a lost server, another run's server
         stored = record_in_run(run, candidate, result)
-    elif (reason := incomplete(result)) is not None:
+    elif (reason := unanswered(result)) is not None:  # measured nothing at all
         raise BakeoffError(reason)
+    else:  # not stored: the steps are still shown (a proxy's 429/503 under load is how a limit shows), then exit 1
+        caveat = incomplete(result)
     if as_json:
         print(json.dumps(result, indent=1))
+        _exit_if_incomplete(caveat)
         return
     table = Table(title=f"{endpoint} (p95 SLA {sla_p95_ms:g} ms, {duration:g} s per step)")
     for column in (
@@ -155,3 +165,11 @@ def loadtest_command(
     if stored is not None:
         kept = f"; the {len(stored['history'])} earlier test(s) kept in its history" if stored["history"] else ""
         stdout.print(f"stored in {run} (serving.{candidate}){kept}; `bakeoff report {run}` shows it")
+    _exit_if_incomplete(caveat)
+
+
+def _exit_if_incomplete(caveat: str | None) -> None:
+    """A test with HTTP errors or a lost server is shown, then exits 1: a script must not read it as clean."""
+    if caveat is not None:
+        console.print(f"incomplete test: {caveat}", markup=False, highlight=False, soft_wrap=True)
+        raise typer.Exit(1)

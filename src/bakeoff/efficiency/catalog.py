@@ -9,13 +9,13 @@ from __future__ import annotations
 import os
 from functools import lru_cache
 from importlib.resources import files
-from pathlib import Path
 
 import yaml
 from transformers import AutoConfig
 
 from bakeoff.efficiency.introspect import Architecture, impossible_value, introspect
 from bakeoff.errors import ModelError
+from bakeoff.models.sources import path_exists
 
 
 @lru_cache(maxsize=1)
@@ -38,7 +38,7 @@ def architecture_of(name: str, trust_remote_code: bool = False) -> Architecture:
     if not name.strip():
         raise ModelError(f"the model name is empty. Catalog models: {', '.join(catalog())}")
     refuse_url(name)
-    bare = "/" not in name and name not in SHORT_NAMES and not _exists(name)
+    bare = "/" not in name and name not in SHORT_NAMES and not path_exists(name)
     if bare:  # a bare name is never a Hub id of today: a near miss of a catalog name comes first
         _refuse_near_miss(name)
     from huggingface_hub.errors import StrictDataclassError
@@ -54,7 +54,7 @@ def architecture_of(name: str, trust_remote_code: bool = False) -> Architecture:
                 f"unknown model `{name}`: not a catalog name, a short name or a local folder, and Hub ids are "
                 f"written ORG/NAME. Catalog models: {', '.join(catalog())}"
             ) from None
-        if _exists(name):  # a folder or file: the catalog is not what the user meant
+        if path_exists(name):  # a folder or file: the catalog is not what the user meant
             raise
         raise ModelError(f"{str(err).rstrip('.')}. Catalog models: {', '.join(catalog())}") from None
     except (StrictDataclassError, TypeError, ArithmeticError, AttributeError, KeyError) as err:
@@ -93,15 +93,8 @@ def _refuse_near_miss(name: str) -> None:
         )
 
 
-def _exists(name: str) -> bool:
-    try:
-        return Path(name).expanduser().exists()
-    except (OSError, ValueError):
-        return False
-
-
 def _where(name: str) -> str:
-    return os.path.join(name, "config.json") if _exists(name) else f"the config.json of `{name}`"
+    return os.path.join(name, "config.json") if path_exists(name) else f"the config.json of `{name}`"
 
 
 def _last_line(err: Exception) -> str:

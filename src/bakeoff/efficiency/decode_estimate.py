@@ -151,6 +151,7 @@ def as_inference(arch: Architecture, g: GenerationEstimate) -> estimate.Inferenc
         items_per_s_at_best=g.items_per_s_at_best,
         cost_usd_per_1k_items=g.cost_usd_per_1k_items,
         generation_ms_per_item_batch1=g.latency_ms_per_item,
+        prefill_ms_batch1=g.ttft_ms,
         gpus_per_replica=g.gpus_per_replica,
         weight_format=g.weight_format,
     )

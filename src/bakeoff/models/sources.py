@@ -178,7 +178,7 @@ def refuse_url(model: str) -> None:
 
     Without this, `https://huggingface.co/org/name` fell through to "model path not found", which never
     said that the id is the part after the host."""
-    if "://" not in model and _exists(model):  # a folder that happens to be named hf.co/...
+    if "://" not in model and path_exists(model):  # a folder that happens to be named hf.co/...
         return
     page = _HUB_PAGE.match(model)
     if page is None:
@@ -200,7 +200,8 @@ def refuse_url(model: str) -> None:
     raise ModelError(f"model `{model}` is a web address: write the Hub id as ORG/NAME, here `{'/'.join(repo)}`{at}")
 
 
-def _exists(model: str) -> bool:
+def path_exists(model: str) -> bool:
+    """Whether `model` names an existing path (False for a name no file system accepts)."""
     try:
         return Path(model).expanduser().exists()
     except (OSError, ValueError):  # a NUL byte, a name too long for the file system

@@ -31,6 +31,14 @@ class RunInterrupted(Exception):
         return 128 + self.signum  # the shell's convention: 130 for SIGINT, 143 for SIGTERM
 
 
+class StopNow(KeyboardInterrupt):
+    """A second Ctrl-C or SIGTERM: stop at once, wherever the run is (its exit status still names the signal)."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(signal.Signals(signum).name)
+        self.exit_code = 128 + signum
+
+
 class StopRequest:
     def __init__(self) -> None:
         self.requested = False
@@ -54,7 +62,7 @@ def stop_on_interrupt(console: Console):
 
     def on_signal(signum, frame):
         if request.requested:
-            raise KeyboardInterrupt
+            raise StopNow(signum)
         request.requested, request.signum = True, signum
         what = "Ctrl-C" if signum == signal.SIGINT else signal.Signals(signum).name
         again = "press again" if signum == signal.SIGINT else "send it again"

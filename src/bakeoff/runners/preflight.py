@@ -68,6 +68,14 @@ def check_costs(spec: RunSpec, labels: list[str] | None) -> None:
 def check_hardware_names(spec: RunSpec) -> None:
     for key in spec.efficiency.gpus:
         gpu(key)  # unknown GPU names fail now, with a suggestion
+    # Checked here, not in RunnerSpec: a spec stored by an earlier version (`--runner local` kept the config's
+    # address) must still load for serve, export and loadtest.
+    ray_only = [key for key in ("address", "gpu") if getattr(spec.runner, key) is not None]
+    if spec.runner.kind == "local" and ray_only:
+        raise ConfigError(
+            f"runner.{ray_only[0]} is a setting of the Ray runner, and runner.kind is `local`: set "
+            f"`runner.kind: ray` (or `--runner ray`), or remove runner.{ray_only[0]}"
+        )
     # The Ray runner reads runner.gpu only once connected to the cluster: refuse a wrong one before that.
     if spec.runner.gpu == "local-cpu":
         raise ConfigError(
@@ -288,12 +296,13 @@ def check_context(candidate: CandidateSpec, spec: RunSpec, config: dict) -> None
     config names no length is not checked."""
     if spec.task.type == "classification":
         return  # labels are scored, nothing is decoded
-    text_config = config.get("text_config") if isinstance(config.get("text_config"), dict) else config
-    found = next(
+    nested = config.get("text_config") if isinstance(config.get("text_config"), dict) else {}
+    found = next(  # the text model's own length first, then the top level's (some configs keep it there)
         (
-            (key, text_config[key])
+            (key, where[key])
+            for where in (nested, config)
             for key in CONTEXT_KEYS
-            if isinstance(text_config.get(key), int) and text_config[key] > 0
+            if isinstance(where.get(key), int) and not isinstance(where.get(key), bool) and where[key] > 0
         ),
         None,
     )
@@ -351,17 +360,23 @@ def _local_files(source: ModelSource) -> Path | None:
     return None
 
 
-# What bakeoff itself may leave in a run folder before its store exists (a run stopped at its start).
-OWN_EARLY_FILES = {".bakeoff.lock", ".write-test", "progress.log"}
+# What bakeoff itself writes in a run folder besides its outputs: what a stopped run leaves when its store is
+# gone (moved away, as the damaged-store message advises) or not made yet.
+OWN_FILES = {".bakeoff.lock", ".write-test", "progress.log", "trials", "whatif"}
 RUN_OUTPUTS = ("summary.md", "results.json", "report.html")
 
 
+def _own_file(name: str) -> bool:
+    """A name bakeoff writes: its lock, log, trials, what-ifs, the store and its WAL/journal files (also a store
+    renamed in place, results.sqlite.bad), and the `.partial` files of an interrupted write."""
+    return name in OWN_FILES or name.startswith("results.sqlite") or name.endswith(".partial")
+
+
 def is_run_folder(folder: Path) -> bool:
-    """Empty, or a folder bakeoff made: its results store, its results.json, or only the files a
-    run writes before its store (a run stopped at once). A results.sqlite moved away (as the damaged-store
-    message advises) leaves results.json with bakeoff's schema, so that folder still counts."""
-    names = {p.name for p in folder.iterdir()}
-    if not names - OWN_EARLY_FILES or "results.sqlite" in names:
+    """Empty, or a folder bakeoff made: its results store, its results.json, or only files bakeoff writes (a
+    stopped run whose store was moved away, as the damaged-store message advises, or not made yet)."""
+    others = [p.name for p in folder.iterdir() if not _own_file(p.name)]
+    if not others or (folder / "results.sqlite").is_file():
         return True
     try:
         results = json.loads((folder / "results.json").read_text(encoding="utf-8"))
@@ -375,7 +390,7 @@ def check_run_dir(run_dir: Path, create: bool) -> None:
     if run_dir.exists() and not run_dir.is_dir():
         raise BakeoffError(f"the run folder {run_dir} is a file; set `output.dir` to a folder")
     if run_dir.is_dir() and not is_run_folder(run_dir):
-        found = sorted(p.name for p in run_dir.iterdir() if p.name not in OWN_EARLY_FILES)
+        found = sorted(p.name for p in run_dir.iterdir() if not _own_file(p.name))
         shown = ", ".join(found[:3]) + (f" and {len(found) - 3} more" if len(found) > 3 else "")
         raise BakeoffError(
             f"the run folder {run_dir} holds files bakeoff did not write ({shown}), and a run writes "
