@@ -21,6 +21,7 @@ def test_lines_are_timestamped_in_the_log_and_on_a_non_terminal_console(tmp_path
     log.start("b/40")
     log.step(1.25)
     log.epoch(1, 1.0, 0.5)
+    log.scoring(1)  # before any phase: the trial times its latency
     log.scoring_phase("test", 72)
     log.scoring(16)
     log.scoring(16)
@@ -33,6 +34,7 @@ def test_lines_are_timestamped_in_the_log_and_on_a_non_terminal_console(tmp_path
     assert "start b/40 [2/2]" in text
     assert "b/40 train step 1, loss 1.2500" in text
     assert "b/40 epoch 1: train loss 1.0000, validation loss 0.5000" in text
+    assert "b/40 scored 1 item (timing latency)" in text
     assert "b/40 scored 32 of 72 items (test)" in text
     assert re.search(r"done b/40 in \d+ s \[2/2\]$", text)
     assert (tmp_path / "console.txt").read_text().splitlines() == lines

@@ -87,7 +87,8 @@ class ProgressLog:
 
     def start(self, trial_id: str) -> None:
         self.trial, self.steps, self.scored = trial_id, 0, 0
-        self.phase, self.phase_items = "", 0
+        # Before the evaluation's first phase a trial scores only to time itself (latency, batch sizes).
+        self.phase, self.phase_items = "timing latency", 0
         self.trial_started = self.last_line = time.monotonic()
         self.line(f"start {trial_id} [{self.finished + 1}/{self.total}]")
 
@@ -139,8 +140,8 @@ class ProgressLog:
         self.scored += items
         if self._due():
             of = f" of {self.phase_items}" if self.phase_items else ""
-            phase = f" ({self.phase})" if self.phase else ""
-            self.line(f"  {self.trial} scored {self.scored}{of} items{phase}")
+            items = "item" if self.scored == 1 and not of else "items"
+            self.line(f"  {self.trial} scored {self.scored}{of} {items} ({self.phase})")
 
     def _due(self) -> bool:
         now = time.monotonic()
