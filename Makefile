@@ -24,6 +24,8 @@ demo: install
 test: install
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	# The layers of docs/architecture.md, as contracts in pyproject.toml ([tool.importlinter]).
+	$(BIN)/lint-imports
 	$(BIN)/pytest
 
 lint: install

@@ -72,7 +72,7 @@ def test_recommend_redecides_with_other_answers_and_writes_nothing(run_dir):
 
 def test_import_bakeoff_and_load_run_import_no_torch(run_dir):
     code = (
-        "import sys, bakeoff; assert 'torch' not in sys.modules and 'pandas' not in sys.modules; "
+        "import sys, bakeoff; bakeoff.run; assert 'torch' not in sys.modules and 'pandas' not in sys.modules; "
         f"run = bakeoff.load_run({str(run_dir)!r}); run.frame; assert 'torch' not in sys.modules, 'torch'; "
         "print(run.recommendation.choice)"
     )

@@ -203,13 +203,12 @@ def test_builtin_tickets_are_deterministic_varied_and_not_trivial():
 
 def test_builtin_task_defeats_a_keyword_baseline():
     """The task must be hard: TF-IDF + logistic regression stays below 100% even with 1,200 examples."""
-    from bakeoff.baselines.classical import BaselineClassifier
+    from bakeoff.baselines.registry import BaselineSetup, lookup
     from bakeoff.evaluation.suite import label_ids_of
 
     task = prepare_task(TaskSpec(builtin="support-tickets", builtin_examples=1600, split=SplitSpec(test_fraction=0.25)))
-    model = BaselineClassifier("tfidf-logreg", len(task.labels), seed=0).fit(
-        task.train_pool.texts, label_ids_of(task.train_pool, task.labels)
-    )
+    setup = BaselineSetup("classification", seed=0, labels=tuple(task.labels))
+    model = lookup("tfidf-logreg").build(setup).fit(task.train_pool)
     accuracy = (model.predict_proba(task.test.texts).argmax(1) == label_ids_of(task.test, task.labels)).mean()
     assert 0.6 < accuracy < 0.99
 

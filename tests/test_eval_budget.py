@@ -5,11 +5,11 @@ import time
 
 import pytest
 
-from bakeoff.baselines.classical import BaselineClassifier
+from bakeoff.baselines.registry import BaselineSetup, lookup
 from bakeoff.config import EvaluationSpec, PerturbationSpec, TaskSpec
 from bakeoff.data.task import prepare_task
 from bakeoff.efficiency.latency import MIN_REPEATS, measure_scoring
-from bakeoff.evaluation.suite import MIN_PERTURBED_ITEMS, label_ids_of, perturbed_items, run_suite
+from bakeoff.evaluation.suite import MIN_PERTURBED_ITEMS, perturbed_items, run_suite
 
 
 @pytest.mark.parametrize(
@@ -23,16 +23,15 @@ def test_perturbed_items_fit_the_budget_within_bounds(budget_s, expected):
 
 def test_the_suite_perturbs_fewer_items_under_a_budget_and_reports_wider_cis():
     task = prepare_task(TaskSpec(builtin="support-tickets", builtin_examples=600))
-    k = len(task.labels)
     perturbations = [PerturbationSpec(name="typos"), PerturbationSpec(name="lowercase")]
 
-    model = BaselineClassifier("tfidf-logreg", k, 0, None)  # imperfect at 60 examples: CIs of some width
-    train = task.train_pool.subset(list(range(60)))
-    model.fit(train.texts, label_ids_of(train, task.labels))
+    setup = BaselineSetup("classification", seed=0, labels=tuple(task.labels))
+    model = lookup("tfidf-logreg").build(setup)  # imperfect at 60 examples: CIs of some width
+    model.fit(task.train_pool.subset(list(range(60))))
 
     def noisy(texts):
         time.sleep(0.0005 * len(texts))  # a per-item time for the budget
-        return model.predict_scores(texts)
+        return model.predict(texts)
 
     def robustness(budget_s):
         spec = EvaluationSpec(
@@ -100,13 +99,13 @@ def test_extraction_perturbs_fewer_items_under_the_same_budget(tmp_path):
 
 def test_a_perturbation_scores_only_the_texts_it_changed():
     task = prepare_task(TaskSpec(builtin="support-tickets", builtin_examples=400))
-    model = BaselineClassifier("tfidf-logreg", len(task.labels), 0, None)
-    model.fit(task.train_pool.texts[:80], label_ids_of(task.train_pool.subset(list(range(80))), task.labels))
+    model = lookup("tfidf-logreg").build(BaselineSetup("classification", seed=0, labels=tuple(task.labels)))
+    model.fit(task.train_pool.subset(list(range(80))))
     calls = []
 
     def recording(texts):
         calls.append(list(texts))
-        return model.predict_scores(texts)
+        return model.predict(texts)
 
     spec = EvaluationSpec(
         bootstrap_samples=100,

@@ -14,6 +14,7 @@ from tiny import tiny_tokenizer
 from bakeoff.baselines.extraction_crf import CrfExtractor, spans_to_record, tag_tokens
 from bakeoff.baselines.retrieval import TfidfRetriever
 from bakeoff.config import TaskSpec, spec_from_dict
+from bakeoff.data.examples import Examples
 from bakeoff.data.targets import instruction, load_target_examples, record_json, target_fields
 from bakeoff.data.task import prepare_task
 from bakeoff.data.ticket_replies import FALLBACK_REPLY
@@ -174,14 +175,15 @@ def test_crf_tags_round_trip_and_learns_the_builtin_fields():
     spec = TaskSpec(type="extraction", builtin="support-tickets-extraction", builtin_examples=400)
     task = prepare_task(spec)
     train = task.train_pool.subset(range(150))
-    model = CrfExtractor(target_fields(spec), seed=0).fit(train.texts, train.targets)
+    model = CrfExtractor(target_fields(spec), seed=0).fit(train)
     predicted = model.predict(task.test.texts)
     exact = np.mean([p == t for p, t in zip(predicted, task.test.targets)])
     assert exact > 0.6
 
 
 def test_retrieval_answers_with_the_nearest_training_reference():
-    model = TfidfRetriever().fit(["where is my parcel", "refund my money please"], ["track it", "refund it"])
+    train = Examples(["where is my parcel", "refund my money please"], ["a", "b"], ["track it", "refund it"])
+    model = TfidfRetriever().fit(train)
     assert model.predict(["my money back please, a refund", "parcel is where?"]) == ["refund it", "track it"]
 
 

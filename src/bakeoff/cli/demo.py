@@ -9,8 +9,8 @@ from pathlib import Path
 import typer
 from rich.console import Console
 
-from bakeoff.cli.common import user_errors
-from bakeoff.cli.run import execute
+from bakeoff.cli.common import console, user_errors
+from bakeoff.cli.run import show
 from bakeoff.config import RunSpec, load_spec, spec_from_dict
 
 
@@ -53,4 +53,6 @@ def demo_command(
             highlight=False,
         )
         qlora = False
-    execute(spec if qlora is not False else without_qlora_rows(spec))
+    from bakeoff.api import run
+
+    show(run(spec if qlora is not False else without_qlora_rows(spec), console))

@@ -3,77 +3,41 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 from pydantic import ValidationError
 
 from bakeoff.cli.common import console, stdout, user_errors
 from bakeoff.config import RunnerSpec, RunSpec, load_spec
-from bakeoff.errors import BakeoffError, ConfigError
+from bakeoff.errors import ConfigError
 
-
-def run_judge(spec: RunSpec, trials: list[dict], run_dir) -> tuple:
-    """`(judge, note)` for `evaluation.judge`: the OpenAI-compatible endpoint, or the local candidate's finished
-    trial loaded for judging; `(None, why)` when there is none or it cannot be built (the run still ends, and
-    the analysis says so); `(None, None)` without `evaluation.judge`."""
-    settings = spec.evaluation.judge
-    if settings is None:
-        return None, None
-    from bakeoff.evaluation.judge import judge_from_spec
-
-    if settings.endpoint is not None:
-        return judge_from_spec(settings), f"{settings.model} at {settings.endpoint}"
-    from bakeoff.evaluation.local_judge import candidate_judge
-
-    try:
-        judge, trial_id = candidate_judge(spec, trials, run_dir)
-    except BakeoffError as err:  # the judge's own model failed to load: the trials' analysis is still stored
-        return None, f"the local judge could not be loaded: {err}"
-    return judge, f"candidate `{settings.candidate}` (trial {trial_id})"
+if TYPE_CHECKING:
+    from bakeoff.api import Run
 
 
 def execute(spec: RunSpec) -> None:
-    """Run the grid, store the cross-trial analysis, then write the summary, results and report, and print
-    the recommendation. Shared by `run` and `demo`. One driver per run folder: a second one is refused."""
-    from bakeoff.report.build import build
+    """`bakeoff.run(spec)`, then the results on stdout; exit 1 when a trial failed. Shared by `run` and `demo`."""
+    from bakeoff.api import run
+
+    show(run(spec, console))
+
+
+def show(run: Run) -> None:
+    """The terminal table, robustness, data appetite and the recommendation (stdout); what the call did (stderr)."""
     from bakeoff.report.summary import appetite_lines, robustness_table, terminal_table
-    from bakeoff.runners.analysis import analyse_run
-    from bakeoff.runners.lock import run_folder_lock
-    from bakeoff.runners.preflight import preflight
-    from bakeoff.tracking.live import track_run_end
 
-    if spec.runner.kind == "ray":
-        from bakeoff.runners.ray_runner import run_spec_on_ray as run_spec  # imports ray only now
-    else:
-        from bakeoff.runners.local import run_spec
-
-    # Preflight first, so `run` refuses exactly what `validate` refuses, with the same message.
-    task = preflight(spec, create_run_dir=True)
-    with run_folder_lock(spec.run_dir):
-        outcome = run_spec(spec, console, task)
-        try:
-            spec_json = spec.model_dump(mode="json")
-            # The decision and GPU-estimate sections may differ from the first run's (they do not change trials).
-            outcome.store.set_meta("spec", spec_json)
-            # The runner computes the analysis once; `report` and `recommend` only read it.
-            trials = outcome.store.trials()
-            judge, judge_note = run_judge(spec, trials, outcome.run_dir)
-            outcome.store.set_meta("analysis", analyse_run(trials, outcome.run_dir, spec_json, judge, judge_note))
-            run, recommendation, paths = build(outcome.run_dir)
-            track_run_end(
-                spec, outcome.run_dir, console
-            )  # report files and recommendation to MLflow, when `tracking.mlflow` is set
-        finally:  # closed here, not whenever the garbage collector gets to it (closing checkpoints the WAL)
-            outcome.store.close()
-    stdout.print(terminal_table(f"bakeoff: {spec.name}", run))
-    stdout.print(robustness_table(run))
-    for line in appetite_lines(run.run.analysis):
+    stdout.print(terminal_table(f"bakeoff: {run.name}", run.results))
+    stdout.print(robustness_table(run.results))
+    for line in appetite_lines(run.results.run.analysis):
         stdout.print(f"data appetite: {line}", markup=False)
-    if recommendation:
-        stdout.print(f"\n{recommendation['rationale']}", markup=False, highlight=False)
+    if run.recommendation:
+        stdout.print(f"\n{run.recommendation.rationale}", markup=False, highlight=False)
+    outcome = run.outcome
+    summary, results, report = outcome.outputs
     console.print(
         f"{outcome.ran} trials run, {outcome.skipped} already done (skipped), {outcome.failed} failed. "
-        f"Report: {paths[2]}  Summary: {paths[0]}  Results: {paths[1]}",
+        f"Report: {report}  Summary: {summary}  Results: {results}",
         markup=False,
         highlight=False,
         soft_wrap=True,

@@ -94,7 +94,7 @@ def analyse(
     """The quality computed across trials (learning curves, paired comparisons, the judge); `spec` is the run
     spec as JSON. `judge`: the LLM judge to run when `evaluation.judge` is set (the runner passes it; `report`
     rebuilding an old analysis passes none). `judge_note`: who judges (recorded as `judged_by`), or, with no
-    judge, why not (`skipped`). The GPU estimates beside it are efficiency's (`runners/analysis.py` joins them)."""
+    judge, why not (`skipped`). The GPU estimates beside it are efficiency's (`run_analysis.py` joins them)."""
     from bakeoff.config import EvaluationSpec
 
     # Validated with defaults, so run folders written before a setting existed still rebuild.

@@ -19,6 +19,10 @@ from bakeoff.config import DecodingSpec
 from bakeoff.evaluation.json_constraint import GreedyRecordProcessor, RecordGrammar
 from bakeoff.models.padding import left_pad
 
+# Timed items a latency measurement keeps under `evaluation.latency_budget_s`, however slow the model: decode
+# speed here and label scoring's latency (`efficiency/latency.py`, which reads it from this lower layer).
+MIN_REPEATS = 3
+
 
 @dataclass(frozen=True)
 class Decoder:
@@ -111,8 +115,6 @@ def decode_speed(decoder: Decoder, prompts: list[list[int]], repeats: int, budge
     tokens/s (tokens after the first over the time after it), medians and p95, and whole-output latency.
     With `budget_s` (`evaluation.latency_budget_s`) it stops once the timed items took that long, keeping at
     least `MIN_REPEATS`, as label scoring's latency does (`efficiency/latency.py`)."""
-    from bakeoff.efficiency.latency import MIN_REPEATS
-
     _generate(decoder, prompts[:1])  # warm-up: first-call allocations and thread start-up
     first_ms, rates, total_ms = [], [], []
     for prompt in prompts[:repeats]:

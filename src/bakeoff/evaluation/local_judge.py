@@ -23,7 +23,7 @@ VERDICT_TOKENS = 8  # "A", "B" or "TIE", with room for a leading word or punctua
 
 def candidate_judge(spec: RunSpec, trials: list[dict], run_dir: Path) -> tuple[Judge, str]:
     """`(judge, trial_id)`: a prompt -> answer callable on the judging candidate's trial, and that trial."""
-    from bakeoff.recipes.trial import default_device, load_options
+    from bakeoff.models.options import default_device, load_options
 
     name = spec.evaluation.judge.candidate
     candidate = next(c for c in spec.candidates if c.name == name)

@@ -13,8 +13,7 @@ from dataclasses import asdict
 
 import torch
 
-from bakeoff.baselines.extraction_crf import CrfExtractor
-from bakeoff.baselines.retrieval import TfidfRetriever
+from bakeoff.baselines.registry import BaselineSetup, lookup
 from bakeoff.data.examples import Examples
 from bakeoff.data.splits import stratified_sample
 from bakeoff.data.targets import instruction, target_fields
@@ -63,14 +62,12 @@ def _evaluate(ctx, trial: Trial, write, train_subset: Examples | None, tokenizer
 
 def _baseline_trial(trial: Trial, ctx, train_subset: Examples) -> dict:
     spec = ctx.spec
+    setup = BaselineSetup(spec.task.type, trial.seed, fields=tuple(target_fields(spec.task)))  # no fields: generation
+    model = lookup(trial.candidate.model).build(setup)
     with PeakMemory("cpu") as memory:
         with Stopwatch() as fit_watch:
-            if trial.candidate.model == "crf":
-                model = CrfExtractor(target_fields(spec.task), trial.seed).fit(train_subset.texts, train_subset.targets)
-            else:
-                model = TfidfRetriever().fit(train_subset.texts, train_subset.targets)
-        note = getattr(model, "train_score_note", None)
-        output = _evaluate(ctx, trial, model.predict, train_subset, train_score_note=note)
+            model.fit(train_subset)
+        output = _evaluate(ctx, trial, model.predict, train_subset, train_score_note=model.train_score_note)
         with Stopwatch() as latency_watch:
             serving = measure_scoring(
                 lambda texts, size: model.predict(texts),

@@ -15,7 +15,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from bakeoff.baselines.classical import BaselineClassifier, SentenceEmbedder
+from bakeoff.baselines.classical import SentenceEmbedder
+from bakeoff.baselines.registry import Baseline, BaselineSetup, lookup
 from bakeoff.config import RunSpec
 from bakeoff.data.examples import Examples
 from bakeoff.data.splits import stratified_sample
@@ -29,9 +30,10 @@ from bakeoff.efficiency.measure import PeakMemory, Stopwatch
 from bakeoff.errors import BakeoffError
 from bakeoff.evaluation.perturb import PerturbationFailed
 from bakeoff.evaluation.score import cached_prefix, distinct_first_tokens, label_log_probs, probabilities
-from bakeoff.evaluation.suite import SuiteOutput, label_ids_of, run_suite
+from bakeoff.evaluation.suite import SuiteOutput, run_suite
 from bakeoff.models.hub import candidate_source
-from bakeoff.models.load import LoadOptions, load_model, load_tokenizer
+from bakeoff.models.load import load_model, load_tokenizer
+from bakeoff.models.options import default_device, load_options, resolve_dtype  # noqa: F401 (re-exported)
 from bakeoff.models.prompt import PromptEncoder, PromptFormat, prompt_style, shared_prefix_length
 from bakeoff.models.trained import merge_unquantized_adapters, own_adapted_weights
 from bakeoff.runners.grid import Trial
@@ -55,28 +57,6 @@ class TrialContext:
     on_scored: object = None  # callable(n_items) per scoring batch
     on_epoch: object = None  # callable(epoch, train_loss, validation_loss) after each epoch
     on_phase: object = None  # callable(phase, n_items) as an evaluation phase starts scoring
-
-
-def default_device() -> str:
-    return "cuda" if torch.cuda.is_available() else "cpu"
-
-
-def resolve_dtype(setting: str, device: str) -> torch.dtype:
-    if setting == "auto":
-        return torch.bfloat16 if device.startswith("cuda") else torch.float32
-    return {"float32": torch.float32, "bfloat16": torch.bfloat16}[setting]
-
-
-def load_options(spec, candidate, device: str, method: str) -> LoadOptions:
-    """How a candidate's model loads for `method` on `device`: the run's dtype, its safety switches, and an
-    NF4 base for QLoRA. The trials, serving and the local judge load the same way."""
-    return LoadOptions(
-        device=device,
-        dtype=resolve_dtype(spec.training.dtype, device),
-        trust_remote_code=candidate.trust_remote_code,
-        allow_pickle=candidate.allow_pickle,
-        load_in_4bit=method == "qlora",
-    )
 
 
 def _evaluate(ctx: TrialContext, trial: Trial, predict, train_subset: Examples | None) -> SuiteOutput:
@@ -114,15 +94,14 @@ def _timings(output: SuiteOutput) -> dict:
 
 
 def run_baseline_trial(trial: Trial, ctx: TrialContext, train_subset: Examples) -> dict:
-    labels = ctx.task.labels
-    if trial.candidate.model == "minilm-logreg" and ctx.embedder is None:
-        ctx.embedder = SentenceEmbedder()
+    name = trial.candidate.model
+    # Built before the measurements: loading shared weights (MiniLM, once per process) is not fitting.
+    model = lookup(name).build(BaselineSetup("classification", trial.seed, labels=tuple(ctx.task.labels)))
     with PeakMemory("cpu") as memory:
         with Stopwatch() as fit_watch:
-            model = BaselineClassifier(trial.candidate.model, len(labels), trial.seed, ctx.embedder)
-            model.fit(train_subset.texts, label_ids_of(train_subset, labels))
-        _save_baseline(model, ctx.run_dir / "trials" / trial.folder_name)
-        output = _evaluate(ctx, trial, model.predict_scores, train_subset)
+            model.fit(train_subset)
+        _save_baseline(name, model, ctx.run_dir / "trials" / trial.folder_name)
+        output = _evaluate(ctx, trial, model.predict, train_subset)
         with Stopwatch() as latency_watch:
             serving = measure_scoring(
                 lambda texts, size: model.predict_proba(texts),
@@ -374,14 +353,15 @@ def _efficiency(architecture, trial, ctx, encoder, latency_items, training, serv
     )
 
 
-def _save_baseline(model: BaselineClassifier, trial_dir: Path) -> None:
-    """The fitted scikit-learn pipeline (joblib), for `bakeoff serve`. The MiniLM embedder is not saved:
-    it is the shipped model, loaded again by path. joblib is pickle: load only run folders you made."""
+def _save_baseline(name: str, model: Baseline, trial_dir: Path) -> None:
+    """The fitted baseline's state (joblib) under its registered name, for `bakeoff serve`. The MiniLM
+    embedder is not saved: it is the shipped model, loaded again by path. joblib is pickle: load only run
+    folders you made."""
     import joblib
 
     trial_dir.mkdir(parents=True, exist_ok=True)
     partial = trial_dir / "baseline.partial.joblib"
-    joblib.dump({"kind": model.kind, "n_labels": model.n_labels, "pipeline": model.pipeline}, partial)
+    joblib.dump({"kind": name} | model.state(), partial)
     os.replace(partial, trial_dir / "baseline.joblib")
 
 

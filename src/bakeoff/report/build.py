@@ -1,6 +1,7 @@
 """Rebuild everything a run folder presents from its store: recommendation, summary.md, results.json and
 report.html. A pure reader: it never writes to the store, and no torch, so `bakeoff report RUN_DIR`
-works on any laptop.
+works on any laptop. The cross-trial analysis is read as the run stored it (`run_analysis.stored_analysis`),
+as `bakeoff.load_run` and the MLflow export read it (`read_results`): one recommendation everywhere.
 
 It never destroys evidence either. An empty or damaged store is refused before anything is written (a
 report of nothing once overwrote a 24 KB results.json with 86 bytes), and the three outputs are rendered
@@ -23,8 +24,10 @@ from bakeoff.store import ResultStore
 OUTPUTS = ("summary.md", "results.json", "report.html")
 
 
-def load_results(run_dir: Path) -> dict:
-    """results.json's content, read from the store; refuses a folder with no store or no trials."""
+def load_results(run_dir: Path, analysed: bool = True) -> dict:
+    """results.json's content, read from the store; refuses a folder with no store or no trials. With
+    `analysed`, `run.analysis` is the stored one (computed in memory only for a store that has none or an
+    outdated one); without, it is left as stored (None before the run's end: enough for what does not decide)."""
     run_dir = Path(run_dir)
     database = run_dir / "results.sqlite"
     if not database.is_file():
@@ -39,12 +42,32 @@ def load_results(run_dir: Path) -> dict:
             f"the results store {database} holds no trials: nothing to report, and the existing "
             f"{', '.join(OUTPUTS)} were left as they are. Run `bakeoff run CONFIG` to (re)compute the trials."
         )
-    if meta.get("analysis") is None:
-        # Run folders from before the runner stored its analysis: compute it in memory, never write it back.
-        from bakeoff.runners.analysis import analyse_run
+    if analysed:
+        from bakeoff.run_analysis import stored_analysis  # its modules load only when a report reads a run
 
-        meta["analysis"] = analyse_run(trials, run_dir, meta["spec"])
+        meta["analysis"] = stored_analysis(meta, trials, run_dir)
     return {"schema": SCHEMA, "run": meta, "trials": trials}
+
+
+def decided(stored: dict, run_dir: Path, answers: dict | None = None) -> tuple[RunResults, dict | None]:
+    """The typed results of `load_results` with the recommendation for the run's own answers (or `answers`),
+    and that recommendation as the engine returned it; None before any trial finished."""
+    run = RunResults.from_stored(stored)
+    if answers:
+        run = with_answers(run, answers)
+    if not run.done_trials:
+        return run, None
+    costed = ((run.run.spec or {}).get("decision") or {}).get("costs") is not None
+    items = read_item_scores(Path(run_dir), run) if costed else None  # `decision.costs` prices every stored item
+    recommendation = recommend(run, items)
+    return run.model_copy(update={"recommendation": Recommendation.model_validate(recommendation)}), recommendation
+
+
+def read_results(run_dir: Path, decide: bool = True) -> RunResults:
+    """A run folder's typed results, with the recommendation (`decide`) as `build` makes it; writes nothing.
+    What `bakeoff.load_run` and the MLflow export read; without `decide`, no analysis is computed."""
+    stored = load_results(Path(run_dir), analysed=decide)
+    return decided(stored, run_dir)[0] if decide else RunResults.from_stored(stored)
 
 
 WHATIF_DIR = "whatif"  # where `bakeoff recommend key=value` writes: the run's own files keep the config's decision
@@ -57,14 +80,7 @@ def build(
     typed results, recommendation, paths)."""
     run_dir = Path(run_dir)
     stored = load_results(run_dir)
-    run = RunResults.from_stored(stored)
-    if answers:
-        run = with_answers(run, answers)
-    costed = ((run.run.spec or {}).get("decision") or {}).get("costs") is not None
-    items = read_item_scores(run_dir, run) if costed else None  # `decision.costs` prices every stored item
-    recommendation = recommend(run, items) if run.done_trials else None
-    if recommendation is not None:
-        run = run.model_copy(update={"recommendation": Recommendation.model_validate(recommendation)})
+    run, recommendation = decided(stored, run_dir, answers)
     texts = {
         "summary.md": markdown(run.name or run_dir.name, run, recommendation),
         "results.json": results_json(stored["run"] | {"spec": run.run.spec}, stored["trials"], recommendation),

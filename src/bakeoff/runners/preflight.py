@@ -12,7 +12,8 @@ import json
 import os
 from pathlib import Path
 
-from bakeoff.config import TARGET_BASELINES, CandidateSpec, RunSpec
+from bakeoff.baselines.registry import baseline_names, lookup, similar_baselines
+from bakeoff.config import CandidateSpec, RunSpec
 from bakeoff.data.splits import nested_subsets
 from bakeoff.data.task import TaskData, prepare_task
 from bakeoff.efficiency.hardware import gpu
@@ -35,6 +36,7 @@ def preflight(spec: RunSpec, check_data: bool = True, create_run_dir: bool = Fal
     check_perturbations(spec)
     for candidate in spec.candidates:
         if not candidate.is_baseline:
+            check_not_a_baseline_typo(candidate)
             check_candidate(candidate, spec)
     check_costs(spec, None)
     task = None
@@ -175,14 +177,38 @@ def check_task_type(spec: RunSpec) -> None:
             f"task.data.reference_column and task.data.text_column are both `{data.text_column}`: the model would "
             "be asked to copy its input; set `reference_column` to the column of reference outputs"
         )
+    check_baselines_serve(spec)
+
+
+def check_baselines_serve(spec: RunSpec) -> None:
+    """Each baseline candidate serves `task.type` (the registry says which types each one serves)."""
+    kind = spec.task.type
     for candidate in spec.candidates:
-        serves = TARGET_BASELINES.get(candidate.model, "classification") if candidate.is_baseline else kind
-        if serves != kind:
-            fitting = [m for m, k in TARGET_BASELINES.items() if k == kind] or ["tfidf-logreg", "minilm-logreg"]
+        if not candidate.is_baseline:
+            continue
+        entry = lookup(candidate.model)
+        if not entry.serves(kind):
+            serves = " or ".join(entry.task_types)
+            article = "an" if serves[0] in "aeiou" else "a"
+            fitting = " or ".join(baseline_names(kind)) or "an LLM candidate (no baseline serves it)"
             raise ConfigError(
-                f"candidate `{candidate.name}`: `{candidate.model}` is a {serves} baseline and task.type is "
-                f"`{kind}`; use {' or '.join(fitting)}"
+                f"candidate `{candidate.name}`: `{candidate.model}` is {article} {serves} baseline and task.type is "
+                f"`{kind}`; use {fitting}"
             )
+
+
+def check_not_a_baseline_typo(candidate: CandidateSpec) -> None:
+    """`model: tfidf-logref` would otherwise be looked up as a Hub id and refused as one: name the baseline meant.
+    A local folder or file of that name is a model, not a typo."""
+    model = candidate.model
+    if "/" in model or Path(model).expanduser().exists():
+        return
+    close = similar_baselines(model)
+    if close:
+        raise ConfigError(
+            f"candidate `{candidate.name}`: unknown model `{model}`: did you mean the baseline `{close[0]}`? "
+            f"(baselines: {', '.join(baseline_names())})"
+        )
 
 
 def _check_extraction_fields(spec: RunSpec) -> None:

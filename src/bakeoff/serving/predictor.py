@@ -223,28 +223,29 @@ def _hardware_key(device: str) -> str:
 def _load_baseline(record: TrialRecord):
     import joblib
 
-    from bakeoff.baselines.classical import BaselineClassifier, SentenceEmbedder
+    from bakeoff.baselines.registry import lookup
 
     path = record.folder / "baseline.joblib"
     try:
         saved = joblib.load(path)  # pickle: only load run folders you made
-        kind, n_labels, pipeline = saved["kind"], saved["n_labels"], saved["pipeline"]
+        entry = lookup(saved["kind"])  # the registered name the trial saved it under
+        model = entry.restore(saved)
+    except BakeoffError:
+        raise  # one the user can act on, e.g. minilm-logreg's package not installed
     except Exception as err:  # noqa: BLE001 - a file cut short fails anywhere in unpickling (EOFError, KeyError, ...)
         raise BakeoffError(
             f"{path} is damaged, cut short or overwritten ({type(err).__name__} reading it): {RERUN_HINT} "
             f"to serve `{record.trial['candidate']}`"
         ) from None
-    embedder = SentenceEmbedder() if kind == "minilm-logreg" else None
-    model = BaselineClassifier.from_fitted(kind, n_labels, pipeline, embedder)
     return (lambda texts: model.predict_proba(texts)), "cpu"
 
 
 def _load_llm(record: TrialRecord):
     """Base model + adapter (merged), prompt format and scoring mode exactly as the trial evaluated them."""
     from bakeoff.config import RunSpec
+    from bakeoff.models.options import default_device, load_options
     from bakeoff.models.prompt import PromptEncoder, PromptFormat
     from bakeoff.models.trained import load_trained
-    from bakeoff.recipes.trial import default_device, load_options
 
     spec = RunSpec.model_validate(record.spec)
     candidate = next(c for c in spec.candidates if c.name == record.trial["candidate"])

@@ -7,7 +7,7 @@ lands where is `tracking/flatten.py`'s; this module talks to the tracking store.
   (the store's fingerprint and creation time: one run folder, wherever it is moved), each child by
   `bakeoff.trial_id`. Re-exporting updates tags, logs only metrics whose value changed (so histories
   do not grow on every export), adds missing params (MLflow refuses to change one) and replaces artifacts.
-- Reads the store only (report.build.load_results without re-analysis): the run folder is never
+- Reads the store only (report.build.read_results: the stored analysis): the run folder is never
   written, also when the export fails. Files for the parent's artifacts are staged in a temporary folder.
 - mlflow is imported here only, on use. The default store is `sqlite:///mlflow.db` in the working folder,
   the embedded store MLflow 3 recommends (`mlflow ui` opens it as it is), with artifacts in `mlartifacts/`
@@ -288,14 +288,16 @@ def export_run(
     client=None,
 ) -> ExportSummary:
     """Export the run stored in `run_dir` (results.sqlite) to MLflow; see the module docstring."""
-    from bakeoff.api import read_run
+    from bakeoff.report.build import read_results
 
     run_dir = Path(run_dir)
-    run = read_run(run_dir, decide=final)  # raises BakeoffError for a folder without a store, before any MLflow import
+    # The run's stored analysis and recommendation, as the report and `load_run` read them. Raises BakeoffError
+    # for a folder without a store, before any MLflow import.
+    results = read_results(run_dir, decide=final)
     client = client or connect(tracking_uri)
     with _env(EXPORT_ENV, override=False):
         try:
-            summary = export_results(client, run.results, run_dir, experiment, weights, final)
+            summary = export_results(client, results, run_dir, experiment, weights, final)
         except BakeoffError:
             raise
         except Exception as err:
