@@ -139,11 +139,13 @@ def test_the_demo_command_keeps_the_qlora_row_unless_asked_or_bitsandbytes_is_mi
 ):
     from typer.testing import CliRunner
 
+    import bakeoff.api
     from bakeoff.cli import demo
     from bakeoff.cli.main import app
 
     ran = []
-    monkeypatch.setattr(demo, "execute", ran.append)
+    monkeypatch.setattr(bakeoff.api, "run", lambda spec, console=None: ran.append(spec))  # what the demo runs
+    monkeypatch.setattr(demo, "show", lambda run: None)
     monkeypatch.setattr(demo, "has_bitsandbytes", lambda: installed)
     result = CliRunner().invoke(app, ["demo", "--out", str(tmp_path / "demo"), *flag, "training.epochs=1"])
     assert result.exit_code == 0, result.output
