@@ -15,7 +15,6 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from bakeoff.baselines.classical import SentenceEmbedder
 from bakeoff.baselines.registry import Baseline, BaselineSetup, lookup
 from bakeoff.config import RunSpec
 from bakeoff.data.examples import Examples
@@ -52,7 +51,6 @@ class TrialContext:
     task: TaskData
     run_dir: Path
     device: str
-    embedder: SentenceEmbedder | None = None
     on_step: object = None  # callable(loss) per optimizer step, for progress bars
     on_scored: object = None  # callable(n_items) per scoring batch
     on_epoch: object = None  # callable(epoch, train_loss, validation_loss) after each epoch
