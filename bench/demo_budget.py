@@ -95,6 +95,7 @@ def main() -> None:
             "wall_s": wall,
             "wall_s_at_target": wall * scale,
         },
+        table=table,
     )
 
 

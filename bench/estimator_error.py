@@ -186,6 +186,7 @@ def run(run_dir: Path, out: Path) -> dict:
             "calibration": calibration.as_dict(),
             "rows": rows,
         },
+        table=table,
     )
 
 

@@ -86,7 +86,7 @@ def main() -> None:
         console.print(f"{name}: converted weights and tokenizer identical both ways: {same}")
     console.print(table)
     console.print(f"fp32 matmul peak in this run: {peak:.0f} GFLOP/s")
-    write_json(console, args.out, {"matmul_peak_gflops": peak, "models": results})
+    write_json(console, args.out, {"matmul_peak_gflops": peak, "models": results}, table=table)
 
 
 if __name__ == "__main__":

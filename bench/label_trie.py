@@ -134,6 +134,7 @@ def main() -> None:
             "max_abs_score_difference": max_diff,
             "matmul_peak_gflops": peaks,
         },
+        table=table,
     )
 
 

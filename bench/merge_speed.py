@@ -81,7 +81,12 @@ def main() -> None:
         )
         results[name] = {"seconds": times, "speedup": speedup, "same_weights": same}
     console.print(table)
-    write_json(console, args.out, {"fp32_peak_gflops": peak, "threads": torch.get_num_threads(), "models": results})
+    write_json(
+        console,
+        args.out,
+        {"fp32_peak_gflops": peak, "threads": torch.get_num_threads(), "models": results},
+        table=table,
+    )
     if not all(r["same_weights"] for r in results.values()):
         raise SystemExit("the two ways merged different weights")
 

@@ -110,6 +110,7 @@ def main() -> None:
         console,
         args.out,
         {"items": args.items, "threads": torch.get_num_threads(), "matmul_peak_gflops": peaks, "formats": results},
+        table=table,
     )
     if worst > 1e-3:
         raise SystemExit("scores differ between the two ways: the cached prefix changed the result")

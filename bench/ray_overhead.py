@@ -182,7 +182,12 @@ def main() -> None:
         )
     console.print(table)
     console.print(f"Ray start-up (ray.init, once per run): {ray_start_s:.1f} s, not in the rows above.")
-    write_json(console, args.out, {"peak_gflops": peak, "ray_start_s": ray_start_s, "rows": rows, "seeds": args.seeds})
+    write_json(
+        console,
+        args.out,
+        {"peak_gflops": peak, "ray_start_s": ray_start_s, "rows": rows, "seeds": args.seeds},
+        table=table,
+    )
 
 
 if __name__ == "__main__":

@@ -279,6 +279,7 @@ def main(
             "trials": rows,
             "torch_threads": 2,
         },
+        table=table,
     )
 
 

@@ -228,6 +228,7 @@ def run(n_train: int, n_test: int, rounds: int, out: Path) -> dict:
             "speed_ratio_per_round": ratios,
             "targets": targets,
         },
+        table=table,
     )
 
 

@@ -209,6 +209,7 @@ def main() -> None:
             "ratio_micro_over_batch1": ratio,
             "results": results,
         },
+        table=table,
     )
 
 

@@ -235,7 +235,7 @@ def main() -> None:
     for profile in profiles:
         ops = ", ".join(f"{o['op']} {100 * o['share']:.0f}%" for o in profile["top_ops"][:5])
         console.print(f"{profile['model']} step at 1 thread, top ops: {ops}")
-    write_json(console, args.out, {"rows": rows, "profiles": profiles})
+    write_json(console, args.out, {"rows": rows, "profiles": profiles}, table=table)
 
 
 if __name__ == "__main__":

@@ -305,6 +305,7 @@ def run(examples: int, epochs: int, seeds: int, padded_seeds: int, recipe_seeds:
             "step_loss_gap_max": max(step_gaps),
             "targets": targets,
         },
+        table=table,
     )
 
 

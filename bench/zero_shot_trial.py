@@ -162,6 +162,7 @@ def main() -> None:
             "ways": results,
             "ratio_trial_s": ratio,
         },
+        table=table,
     )
     if not same:
         raise SystemExit("the two ways disagree on test accuracy: the scores changed, not only the speed")

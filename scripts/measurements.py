@@ -98,7 +98,7 @@ def record(name: str, command: list[str]) -> Path:
 def _markdown_table(rows: list[dict[str, str]], drop: tuple[str, ...] = ()) -> str:
     columns = [column for column in rows[0] if column not in drop]
     lines = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
-    lines += ["| " + " | ".join(row[column] for column in columns) + " |" for row in rows]
+    lines += ["| " + " | ".join(row[column].replace("|", "\\|") for column in columns) + " |" for row in rows]
     return "\n".join(lines)
 
 
@@ -109,7 +109,15 @@ def _render_estimate(data: dict) -> str:
     return _markdown_table([estimate_row(record) for record in data["result"]["estimates"]], drop=("GPU",))
 
 
-RENDERERS = {"estimate": _render_estimate}
+def _render_bench(data: dict) -> str:
+    """The table a bench under bench/ printed, as `bench/report.py` stored it (title, columns, rows)."""
+    table = data["table"]
+    rows = [dict(zip(table["columns"], row)) for row in table["rows"]]
+    title = f"**{table['title']}**\n\n" if table.get("title") else ""
+    return title + _markdown_table(rows)
+
+
+RENDERERS = {"estimate": _render_estimate, "bench": _render_bench}
 
 
 def render_block(name: str) -> str:
