@@ -17,7 +17,7 @@ import typing
 from pathlib import Path
 
 import typer.main
-from pydantic import BaseModel
+from pydantic import BaseModel, Tag
 from pydantic_core import PydanticUndefined
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -87,25 +87,58 @@ def _cell(text: str | None) -> str:
     return " ".join((text or "").split()).replace("|", "\\|")
 
 
-def _sections(spec: type[BaseModel], prefix: str, out: list[tuple[str, type[BaseModel], str]]) -> None:
-    """Every spec class of the tree, depth first, with its dotted path (`candidates[]` for list items)."""
-    out.append((prefix, spec, ""))
+def _variants(annotation: object) -> list[tuple[str, type[BaseModel]]]:
+    """(tag, class) of each option of a discriminated union (`task`: one class per task type), else []."""
+    found = []
+    for option in typing.get_args(annotation):
+        args = typing.get_args(option)
+        tags = [a.tag for a in args[1:] if isinstance(a, Tag)]
+        if tags and isinstance(args[0], type) and issubclass(args[0], BaseModel):
+            found.append((tags[0], args[0]))
+    return found
+
+
+class Section(typing.NamedTuple):
+    path: str
+    spec: type[BaseModel]
+    keys: list[str]  # the keys this section lists (a task type's section: only the keys that type adds)
+    kinds: list[str]  # the task types it applies to (empty: all)
+
+
+def _sections(spec: type[BaseModel], prefix: str, out: list[Section], kinds: tuple[str, ...] = (), shown=None) -> None:
+    """Every spec class of the tree, depth first, with its dotted path (`candidates[]` for list items). A
+    discriminated union (`task`) gives the keys its classes share, then one section per type with the keys
+    only that type has (`shown`: the shared class, whose keys are listed already)."""
+    keys = [name for name in spec.model_fields if shown is None or name not in shown.model_fields]
+    same = next((s for s in out if s.path == prefix and s.spec is spec and s.keys == keys), None)
+    if same is not None:  # `task.decoding` of extraction and of generation: one section for both
+        same.kinds.extend(k for k in kinds if k not in same.kinds)
+        return
+    out.append(Section(prefix, spec, keys, list(kinds)))
     for name, field in spec.model_fields.items():
+        path = f"{prefix}.{name}" if prefix else name
+        variants = _variants(field.annotation)
+        if variants:
+            common = next(c for c in variants[0][1].__mro__ if all(issubclass(v, c) for _, v in variants))
+            _sections(common, path, out)
+            for tag, variant in variants:
+                _sections(variant, path, out, (tag,), shown=common)
+            continue
         inner = _spec_in(field.annotation)
-        if inner is None:
+        listed = _spec_in(shown.model_fields[name].annotation) if shown and name in shown.model_fields else None
+        if inner is None or inner is listed:
             continue
         is_list = typing.get_origin(field.annotation) is list or any(
             typing.get_origin(a) is list for a in typing.get_args(field.annotation)
         )
-        path = f"{prefix}.{name}" if prefix else name
-        _sections(inner, path + ("[]" if is_list else ""), out)
+        _sections(inner, path + ("[]" if is_list else ""), out, kinds, shown=listed)
 
 
 def config_reference() -> str:
     lines = [
         "# Configuration reference",
         "",
-        GENERATED.format(source="the pydantic spec in src/bakeoff/config.py"),
+        GENERATED.format(source="the pydantic spec in src/bakeoff/config/"),
         "",
         "Every key a run config may hold, with its type, default and description. Unknown keys are errors,",
         "never ignored. `bakeoff validate CONFIG --explain` prints the same descriptions beside the values",
@@ -115,17 +148,25 @@ def config_reference() -> str:
         "A key that is itself a section has its own table below. `candidates[]` is a list: each item is one",
         'candidate. "required" keys have no default.',
         "",
+        "Which `task` keys a config may hold depends on `task.type`: `task` and `task.data` list the keys",
+        "every type has; each type's own keys are in the sections marked with that type, and a key of",
+        "another type is refused.",
+        "",
     ]
-    sections: list[tuple[str, type[BaseModel], str]] = []
+    sections: list[Section] = []
     _sections(RunSpec, "", sections)
-    for path, spec, _ in sections:
+    for path, spec, keys, kinds in sections:
+        if not keys:
+            continue  # a task type that adds no key here
         title = f"`{path}`" if path else "Top level"
+        title += f" (task.type: {', '.join(kinds)})" if kinds else ""
         lines += [f"## {title}", ""]
         doc = (spec.__doc__ or "").strip().split("\n\n")[0]
         if doc and spec is not RunSpec:
             lines += [" ".join(doc.split()), ""]
         lines += ["| key | type | default | description |", "| --- | --- | --- | --- |"]
-        for name, field in spec.model_fields.items():
+        for name in keys:
+            field = spec.model_fields[name]
             key = f"{path}.{name}" if path else name
             inner = _spec_in(field.annotation)
             type_text = _type_text(field.annotation)

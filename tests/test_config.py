@@ -199,3 +199,87 @@ def test_a_blank_fallback_reference_is_refused():
             MINIMAL
             | {"task": {"type": "generation", "builtin": "support-tickets-replies", "fallback_reference": " \n"}}
         )
+
+
+TASKS = {
+    "classification": {"data": {"path": "/d/a.csv", "labels": ["a", "b"], "out_of_scope_path": "/d/o.csv"}},
+    "extraction": {"type": "extraction", "data": {"path": "/d/a.csv", "target_column": "r"}, "fields": ["a"]},
+    "generation": {"type": "generation", "data": {"hub": "a/b", "reference_column": "r"}, "fallback_reference": None},
+}
+OWN_KEYS = {  # keys only one or two task types have, as `validate --explain` writes them
+    "classification": {"labels", "max_per_label", "out_of_scope_labels", "out_of_scope_path"},
+    "extraction": {"fields", "decoding", "target_column"},
+    "generation": {"fallback_reference", "decoding", "reference_column", "out_of_scope_path"},
+}
+
+
+@pytest.mark.parametrize("kind", TASKS)
+def test_each_task_type_has_and_explains_only_its_own_keys(kind):
+    from bakeoff.config import TASK_CLASSES, explain
+
+    spec = spec_from_dict({"name": "t", "task": TASKS[kind], "candidates": [{"name": "c", "model": "smollm2-135m"}]})
+    assert type(spec.task) is TASK_CLASSES[kind]
+    explained = {line.strip().split(":")[0] for line in explain(spec) if not line.strip().startswith("#")}
+    others = set().union(*OWN_KEYS.values()) - OWN_KEYS[kind]
+    assert OWN_KEYS[kind] <= explained and not explained & others
+    assert spec_from_dict(yaml.safe_load("\n".join(explain(spec)))) == spec
+
+
+def test_run_fingerprints_are_those_of_the_spec_before_task_types_had_their_own_keys():
+    """A run folder made before keeps resuming: the hash still covers every type's keys, unset ones included
+    (the values were computed with the one flat TaskSpec and DataSpec of before)."""
+    tasks = {
+        "6886536444fb32ff": {
+            "data": {"path": "/x/a.csv", "labels": ["a", "b"], "out_of_scope_path": "/x/o.csv", "max_per_label": 5}
+        },
+        "5c33ae2bb6534c5f": {
+            "type": "extraction",
+            "data": {"path": "/x/a.csv", "target_column": "rec"},
+            "fields": ["a"],
+            "decoding": {"max_new_tokens": 50},
+        },
+        "efdb21409363f44a": {
+            "type": "generation",
+            "data": {"hub": "a/b", "reference_column": "r", "test_split": "test"},
+            "decoding": {"strategy": "sample", "temperature": 0.3},
+        },
+    }
+    for fingerprint, task in tasks.items():
+        spec = spec_from_dict({"name": "t", "task": task, "candidates": [{"name": "c", "model": "smollm2-135m"}]})
+        assert spec.fingerprint() == fingerprint, task
+
+
+def test_a_spec_stored_whole_with_every_types_keys_unset_still_loads():
+    from bakeoff.config.task import with_every_type_key
+
+    llm = [{"name": "c", "model": "smollm2-135m"}]
+    for task in ({"builtin": "support-tickets"}, *TASKS.values()):
+        spec = spec_from_dict(MINIMAL | {"task": task, "candidates": llm})
+        stored = spec.model_dump(mode="json")
+        stored["task"] = with_every_type_key(stored["task"])  # as runs stored it before: `fields: null`, ...
+        assert {"fields", "fallback_reference", "decoding"} <= set(stored["task"])
+        assert RunSpec.model_validate(stored) == spec
+
+
+def test_a_key_of_another_task_type_is_refused_naming_the_types_it_belongs_to():
+    refused = {
+        "decoding": {"builtin": "support-tickets", "decoding": {"strategy": "sample"}},
+        "fallback_reference": TASKS["extraction"] | {"fallback_reference": "Sorry"},
+    }
+    with pytest.raises(ConfigError, match=r"`task.decoding` is for another task type \(extraction, generation\); "):
+        spec_from_dict(MINIMAL | {"task": refused["decoding"]})
+    with pytest.raises(ConfigError, match=r"`task.fallback_reference` is for another task type \(generation\); task"):
+        spec_from_dict(MINIMAL | {"task": refused["fallback_reference"], "candidates": [{"name": "c", "model": "crf"}]})
+    spec_from_dict(MINIMAL | {"task": {"builtin": "support-tickets", "decoding": {}, "fields": None}})  # unset
+
+
+def test_task_spec_and_data_spec_build_the_class_of_their_type():
+    from bakeoff.config import DataSpec, ExtractionDataSpec, GenerationTaskSpec, TaskSpec
+
+    assert type(TaskSpec(type="generation", builtin="support-tickets-replies")) is GenerationTaskSpec
+    assert type(TaskSpec.model_validate({"type": "generation", "builtin": "support-tickets-replies"})) is (
+        GenerationTaskSpec
+    )
+    assert type(DataSpec(path="a.csv", target_column="r")) is ExtractionDataSpec
+    task = TaskSpec(type="extraction", data=DataSpec(path="a.csv"), fields={"a": "b"})  # read again as extraction's
+    assert type(task.data) is ExtractionDataSpec

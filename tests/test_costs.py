@@ -278,7 +278,7 @@ def test_a_trial_stores_the_validation_probabilities_it_scored(tmp_path):
         run_dir=tmp_path,
         on_phase=None,
     )
-    output = _evaluate(ctx, SimpleNamespace(seed=0, folder_name="blind__n0__s0"), blind, None)
+    output = _evaluate(ctx, SimpleNamespace(seed=0, trial_id="blind/n0/s0"), blind, None)
     assert output.val_probs.shape == (12, k) and output.val_true.shape == (12,)
     validation = next(batch for batch in seen if len(batch) == 12)
     index = [task.validation.texts.index(text) for text in validation]

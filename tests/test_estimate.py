@@ -347,14 +347,14 @@ def test_serving_weight_formats_change_bytes_and_fp8_compute():
 def _run_with_measurements(run_dir, step_factor: float, latency_factor: float, gpu_key: str = "a10g"):
     """A run folder holding one SmolLM2 LoRA trial whose stored measurements are the given multiples of the estimate."""
     from bakeoff.efficiency.compare import measured_vs_estimated
-    from bakeoff.store import ResultStore
+    from bakeoff.run_folder import RunFolder
 
     arch, hardware = architecture_of("smollm2-135m"), gpu(gpu_key)
     workload = estimate.Workload(train_examples=40, epochs=1, batch_size=4, prompt_tokens=46)
     step = estimate.fine_tune(arch, workload, hardware).step_time_s * step_factor
     latency = estimate.inference(arch, workload, hardware, batch_sizes=(1,)).latency_ms_by_batch[1] * latency_factor
-    store = ResultStore.for_run(
-        run_dir, "f" * 16, {"spec": {"candidates": [{"name": "smollm2 lora", "model": "smollm2-135m"}]}}
+    store = RunFolder(run_dir).claim_store(
+        "f" * 16, {"spec": {"candidates": [{"name": "smollm2 lora", "model": "smollm2-135m"}]}}
     )
     store.start("t1", "smollm2 lora", "lora", 40, 0)
     store.finish(

@@ -128,7 +128,7 @@ def test_run_spec_checks_the_judge_names_and_task_type():
 
     raw = {
         "name": "t",
-        "task": {"type": "generation", "builtin": "support-tickets"},
+        "task": {"type": "generation", "builtin": "support-tickets-replies"},
         "candidates": [{"name": "big", "model": "smollm2-135m"}, {"name": "small", "model": "smollm2-135m"}],
         "evaluation": {"judge": {"candidate": "big", "baseline": "small"}},
     }

@@ -9,7 +9,8 @@ import pytest
 import yaml
 from rich.console import Console
 
-from bakeoff.runners.log_progress import LOG_NAME, ProgressLog
+from bakeoff.run_folder import PROGRESS_LOG
+from bakeoff.runners.log_progress import ProgressLog
 
 STAMP = r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ"
 
@@ -27,7 +28,7 @@ def test_lines_are_timestamped_in_the_log_and_on_a_non_terminal_console(tmp_path
     log.scoring(16)
     log.end(None)
     console.file.close()
-    lines = (tmp_path / LOG_NAME).read_text().splitlines()
+    lines = (tmp_path / PROGRESS_LOG).read_text().splitlines()
     assert all(re.match(STAMP + " ", line) for line in lines)
     text = "\n".join(lines)
     assert "skip a/0 (already done) [1/2]" in text
@@ -50,7 +51,7 @@ def test_a_terminal_gets_no_plain_lines_and_periodic_lines_are_rate_limited(tmp_
     log.end("out of memory")
     console.file.close()
     assert (tmp_path / "console.txt").read_text() == ""
-    lines = (tmp_path / LOG_NAME).read_text().splitlines()
+    lines = (tmp_path / PROGRESS_LOG).read_text().splitlines()
     assert len(lines) == 2, "no step or scoring line within the interval"
     assert re.search(r"failed \(out of memory\) t/0 in \d+ s \[1/3\]$", lines[1]), "no plan: no ETA"
 
@@ -78,7 +79,7 @@ def test_the_eta_predicts_each_trial_left_from_finished_trials_of_its_kind(tmp_p
     assert trial("lora/n32", 60.0, 40.0) == "ETA 2 min 25 s"
     assert trial("lora/n100", 140.0, 120.0) == ""
     log.console.file.close()
-    lines = (tmp_path / LOG_NAME).read_text().splitlines()
+    lines = (tmp_path / PROGRESS_LOG).read_text().splitlines()
     assert lines[-3].endswith("done lora/n32 in 1 min 00 s [4/5, ETA 2 min 25 s]")
     assert lines[-1].endswith("done lora/n100 in 2 min 20 s [5/5]")
 
@@ -124,7 +125,7 @@ def test_bakeoff_run_piped_to_a_file_prints_timestamped_progress(tmp_path, tiny_
         [sys.executable, "-m", "bakeoff.cli", "run", str(path)], capture_output=True, text=True, env=env, timeout=600
     )
     assert done.returncode == 0, done.stderr
-    logged = (tmp_path / "run" / LOG_NAME).read_text()
+    logged = (tmp_path / "run" / PROGRESS_LOG).read_text()
     for pattern in (
         STAMP + r" start tiny lora/\S+ \[\d/2\]",
         STAMP + r"   tiny lora/\S+ epoch 1: train loss \d+\.\d{4}, validation loss \d+\.\d{4}",

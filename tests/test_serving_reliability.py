@@ -21,6 +21,7 @@ from typer.testing import CliRunner
 
 from bakeoff.cli.main import app as cli
 from bakeoff.errors import BakeoffError
+from bakeoff.run_folder import RunFolder
 from bakeoff.serving.app import create_app
 from bakeoff.serving.predictor import ServedModel
 from bakeoff.serving.record import incomplete, record_in_run
@@ -46,7 +47,7 @@ def served(candidate="fake", trial_id=TRIAL, fingerprint=FINGERPRINT, task_type=
 @pytest.fixture
 def run_dir(tmp_path) -> Path:
     """A run folder whose store holds one finished trial of `fake` (what `loadtest --run` reads), and texts."""
-    store = ResultStore.for_run(tmp_path / "run", FINGERPRINT, {"spec": {"task": {"type": "classification"}}})
+    store = RunFolder(tmp_path / "run").claim_store(FINGERPRINT, {"spec": {"task": {"type": "classification"}}})
     store.start(TRIAL, "fake", "baseline", 10, 0)
     store.finish(TRIAL, {"model": {"kind": "baseline"}})
     store.close()

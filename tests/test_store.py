@@ -3,17 +3,17 @@
 import pytest
 
 from bakeoff.errors import BakeoffError
-from bakeoff.store import ResultStore
+from bakeoff.run_folder import RunFolder
 
 
 def test_trial_lifecycle_and_resume(tmp_path):
-    store = ResultStore.for_run(tmp_path, "fp1", {"spec": {"name": "x"}})
+    store = RunFolder(tmp_path).claim_store("fp1", {"spec": {"name": "x"}})
     store.start("a/n10/s0", "a", "lora", 10, 0)
     store.finish("a/n10/s0", {"metrics": {"test": {"accuracy": 0.5}}})
     store.start("b/n10/s0", "b", "lora", 10, 0)  # left running, as after a crash
     store.close()
 
-    reopened = ResultStore.for_run(tmp_path, "fp1", {"spec": {"name": "x"}})
+    reopened = RunFolder(tmp_path).claim_store("fp1", {"spec": {"name": "x"}})
     assert reopened.status("a/n10/s0") == "done" and reopened.status("b/n10/s0") == "running"
     reopened.start("b/n10/s0", "b", "lora", 10, 0)
     reopened.fail("b/n10/s0", "loss became nan")
@@ -24,6 +24,6 @@ def test_trial_lifecycle_and_resume(tmp_path):
 
 
 def test_a_different_config_cannot_write_into_the_run_folder(tmp_path):
-    ResultStore.for_run(tmp_path, "fp1", {}).close()
+    RunFolder(tmp_path).claim_store("fp1", {}).close()
     with pytest.raises(BakeoffError, match="different config"):
-        ResultStore.for_run(tmp_path, "fp2", {})
+        RunFolder(tmp_path).claim_store("fp2", {})

@@ -87,15 +87,9 @@ class ResultStore:
         self.db.execute("PRAGMA synchronous=NORMAL")
         self.db.executescript(SCHEMA)
 
-    @classmethod
-    def for_run(cls, run_dir: Path, fingerprint: str, metadata: dict) -> ResultStore:
-        """Open (or create) the store of a run folder, refusing a folder made by a different config."""
-        store = cls(Path(run_dir) / "results.sqlite")
-        store._claim(Path(run_dir), fingerprint, metadata)
-        return store
-
     @_damaged_store_is_a_user_error
-    def _claim(self, run_dir: Path, fingerprint: str, metadata: dict) -> None:
+    def claim(self, run_dir: Path, fingerprint: str, metadata: dict) -> None:
+        """Make this store the run's (`run_folder.RunFolder.claim_store`), refusing one made by a different config."""
         existing = self.get_meta("fingerprint")
         data, stored_data = metadata.get(DATA_FINGERPRINT), self.get_meta(DATA_FINGERPRINT)
         self.refuse_another_run(run_dir, fingerprint, data)

@@ -115,7 +115,8 @@ def recommend_command(
     interactive: bool = typer.Option(False, "--interactive", "-i", help="Ask the questions one by one."),
 ) -> None:
     """Recommend a candidate for your constraints (budget, SLA, GPU, data, out-of-scope share), from stored results."""
-    from bakeoff.report.build import WHATIF_DIR, build, load_results
+    from bakeoff.report.build import build, load_results
+    from bakeoff.run_folder import RunFolder
 
     spec = load_results(run_dir)["run"].get("spec") or {}
     current = spec.get("decision") or {}
@@ -145,7 +146,7 @@ def recommend_command(
 
     made_with = DecisionSpec.model_validate(current).model_dump()  # the config's answers, defaults filled in
     whatif = {key: value for key, value in decision.items() if made_with.get(key) != value}
-    out_dir = Path(run_dir) / WHATIF_DIR if whatif else None
+    out_dir = RunFolder(run_dir).whatif if whatif else None
     run, recommendation, paths = build(run_dir, decision, out_dir)
     stdout.print(
         recommendation["rationale"] if recommendation else no_recommendation_reason(run),

@@ -11,6 +11,7 @@ from rich.markup import escape
 
 from bakeoff.cli.common import console, stdout, user_errors
 from bakeoff.config import load_spec
+from bakeoff.run_folder import RunFolder
 
 
 @user_errors
@@ -47,10 +48,9 @@ def validate_command(
             console.print(f"[yellow]data: {escape(warning)}[/yellow]")
         console.print(f"data: {escape(str(task.report.as_dict()))}")
     trials = expand_grid(spec)
-    if task is not None and (spec.run_dir / "results.sqlite").is_file():  # what `run` would refuse on resuming
-        from bakeoff.store import ResultStore
-
-        store = ResultStore(spec.run_dir / "results.sqlite")
+    folder = RunFolder(spec.run_dir)
+    if task is not None and folder.has_store():  # what `run` would refuse on resuming
+        store = folder.open_store()
         try:
             store.refuse_another_run(spec.run_dir, spec.fingerprint(), task.fingerprint())
         finally:

@@ -270,7 +270,7 @@ def prepare_target_task(spec: TaskSpec):
         if data.validation_path:
             given_validation, found = load_target_examples(data.validation_path, spec, main=False)
             warnings += found
-    if spec.data is not None and spec.data.out_of_scope_path:
+    if spec.type == "generation" and spec.data is not None and spec.data.out_of_scope_path:  # extraction has none
         out_of_scope = load_texts(spec.data.out_of_scope_path, spec.data)
     everything, empty_dropped = validate.drop_empty(everything)
     if len(everything) < 4:

@@ -28,6 +28,7 @@ import numpy as np
 from bakeoff.config import CostsSpec
 from bakeoff.efficiency.capacity import HOURS_PER_MONTH
 from bakeoff.errors import ConfigError
+from bakeoff.run_folder import RunFolder
 
 if TYPE_CHECKING:
     from bakeoff.decision.evidence import Evidence
@@ -50,9 +51,9 @@ class ItemScores:
 
 def read_item_scores(run_dir: Path, run: RunResults) -> dict[str, ItemScores]:
     """Per finished trial id, its stored probabilities (trials whose predictions.npz is missing are left out)."""
-    out = {}
+    out, folder = {}, RunFolder(run_dir)
     for trial in run.done_trials:
-        path = Path(run_dir) / "trials" / trial.trial_id.replace("/", "__") / "predictions.npz"
+        path = folder.trial(trial.trial_id).predictions
         if not path.is_file():
             continue
         with np.load(path) as stored:

@@ -25,18 +25,11 @@ import math
 from collections.abc import Mapping
 from dataclasses import replace
 
+from bakeoff import tasks
 from bakeoff.decision.costs import CostTable, ItemScores, cost_table, curves, paired_difference, price
 from bakeoff.decision.evidence import Evidence, gather, not_assessed
 from bakeoff.decision.inputs import DecisionInputs, merged
 from bakeoff.results import RunResults
-
-# How the rationale and exclusions name each quality metric.
-METRIC_LABELS = {
-    "macro_f1": "macro-F1",
-    "record_exact_match": "record exact match",
-    "chrf": "chrF",
-    "judge_win_rate": "judge win-rate",
-}
 
 OPEN_ENDED_CAUTION = (
     "Caution: the task is open-ended (generation), but this run measured classification by label "
@@ -50,7 +43,7 @@ OPEN_ENDED_CAUTION = (
 def _exclusion(e: Evidence, d: DecisionInputs) -> str | None:
     """The first hard constraint `e` fails, stated with its number, or None."""
     if d.min_macro_f1 is not None and e.macro_f1 < d.min_macro_f1:
-        label = METRIC_LABELS.get(e.quality_metric, e.quality_metric)
+        label = tasks.metric_label(e.quality_metric)
         return f"{label} {100 * e.macro_f1:.1f}% ({e.quality_note}) is below the floor {100 * d.min_macro_f1:.0f}%"
     if d.max_fine_tune_usd is not None and e.fine_tune_usd > d.max_fine_tune_usd:
         return f"fine-tune ${_usd(e.fine_tune_usd)} exceeds the budget ${_usd(d.max_fine_tune_usd)}"
@@ -344,7 +337,7 @@ def rationale(outcome: dict, evidence: dict[str, Evidence]) -> str:
     parts = [
         f"Recommendation: {verb}{e.candidate}.",
         f"At {answers['labeled_examples']} labeled examples it reaches "
-        f"{METRIC_LABELS.get(e.quality_metric, e.quality_metric)} {100 * e.macro_f1:.1f}% "
+        f"{tasks.metric_label(e.quality_metric)} {100 * e.macro_f1:.1f}% "
         f"[{100 * low:.1f}, {100 * high:.1f}] ({e.quality_note})",
     ]
     if e.perturbed_accuracy is not None:

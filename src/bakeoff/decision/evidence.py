@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, replace
 
+from bakeoff import tasks
 from bakeoff.decision.costs import CostEvidence
 from bakeoff.decision.inputs import DecisionInputs
 from bakeoff.decision.measured import MeasuredCapacity, answered, is_lower_bound, measured_capacity
@@ -90,9 +91,6 @@ def _nearest_trial(trials: list[TrialRecord], size: int) -> TrialRecord:
     return max(below, key=lambda t: t.train_size) if below else min(trials, key=lambda t: t.train_size)
 
 
-MAIN_METRIC = {"classification": "macro_f1", "extraction": "record_exact_match", "generation": "chrf"}
-
-
 def judge_win_rates(analysis: dict, candidates: list[str]) -> dict[str, tuple[float, tuple[float, float], int]]:
     """Per candidate: judge win-rate against the baseline (the baseline itself: 0.5), its CI and the training
     size, averaged over seeds at the largest judged size; empty unless every candidate was judged."""
@@ -118,9 +116,9 @@ def judge_win_rates(analysis: dict, candidates: list[str]) -> dict[str, tuple[fl
 
 
 def gather(run: RunResults, decision: DecisionInputs, default_size: int, default_load: float) -> list[Evidence]:
-    """One Evidence per candidate with at least one finished trial. Quality is the task's main metric
-    (`MAIN_METRIC` by `task.type`), or for generation the judge win-rate when the judge ran on every candidate."""
-    metric = MAIN_METRIC[run.run.task_type]
+    """One Evidence per candidate with at least one finished trial. Quality is the task type's main metric
+    (`bakeoff.tasks`), or for generation the judge win-rate when the judge ran on every candidate."""
+    metric = tasks.main_metric(run.run.task_type)
     analysis = run.run.analysis or {}
     curves = analysis.get("learning_curves", {})
     estimates = {(e["model"], e["hardware"]["key"]): e for e in analysis.get("gpu_estimates", [])}

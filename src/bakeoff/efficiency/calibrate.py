@@ -82,12 +82,14 @@ def trial_ratios(result: dict) -> dict | None:
 
 def load(run_dir: Path) -> Calibration:
     """The calibration a finished (or partly finished) run supports."""
-    from bakeoff.store import ResultStore
+    from bakeoff.run_folder import RunFolder
 
-    database = Path(run_dir) / "results.sqlite"
-    if not database.is_file():
-        raise BakeoffError(f"--calibrate {run_dir}: no results.sqlite there; pass the output folder of a `bakeoff run`")
-    store = ResultStore(database)
+    folder = RunFolder(run_dir)
+    if not folder.has_store():
+        raise BakeoffError(
+            f"--calibrate {run_dir}: no {folder.store.name} there; pass the output folder of a `bakeoff run`"
+        )
+    store = folder.open_store()
     try:
         spec = store.get_meta("spec") or {}
         model_of = {c["name"]: c.get("model") for c in spec.get("candidates", [])}

@@ -12,13 +12,12 @@ from pathlib import Path
 
 import numpy as np
 
+from bakeoff import tasks
 from bakeoff.errors import BakeoffError
 from bakeoff.evaluation.appetite import appetite
 from bakeoff.evaluation.judge import Judge, judge_candidates
 from bakeoff.evaluation.paired import compare, compare_item_scores
-
-# The metric quality is read in, per task type (`task.type`); learning curves, ties and the decision use it.
-MAIN_METRIC = {"classification": "macro_f1", "extraction": "record_exact_match", "generation": "chrf"}
+from bakeoff.run_folder import RunFolder, TrialFolder
 
 
 def learning_curves(trials: list[dict], share_of_best: float, target: float | None, metric: str = "macro_f1") -> dict:
@@ -35,8 +34,8 @@ def learning_curves(trials: list[dict], share_of_best: float, target: float | No
     return {name: appetite(points, share_of_best, target) | {"metric": metric} for name, points in by_candidate.items()}
 
 
-def _trial_dir(run_dir: Path, trial: dict) -> Path:
-    return Path(run_dir) / "trials" / trial["trial_id"].replace("/", "__")
+def _trial_files(run_dir: Path, trial: dict) -> TrialFolder:
+    return RunFolder(run_dir).trial(trial["trial_id"])
 
 
 def _groups(trials: list[dict]) -> dict[tuple[int, int], list[dict]]:
@@ -56,7 +55,7 @@ def paired_item_comparisons(
     for (size, seed), members in sorted(_groups(trials).items()):
         loaded = {}
         for t in members:
-            path = _trial_dir(run_dir, t) / "item_scores.npz"
+            path = _trial_files(run_dir, t).item_scores
             if path.exists():
                 with np.load(path) as stored:
                     loaded[t["candidate"]] = {k: stored[k] for k in stored.files}
@@ -76,10 +75,7 @@ def paired_comparisons(trials: list[dict], run_dir: Path, n_resamples: int, conf
         groups.setdefault((trial["train_size"], trial["seed"]), []).append(trial)
     out = []
     for (size, seed), members in sorted(groups.items()):
-        loaded = {
-            t["candidate"]: np.load(Path(run_dir) / "trials" / t["trial_id"].replace("/", "__") / "predictions.npz")
-            for t in members
-        }
+        loaded = {t["candidate"]: np.load(_trial_files(run_dir, t).predictions) for t in members}
         for a, b in combinations(sorted(loaded), 2):
             if not np.array_equal(loaded[a]["y_true"], loaded[b]["y_true"]):
                 continue  # different test items: not comparable pairwise
@@ -103,12 +99,12 @@ def analyse(
     stats = (evaluation["bootstrap_samples"], evaluation["confidence"])
     analysis = {
         "task_type": task_type,
-        "main_metric": MAIN_METRIC[task_type],
+        "main_metric": tasks.main_metric(task_type),
         "learning_curves": learning_curves(
             trials,
             evaluation["appetite_share_of_best"],
             evaluation.get("appetite_target_macro_f1"),
-            MAIN_METRIC[task_type],
+            tasks.main_metric(task_type),
         ),
         "paired_comparisons": (
             paired_comparisons(trials, run_dir, *stats)
@@ -135,7 +131,7 @@ def judge_run(
     records = []
     try:
         for (size, seed), members in sorted(_groups(trials).items()):
-            written = {t["candidate"]: _predictions(_trial_dir(run_dir, t), settings["max_items"]) for t in members}
+            written = {t["candidate"]: _predictions(_trial_files(run_dir, t), settings["max_items"]) for t in members}
             written = {name: rows for name, rows in written.items() if rows}
             if baseline not in written:
                 continue
@@ -160,8 +156,8 @@ def judge_run(
     return done | {"records": records}
 
 
-def _predictions(trial_dir: Path, limit: int) -> list[dict]:
-    path = trial_dir / "predictions.jsonl"
+def _predictions(trial: TrialFolder, limit: int) -> list[dict]:
+    path = trial.outputs
     if not path.exists():
         return []
     with open(path, encoding="utf-8") as handle:

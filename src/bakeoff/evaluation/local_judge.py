@@ -17,6 +17,7 @@ from bakeoff.errors import BakeoffError
 from bakeoff.evaluation.decode import Decoder, decode
 from bakeoff.evaluation.judge import Judge, judging_trial
 from bakeoff.models.trained import load_trained
+from bakeoff.run_folder import RunFolder
 
 VERDICT_TOKENS = 8  # "A", "B" or "TIE", with room for a leading word or punctuation
 
@@ -32,7 +33,7 @@ def candidate_judge(spec: RunSpec, trials: list[dict], run_dir: Path) -> tuple[J
         raise BakeoffError(f"evaluation.judge.candidate `{name}` has no finished trial to judge with")
     device = default_device()
     options = load_options(spec, candidate, device, trial["method"])
-    folder = Path(run_dir) / "trials" / trial["trial_id"].replace("/", "__")
+    folder = RunFolder(run_dir).trial(trial["trial_id"])
     model, tokenizer, _ = load_trained(candidate, trial, folder, options)
     settings = DecodingSpec(strategy="greedy", max_new_tokens=VERDICT_TOKENS, batch_size=1)
     decoder = Decoder(model, tokenizer, settings, grammar=None, token_texts=None)

@@ -25,6 +25,7 @@ from pathlib import Path
 
 import numpy as np
 
+from bakeoff import tasks
 from bakeoff.config import RunSpec
 from bakeoff.data.examples import Examples
 from bakeoff.data.splits import stratified_indices
@@ -34,16 +35,10 @@ from bakeoff.evaluation import extraction_metrics, generation_metrics, perturb
 from bakeoff.evaluation.item_bootstrap import take
 from bakeoff.evaluation.paired import compare_item_scores
 from bakeoff.evaluation.suite import OnPhase, out_of_scope_split, perturbed_items, phased
+from bakeoff.run_folder import TrialFolder
 
 Write = Callable[[list[str]], list[str]]
 PhaseWrite = Callable[[str, list[str]], list[str]]  # (phase name, texts) -> outputs
-MAIN_METRIC = {"extraction": "record_exact_match", "generation": "chrf"}
-# Perturbations that change the very values an extraction record copies: the target would no longer hold
-# (names and amounts swapped, letters of an order number changed, its case changed, or cut off the end).
-CHANGES_TARGET_VALUES = {
-    "extraction": {"entities", "typos", "lowercase", "uppercase", "truncate"},
-    "generation": set(),
-}
 
 
 @dataclass
@@ -93,7 +88,7 @@ def run_target_suite(
     reply itself); the memorization flag is then n/a (None), with the note, instead of "YES"."""
     evaluation = spec.evaluation
     scorer = _Scorer(spec, seed, tokenizer)
-    main = MAIN_METRIC[scorer.type]
+    main = tasks.main_metric(scorer.type)
     written = phased(write, on_phase)
     test_index = stratified_indices(task.test.labels, evaluation.max_test_items, seed=0)
     test = task.test.subset(test_index)
@@ -145,11 +140,11 @@ def _robustness(
     """Perturbed copies of a stratified test subset, sized like classification's (`perturbed_items`: at most
     `max_perturbed_items`, fewer when `perturbation_budget_s` at the test set's writing speed says so)."""
     evaluation = spec.evaluation
-    main = MAIN_METRIC[scorer.type]
+    main = tasks.main_metric(scorer.type)
     perturbations = [
         p
         for p in evaluation.resolved_perturbations(spec.task.builtin is not None)
-        if p.name not in CHANGES_TARGET_VALUES[scorer.type]
+        if tasks.get(scorer.type).keeps_target(p.name)
     ]
     wanted = perturbed_items(evaluation, len(perturbations), seconds_per_item)
     subset = stratified_indices(test.labels, wanted, seed=1)
@@ -165,7 +160,7 @@ def _robustness(
         "skipped": {},
     }
     for item in evaluation.resolved_perturbations(spec.task.builtin is not None):
-        if item.name in CHANGES_TARGET_VALUES[scorer.type]:
+        if not tasks.get(scorer.type).keeps_target(item.name):
             report["skipped"][item.name] = "changes the values the record copies, so the target would not hold"
             continue
         if item.name == "paraphrase":
@@ -244,12 +239,13 @@ def _memorization(metrics: dict, main: str, spec: RunSpec, train_score_note: str
 
 def _save(trial_dir: Path, test: Examples, outputs: list[str], scores: dict) -> None:
     """predictions.jsonl (text, target, output per test item) and item_scores.npz, each written atomically."""
-    trial_dir.mkdir(parents=True, exist_ok=True)
-    partial = trial_dir / "predictions.partial.jsonl"
+    files = TrialFolder(Path(trial_dir))
+    files.path.mkdir(parents=True, exist_ok=True)
+    partial = files.path / "predictions.partial.jsonl"
     with open(partial, "w", encoding="utf-8") as handle:
         for text, target, output in zip(test.texts, test.targets, outputs):
             handle.write(json.dumps({"text": text, "target": target, "output": output}, ensure_ascii=False) + "\n")
-    os.replace(partial, trial_dir / "predictions.jsonl")
-    partial = trial_dir / "item_scores.partial.npz"
+    os.replace(partial, files.outputs)
+    partial = files.path / "item_scores.partial.npz"
     np.savez_compressed(partial, **{k: np.asarray(v) for k, v in scores.items()})
-    os.replace(partial, trial_dir / "item_scores.npz")
+    os.replace(partial, files.item_scores)

@@ -15,21 +15,22 @@ from bakeoff.errors import BakeoffError
 from bakeoff.models.hub import candidate_source
 from bakeoff.models.load import LoadOptions, load_model, load_tokenizer
 from bakeoff.models.sources import ModelSource
+from bakeoff.run_folder import TrialFolder
 
 
-def load_trained(candidate, trial: dict, folder: Path, options: LoadOptions):
+def load_trained(candidate, trial: dict, folder: TrialFolder, options: LoadOptions):
     """`(model, tokenizer, base source)` of a stored trial. `candidate`: its config.CandidateSpec; `trial`:
-    the stored row (method, result.model); `folder`: the trial's folder; `options.load_in_4bit` for QLoRA."""
+    the stored row (method, result.model); `folder`: the trial's files; `options.load_in_4bit` for QLoRA."""
     method, model_info = trial["method"], trial["result"]["model"]
     source = candidate_source(candidate, model_info.get("commit_sha"))  # the base the adapter was trained on
     tokenizer = load_tokenizer(source, options)
     if method == "full":
-        saved = Path(folder) / "model"
+        saved = folder.model
         model = load_model(ModelSource("folder", str(saved), description=str(saved)), options)
     else:
         model = load_model(source, options)
         if method in ("lora", "qlora"):
-            model = with_adapter(model, Path(folder) / "adapter", merge=not options.load_in_4bit)
+            model = with_adapter(model, folder.adapter, merge=not options.load_in_4bit)
     model.eval()
     return model, tokenizer, source
 

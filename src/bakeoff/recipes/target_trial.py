@@ -31,6 +31,7 @@ from bakeoff.models.hub import candidate_source
 from bakeoff.models.load import load_model, load_tokenizer
 from bakeoff.models.prompt import prompt_style, shared_prefix_length
 from bakeoff.models.target_prompt import TargetEncoder
+from bakeoff.run_folder import RunFolder
 from bakeoff.runners.grid import Trial
 from bakeoff.training.loop import LoopInputs, steady_step_s, train
 from bakeoff.training.lora import prepare_for_method, trainable_summary
@@ -46,14 +47,13 @@ def run_target_trial(trial: Trial, ctx, train_subset: Examples) -> dict:
 
 
 def _evaluate(ctx, trial: Trial, write, train_subset: Examples | None, tokenizer=None, train_score_note=None):
-    trial_dir = ctx.run_dir / "trials" / trial.folder_name
     return run_target_suite(
         write,
         ctx.task,
         ctx.spec,
         train_subset,
         trial.seed,
-        trial_dir,
+        RunFolder(ctx.run_dir).trial(trial.trial_id).path,
         tokenizer,
         train_score_note=train_score_note,
         on_phase=getattr(ctx, "on_phase", None),
@@ -99,7 +99,7 @@ def _llm_trial(trial: Trial, ctx, train_subset: Examples) -> dict:
     task_spec = spec.task
     options = load_options(spec, candidate, ctx.device, method)
     source = candidate_source(candidate)  # a Hub id is fetched on first use, as in the classification recipe
-    trial_dir = ctx.run_dir / "trials" / trial.folder_name
+    files = RunFolder(ctx.run_dir).trial(trial.trial_id)
     with PeakMemory(ctx.device) as memory:
         with Stopwatch() as load_watch:
             tokenizer = load_tokenizer(source, options)
@@ -117,7 +117,7 @@ def _llm_trial(trial: Trial, ctx, train_subset: Examples) -> dict:
                 model, training, target_tokens = _fine_tune(model, method, encoder, tokenizer, trial, ctx, train_subset)
             training["peak_memory_mb"] = tune_memory.peak_mb
             training["memory_before_load_mb"] = memory.start_mb  # the process before this trial's model
-            _save_weights(model, method, trial_dir)
+            _save_weights(model, method, files)
             merge_for_inference(model)
         model.eval()
         grammar = None

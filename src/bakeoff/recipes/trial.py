@@ -35,6 +35,7 @@ from bakeoff.models.load import load_model, load_tokenizer
 from bakeoff.models.options import default_device, load_options, resolve_dtype  # noqa: F401 (re-exported)
 from bakeoff.models.prompt import PromptEncoder, PromptFormat, prompt_style, shared_prefix_length
 from bakeoff.models.trained import merge_unquantized_adapters, own_adapted_weights
+from bakeoff.run_folder import RunFolder, TrialFolder
 from bakeoff.runners.grid import Trial
 from bakeoff.training.loop import LoopInputs, TrainingDiverged, steady_step_s, train
 from bakeoff.training.lora import prepare_for_method, trainable_summary
@@ -67,9 +68,9 @@ def _evaluate(ctx: TrialContext, trial: Trial, predict, train_subset: Examples |
         ctx.spec.task.builtin is not None,
         on_phase=ctx.on_phase,
     )
-    trial_dir = ctx.run_dir / "trials" / trial.folder_name
-    trial_dir.mkdir(parents=True, exist_ok=True)
-    partial = trial_dir / "predictions.partial.npz"
+    files = RunFolder(ctx.run_dir).trial(trial.trial_id)
+    files.path.mkdir(parents=True, exist_ok=True)
+    partial = files.path / "predictions.partial.npz"
     # Validation probabilities too: `decision.costs` picks each trial's abstention threshold on them, not on test.
     np.savez_compressed(
         partial,
@@ -79,7 +80,7 @@ def _evaluate(ctx: TrialContext, trial: Trial, predict, train_subset: Examples |
         val_probs=output.val_probs,
         val_true=output.val_true,
     )
-    os.replace(partial, trial_dir / "predictions.npz")  # atomic: never a half-written file
+    os.replace(partial, files.predictions)  # atomic: never a half-written file
     return output
 
 
@@ -98,7 +99,7 @@ def run_baseline_trial(trial: Trial, ctx: TrialContext, train_subset: Examples) 
     with PeakMemory("cpu") as memory:
         with Stopwatch() as fit_watch:
             model.fit(train_subset)
-        _save_baseline(name, model, ctx.run_dir / "trials" / trial.folder_name)
+        _save_baseline(name, model, RunFolder(ctx.run_dir).trial(trial.trial_id))
         output = _evaluate(ctx, trial, model.predict, train_subset)
         with Stopwatch() as latency_watch:
             serving = measure_scoring(
@@ -131,7 +132,7 @@ def run_llm_trial(trial: Trial, ctx: TrialContext, train_subset: Examples) -> di
     options = load_options(spec, candidate, ctx.device, method)
     # A Hub id is fetched into this node's cache on first use (under a per-node lock); offline, from cache only.
     source = candidate_source(candidate)
-    trial_dir = ctx.run_dir / "trials" / trial.folder_name
+    files = RunFolder(ctx.run_dir).trial(trial.trial_id)
     with PeakMemory(ctx.device) as memory:
         with Stopwatch() as load_watch:
             tokenizer = load_tokenizer(source, options)
@@ -150,7 +151,7 @@ def run_llm_trial(trial: Trial, ctx: TrialContext, train_subset: Examples) -> di
                 model, training = _fine_tune(model, method, encoder, tokenizer, trial, ctx, train_subset)
             training["peak_memory_mb"] = tune_memory.peak_mb
             training["memory_before_load_mb"] = memory.start_mb  # the process before this trial's model
-            _save_weights(model, method, trial_dir)
+            _save_weights(model, method, files)
             merge_for_inference(model)
 
         first_token = first_token_scoring(spec.evaluation.scoring, method, encoder.label_ids, candidate.name)
@@ -351,22 +352,22 @@ def _efficiency(architecture, trial, ctx, encoder, latency_items, training, serv
     )
 
 
-def _save_baseline(name: str, model: Baseline, trial_dir: Path) -> None:
+def _save_baseline(name: str, model: Baseline, files: TrialFolder) -> None:
     """The fitted baseline's state (joblib) under its registered name, for `bakeoff serve`. The MiniLM
     embedder is not saved: it is the shipped model, loaded again by path. joblib is pickle: load only run
     folders you made."""
     import joblib
 
-    trial_dir.mkdir(parents=True, exist_ok=True)
-    partial = trial_dir / "baseline.partial.joblib"
+    files.path.mkdir(parents=True, exist_ok=True)
+    partial = files.path / "baseline.partial.joblib"
     joblib.dump({"kind": name} | model.state(), partial)
-    os.replace(partial, trial_dir / "baseline.joblib")
+    os.replace(partial, files.baseline)
 
 
-def _save_weights(model, method: str, trial_dir: Path) -> None:
+def _save_weights(model, method: str, files: TrialFolder) -> None:
     """LoRA: the adapter (safetensors, a few MB). Full fine-tune: the whole model (safetensors)."""
-    partial = trial_dir / "weights.partial"
-    final = trial_dir / ("adapter" if method in ("lora", "qlora") else "model")
+    partial = files.path / "weights.partial"
+    final = files.weights(method)
     shutil.rmtree(partial, ignore_errors=True)
     model.save_pretrained(partial, safe_serialization=True)
     shutil.rmtree(final, ignore_errors=True)

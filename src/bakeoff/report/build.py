@@ -19,9 +19,7 @@ from bakeoff.errors import BakeoffError
 from bakeoff.report.html import render
 from bakeoff.report.summary import SCHEMA, markdown, results_json
 from bakeoff.results import Recommendation, RunResults
-from bakeoff.store import ResultStore
-
-OUTPUTS = ("summary.md", "results.json", "report.html")
+from bakeoff.run_folder import OUTPUTS, PARTIAL, REPORT_HTML, RESULTS_JSON, SUMMARY_MD, RunFolder
 
 
 def load_results(run_dir: Path, analysed: bool = True) -> dict:
@@ -29,17 +27,15 @@ def load_results(run_dir: Path, analysed: bool = True) -> dict:
     `analysed`, `run.analysis` is the stored one (computed in memory only for a store that has none or an
     outdated one); without, it is left as stored (None before the run's end: enough for what does not decide)."""
     run_dir = Path(run_dir)
-    database = run_dir / "results.sqlite"
-    if not database.is_file():
-        raise BakeoffError(f"{run_dir} is not a bakeoff run folder (no results.sqlite)")
-    store = ResultStore(database)
+    folder = RunFolder(run_dir)
+    store = folder.open_store()
     try:
         meta, trials = store.metadata(), store.trials()
     finally:
         store.close()
     if not trials or not meta.get("spec"):
         raise BakeoffError(
-            f"the results store {database} holds no trials: nothing to report, and the existing "
+            f"the results store {folder.store} holds no trials: nothing to report, and the existing "
             f"{', '.join(OUTPUTS)} were left as they are. Run `bakeoff run CONFIG` to (re)compute the trials."
         )
     if analysed:
@@ -70,9 +66,6 @@ def read_results(run_dir: Path, decide: bool = True) -> RunResults:
     return decided(stored, run_dir)[0] if decide else RunResults.from_stored(stored)
 
 
-WHATIF_DIR = "whatif"  # where `bakeoff recommend key=value` writes: the run's own files keep the config's decision
-
-
 def build(
     run_dir: Path, answers: dict | None = None, out_dir: Path | None = None
 ) -> tuple[RunResults, dict | None, list[Path]]:
@@ -82,9 +75,9 @@ def build(
     stored = load_results(run_dir)
     run, recommendation = decided(stored, run_dir, answers)
     texts = {
-        "summary.md": markdown(run.name or run_dir.name, run, recommendation),
-        "results.json": results_json(stored["run"] | {"spec": run.run.spec}, stored["trials"], recommendation),
-        "report.html": render(run, recommendation),
+        SUMMARY_MD: markdown(run.name or run_dir.name, run, recommendation),
+        RESULTS_JSON: results_json(stored["run"] | {"spec": run.run.spec}, stored["trials"], recommendation),
+        REPORT_HTML: render(run, recommendation),
     }
     if out_dir is not None:
         Path(out_dir).mkdir(parents=True, exist_ok=True)
@@ -94,7 +87,7 @@ def build(
 def write_all(run_dir: Path, texts: dict[str, str]) -> list[Path]:
     """Write every file to `<name>.partial`, then rename each over its target: a failure while writing
     leaves the previous outputs whole (a rename is atomic; the renames are the last step)."""
-    partials = [run_dir / f"{name}.partial" for name in texts]
+    partials = [run_dir / f"{name}{PARTIAL}" for name in texts]
     try:
         for partial, text in zip(partials, texts.values()):
             partial.write_text(text, encoding="utf-8")
@@ -106,7 +99,7 @@ def write_all(run_dir: Path, texts: dict[str, str]) -> list[Path]:
         ) from None
     paths = []
     for partial in partials:
-        target = partial.with_name(partial.name.removesuffix(".partial"))
+        target = partial.with_name(partial.name.removesuffix(PARTIAL))
         os.replace(partial, target)
         paths.append(target)
     return paths

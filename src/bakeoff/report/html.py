@@ -14,6 +14,7 @@ from importlib.resources import files
 from jinja2 import Environment, select_autoescape
 from markupsafe import Markup
 
+from bakeoff import tasks
 from bakeoff.report import summary, task_tables
 from bakeoff.report.cost_tables import cost_chart, cost_lines, cost_rows
 from bakeoff.report.svg import bar_chart, interval_chart, line_chart
@@ -38,8 +39,8 @@ def _charts(run: RunResults, recommendation: dict | None = None) -> dict[str, Ma
         for name, report in analysis.get("learning_curves", {}).items()
     }
     kind = run.run.task_type
-    main = task_tables.MAIN_METRIC[kind]
-    label = task_tables.METRIC_LABELS[main]
+    main = tasks.main_metric(kind)
+    label = tasks.metric_label(main)
     charts = {}
     if curves:
         charts["learning"] = line_chart(curves, "training examples", f"test {label}")
@@ -188,7 +189,7 @@ def render(run: RunResults, recommendation: dict | None) -> str:
     quality_metric = ((recommendation or {}).get("evidence") or [{}])[0].get("quality_metric", "macro_f1")
     return template.render(
         task_type=kind,
-        quality_label=task_tables.METRIC_LABELS.get(quality_metric, quality_metric),
+        quality_label=tasks.metric_label(quality_metric),
         task_notes=None if classification else task_tables.QUALITY_NOTES[kind],
         judge=task_tables.judge_lines(analysis),
         run=meta,

@@ -12,6 +12,7 @@ import json
 
 from rich.table import Table
 
+from bakeoff import tasks
 from bakeoff.report import task_tables
 from bakeoff.report.cost_tables import cost_lines, cost_rows
 from bakeoff.report.task_tables import number as _number
@@ -271,7 +272,7 @@ def appetite_lines(analysis: dict | None) -> list[str]:
             needed = f"{100 * share['share']:.0f}% of its best needs {share['examples']} examples ({share['how']})"
         else:  # trained at one size only: its best is that size
             needed = share["how"]
-        label = task_tables.METRIC_LABELS.get(report.get("metric", "macro_f1"), report.get("metric"))
+        label = tasks.metric_label(report.get("metric", "macro_f1"))
         line = f"{name}: {label} by size {curve}; {needed}"
         if "to_target" in report:
             target = report["to_target"]
@@ -294,7 +295,7 @@ def comparison_lines(analysis: dict | None, limit: int = 12) -> list[str]:
         )
         test = f", McNemar p={c['mcnemar']['p_value']:.3g}" if "mcnemar" in c else ""
         lines.append(
-            f"n={c['train_size']} seed {c['seed']}: {c['a']} - {c['b']} {task_tables.METRIC_LABELS.get(main, main)} "
+            f"n={c['train_size']} seed {c['seed']}: {c['a']} - {c['b']} {tasks.metric_label(main)} "
             f"{100 * c[main]['difference']:+.1f} pts "
             f"[{100 * low:+.1f}, {100 * high:+.1f}]{test}: {verdict}"
         )
@@ -319,8 +320,8 @@ def _cell(value: str) -> str:
 
 def best_per_size(run: RunResults) -> list[str]:
     """Plain sentences: the best test macro-F1 (the task's main metric) at each training size (seed means)."""
-    main = task_tables.MAIN_METRIC[run.run.task_type]
-    label = task_tables.METRIC_LABELS[main]
+    main = tasks.main_metric(run.run.task_type)
+    label = tasks.metric_label(main)
     by_size: dict[int, dict[str, list[float]]] = {}
     for trial in run.done_trials:
         by_size.setdefault(trial.train_size, {}).setdefault(trial.candidate, []).append(
@@ -400,7 +401,7 @@ def _task_markdown(lines: list[str], kind: str, run: RunResults) -> str:
     if task_tables.judge_lines(analysis):
         lines += ["## LLM judge (pairwise, position-swapped)", ""]
         lines += [f"- {line}" for line in task_tables.judge_lines(analysis)] + [""]
-    label = task_tables.METRIC_LABELS[task_tables.MAIN_METRIC[kind]]
+    label = tasks.metric_label(tasks.main_metric(kind))
     lines += ["## Generalization and out-of-scope items", ""]
     lines += _markdown_table(task_tables.robustness_rows(run.trials, kind))
     lines += [task_tables.ROBUSTNESS_NOTE.format(label=label), ""]

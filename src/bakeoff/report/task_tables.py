@@ -8,15 +8,8 @@ the notes under each table (`QUALITY_NOTES`).
 
 from __future__ import annotations
 
+from bakeoff import tasks
 from bakeoff.results import Stat, TrialRecord
-
-MAIN_METRIC = {"classification": "macro_f1", "extraction": "record_exact_match", "generation": "chrf"}
-METRIC_LABELS = {
-    "macro_f1": "macro-F1",
-    "record_exact_match": "record exact match",
-    "chrf": "chrF",
-    "judge_win_rate": "judge win-rate",
-}
 
 QUALITY_NOTES = {
     "extraction": "`exact %`: records whose every field equals the target (the main metric). `field F1`: "
@@ -112,7 +105,7 @@ def quality_rows(trials: list[TrialRecord], kind: str, analysis: dict | None = N
 
 def robustness_rows(trials: list[TrialRecord], kind: str) -> list[dict[str, str]]:
     """Memorization, perturbations and out-of-scope behaviour in the task's main metric, per finished trial."""
-    main = MAIN_METRIC[kind]
+    main = tasks.main_metric(kind)
     out = []
     for trial in trials:
         metrics = trial.metrics

@@ -25,10 +25,6 @@ class Trial:
     def trial_id(self) -> str:
         return f"{self.candidate.name}/n{self.train_size}/s{self.seed}"
 
-    @property
-    def folder_name(self) -> str:
-        return self.trial_id.replace("/", "__")
-
 
 def expand_grid(spec: RunSpec) -> list[Trial]:
     """All trials; cheap baselines first so a long run shows early results. Zero-shot runs once per seed."""

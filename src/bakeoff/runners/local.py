@@ -24,6 +24,7 @@ from bakeoff.data.splits import nested_subsets
 from bakeoff.data.task import TaskData
 from bakeoff.efficiency.threads import probe_threads
 from bakeoff.recipes.trial import TrialContext, default_device, run_trial
+from bakeoff.run_folder import RunFolder
 from bakeoff.runners.disk import raise_if_disk_full
 from bakeoff.runners.grid import Trial, expand_grid
 from bakeoff.runners.interrupt import StopRequest, stop_on_interrupt
@@ -100,7 +101,7 @@ def run_spec(spec: RunSpec, console: Console | None = None, task: TaskData | Non
     if task is None:
         task = preflight(spec, create_run_dir=True)
     run_dir = spec.run_dir
-    store = ResultStore.for_run(run_dir, spec.fingerprint(), run_metadata(spec, task, device))
+    store = RunFolder(run_dir).claim_store(spec.fingerprint(), run_metadata(spec, task, device))
     trials = expand_grid(spec)
     subsets = {seed: nested_subsets(task.train_pool.labels, spec.grid.train_sizes, seed) for seed in spec.grid.seeds}
     report = task.report

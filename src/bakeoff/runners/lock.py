@@ -16,8 +16,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from bakeoff.errors import BakeoffError
-
-LOCK_NAME = ".bakeoff.lock"
+from bakeoff.run_folder import RunFolder
 
 
 class RunFolderInUse(BakeoffError):
@@ -28,7 +27,7 @@ class RunFolderInUse(BakeoffError):
 def run_folder_lock(run_dir: Path) -> Iterator[None]:
     """Hold the run folder's lock for the duration of the block, or raise RunFolderInUse at once."""
     run_dir = Path(run_dir)
-    path = run_dir / LOCK_NAME
+    path = RunFolder(run_dir).lock
     try:
         run_dir.mkdir(parents=True, exist_ok=True)
         fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)

@@ -21,8 +21,9 @@ from pathlib import Path
 
 from rich.console import Console
 
+from bakeoff.run_folder import RunFolder
+
 EVERY_S = 30.0
-LOG_NAME = "progress.log"
 
 
 def timestamp() -> str:
@@ -63,7 +64,7 @@ class ProgressLog:
         """`plan`: trial id -> (kind, training size) for every trial of the run, for the ETA; without it, none."""
         self.console, self.total, self.every_s = console, total, every_s
         self.to_console = not console.is_terminal
-        self.path = run_dir / LOG_NAME
+        self.path = RunFolder(run_dir).progress_log
         self.finished = 0  # trials done or skipped
         self.pending = dict(plan or {})  # trials not finished or skipped yet
         self.has_plan = plan is not None

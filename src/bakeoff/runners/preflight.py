@@ -3,7 +3,10 @@
 `validate` is a contract: if it says ok, `run` does not refuse the config minutes later (before this,
 8 inputs passed `validate` and failed in `run`, some only after the baselines had trained). So the
 checks live here once, cheapest first, and both commands raise the same message. Nothing here loads
-model weights: sources are resolved and their config.json and weight files are inspected.
+model weights: sources are resolved and their config.json and weight files are inspected. Rules that need
+only the config are validators of the spec (`bakeoff.config`), which refuse it as it is read, with the same
+messages; here are the checks that read files, models, catalogs or the machine, and the runner settings
+that `--runner` may still change after the config is read.
 """
 
 from __future__ import annotations
@@ -12,7 +15,7 @@ import json
 import os
 from pathlib import Path
 
-from bakeoff.baselines.registry import baseline_names, lookup, similar_baselines
+from bakeoff.baselines.registry import baseline_names, similar_baselines
 from bakeoff.config import CandidateSpec, RunSpec
 from bakeoff.data.splits import nested_subsets
 from bakeoff.data.task import TaskData, prepare_task
@@ -21,6 +24,7 @@ from bakeoff.errors import BakeoffError, ConfigError, ModelError
 from bakeoff.evaluation import perturb
 from bakeoff.models.load import require_bitsandbytes
 from bakeoff.models.sources import ModelSource, resolve_source
+from bakeoff.run_folder import OUTPUTS, RunFolder, owns
 from bakeoff.tracking.live import check_tracking
 
 PROBE_TEXT = "Probe text 123, from Maria on March 3 for $5."
@@ -32,13 +36,12 @@ def preflight(spec: RunSpec, check_data: bool = True, create_run_dir: bool = Fal
     `create_run_dir`: `run` makes the folder and writes a probe file; `validate` only checks that the
     folder (or its nearest existing parent) is writable, and leaves no trace."""
     check_hardware_names(spec)
-    check_task_type(spec)
+    check_builtin_fields(spec)
     check_perturbations(spec)
     for candidate in spec.candidates:
         if not candidate.is_baseline:
             check_not_a_baseline_typo(candidate)
             check_candidate(candidate, spec)
-    check_costs(spec, None)
     task = None
     if check_data:
         task = prepare_task(spec.task)
@@ -52,16 +55,9 @@ def preflight(spec: RunSpec, check_data: bool = True, create_run_dir: bool = Fal
 
 def check_costs(spec: RunSpec, labels: list[str] | None) -> None:
     """`decision.costs` is read only when the report is built, after every trial: refuse up front what it
-    would refuse then (another task type; with the labels known, a matrix label the task does not have)."""
+    would refuse then, a matrix label the task does not have (another task type is refused by the config)."""
     costs = spec.decision.costs
-    if costs is None:
-        return
-    if spec.task.type != "classification":
-        raise ConfigError(
-            f"decision.costs: costing errors applies to classification runs; task.type is `{spec.task.type}` "
-            "(per wrong field or failed reply: not yet). Remove `decision.costs`"
-        )
-    if labels is not None:
+    if costs is not None and labels is not None:
         from bakeoff.decision.costs import cost_matrix
 
         cost_matrix(costs, labels)
@@ -98,103 +94,17 @@ def check_hardware_names(spec: RunSpec) -> None:
             )
 
 
-BUILTIN_TYPE = {
-    "support-tickets": "classification",
-    "support-tickets-extraction": "extraction",
-    "support-tickets-replies": "generation",
-}
+def check_builtin_fields(spec: RunSpec) -> None:
+    """`task.fields` of the built-in extraction task are fields its generator plants (every other rule of the
+    task's keys is a validator of the config)."""
+    task = spec.task
+    if task.type != "extraction" or task.data is not None or not isinstance(task.fields, list):
+        return
+    from bakeoff.data.tickets import RECORD_FIELDS
 
-
-def check_task_type(spec: RunSpec) -> None:
-    """Settings fit `task.type`: its built-in variant, where targets come from, baselines, decoding."""
-    task, kind = spec.task, spec.task.type
-    if task.builtin is not None and BUILTIN_TYPE[task.builtin] != kind:
-        wanted = next(name for name, k in BUILTIN_TYPE.items() if k == kind)
-        raise ConfigError(
-            f"task.builtin `{task.builtin}` is a {BUILTIN_TYPE[task.builtin]} task but task.type is `{kind}`; "
-            f"use `builtin: {wanted}` or `type: {BUILTIN_TYPE[task.builtin]}`"
-        )
-    data = task.data
-    set_keys = [
-        key
-        for key, value in (
-            ("task.fields", task.fields),
-            ("task.data.target_column", data.target_column if data else None),
-            ("task.data.reference_column", data.reference_column if data else None),
-            ("task.fallback_reference", task.fallback_reference),
-            ("task.data.out_of_scope_path", data.out_of_scope_path if data else None),
-            ("task.data.out_of_scope_labels", data.out_of_scope_labels if data else None),
-            ("task.data.labels", data.labels if data else None),
-            ("task.data.max_per_label", data.max_per_label if data else None),
-        )
-        if value is not None
-    ]
-    allowed = {
-        "classification": {
-            "task.data.out_of_scope_path",
-            "task.data.out_of_scope_labels",
-            "task.data.labels",
-            "task.data.max_per_label",
-        },
-        "extraction": {"task.fields", "task.data.target_column"},
-        "generation": {"task.data.reference_column", "task.fallback_reference", "task.data.out_of_scope_path"},
-    }[kind]
-    stray = [key for key in set_keys if key not in allowed]
-    if stray and stray[0].startswith("task.data.out_of_scope"):
-        # Silently ignored before: an extraction run has no out-of-scope evaluation (a record is never "declined").
-        scored = "classification" if stray[0].endswith("labels") else "classification and generation"
-        article = "an" if kind == "extraction" else "a"
-        raise ConfigError(
-            f"`{stray[0]}` has no use in {article} {kind} task: out-of-scope items are scored for {scored} only; "
-            "remove it"
-        )
-    if stray and stray[0] in ("task.data.labels", "task.data.max_per_label"):
-        # Silently ignored before: extraction and generation read every row, labels only stratify their splits.
-        raise ConfigError(
-            f"`{stray[0]}` has no use in {'an' if kind == 'extraction' else 'a'} {kind} task: every row is read "
-            "(a label column only balances the splits), nothing is filtered or capped by label; remove it"
-        )
-    if stray:
-        raise ConfigError(f"`{stray[0]}` is for another task type; task.type is `{kind}`: remove it or set the type")
-    check_decoding(spec)
-    if kind == "extraction":
-        _check_extraction_fields(spec)
-        if task.decoding.strategy == "sample" and task.decoding.constrained:
-            raise ConfigError(
-                "task.decoding: constrained extraction decodes greedily; set `strategy: greedy` "
-                "(or `constrained: false` to sample unconstrained)"
-            )
-    if kind == "generation" and data is not None and data.reference_column is None:
-        raise ConfigError("task.type generation needs `task.data.reference_column` (the column of reference outputs)")
-    if kind == "generation" and data is not None and task.fallback_reference and data.out_of_scope_path is None:
-        # Silently unused before: the fallback is scored on out-of-scope items, and user data has none without it.
-        raise ConfigError(
-            "task.fallback_reference is scored on out-of-scope items, and there are none: set "
-            "`task.data.out_of_scope_path` to a file of them, or remove `fallback_reference`"
-        )
-    if kind == "generation" and data is not None and data.reference_column == data.text_column:
-        raise ConfigError(
-            f"task.data.reference_column and task.data.text_column are both `{data.text_column}`: the model would "
-            "be asked to copy its input; set `reference_column` to the column of reference outputs"
-        )
-    check_baselines_serve(spec)
-
-
-def check_baselines_serve(spec: RunSpec) -> None:
-    """Each baseline candidate serves `task.type` (the registry says which types each one serves)."""
-    kind = spec.task.type
-    for candidate in spec.candidates:
-        if not candidate.is_baseline:
-            continue
-        entry = lookup(candidate.model)
-        if not entry.serves(kind):
-            serves = " or ".join(entry.task_types)
-            article = "an" if serves[0] in "aeiou" else "a"
-            fitting = " or ".join(baseline_names(kind)) or "an LLM candidate (no baseline serves it)"
-            raise ConfigError(
-                f"candidate `{candidate.name}`: `{candidate.model}` is {article} {serves} baseline and task.type is "
-                f"`{kind}`; use {fitting}"
-            )
+    unknown = sorted(set(task.fields) - set(RECORD_FIELDS))
+    if unknown:
+        raise ConfigError(f"task.fields: {unknown} are not fields of the built-in task ({', '.join(RECORD_FIELDS)})")
 
 
 def check_not_a_baseline_typo(candidate: CandidateSpec) -> None:
@@ -208,63 +118,6 @@ def check_not_a_baseline_typo(candidate: CandidateSpec) -> None:
         raise ConfigError(
             f"candidate `{candidate.name}`: unknown model `{model}`: did you mean the baseline `{close[0]}`? "
             f"(baselines: {', '.join(baseline_names())})"
-        )
-
-
-def _check_extraction_fields(spec: RunSpec) -> None:
-    from bakeoff.data.tickets import RECORD_FIELDS
-
-    task, data = spec.task, spec.task.data
-    if task.fields is not None and not task.fields:
-        raise ConfigError("task.fields is empty; name at least one field")
-    if data is None:
-        if isinstance(task.fields, dict):
-            raise ConfigError("task.fields: the built-in task has no columns; give a list of its fields")
-        unknown = sorted(set(task.fields or []) - set(RECORD_FIELDS))
-        if unknown:
-            raise ConfigError(
-                f"task.fields: {unknown} are not fields of the built-in task ({', '.join(RECORD_FIELDS)})"
-            )
-        return
-    if data.target_column is None and not isinstance(task.fields, dict):
-        raise ConfigError(
-            "task.type extraction needs `task.data.target_column` (JSON records) or `task.fields: {field: column}`"
-        )
-    if data.target_column is not None and task.fields is None:
-        raise ConfigError("task.data.target_column needs `task.fields`: the list of the record's fields, in order")
-    if data.target_column is not None and isinstance(task.fields, dict):
-        raise ConfigError(
-            "give either `task.data.target_column` with a list of `task.fields`, or `task.fields: {field: column}`"
-        )
-    if data.target_column is not None and data.target_column == data.text_column:
-        raise ConfigError(
-            f"task.data.target_column and task.data.text_column are both `{data.text_column}`: the records would "
-            "be the input; set `target_column` to the column of JSON records"
-        )
-    columns = task.fields if isinstance(task.fields, dict) else {}
-    in_text = [field for field, column in columns.items() if column == data.text_column]
-    if in_text:
-        raise ConfigError(
-            f"task.fields: `{in_text[0]}` maps to `{data.text_column}`, the input text column "
-            "(task.data.text_column): the answer would be the whole input; map it to the column that holds "
-            "the field's value"
-        )
-
-
-SAMPLING_KEYS = ("temperature", "top_p", "seed")  # DecodingSpec settings only sampled decoding reads
-
-
-def check_decoding(spec: RunSpec) -> None:
-    """Sampling settings with greedy decoding were ignored without a word (a `temperature: 0.2` meant to
-    matter did nothing). Values other than the defaults count, not keys written: a resolved spec written
-    out whole (`validate --explain`, a stored spec) holds every default and must still validate."""
-    decoding = spec.task.decoding
-    fields = type(decoding).model_fields
-    given = [key for key in SAMPLING_KEYS if getattr(decoding, key) != fields[key].default]
-    if decoding.strategy == "greedy" and given:
-        raise ConfigError(
-            f"task.decoding.{given[0]}: {getattr(decoding, given[0])} is for sampled decoding, but "
-            f"task.decoding.strategy is greedy, which ignores it; set `strategy: sample` or remove `{given[0]}`"
         )
 
 
@@ -386,26 +239,14 @@ def _local_files(source: ModelSource) -> Path | None:
     return None
 
 
-# What bakeoff itself writes in a run folder besides its outputs: what a stopped run leaves when its store is
-# gone (moved away, as the damaged-store message advises) or not made yet.
-OWN_FILES = {".bakeoff.lock", ".write-test", "progress.log", "trials", "whatif"}
-RUN_OUTPUTS = ("summary.md", "results.json", "report.html")
-
-
-def _own_file(name: str) -> bool:
-    """A name bakeoff writes: its lock, log, trials, what-ifs, the store and its WAL/journal files (also a store
-    renamed in place, results.sqlite.bad), and the `.partial` files of an interrupted write."""
-    return name in OWN_FILES or name.startswith("results.sqlite") or name.endswith(".partial")
-
-
 def is_run_folder(folder: Path) -> bool:
     """Empty, or a folder bakeoff made: its results store, its results.json, or only files bakeoff writes (a
     stopped run whose store was moved away, as the damaged-store message advises, or not made yet)."""
-    others = [p.name for p in folder.iterdir() if not _own_file(p.name)]
-    if not others or (folder / "results.sqlite").is_file():
+    others = [p.name for p in folder.iterdir() if not owns(p.name)]
+    if not others or RunFolder(folder).has_store():
         return True
     try:
-        results = json.loads((folder / "results.json").read_text(encoding="utf-8"))
+        results = json.loads(RunFolder(folder).results_json.read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return False
     return isinstance(results, dict) and str(results.get("schema", "")).startswith("bakeoff.results/")
@@ -416,16 +257,16 @@ def check_run_dir(run_dir: Path, create: bool) -> None:
     if run_dir.exists() and not run_dir.is_dir():
         raise BakeoffError(f"the run folder {run_dir} is a file; set `output.dir` to a folder")
     if run_dir.is_dir() and not is_run_folder(run_dir):
-        found = sorted(p.name for p in run_dir.iterdir() if not _own_file(p.name))
+        found = sorted(p.name for p in run_dir.iterdir() if not owns(p.name))
         shown = ", ".join(found[:3]) + (f" and {len(found) - 3} more" if len(found) > 3 else "")
         raise BakeoffError(
             f"the run folder {run_dir} holds files bakeoff did not write ({shown}), and a run writes "
-            f"{', '.join(RUN_OUTPUTS)} there; set `output.dir` to a new or empty folder, or to a bakeoff run folder"
+            f"{', '.join(OUTPUTS)} there; set `output.dir` to a new or empty folder, or to a bakeoff run folder"
         )
     if create:
         try:
             run_dir.mkdir(parents=True, exist_ok=True)
-            probe = run_dir / ".write-test"
+            probe = RunFolder(run_dir).write_probe
             probe.write_text("ok")
             probe.unlink()
         except OSError as err:

@@ -30,6 +30,7 @@ from bakeoff.config import RunnerSpec, RunSpec
 from bakeoff.data.splits import nested_subsets
 from bakeoff.data.task import TaskData
 from bakeoff.errors import BakeoffError
+from bakeoff.run_folder import RunFolder
 from bakeoff.runners.disk import raise_if_disk_full
 from bakeoff.runners.grid import Trial, expand_grid
 from bakeoff.runners.interrupt import RunInterrupted, stop_on_interrupt
@@ -146,8 +147,8 @@ def run_spec_on_ray(spec: RunSpec, console: Console | None = None, task: TaskDat
         trials = expand_grid(spec)
         plans = {trial: trial_resources(trial, spec, hardware, len(task.labels)) for trial in trials}
         refuse_unplaceable(plans, nodes)
-        store = ResultStore.for_run(
-            spec.run_dir, spec.fingerprint(), run_metadata(spec, task, f"ray: {_cluster_summary(ray)}")
+        store = RunFolder(spec.run_dir).claim_store(
+            spec.fingerprint(), run_metadata(spec, task, f"ray: {_cluster_summary(ray)}")
         )
         console.print(
             f"[bold]{escape(spec.name)}[/bold]: {len(task.labels)} labels, {len(trials)} trials as Ray tasks "
@@ -232,7 +233,7 @@ def _store_result(ray, ref, trial: Trial, spec: RunSpec, store: ResultStore) -> 
     if result.outcome.error is not None:
         store.fail(trial.trial_id, result.outcome.error)
         return result.outcome.error
-    trial_dir = Path(spec.run_dir) / "trials" / trial.folder_name
+    trial_dir = RunFolder(spec.run_dir).trial(trial.trial_id).path
     try:
         if result.files:
             write_files(trial_dir, result.files)

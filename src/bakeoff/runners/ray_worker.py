@@ -20,6 +20,7 @@ from pathlib import Path
 from bakeoff.config import RunSpec
 from bakeoff.data.task import TaskData
 from bakeoff.recipes.trial import TrialContext, TrialOutcome, run_trial
+from bakeoff.run_folder import RunFolder
 from bakeoff.runners.grid import Trial
 
 REPORT_EVERY_S = 1.0  # a worker reports step and loss to the driver at most this often
@@ -76,7 +77,8 @@ def execute_trial(
         run_dir = spec.run_dir if spec.output.shared else Path(scratch)
         ctx = TrialContext(spec=spec, task=task, run_dir=run_dir, device=device, on_step=reporter.on_step)
         outcome = run_trial(trial, ctx, subset)
-        files = {} if spec.output.shared or outcome.error else _read_files(run_dir / "trials" / trial.folder_name)
+        trial_dir = RunFolder(run_dir).trial(trial.trial_id).path
+        files = {} if spec.output.shared or outcome.error else _read_files(trial_dir)
     return TrialResult(outcome, files, node, time.perf_counter() - started)
 
 

@@ -39,7 +39,7 @@ def export_trial(record: TrialRecord, target: Path) -> dict:
         raise BakeoffError(
             f"`{name}` is a QLoRA trial: export does not write it yet (a merged model would re-round the 4-bit "
             f"base). Serve it with `bakeoff serve` (its adapter on a fresh NF4 base, as the trial scored it), or "
-            f"give its adapter, {record.folder / 'adapter'}, to vLLM on the base model with "
+            f"give its adapter, {record.files.adapter}, to vLLM on the base model with "
             "`--quantization bitsandbytes --enable-lora`"
         )
     spec = RunSpec.model_validate(record.spec)
@@ -51,12 +51,12 @@ def export_trial(record: TrialRecord, target: Path) -> dict:
         raise BakeoffError(f"--to {target} exists and is not empty; pick a new folder")
     check_saved_files(record)  # a deleted or cut-short trial folder: one line, before the base model loads
     options = LoadOptions(trust_remote_code=candidate.trust_remote_code, allow_pickle=candidate.allow_pickle)
-    model, tokenizer, source = load_trained(candidate, record.trial, record.folder, options)  # adapter merged
+    model, tokenizer, source = load_trained(candidate, record.trial, record.files, options)  # adapter merged
     partial = target.with_name(target.name + ".partial")
     shutil.rmtree(partial, ignore_errors=True)
     partial.mkdir(parents=True)
     if method == "lora":
-        shutil.copytree(record.folder / "adapter", partial / "adapter")
+        shutil.copytree(record.files.adapter, partial / "adapter")
     model.save_pretrained(partial / "merged", safe_serialization=True)
     tokenizer.save_pretrained(partial / "merged")
 

@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from bakeoff.errors import BakeoffError
+from bakeoff.run_folder import RunFolder, TrialFolder
 
 
 @dataclass(frozen=True)
@@ -61,8 +62,12 @@ class TrialRecord:
     fingerprint: str | None = None  # the run's config fingerprint (store key `fingerprint`)
 
     @property
+    def files(self) -> TrialFolder:
+        return RunFolder(self.run_dir).trial(self.trial["trial_id"])
+
+    @property
     def folder(self) -> Path:
-        return self.run_dir / "trials" / self.trial["trial_id"].replace("/", "__")
+        return self.files.path
 
     @property
     def task_type(self) -> str:
@@ -71,14 +76,7 @@ class TrialRecord:
 
 def find_trial(run_dir: Path, candidate: str, train_size: int | None = None, seed: int | None = None) -> TrialRecord:
     """The finished trial of `candidate` (largest training size and lowest seed unless given)."""
-    from bakeoff.store import ResultStore
-
-    database = Path(run_dir) / "results.sqlite"
-    if not database.is_file():
-        raise BakeoffError(
-            f"{run_dir} is not a bakeoff run folder (no results.sqlite); pass the folder `bakeoff run` wrote"
-        )
-    store = ResultStore(database)
+    store = RunFolder(run_dir).open_store(hint="pass the folder `bakeoff run` wrote")
     try:
         meta, trials = store.metadata(), store.trials()
     finally:
@@ -114,12 +112,8 @@ def run_test_texts(run_dir: Path) -> list[str]:
     from bakeoff.config import RunSpec
     from bakeoff.data.splits import stratified_indices
     from bakeoff.data.task import prepare_task
-    from bakeoff.store import ResultStore
 
-    database = Path(run_dir) / "results.sqlite"
-    if not database.is_file():  # checked first: opening a store creates one
-        raise BakeoffError(f"--run {run_dir} is not a bakeoff run folder (no results.sqlite)")
-    store = ResultStore(database)
+    store = RunFolder(run_dir).open_store("--run ")  # refuses a folder without one: opening would create it
     try:
         stored = store.get_meta("spec")
     finally:
@@ -175,11 +169,11 @@ def check_saved_files(record: TrialRecord) -> None:
             f"trial folder {folder} is missing (deleted or moved): put it back, or {RERUN_HINT} to serve `{name}`"
         )
     if kind == "baseline":
-        path = folder / "baseline.joblib"
+        path = record.files.baseline
         if not path.is_file():
             raise BakeoffError(f"{path} is missing: this run predates saved baselines; {RERUN_HINT} to serve `{name}`")
         return
-    saved = folder / ("model" if method == "full" else "adapter")
+    saved = record.files.weights(method)
     config = saved / ("config.json" if method == "full" else "adapter_config.json")
     weights = sorted(saved.glob("*.safetensors")) if saved.is_dir() else []
     if not config.is_file() or not weights:
@@ -225,7 +219,7 @@ def _load_baseline(record: TrialRecord):
 
     from bakeoff.baselines.registry import lookup
 
-    path = record.folder / "baseline.joblib"
+    path = record.files.baseline
     try:
         saved = joblib.load(path)  # pickle: only load run folders you made
         entry = lookup(saved["kind"])  # the registered name the trial saved it under
@@ -256,7 +250,7 @@ def _load_llm(record: TrialRecord):
         require_bitsandbytes(candidate.name)
     device = default_device()
     options = load_options(spec, candidate, device, method)
-    model, tokenizer, _ = load_trained(candidate, record.trial, record.folder, options)
+    model, tokenizer, _ = load_trained(candidate, record.trial, record.files, options)
     fmt = PromptFormat(
         spec.task.instruction,
         list(record.labels),

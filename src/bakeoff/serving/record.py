@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from bakeoff.errors import BakeoffError
+from bakeoff.run_folder import RunFolder
 from bakeoff.serving.loadtest import connection_lost
 
 STORED_KEYS = (
@@ -43,12 +44,7 @@ class RunIdentity:
 
 
 def run_identity(run_dir: Path) -> RunIdentity:
-    from bakeoff.store import ResultStore
-
-    database = Path(run_dir) / "results.sqlite"
-    if not database.is_file():
-        raise BakeoffError(f"--run {run_dir} is not a bakeoff run folder (no results.sqlite)")
-    store = ResultStore(database)
+    store = RunFolder(run_dir).open_store("--run ")
     try:
         fingerprint, spec, trials = store.get_meta("fingerprint"), store.get_meta("spec") or {}, store.trials()
     finally:
@@ -171,8 +167,6 @@ def record_in_run(run_dir, candidate: str, result: dict) -> dict:
     """Store a complete load test of this run's `candidate` under the run's `serving` section; the test it
     replaces goes to the entry's `history`. Refused (nothing stored) unless `incomplete` and
     `check_serves_run` pass."""
-    from bakeoff.store import ResultStore
-
     run = run_identity(Path(run_dir))
     check_run_candidate(run, candidate)
     reason = incomplete(result)
@@ -187,11 +181,7 @@ def record_in_run(run_dir, candidate: str, result: dict) -> dict:
         "run_fingerprint": served.get("run_fingerprint"),
         "batching": result["server"].get("batching"),
     }
-    store = ResultStore(Path(run_dir) / "results.sqlite")
-    try:
-        return store.record_serving(candidate, entry)
-    finally:
-        store.close()
+    return RunFolder(run_dir).record_serving(candidate, entry)
 
 
 def _kinds(steps: list[dict]) -> Counter[str]:

@@ -34,6 +34,7 @@ from urllib.parse import urlparse
 
 from bakeoff.errors import BakeoffError
 from bakeoff.results import RunResults
+from bakeoff.run_folder import RunFolder
 from bakeoff.tracking import flatten
 
 # MLflow 3 keeps the `./mlruns` file store in maintenance mode (its own client refuses to open one unless
@@ -44,8 +45,6 @@ ARTIFACTS_FOLDER = "mlartifacts"  # beside a SQLite store: where `mlflow server`
 PROBE_ENV = {"MLFLOW_HTTP_REQUEST_MAX_RETRIES": "0", "MLFLOW_HTTP_REQUEST_TIMEOUT": "5"}
 EXPORT_ENV = {"MLFLOW_HTTP_REQUEST_MAX_RETRIES": "2", "MLFLOW_HTTP_REQUEST_TIMEOUT": "30"}  # unless the user set them
 DATABASE_SCHEMES = ("sqlite", "postgresql", "mysql", "mssql")
-PARENT_FILES = ("report.html", "summary.md", "results.json")
-WEIGHT_FOLDERS = ("adapter", "model")  # LoRA/QLoRA adapter; a full fine-tune's model
 
 
 @dataclass
@@ -201,9 +200,9 @@ def _stage_parent_files(results: RunResults, run_dir: Path, folder: Path) -> Non
     (folder / "versions.json").write_text(
         json.dumps(results.run.versions | {"python": results.run.python, "git_sha": results.run.git_sha}, indent=1)
     )
-    for name in PARENT_FILES:
-        if (run_dir / name).is_file():
-            shutil.copy2(run_dir / name, folder / name)
+    for path in RunFolder(run_dir).outputs:  # summary.md, results.json, report.html
+        if path.is_file():
+            shutil.copy2(path, folder / path.name)
 
 
 def export_results(
@@ -261,10 +260,10 @@ def export_results(
             flatten.trial_tags(trial),
             flatten.trial_series(trial),
         )
-        folder = run_dir / "trials" / trial.trial_id.replace("/", "__")
-        for weight_folder in WEIGHT_FOLDERS if weights and trial.done else ():
-            if (folder / weight_folder).is_dir():
-                client.log_artifacts(child.info.run_id, str(folder / weight_folder), weight_folder)
+        # The trained weights: a LoRA/QLoRA adapter folder, or a full fine-tune's whole model.
+        for saved in RunFolder(run_dir).trial(trial.trial_id).weight_folders if weights and trial.done else ():
+            if saved.is_dir():
+                client.log_artifacts(child.info.run_id, str(saved), saved.name)
         status = RunStatus.FINISHED if trial.done else RunStatus.FAILED
         if child.info.status != RunStatus.to_string(status):
             client.set_terminated(child.info.run_id, RunStatus.to_string(status))
