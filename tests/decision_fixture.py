@@ -143,7 +143,7 @@ def results() -> dict:
         kind = "baseline" if name == "tfidf" else "llm"
         for size, f1, ci in points:
             trials.append(_trial(name, kind, size, f1, ci, oos[name], f1 - 0.04))
-    analysis = {
+    analysis = {  # curves in the format before `quality` (`macro_f1`): RunMeta reads them as today's
         "learning_curves": {
             name: {
                 "curve": [

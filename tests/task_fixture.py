@@ -115,9 +115,9 @@ def _curves(points: dict, metric: str) -> dict:
     return {
         name: {
             "curve": [
-                {"train_size": s, "macro_f1": v, "ci": c, "seeds": 1, "seed_min": v, "seed_max": v} for s, v, c in pts
+                {"train_size": s, "quality": v, "ci": c, "seeds": 1, "seed_min": v, "seed_max": v} for s, v, c in pts
             ],
-            "best_macro_f1": max(v for _, v, _ in pts),
+            "best_quality": max(v for _, v, _ in pts),
             "to_share_of_best": {"share": 0.9, "examples": 150, "how": "interpolated"},
             "fit": None,
             "metric": metric,

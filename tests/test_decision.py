@@ -40,10 +40,10 @@ def test_little_data_favours_the_fast_learner():
     outcome = recommend(with_answers(typed(results()), {"labeled_examples": 50}))
     assert outcome["choice"] == "small-llm"
     evidence = {e["candidate"]: e for e in outcome["evidence"]}
-    assert evidence["big-llm"]["macro_f1"] == 0.60 and "measured at 50" in evidence["big-llm"]["quality_note"]
+    assert evidence["big-llm"]["quality"] == 0.60 and "measured at 50" in evidence["big-llm"]["quality_note"]
     middle = recommend(with_answers(typed(results()), {"labeled_examples": 125}))
     mid = {e["candidate"]: e for e in middle["evidence"]}["big-llm"]
-    assert abs(mid["macro_f1"] - (0.60 + 0.5 * 0.33)) < 1e-9 and "interpolated" in mid["quality_note"]
+    assert abs(mid["quality"] - (0.60 + 0.5 * 0.33)) < 1e-9 and "interpolated" in mid["quality_note"]
 
 
 def test_a_candidate_trained_only_on_more_data_than_the_team_has_is_not_chosen_on_that_number():
@@ -184,3 +184,18 @@ def _zero_shot_trial(name: str, model: str) -> dict:
     trial["result"]["model_name"] = model
     trial["model_name"] = model
     return trial
+
+
+def test_curves_stored_before_they_said_quality_read_as_today():
+    """A run folder whose learning curves call every task's metric `macro_f1` (older versions) reads with the
+    values under `quality`, so a report or what-if on it decides the same."""
+    from bakeoff.results import RunMeta
+
+    old = {
+        "learning_curves": {
+            "x": {"curve": [{"train_size": 10, "macro_f1": 0.7, "ci": [0.6, 0.8]}], "best_macro_f1": 0.7}
+        }
+    }
+    curves = RunMeta(analysis=old).analysis["learning_curves"]["x"]
+    assert curves["curve"] == [{"train_size": 10, "quality": 0.7, "ci": [0.6, 0.8]}] and curves["best_quality"] == 0.7
+    assert old["learning_curves"]["x"]["curve"][0]["macro_f1"] == 0.7  # the caller's dict is left as it was

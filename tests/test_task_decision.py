@@ -43,7 +43,7 @@ def test_extraction_reads_record_exact_match_and_a_tied_crf_means_no_llm():
     outcome = recommend(typed(extraction_results()))
     evidence = {e["candidate"]: e for e in outcome["evidence"]}
     assert evidence["smol-lora"]["quality_metric"] == "record_exact_match"
-    assert evidence["smol-lora"]["macro_f1"] == pytest.approx(0.80)
+    assert evidence["smol-lora"]["quality"] == pytest.approx(0.80)
     assert evidence["crf"]["perturbed_accuracy"] == pytest.approx(0.68)  # mean_perturbed_record_exact_match
     assert outcome["answers"]["task_type"] == "extraction" and outcome["answers"]["task_specificity"] == "narrow"
     assert outcome["choice"] == "crf" and outcome["no_llm_needed"]
@@ -56,7 +56,7 @@ def test_generation_open_ended_weighs_robustness_and_fallback():
     outcome = recommend(typed(generation_results()))
     assert outcome["answers"]["task_specificity"] == "open-ended"
     evidence = {e["candidate"]: e for e in outcome["evidence"]}
-    assert evidence["moe-llm"]["quality_metric"] == "chrf" and evidence["moe-llm"]["macro_f1"] == pytest.approx(0.68)
+    assert evidence["moe-llm"]["quality_metric"] == "chrf" and evidence["moe-llm"]["quality"] == pytest.approx(0.68)
     assert evidence["dense-llm"]["oos_fallback_rate"] == 0.9
     # dense: 0.55 + 0.8 * 0.50 + 0.4 * 0.9 = 1.31; moe: 0.68 + 0.8 * 0.40 + 0.4 * 0.3 = 1.12 (equal costs)
     assert outcome["choice"] == "dense-llm" and not outcome["no_llm_needed"]
@@ -73,8 +73,8 @@ def test_generation_quality_is_the_judge_win_rate_when_every_candidate_was_judge
     outcome = recommend(typed(generation_results(judge=True)))
     evidence = {e["candidate"]: e for e in outcome["evidence"]}
     assert {e["quality_metric"] for e in evidence.values()} == {"judge_win_rate"}
-    assert evidence["retrieval"]["macro_f1"] == 0.5 and evidence["retrieval"]["macro_f1_ci"] == (0.5, 0.5)
-    assert evidence["dense-llm"]["macro_f1"] == 0.8 and "against retrieval" in evidence["dense-llm"]["quality_note"]
+    assert evidence["retrieval"]["quality"] == 0.5 and evidence["retrieval"]["quality_ci"] == (0.5, 0.5)
+    assert evidence["dense-llm"]["quality"] == 0.8 and "against retrieval" in evidence["dense-llm"]["quality_note"]
     assert outcome["choice"] == "dense-llm" and "judge win-rate 80.0%" in outcome["rationale"]
     partial = generation_results(judge=True)
     partial["run"]["analysis"]["judge"]["records"].pop()  # moe-llm not judged: all fall back to chrF

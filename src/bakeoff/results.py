@@ -28,7 +28,7 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 JsonMap = dict[str, Any]
 
@@ -320,6 +320,25 @@ class RunMeta(Record):
         description="Per candidate, its latest `bakeoff loadtest --run`: trial_id, hardware, sla_p95_ms, steps "
         "(rate_per_s, sent, ok, latency_ms_p95, ...), batching, measured_at (serving/loadtest.py).",
     )
+
+    @field_validator("analysis", mode="before")
+    @classmethod
+    def _curves_in_quality(cls, analysis: Any) -> Any:
+        """Run folders written before the curves named their values `quality` (they said `macro_f1` whatever
+        the task's metric) read as today's."""
+        if not isinstance(analysis, dict) or not isinstance(analysis.get("learning_curves"), dict):
+            return analysis
+        curves = {}
+        for name, report in analysis["learning_curves"].items():
+            report = dict(report)
+            if "best_macro_f1" in report:
+                report["best_quality"] = report.pop("best_macro_f1")
+            report["curve"] = [
+                {("quality" if key == "macro_f1" else key): value for key, value in row.items()}
+                for row in report.get("curve", [])
+            ]
+            curves[name] = report
+        return {**analysis, "learning_curves": curves}
 
     @property
     def task_type(self) -> str:

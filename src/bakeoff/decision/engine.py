@@ -42,9 +42,9 @@ OPEN_ENDED_CAUTION = (
 
 def _exclusion(e: Evidence, d: DecisionInputs) -> str | None:
     """The first hard constraint `e` fails, stated with its number, or None."""
-    if d.min_macro_f1 is not None and e.macro_f1 < d.min_macro_f1:
+    if d.min_macro_f1 is not None and e.quality < d.min_macro_f1:
         label = tasks.metric_label(e.quality_metric)
-        return f"{label} {100 * e.macro_f1:.1f}% ({e.quality_note}) is below the floor {100 * d.min_macro_f1:.0f}%"
+        return f"{label} {100 * e.quality:.1f}% ({e.quality_note}) is below the floor {100 * d.min_macro_f1:.0f}%"
     if d.max_fine_tune_usd is not None and e.fine_tune_usd > d.max_fine_tune_usd:
         return f"fine-tune ${_usd(e.fine_tune_usd)} exceeds the budget ${_usd(d.max_fine_tune_usd)}"
     if d.sla_p95_ms is not None and not e.meets_sla:
@@ -94,8 +94,8 @@ def score(e: Evidence, pool: list[Evidence], w: dict[str, float]) -> float:
     cheapest = max(1.0, min(x.usd_per_month or 0.0 for x in pool))  # floors: $1/month, 1 ms
     fastest = max(1.0, min(x.p95_ms or 0.0 for x in pool))
     return (
-        w["quality"] * e.macro_f1
-        + w["robustness"] * (e.perturbed_accuracy if e.perturbed_accuracy is not None else e.macro_f1)
+        w["quality"] * e.quality
+        + w["robustness"] * (e.perturbed_accuracy if e.perturbed_accuracy is not None else e.quality)
         + w["out_of_scope"] * _out_of_scope_term(e)
         - w["calibration"] * (e.ece_scaled or 0.0)
         - w["cost"] * math.log10(max(1.0, e.usd_per_month or 0.0) / cheapest)
@@ -114,8 +114,8 @@ def pareto(pool: list[Evidence]) -> list[str]:
     """Candidates no other beats on quality, $ per month and p95 at once."""
 
     def dominates(a: Evidence, b: Evidence) -> bool:
-        ka = (-a.macro_f1, a.usd_per_month or 0.0, a.p95_ms or 0.0)
-        kb = (-b.macro_f1, b.usd_per_month or 0.0, b.p95_ms or 0.0)
+        ka = (-a.quality, a.usd_per_month or 0.0, a.p95_ms or 0.0)
+        kb = (-b.quality, b.usd_per_month or 0.0, b.p95_ms or 0.0)
         return all(x <= y for x, y in zip(ka, kb)) and ka != kb
 
     return [e.candidate for e in pool if not any(dominates(o, e) for o in pool)]
@@ -128,7 +128,7 @@ def _tied(a: Evidence, b: Evidence, comparisons: list[dict] | None = None) -> bo
     for c in [] if judged else comparisons or []:
         if {c["a"], c["b"]} == {a.candidate, b.candidate} and c["train_size"] == a.trial_size == b.trial_size:
             return bool(c["tie"])
-    return a.macro_f1_ci[0] <= b.macro_f1_ci[1] and b.macro_f1_ci[0] <= a.macro_f1_ci[1]
+    return a.quality_ci[0] <= b.quality_ci[1] and b.quality_ci[0] <= a.quality_ci[1]
 
 
 def decide(
@@ -162,13 +162,13 @@ def decide(
     baselines = [e for e in pool if e.kind == "baseline"]
     no_llm = False
     if llms and baselines:
-        best_llm = max(llms, key=lambda e: e.macro_f1)
-        best_baseline = max(baselines, key=lambda e: e.macro_f1)
-        if best_baseline.macro_f1 >= best_llm.macro_f1 or _tied(best_baseline, best_llm, comparisons):
+        best_llm = max(llms, key=lambda e: e.quality)
+        best_baseline = max(baselines, key=lambda e: e.quality)
+        if best_baseline.quality >= best_llm.quality or _tied(best_baseline, best_llm, comparisons):
             no_llm, choice = True, best_baseline
             reason = (
                 f"a classical baseline is within noise of the best LLM ({best_llm.candidate}): no LLM needed"
-                if best_baseline.macro_f1 < best_llm.macro_f1
+                if best_baseline.quality < best_llm.quality
                 else "a classical baseline scores at least as well as every LLM"
             )
     return {
@@ -325,7 +325,7 @@ def rationale(outcome: dict, evidence: dict[str, Evidence]) -> str:
             f"{unassessed}{caution}"
         )
     e = evidence[outcome["choice"]]
-    low, high = e.macro_f1_ci
+    low, high = e.quality_ci
     if outcome["no_llm_needed"]:
         verb = "no LLM needed, use "
     elif e.kind == "baseline":
@@ -337,7 +337,7 @@ def rationale(outcome: dict, evidence: dict[str, Evidence]) -> str:
     parts = [
         f"Recommendation: {verb}{e.candidate}.",
         f"At {answers['labeled_examples']} labeled examples it reaches "
-        f"{tasks.metric_label(e.quality_metric)} {100 * e.macro_f1:.1f}% "
+        f"{tasks.metric_label(e.quality_metric)} {100 * e.quality:.1f}% "
         f"[{100 * low:.1f}, {100 * high:.1f}] ({e.quality_note})",
     ]
     if e.perturbed_accuracy is not None:

@@ -25,8 +25,8 @@ class Evidence:
     candidate: str
     kind: str  # "llm" | "baseline"
     zero_shot: bool
-    macro_f1: float  # at the team's data size
-    macro_f1_ci: tuple[float, float]
+    quality: float  # the task type's main metric (`quality_metric`) at the team's data size
+    quality_ci: tuple[float, float]
     quality_note: str  # how the number was read off the curve
     trial_size: int  # the measured size whose robustness / out-of-scope numbers are used
     perturbed_accuracy: float | None
@@ -42,8 +42,8 @@ class Evidence:
     memory_gb: float  # fine-tuning memory (LLM; a zero-shot one: its weights) or 0
     meets_sla: bool
     latency_source: str
-    # The task's main metric that `macro_f1` / `macro_f1_ci` hold (the names stay for classification's sake):
-    # macro_f1, record_exact_match (extraction), chrf or judge_win_rate (generation).
+    # What `quality` / `quality_ci` hold: macro_f1 (classification), record_exact_match (extraction), chrf or
+    # judge_win_rate (generation).
     quality_metric: str = "macro_f1"
     oos_fallback_rate: float | None = None  # generation: out-of-scope outputs that decline or redirect
     data_size: int = 0  # the team's labeled examples this evidence was read at (0: unknown, older records)
@@ -68,18 +68,18 @@ def _interpolate(curve: list[dict], size: int) -> tuple[float, tuple[float, floa
         note = f"measured at {sizes[0]}" + (
             f" (below: you have {size}, fewer than the smallest measured)" if size < sizes[0] else ""
         )
-        return r["macro_f1"], tuple(r["ci"]), note
+        return r["quality"], tuple(r["ci"]), note
     if size >= sizes[-1]:
         r = curve[-1]
         note = f"measured at {sizes[-1]}" + (f" (you have {size}: more data may do better)" if size > sizes[-1] else "")
-        return r["macro_f1"], tuple(r["ci"]), note
+        return r["quality"], tuple(r["ci"]), note
     for lo, hi in zip(curve, curve[1:]):
         if lo["train_size"] <= size <= hi["train_size"]:
             t = (size - lo["train_size"]) / (hi["train_size"] - lo["train_size"])
             mix = lambda a, b, t=t: a + t * (b - a)  # noqa: E731
             ci = (mix(lo["ci"][0], hi["ci"][0]), mix(lo["ci"][1], hi["ci"][1]))
             return (
-                mix(lo["macro_f1"], hi["macro_f1"]),
+                mix(lo["quality"], hi["quality"]),
                 ci,
                 f"interpolated between {lo['train_size']} and {hi['train_size']}",
             )
@@ -148,8 +148,8 @@ def gather(run: RunResults, decision: DecisionInputs, default_size: int, default
             candidate=name,
             kind=kind,
             zero_shot=zero_shot,
-            macro_f1=f1,
-            macro_f1_ci=ci,
+            quality=f1,
+            quality_ci=ci,
             quality_note=note,
             trial_size=trial.train_size,
             perturbed_accuracy=robustness.get(perturbed_key),
@@ -190,8 +190,8 @@ def _with_judge(evidence: list[Evidence], rates: dict, analysis: dict) -> list[E
     return [
         replace(
             e,
-            macro_f1=rates[e.candidate][0],
-            macro_f1_ci=rates[e.candidate][1],
+            quality=rates[e.candidate][0],
+            quality_ci=rates[e.candidate][1],
             quality_metric="judge_win_rate",
             quality_note=(
                 "the baseline of the judge (0.5 by definition)"

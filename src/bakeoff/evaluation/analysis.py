@@ -21,8 +21,8 @@ from bakeoff.run_folder import RunFolder, TrialFolder
 
 
 def learning_curves(trials: list[dict], share_of_best: float, target: float | None, metric: str = "macro_f1") -> dict:
-    """Per candidate, the test `metric` by training size. The curve rows keep the key `macro_f1` whatever the
-    metric (the decision and report read them so); each candidate's record names the metric in `metric`."""
+    """Per candidate, the test `metric` by training size: curve rows hold it as `quality`, and each
+    candidate's record names the metric in `metric`."""
     by_candidate: dict[str, list] = {}
     for trial in trials:
         if trial["status"] != "done" or not trial["train_size"]:

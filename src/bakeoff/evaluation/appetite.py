@@ -1,11 +1,11 @@
 """Data appetite: how many labeled examples does each candidate need?
 
-Per candidate, the test macro-F1 at each training size (mean over seeds, with the spread of seeds and
-the mean bootstrap CI) forms a learning curve. A saturating power law f(n) = a - b * n^(-c) is fitted
-when there are at least 3 sizes (scipy curve_fit, bounded). "Examples needed" to reach a share of the
-candidate's best, or an absolute target, is read by interpolating the measured points; beyond the
-largest measured size we extrapolate along the fitted curve only up to 2x that size, and otherwise say
-"not reached" instead of guessing.
+Per candidate, the task's main metric on the test set (macro-F1 for classification) at each training size
+(mean over seeds, with the spread of seeds and the mean bootstrap CI) forms a learning curve, its values
+under `quality`. A saturating power law f(n) = a - b * n^(-c) is fitted when there are at least 3 sizes
+(scipy curve_fit, bounded). "Examples needed" to reach a share of the candidate's best, or an absolute
+target, is read by interpolating the measured points; beyond the largest measured size we extrapolate along
+the fitted curve only up to 2x that size, and otherwise say "not reached" instead of guessing.
 """
 
 from __future__ import annotations
@@ -23,7 +23,8 @@ def _power_law(n, a, b, c):
 
 
 def learning_curve(points: list[tuple[int, int, float, list[float]]]) -> list[dict]:
-    """points: (train_size, seed, macro_f1, ci). Returns one row per size: mean, seed spread, mean CI."""
+    """points: (train_size, seed, quality, ci), quality in the task's main metric. Returns one row per size:
+    mean, seed spread, mean CI."""
     by_size: dict[int, list[tuple[float, list[float]]]] = {}
     for size, _seed, value, ci in points:
         by_size.setdefault(size, []).append((value, ci))
@@ -35,7 +36,7 @@ def learning_curve(points: list[tuple[int, int, float, list[float]]]) -> list[di
             {
                 "train_size": size,
                 "seeds": len(values),
-                "macro_f1": float(values.mean()),
+                "quality": float(values.mean()),
                 "seed_min": float(values.min()),
                 "seed_max": float(values.max()),
                 "ci": [float(cis[:, 0].mean()), float(cis[:, 1].mean())],
@@ -49,7 +50,7 @@ def fit(curve: list[dict]) -> dict | None:
     if len(curve) < 3:
         return None
     sizes = np.array([r["train_size"] for r in curve], dtype=float)
-    values = np.array([r["macro_f1"] for r in curve])
+    values = np.array([r["quality"] for r in curve])
     try:
         with warnings.catch_warnings():  # 3 points for 3 parameters: no covariance, which we do not use
             warnings.simplefilter("ignore", OptimizeWarning)
@@ -76,9 +77,9 @@ def _inverse(fitted: dict | None, target: float) -> float | None:
 
 
 def examples_needed(curve: list[dict], target: float, fitted: dict | None) -> dict:
-    """Smallest training size reaching `target` macro-F1: measured, interpolated, extrapolated or not reached."""
+    """Smallest training size reaching `target` quality: measured, interpolated, extrapolated or not reached."""
     sizes = [r["train_size"] for r in curve]
-    values = [r["macro_f1"] for r in curve]
+    values = [r["quality"] for r in curve]
     for i, (size, value) in enumerate(zip(sizes, values)):
         if value >= target:
             if i == 0:
@@ -105,7 +106,7 @@ def examples_needed(curve: list[dict], target: float, fitted: dict | None) -> di
 def appetite(points: list[tuple[int, int, float, list[float]]], share_of_best: float, target: float | None) -> dict:
     curve = learning_curve(points)
     fitted = fit(curve)
-    best = max(r["macro_f1"] for r in curve)
+    best = max(r["quality"] for r in curve)
     if len(curve) == 1:  # its best is its only point: reaching a share of it says nothing about appetite
         to_share = {"examples": None, "how": f"trained at one size only ({curve[0]['train_size']}): no curve to read"}
     else:
@@ -113,7 +114,7 @@ def appetite(points: list[tuple[int, int, float, list[float]]], share_of_best: f
     report = {
         "curve": curve,
         "fit": fitted,
-        "best_macro_f1": best,
+        "best_quality": best,
         "to_share_of_best": {"share": share_of_best, **to_share},
     }
     if target is not None:

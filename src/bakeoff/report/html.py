@@ -35,7 +35,7 @@ def _charts(run: RunResults, recommendation: dict | None = None) -> dict[str, Ma
     analysis = run.run.analysis or {}
     top = _largest_trials(run)
     curves = {
-        name: [(r["train_size"], r["macro_f1"]) for r in report["curve"]]
+        name: [(r["train_size"], r["quality"]) for r in report["curve"]]
         for name, report in analysis.get("learning_curves", {}).items()
     }
     kind = run.run.task_type

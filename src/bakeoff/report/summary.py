@@ -266,7 +266,7 @@ def gpu_estimate_rows(analysis: dict | None) -> list[dict[str, str]]:
 def appetite_lines(analysis: dict | None) -> list[str]:
     lines = []
     for name, report in sorted((analysis or {}).get("learning_curves", {}).items()):
-        curve = ", ".join(f"{r['train_size']}: {100 * r['macro_f1']:.1f}" for r in report["curve"])
+        curve = ", ".join(f"{r['train_size']}: {100 * r['quality']:.1f}" for r in report["curve"])
         share = report["to_share_of_best"]
         if share["examples"]:
             needed = f"{100 * share['share']:.0f}% of its best needs {share['examples']} examples ({share['how']})"
