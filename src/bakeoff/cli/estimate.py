@@ -4,11 +4,15 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 from rich.table import Table
 
 from bakeoff.cli.common import console, stdout, user_errors
+
+if TYPE_CHECKING:
+    from bakeoff.efficiency.estimate import Workload
 
 
 def _table(records: list[dict], workload, sla: float, load: float) -> Table:
@@ -58,6 +62,17 @@ DEFAULT_LORA_RANK = 16
 DEFAULT_BATCH_SIZE = 8
 
 
+def _refuse_unknown(method: str, weights: str | None) -> None:
+    """A fine-tune method or serving weight format bakeoff does not know."""
+    from bakeoff.efficiency.estimate import SERVING_WEIGHT_FORMATS
+    from bakeoff.errors import BakeoffError
+
+    if method not in ("lora", "qlora", "full"):
+        raise BakeoffError(f"--method must be lora, qlora or full, not {method!r}")
+    if weights is not None and weights not in SERVING_WEIGHT_FORMATS:
+        raise BakeoffError(f"--weights must be one of {', '.join(SERVING_WEIGHT_FORMATS)}, not {weights!r}")
+
+
 def _refuse_unused(method: str, lora_rank: int | None, output_tokens: int, num_labels: int | None) -> None:
     """An option the other options make meaningless is refused, not silently ignored. --lora-rank and
     --num-labels default to None so that "given" can be told from "left at the default"."""
@@ -89,6 +104,125 @@ def _refuse_impossible(batch_size: int | None, train_examples: int, gpu: str, gp
             f"--gpus-per-replica {gpus_per_replica}: local-cpu is this one machine, measured; tensor parallelism is "
             "for GPUs (pick one with --gpu)"
         )
+
+
+def _refuse_bad_options(
+    *,
+    method: str,
+    weights: str | None,
+    lora_rank: int | None,
+    output_tokens: int,
+    num_labels: int | None,
+    batch_size: int | None,
+    train_examples: int,
+    gpu: str,
+    gpus_per_replica: int,
+    **_other_options,
+) -> None:
+    """Refused, in this order: values bakeoff does not know, options the others make meaningless, impossible shapes."""
+    _refuse_unknown(method, weights)
+    _refuse_unused(method, lora_rank, output_tokens, num_labels)
+    _refuse_impossible(batch_size, train_examples, gpu, gpus_per_replica)
+
+
+def _load_calibration(calibrate: Path | None):
+    """The --calibrate run folder's measured/estimated ratios, or None without --calibrate."""
+    if calibrate is None:
+        return None
+    from bakeoff.efficiency.calibrate import load as load_calibration
+
+    return load_calibration(calibrate)
+
+
+def _workload(
+    *,
+    method: str,
+    train_examples: int,
+    epochs: int,
+    prompt_tokens: int,
+    num_labels: int | None,
+    train_utilisation: float,
+    batch_size: int | None,
+    lora_rank: int | None,
+    gradient_checkpointing: bool,
+    gpus_per_replica: int,
+    weights: str | None,
+    output_tokens: int,
+    **_other_options,
+) -> Workload:
+    """The fine-tune and serving traffic the options describe, with the defaults the options leave unset."""
+    from bakeoff.efficiency.estimate import Workload
+
+    return Workload(
+        method=method,
+        train_examples=train_examples,
+        epochs=epochs,
+        prompt_tokens=prompt_tokens,
+        num_labels=(num_labels or DEFAULT_NUM_LABELS) if not output_tokens else 1,
+        train_utilisation=train_utilisation,
+        batch_size=batch_size or min(DEFAULT_BATCH_SIZE, train_examples),  # as training does: one batch of all
+        lora_rank=lora_rank or DEFAULT_LORA_RANK,
+        gradient_checkpointing=gradient_checkpointing,
+        gpus_per_replica=gpus_per_replica,
+        serving_weights=weights,
+        output_tokens=output_tokens,
+        label_tokens=output_tokens or 3,  # generation is fine-tuned on its targets; 3: the label default
+    )
+
+
+def _payload(records: list[dict], workload: Workload, sla: float, load: float, calibration) -> dict:
+    """What --json prints and --out writes: the workload, the serving target, the prices and the estimates."""
+    from bakeoff.efficiency.hardware import price_provenance
+
+    payload = {
+        "workload": workload.__dict__,
+        "sla_p95_ms": sla,
+        "load_items_per_s": load,
+        "prices": price_provenance(),
+        "estimates": records,
+    }
+    if calibration is not None:
+        payload["calibration"] = calibration.as_dict()
+    return payload
+
+
+def _write_payload(payload: dict, out: Path | None) -> None:
+    """--out: the JSON payload, written whether or not --json prints it."""
+    from bakeoff.errors import BakeoffError
+
+    if not out:
+        return
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(json.dumps(payload, indent=1))
+    except OSError as err:
+        raise BakeoffError(f"--out {out}: cannot write it ({err.strerror})") from None
+
+
+def _show(
+    payload: dict,
+    records: list[dict],
+    workload: Workload,
+    sla: float,
+    load: float,
+    train_utilisation: float,
+    as_json: bool,
+) -> None:
+    """The payload as JSON with --json; else the table, the calibration notes and the assumptions behind them."""
+    from bakeoff.efficiency.hardware import price_provenance
+
+    if as_json:
+        stdout.print_json(json.dumps(payload))
+        return
+    stdout.print(_table(records, workload, sla, load))
+    for line in _calibration_lines(records):
+        stdout.print(line, markup=False)
+    console.print(
+        f"[dim]Estimates, not measurements: utilisation up to {train_utilisation:.0%} for training and "
+        f"{workload.inference_utilisation:.0%} for inference, lower at few tokens per pass; prices: "
+        f"{price_provenance()}. "
+        f"Capacity assumptions: {records[0]['capacity']['assumptions']}.[/dim]"
+    )
 
 
 @user_errors
@@ -133,8 +267,7 @@ def estimate_command(
     gpus_per_replica: int = typer.Option(
         1,
         min=1,
-        help="Tensor-parallel GPUs per serving replica (FLOP/s and "
-        "bandwidth add up, minus all-reduces); "
+        help="Tensor-parallel GPUs per serving replica (FLOP/s and bandwidth add up, minus all-reduces); "
         "raised automatically when the weights need more.",
     ),
     weights: str = typer.Option(
@@ -142,8 +275,7 @@ def estimate_command(
     ),
     calibrate: Path = typer.Option(
         None,
-        help="A run folder: scale step time and latency by its measured/estimated "
-        "ratios "
+        help="A run folder: scale step time and latency by its measured/estimated ratios "
         "(only for the hardware the run measured).",
     ),
     output_tokens: int = typer.Option(
@@ -162,62 +294,13 @@ def estimate_command(
     `latency b=1 ms` (`inference.latency_ms_by_batch`) is one classification answer: the prompt (after a shared
     cached instruction prefix) plus scoring --num-labels labels. `generation_ms_per_item_batch1`: the prompt
     then 16 decoded tokens. --output-tokens sets the serving row to extraction/generation."""
-    from bakeoff.efficiency.estimate import SERVING_WEIGHT_FORMATS, Workload
-    from bakeoff.efficiency.hardware import price_provenance
+    options = dict(locals())  # the arguments above, by name (taken first, before any other local exists)
     from bakeoff.efficiency.plan import estimate_records
-    from bakeoff.errors import BakeoffError
 
-    if method not in ("lora", "qlora", "full"):
-        raise BakeoffError(f"--method must be lora, qlora or full, not {method!r}")
-    if weights is not None and weights not in SERVING_WEIGHT_FORMATS:
-        raise BakeoffError(f"--weights must be one of {', '.join(SERVING_WEIGHT_FORMATS)}, not {weights!r}")
-    _refuse_unused(method, lora_rank, output_tokens, num_labels)
-    _refuse_impossible(batch_size, train_examples, gpu, gpus_per_replica)
-    calibration = None
-    if calibrate is not None:
-        from bakeoff.efficiency.calibrate import load as load_calibration
-
-        calibration = load_calibration(calibrate)
-    workload = Workload(
-        method=method,
-        train_examples=train_examples,
-        epochs=epochs,
-        prompt_tokens=prompt_tokens,
-        num_labels=(num_labels or DEFAULT_NUM_LABELS) if not output_tokens else 1,
-        train_utilisation=train_utilisation,
-        batch_size=batch_size or min(DEFAULT_BATCH_SIZE, train_examples),  # as training does: one batch of all
-        lora_rank=lora_rank or DEFAULT_LORA_RANK,
-        gradient_checkpointing=gradient_checkpointing,
-        gpus_per_replica=gpus_per_replica,
-        serving_weights=weights,
-        output_tokens=output_tokens,
-        label_tokens=output_tokens or 3,  # generation is fine-tuned on its targets; 3: the label default
-    )
+    _refuse_bad_options(**options)
+    calibration = _load_calibration(calibrate)
+    workload = _workload(**options)
     records = estimate_records(models, gpu, workload, sla_p95_ms, load, usd_per_hour, calibration)
-    payload = {
-        "workload": workload.__dict__,
-        "sla_p95_ms": sla_p95_ms,
-        "load_items_per_s": load,
-        "prices": price_provenance(),
-        "estimates": records,
-    }
-    if calibration is not None:
-        payload["calibration"] = calibration.as_dict()
-    if out:
-        try:
-            out.parent.mkdir(parents=True, exist_ok=True)
-            out.write_text(json.dumps(payload, indent=1))
-        except OSError as err:
-            raise BakeoffError(f"--out {out}: cannot write it ({err.strerror})") from None
-    if as_json:
-        stdout.print_json(json.dumps(payload))
-        return
-    stdout.print(_table(records, workload, sla_p95_ms, load))
-    for line in _calibration_lines(records):
-        stdout.print(line, markup=False)
-    console.print(
-        f"[dim]Estimates, not measurements: utilisation up to {train_utilisation:.0%} for training and "
-        f"{workload.inference_utilisation:.0%} for inference, lower at few tokens per pass; prices: "
-        f"{price_provenance()}. "
-        f"Capacity assumptions: {records[0]['capacity']['assumptions']}.[/dim]"
-    )
+    payload = _payload(records, workload, sla_p95_ms, load, calibration)
+    _write_payload(payload, out)
+    _show(payload, records, workload, sla_p95_ms, load, train_utilisation, as_json)

@@ -104,13 +104,7 @@ def _llm_trial(trial: Trial, ctx, train_subset: Examples) -> dict:
         with Stopwatch() as load_watch:
             tokenizer = load_tokenizer(source, options)
             model = load_model(source, options)
-        encoder = TargetEncoder(
-            tokenizer,
-            instruction(task_spec),
-            task_spec.type,
-            spec.training.max_prompt_tokens,
-            prompt_style(task_spec.prompt_style, fine_tuned=method != "zero-shot"),
-        )
+        encoder = _target_encoder(spec, method, tokenizer)
         training, target_tokens = None, None  # target_tokens: mean target length trained on (tokens)
         if method != "zero-shot":
             with PeakMemory(ctx.device, reset=False) as tune_memory:  # the training state, without loading
@@ -120,12 +114,7 @@ def _llm_trial(trial: Trial, ctx, train_subset: Examples) -> dict:
             _save_weights(model, method, files)
             merge_for_inference(model)
         model.eval()
-        grammar = None
-        if task_spec.type == "extraction" and task_spec.decoding.constrained:
-            grammar = RecordGrammar(tuple(target_fields(task_spec)))
-        decoder = Decoder(
-            model, tokenizer, task_spec.decoding, grammar, token_texts(tokenizer) if grammar else None, trial.seed
-        )
+        decoder = _decoder(model, tokenizer, task_spec, trial.seed)
 
         written: list[tuple[int, float]] = []  # (tokens, seconds) per call; the first call is the test set
 
@@ -140,32 +129,11 @@ def _llm_trial(trial: Trial, ctx, train_subset: Examples) -> dict:
             serving = decode_speed(
                 decoder, latency_prompts, spec.evaluation.latency_repeats, spec.evaluation.latency_budget_s
             )
-    timings = {
-        "latency_measure_s": latency_watch.seconds,
-        "torch_threads": torch.get_num_threads(),
-        "inference_s": output.inference_s,
-        "inference_items_per_s": output.test_items / output.inference_s if output.inference_s else None,
-        "test_output_tokens": written[0][0],
-        "output_tokens_per_s": written[0][0] / written[0][1] if written[0][1] else None,  # batched, whole test set
-        "load_s": load_watch.seconds,
-        "fine_tune_s": training["wall_s"] if training else 0.0,
-        "train_tokens_per_s": training["train_tokens"] / training["step_time_s"]
-        if training and training["step_time_s"]
-        else None,
-        "peak_memory_mb": memory.peak_mb,
-        "decode_batch_size": task_spec.decoding.batch_size,
-    } | serving
+    timings = _llm_timings(
+        output, serving, training, written[0], task_spec, load_watch.seconds, memory.peak_mb, latency_watch.seconds
+    )
     architecture = introspect(model.config)
-    model_info = {
-        "kind": "llm",
-        "task_type": task_spec.type,
-        "source": source.description,
-        "device": ctx.device,
-        "dtype": str(options.dtype),
-        "architecture": architecture.as_dict(),
-        "decoding": task_spec.decoding.strategy + (" (JSON-constrained)" if grammar else ""),
-        "prompt_style": encoder.style,
-    } | source.provenance  # Hub ids: hub_id, revision asked for, commit_sha loaded
+    model_info = _llm_model_info(architecture, source, ctx, options, decoder, encoder)
     efficiency = _efficiency(
         architecture, trial, ctx, latency_prompts, training, target_tokens, serving, written[0][0], output
     )
@@ -176,6 +144,71 @@ def _llm_trial(trial: Trial, ctx, train_subset: Examples) -> dict:
         "model": model_info,
         "efficiency": efficiency,
     }
+
+
+def _target_encoder(spec, method: str, tokenizer) -> TargetEncoder:
+    """The task's prompts and targets under this tokenizer, in the prompt style of a zero-shot or tuned model."""
+    task_spec = spec.task
+    return TargetEncoder(
+        tokenizer,
+        instruction(task_spec),
+        task_spec.type,
+        spec.training.max_prompt_tokens,
+        prompt_style(task_spec.prompt_style, fine_tuned=method != "zero-shot"),
+    )
+
+
+def _decoder(model, tokenizer, task_spec, seed: int) -> Decoder:
+    """The task's decoding; an extraction task's constrained decoding follows the grammar of its records."""
+    grammar = None
+    if task_spec.type == "extraction" and task_spec.decoding.constrained:
+        grammar = RecordGrammar(tuple(target_fields(task_spec)))
+    return Decoder(model, tokenizer, task_spec.decoding, grammar, token_texts(tokenizer) if grammar else None, seed)
+
+
+def _llm_timings(
+    output,
+    serving: dict,
+    training: dict | None,
+    test_written: tuple[int, float],
+    task_spec,
+    load_s: float,
+    peak_memory_mb: float,
+    latency_measure_s: float,
+) -> dict:
+    """An LLM trial's timings: the latency measurement, the test set's writing (`test_written`: its output
+    tokens and seconds, batched), loading, fine-tuning and memory, then the serving measurement's."""
+    test_tokens, test_seconds = test_written
+    return {
+        "latency_measure_s": latency_measure_s,
+        "torch_threads": torch.get_num_threads(),
+        "inference_s": output.inference_s,
+        "inference_items_per_s": output.test_items / output.inference_s if output.inference_s else None,
+        "test_output_tokens": test_tokens,
+        "output_tokens_per_s": test_tokens / test_seconds if test_seconds else None,  # batched, whole test set
+        "load_s": load_s,
+        "fine_tune_s": training["wall_s"] if training else 0.0,
+        "train_tokens_per_s": training["train_tokens"] / training["step_time_s"]
+        if training and training["step_time_s"]
+        else None,
+        "peak_memory_mb": peak_memory_mb,
+        "decode_batch_size": task_spec.decoding.batch_size,
+    } | serving
+
+
+def _llm_model_info(architecture, source, ctx, options, decoder: Decoder, encoder: TargetEncoder) -> dict:
+    """What wrote the outputs: the model's source, device, dtype and architecture, its decoding and prompt style."""
+    task_spec = ctx.spec.task
+    return {
+        "kind": "llm",
+        "task_type": task_spec.type,
+        "source": source.description,
+        "device": ctx.device,
+        "dtype": str(options.dtype),
+        "architecture": architecture.as_dict(),
+        "decoding": task_spec.decoding.strategy + (" (JSON-constrained)" if decoder.grammar else ""),
+        "prompt_style": encoder.style,
+    } | source.provenance  # Hub ids: hub_id, revision asked for, commit_sha loaded
 
 
 def _efficiency(

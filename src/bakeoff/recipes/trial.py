@@ -137,14 +137,7 @@ def run_llm_trial(trial: Trial, ctx: TrialContext, train_subset: Examples) -> di
         with Stopwatch() as load_watch:
             tokenizer = load_tokenizer(source, options)
             model = load_model(source, options)
-        fmt = PromptFormat(
-            spec.task.instruction,
-            ctx.task.labels,
-            show_label_list=method == "zero-shot",
-            max_prompt_tokens=spec.training.max_prompt_tokens,
-            style=prompt_style(spec.task.prompt_style, fine_tuned=method != "zero-shot"),
-        )
-        encoder = PromptEncoder(tokenizer, fmt)
+        encoder = _prompt_encoder(ctx, method, tokenizer)
         training = None
         if method != "zero-shot":
             with PeakMemory(ctx.device, reset=False) as tune_memory:  # the training state, without loading
@@ -181,31 +174,11 @@ def run_llm_trial(trial: Trial, ctx: TrialContext, train_subset: Examples) -> di
         output = _evaluate(ctx, trial, predict, train_subset if method != "zero-shot" else None)
         if not auto_batch:
             serving = with_pass_throughput(serving, batch_size, output.test_items, output.inference_s)
-    timings = (
-        _timings(output)
-        | serving
-        | {
-            "load_s": load_watch.seconds,
-            "fine_tune_s": training["wall_s"] if training else 0.0,
-            "train_tokens_per_s": training["train_tokens"] / training["step_time_s"]
-            if training and training["step_time_s"]
-            else None,
-            "peak_memory_mb": memory.peak_mb,
-            "scoring_batch_size": batch_size,
-            "latency_measure_s": latency_watch.seconds,
-            "torch_threads": torch.get_num_threads(),
-        }
+    timings = _llm_timings(
+        output, serving, training, batch_size, load_watch.seconds, memory.peak_mb, latency_watch.seconds
     )
     architecture = introspect(model.config)
-    model_info = {
-        "kind": "llm",
-        "source": source.description,
-        "device": ctx.device,
-        "dtype": str(options.dtype),
-        "architecture": architecture.as_dict(),
-        "scoring": "first-token" if first_token else "full",
-        "prompt_style": encoder.style,
-    } | source.provenance  # Hub ids: hub_id, revision asked for, commit_sha loaded
+    model_info = _llm_model_info(architecture, source, ctx, options, first_token, encoder)
     efficiency = _efficiency(architecture, trial, ctx, encoder, latency_items, training, serving, prefix)
     return {
         "metrics": output.metrics,
@@ -214,6 +187,59 @@ def run_llm_trial(trial: Trial, ctx: TrialContext, train_subset: Examples) -> di
         "model": model_info,
         "efficiency": efficiency,
     }
+
+
+def _prompt_encoder(ctx: TrialContext, method: str, tokenizer) -> PromptEncoder:
+    """The task's prompt under this tokenizer: zero-shot prompts list the labels; fine-tuned ones need not."""
+    spec = ctx.spec
+    fmt = PromptFormat(
+        spec.task.instruction,
+        ctx.task.labels,
+        show_label_list=method == "zero-shot",
+        max_prompt_tokens=spec.training.max_prompt_tokens,
+        style=prompt_style(spec.task.prompt_style, fine_tuned=method != "zero-shot"),
+    )
+    return PromptEncoder(tokenizer, fmt)
+
+
+def _llm_timings(
+    output: SuiteOutput,
+    serving: dict,
+    training: dict | None,
+    batch_size: int,
+    load_s: float,
+    peak_memory_mb: float,
+    latency_measure_s: float,
+) -> dict:
+    """An LLM trial's timings: the evaluation's, the serving measurement's, loading, fine-tuning and memory."""
+    return (
+        _timings(output)
+        | serving
+        | {
+            "load_s": load_s,
+            "fine_tune_s": training["wall_s"] if training else 0.0,
+            "train_tokens_per_s": training["train_tokens"] / training["step_time_s"]
+            if training and training["step_time_s"]
+            else None,
+            "peak_memory_mb": peak_memory_mb,
+            "scoring_batch_size": batch_size,
+            "latency_measure_s": latency_measure_s,
+            "torch_threads": torch.get_num_threads(),
+        }
+    )
+
+
+def _llm_model_info(architecture, source, ctx: TrialContext, options, first_token: bool, encoder) -> dict:
+    """What was scored: the model's source, device, dtype and architecture, and how it was prompted and scored."""
+    return {
+        "kind": "llm",
+        "source": source.description,
+        "device": ctx.device,
+        "dtype": str(options.dtype),
+        "architecture": architecture.as_dict(),
+        "scoring": "first-token" if first_token else "full",
+        "prompt_style": encoder.style,
+    } | source.provenance  # Hub ids: hub_id, revision asked for, commit_sha loaded
 
 
 OUT_OF_MEMORY = (

@@ -111,43 +111,11 @@ def create_app(
 ) -> FastAPI:
     metrics = ServingMetrics()
     batcher_box: dict[str, MicroBatcher] = {}
-
-    @contextlib.asynccontextmanager
-    async def lifespan(app: FastAPI):
-        batcher = MicroBatcher(
-            model.predict, batching, on_batch=metrics.batch_size.observe, on_queue=metrics.queue_depth.set
-        )
-        batcher_box["batcher"] = batcher
-        task = asyncio.create_task(batcher.run())
-        try:
-            yield
-        finally:  # uvicorn runs this after in-flight requests have finished (graceful shutdown)
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
-            batcher.close()
-
+    lifespan = _lifespan(model, batching, metrics, batcher_box)
     app = FastAPI(title="bakeoff classifier", lifespan=lifespan, docs_url=None, redoc_url=None, openapi_url=None)
     app.router.route_class = JsonBodyRoute  # before any route is added: routes take the class when declared
-
-    @app.exception_handler(StarletteHTTPException)
-    async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
-        return _error(exc.status_code, str(exc.detail))
-
-    @app.exception_handler(ApiError)
-    async def api_error(request: Request, exc: ApiError) -> JSONResponse:
-        if request.url.path == "/v1/classify":
-            metrics.requests.labels(str(exc.status)).inc()
-        return _error(exc.status, exc.message)
-
-    def check_key(request: Request) -> None:
-        if api_key is None:
-            return
-        given = (
-            request.headers.get("x-api-key") or request.headers.get("authorization", "").removeprefix("Bearer ").strip()
-        )
-        if not hmac.compare_digest(given.encode(), api_key.encode()):
-            raise ApiError(401, "missing or wrong API key: send `Authorization: Bearer <key>` or `X-API-Key: <key>`")
+    _add_error_handlers(app, metrics)
+    check_key = _key_check(api_key)
 
     @app.get("/healthz")
     async def healthz() -> dict:
@@ -171,15 +139,7 @@ def create_app(
         check_key(request)
         body = await _read_limited(request, limits.max_body_bytes)
         parsed = _parse(body)
-        if len(parsed.texts) > limits.max_texts:
-            raise ApiError(
-                413, f"{len(parsed.texts)} texts in one request; the limit is {limits.max_texts} (--max-texts)"
-            )
-        for i, text in enumerate(parsed.texts):
-            if len(text) > limits.max_chars:
-                raise ApiError(
-                    422, f"texts[{i}] has {len(text)} characters; the limit is {limits.max_chars} (--max-chars)"
-                )
+        _check_texts(parsed, limits)
         probs = await batcher_box["batcher"].submit(list(parsed.texts))
         predictions = _predictions(model, probs)
         metrics.abstentions.inc(sum(p["abstain"] for p in predictions))
@@ -188,6 +148,65 @@ def create_app(
         return JSONResponse({"predictions": predictions})
 
     return app
+
+
+def _lifespan(model: ServedModel, batching: BatchSettings, metrics: ServingMetrics, batcher_box: dict):
+    """The app's lifespan: the micro-batcher (kept in `batcher_box`) runs from startup to shutdown."""
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI):
+        batcher = MicroBatcher(
+            model.predict, batching, on_batch=metrics.batch_size.observe, on_queue=metrics.queue_depth.set
+        )
+        batcher_box["batcher"] = batcher
+        task = asyncio.create_task(batcher.run())
+        try:
+            yield
+        finally:  # uvicorn runs this after in-flight requests have finished (graceful shutdown)
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+            batcher.close()
+
+    return lifespan
+
+
+def _add_error_handlers(app: FastAPI, metrics: ServingMetrics) -> None:
+    """Every error as JSON `{"error": {"status", "message"}}`; a refused classify request is counted."""
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        return _error(exc.status_code, str(exc.detail))
+
+    @app.exception_handler(ApiError)
+    async def api_error(request: Request, exc: ApiError) -> JSONResponse:
+        if request.url.path == "/v1/classify":
+            metrics.requests.labels(str(exc.status)).inc()
+        return _error(exc.status, exc.message)
+
+
+def _key_check(api_key: str | None):
+    """A check that refuses (401) a request without `api_key`; with no key set, every request passes."""
+
+    def check_key(request: Request) -> None:
+        if api_key is None:
+            return
+        given = (
+            request.headers.get("x-api-key") or request.headers.get("authorization", "").removeprefix("Bearer ").strip()
+        )
+        if not hmac.compare_digest(given.encode(), api_key.encode()):
+            raise ApiError(401, "missing or wrong API key: send `Authorization: Bearer <key>` or `X-API-Key: <key>`")
+
+    return check_key
+
+
+def _check_texts(parsed: ClassifyRequest, limits: RequestLimits) -> None:
+    """413 for more texts than the limit, 422 for a text longer than the limit."""
+    if len(parsed.texts) > limits.max_texts:
+        raise ApiError(413, f"{len(parsed.texts)} texts in one request; the limit is {limits.max_texts} (--max-texts)")
+    for i, text in enumerate(parsed.texts):
+        if len(text) > limits.max_chars:
+            raise ApiError(422, f"texts[{i}] has {len(text)} characters; the limit is {limits.max_chars} (--max-chars)")
 
 
 async def _read_limited(request: Request, limit: int) -> bytes:
