@@ -125,6 +125,10 @@ def test_ray_and_local_give_the_same_metrics_and_files(tmp_path, tiny_folder, ra
     assert (trial_dir / "predictions.npz").read_bytes() != b""
     lora = next(t for t in on_ray.store.trials() if t["candidate"] == "tiny lora")["result"]
     assert lora["training"]["steps"] == 3 and lora["ray"]["node"] and lora["ray"]["trial_s"] > 0
+    from bakeoff.api import load_run
+
+    read = next(t for t in load_run(on_ray.run_dir).trials if t.candidate == "tiny lora")
+    assert read.ray == lora["ray"], "the Ray section reads back through the library"
     assert "done tfidf/n20/s0" in log and "2 of 2 done, 0 failed" in log, log
     assert "done tfidf/n20/s0" in (on_ray.run_dir / "progress.log").read_text(), "a Ray run logs progress too"
 

@@ -27,3 +27,15 @@ def test_a_different_config_cannot_write_into_the_run_folder(tmp_path):
     RunFolder(tmp_path).claim_store("fp1", {}).close()
     with pytest.raises(BakeoffError, match="different config"):
         RunFolder(tmp_path).claim_store("fp2", {})
+
+
+def test_a_stored_trial_keeps_every_section_and_names_an_unknown_one():
+    """The Ray runner's `ray` section (node, seconds in the worker) reads back; a section this version does not
+    know fails when read, naming it, instead of being dropped."""
+    from bakeoff.results import TrialRecord
+
+    row = {"trial_id": "a/n10/s0", "candidate": "a", "method": "fit", "train_size": 10, "seed": 0, "status": "done"}
+    ray = {"node": "10.0.0.7", "trial_s": 12.5}
+    assert TrialRecord.from_stored(row | {"result": {"ray": ray, "model_name": "tfidf-logreg"}}).ray == ray
+    with pytest.raises(ValueError, match=r"trial a/n10/s0: stored sections this version does not read: \['rays'\]"):
+        TrialRecord.from_stored(row | {"result": {"rays": ray}})

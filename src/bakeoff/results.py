@@ -248,6 +248,11 @@ class Training(Record):
     )
 
 
+# The sections of a stored trial result, and the identity keys repeated beside them.
+RESULT_SECTIONS = ("metrics", "timings", "training", "model", "efficiency", "ray")
+STORED_RESULT_KEYS = {*RESULT_SECTIONS, "model_name", "trial_id", "candidate", "method", "train_size", "seed"}
+
+
 class TrialRecord(Record):
     """One trial: a candidate at a training size and seed, and what it measured."""
 
@@ -271,16 +276,23 @@ class TrialRecord(Record):
     efficiency: JsonMap | None = Field(
         None, description="Estimated vs measured step time and latency on this run's hardware (LLMs)."
     )
+    ray: JsonMap | None = Field(
+        None, description="Ray runner: the node the trial ran on and its seconds in the worker (`node`, `trial_s`)."
+    )
 
     @classmethod
     def from_stored(cls, row: JsonMap, model_name: str | None = None) -> TrialRecord:
-        """A store row (results.json `trials[i]`: identity, status and a nested `result`) as one flat record."""
+        """A store row (results.json `trials[i]`: identity, status and a nested `result`) as one flat record.
+        A section this version does not know fails here, naming it, rather than being dropped."""
         result = row.get("result") or {}
         fields = {
             key: row.get(key)
             for key in ("trial_id", "candidate", "method", "train_size", "seed", "status", "attempts", "error")
         }
-        sections = {key: result.get(key) for key in ("metrics", "timings", "training", "model", "efficiency")}
+        unknown = sorted(set(result) - STORED_RESULT_KEYS)
+        if unknown:
+            raise ValueError(f"trial {row.get('trial_id')}: stored sections this version does not read: {unknown}")
+        sections = {key: result.get(key) for key in RESULT_SECTIONS}
         return cls.model_validate(
             fields
             | sections
