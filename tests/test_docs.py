@@ -158,3 +158,63 @@ def test_measured_tables_come_from_committed_files_and_are_current():
             assert data.get(key), f"bench/results/{name}.json has no {key}"
         assert data["fp32_matmul_peak"]["before"]["gflops"] > 0
     assert measurements.stale_pages() == []
+
+
+def test_pages_quoting_measurements_carry_their_markers():
+    """The pages whose figures are measurements hold them between markers (so the test above checks them);
+    a table pasted by hand into one of these places fails here."""
+    measurements = _load_script("measurements")
+    marked = {(page.relative_to(ROOT).as_posix(), name) for page, name in measurements.blocks()}
+    for page, name in [
+        ("README.md", "demo"),
+        ("docs/getting-started.md", "demo"),
+        ("docs/getting-started.md", "banking77"),
+        ("docs/performance.md", "train_speed"),
+        ("docs/performance.md", "score_speed"),
+        ("docs/qlora.md", "real_shapes"),
+        ("docs/cost-and-capacity.md", "published-points"),
+        ("docs/task-types.md", "tickets-extraction"),
+        ("docs/clusters.md", "ray_overhead"),
+        ("docs/serving.md", "serve_batching"),
+    ]:
+        assert (page, name) in marked, f"{page} quotes {name} without its markers"
+
+
+def test_published_points_file_matches_the_estimator_today():
+    """bench/results/published-points.json is the estimator beside published figures: when the estimator
+    changes, re-record it (`scripts/measurements.py record published-points --kind published -- python -m
+    bakeoff.efficiency.reference --json`) so the docs' table says what the code estimates."""
+    from bakeoff.efficiency.reference import compare
+
+    stored = json.loads((ROOT / "bench" / "results" / "published-points.json").read_text())["result"]
+    assert stored == json.loads(json.dumps(compare()))
+
+
+def test_a_bench_envelope_renders_its_printed_table(tmp_path, monkeypatch):
+    """bench/report.py keeps what a bench printed (a rich table) with the command, the machine and the fp32
+    peak read before and after; scripts/measurements.py renders that table, markup removed and pipes escaped."""
+    import sys
+
+    from rich.console import Console
+    from rich.table import Table
+
+    measurements = _load_script("measurements")
+    monkeypatch.setattr(measurements, "matmul_peak", lambda: {"gflops": 100.0, "threads": 2, "size": 2048})
+    monkeypatch.setitem(sys.modules, "measurements", measurements)
+    spec = importlib.util.spec_from_file_location("bench_report", ROOT / "bench" / "report.py")
+    report = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(report)
+    table = Table(title="speed")
+    table.add_column("way")
+    table.add_column("items/s")
+    table.add_row("naive", "1.0")
+    table.add_row("[bold]bakeoff[/bold] a|b", "4.0")
+    out = tmp_path / "results" / "speed.json"
+    data = report.write_json(Console(file=open(tmp_path / "log", "w")), out, {"ratio": 4.0}, table=table)
+    stored = json.loads(out.read_text())
+    assert stored == json.loads(json.dumps(data))
+    assert stored["kind"] == "bench" and stored["result"] == {"ratio": 4.0}
+    assert stored["fp32_matmul_peak"]["before"]["gflops"] == 100.0
+    assert stored["table"]["rows"] == [["naive", "1.0"], ["bakeoff a|b", "4.0"]]
+    rendered = measurements.RENDERERS["bench"](stored)
+    assert "| bakeoff a\\|b | 4.0 |" in rendered and rendered.startswith("**speed**")

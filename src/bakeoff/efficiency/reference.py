@@ -2,7 +2,7 @@
 
 `compare()` gives, per point, the published number, the estimate and estimated / published. The test holds
 every ratio within ±25% except points marked `outlier` (at most two, each with its reason); the README
-table is printed from the same rows by `python -m bakeoff.efficiency.reference`.
+table is printed from the same rows by `python -m bakeoff.efficiency.reference` (`--json`: the rows).
 """
 
 from __future__ import annotations
@@ -83,4 +83,8 @@ def markdown_table(rows: list[dict]) -> str:
 
 
 if __name__ == "__main__":
-    print(markdown_table(compare()))
+    import json
+    import sys
+
+    rows = compare()
+    print(json.dumps(rows, indent=1) if "--json" in sys.argv[1:] else markdown_table(rows))
