@@ -233,7 +233,10 @@ def test_driver_kill_9_or_ctrl_c_then_the_same_command_skips_done_trials(tmp_pat
     command = [sys.executable, "-m", "bakeoff.cli", "run", str(config), "--runner", "ray", "--ray-address", ray_cluster]
 
     killed = _stop_driver_after(command, database, 1, signal.SIGKILL)
-    assert killed.returncode == -signal.SIGKILL, "the driver finished before one trial was done and another running"
+    assert killed.returncode == -signal.SIGKILL, (
+        f"the driver ended ({killed.returncode}) before one trial was done and another running; trials: "
+        f"{_rows(database)}; stderr: {killed.stderr.read()[-3000:]}"
+    )
     done_first = {t: r for t, r in _rows(database).items() if r[0] == "done"}
 
     interrupted = _stop_driver_after(command, database, len(done_first) + 1, signal.SIGINT)
