@@ -15,31 +15,20 @@ Prints the differences (expected: none) and the commands, and writes bench/resul
 from __future__ import annotations
 
 import argparse
-import io
 import json
 import os
 import subprocess
 import sys
-import tarfile
 import tempfile
 from pathlib import Path
 
 from report import write_json
 from rich.console import Console
 from rich.table import Table
+from source_at import package_source
 
 REPO = Path(__file__).resolve().parents[1]
 BEFORE = "dd2f9b9"  # main before issue 35's run-folder, config and task-registry changes
-
-
-def package_source(revision: str, into: Path) -> Path:
-    """The `src/` tree of `revision`, extracted under `into`."""
-    archive = subprocess.run(
-        ["git", "-C", str(REPO), "archive", "--format=tar", revision, "src"], check=True, capture_output=True
-    ).stdout
-    with tarfile.open(fileobj=io.BytesIO(archive)) as tar:
-        tar.extractall(into, filter="data")
-    return into / "src"
 
 
 def command_for(run: str, out: Path, overrides: list[str]) -> list[str]:

@@ -18,13 +18,11 @@ accuracy (same scores, same items): the bench says so, or fails.
 from __future__ import annotations
 
 import argparse
-import io
 import json
 import os
 import sqlite3
 import subprocess
 import sys
-import tarfile
 import tempfile
 import time
 from datetime import datetime
@@ -36,6 +34,7 @@ from label_trie import INSTRUCTION, LABELS, matmul_peak_gflops
 from report import print_targets, write_json
 from rich.console import Console
 from rich.table import Table
+from source_at import package_source
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -62,16 +61,6 @@ def trial_config(folder: Path, test_items: int) -> dict:
         "grid": {"train_sizes": [50], "seeds": [0]},
         "evaluation": {"max_test_items": test_items},
     }
-
-
-def package_source(revision: str, into: Path) -> Path:
-    """The `src/` tree of `revision`, extracted under `into`."""
-    archive = subprocess.run(
-        ["git", "-C", str(REPO), "archive", "--format=tar", revision, "src"], check=True, capture_output=True
-    ).stdout
-    with tarfile.open(fileobj=io.BytesIO(archive)) as tar:
-        tar.extractall(into, filter="data")
-    return into / "src"
 
 
 def run_way(config: Path, out: Path, source: Path) -> dict:
